@@ -1,0 +1,92 @@
+//! Ephemeral port selection for active opens (RFC 6056).
+//!
+//! Ports come from the IANA dynamic range 49152-65535 (RFC 6335 §6). The
+//! first candidate is chosen as RFC 6056 §3.3.3 ("Algorithm 3") does: a
+//! keyed hash of the destination picks an offset, and a per-allocator
+//! counter moves it on, so a remote observer cannot predict the next port
+//! and consecutive connections to one server do not reuse a port soon.
+//! Candidates are then walked in order until one is free.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::SocketAddrV4;
+
+pub const EPHEMERAL_FIRST: u16 = 49152;
+pub const EPHEMERAL_LAST: u16 = 65535;
+const RANGE: u32 = (EPHEMERAL_LAST - EPHEMERAL_FIRST) as u32 + 1;
+
+/// Picks ephemeral ports; the table tells it which are in use.
+#[derive(Debug)]
+pub struct PortAllocator {
+    secret: RandomState,
+    next_step: u32,
+}
+
+impl PortAllocator {
+    pub fn new() -> PortAllocator {
+        PortAllocator {
+            secret: RandomState::new(),
+            next_step: 0,
+        }
+    }
+
+    /// The first free port in the candidate order for `remote`, where
+    /// `in_use(port)` says whether a port is taken. `None` when all 16,384
+    /// are taken.
+    pub fn allocate(
+        &mut self,
+        remote: SocketAddrV4,
+        mut in_use: impl FnMut(u16) -> bool,
+    ) -> Option<u16> {
+        let offset = (self.secret.hash_one(remote) as u32) % RANGE;
+        for i in 0..RANGE {
+            let step = self.next_step.wrapping_add(i);
+            let port = EPHEMERAL_FIRST as u32 + (offset.wrapping_add(step) % RANGE);
+            // invariant: the value is below EPHEMERAL_FIRST + RANGE = 65536.
+            let port = port as u16;
+            if !in_use(port) {
+                // RFC 6056 Algorithm 3 increments by one per connection; we
+                // also skip what we just probed, so the next search starts
+                // past the busy run.
+                self.next_step = step.wrapping_add(1);
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+impl Default for PortAllocator {
+    fn default() -> Self {
+        PortAllocator::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::net::Ipv4Addr;
+
+    const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+
+    #[test]
+    fn ports_are_in_the_dynamic_range_and_distinct() {
+        let mut alloc = PortAllocator::new();
+        let mut used = HashSet::new();
+        for _ in 0..RANGE {
+            let p = alloc.allocate(REMOTE, |p| used.contains(&p)).unwrap();
+            assert!((EPHEMERAL_FIRST..=EPHEMERAL_LAST).contains(&p));
+            assert!(used.insert(p), "port {p} handed out twice");
+        }
+        assert_eq!(alloc.allocate(REMOTE, |p| used.contains(&p)), None);
+    }
+
+    #[test]
+    fn consecutive_ports_move_on() {
+        let mut alloc = PortAllocator::new();
+        let a = alloc.allocate(REMOTE, |_| false).unwrap();
+        let b = alloc.allocate(REMOTE, |_| false).unwrap();
+        assert_ne!(a, b);
+    }
+}
