@@ -1,0 +1,326 @@
+//! The IPv4 header (RFC 791 §3.1, RFC 1122 §3.2.1).
+//!
+//! [`Ipv4Repr`] is a validated header: `parse` checks an arriving packet and
+//! hands back its payload; `emit` writes the plain 20-byte header we send.
+//!
+//! # Fragments
+//!
+//! We do not reassemble. A packet with More Fragments set or a non-zero
+//! fragment offset is rejected with [`Error::Fragmented`] and the runtime
+//! drops and counts it. We set Don't Fragment on everything we send, and
+//! our peers (a TUN link with a fixed MTU) do not fragment towards us, so
+//! the bounded-memory reassembly buffer RFC 1122 §3.3.2 asks for would only
+//! add a DoS surface.
+
+use std::net::Ipv4Addr;
+
+use etherparse::Ipv4HeaderSlice;
+
+use super::checksum;
+use super::Error;
+
+/// IP protocol number of ICMP.
+pub const PROTOCOL_ICMP: u8 = 0x01;
+/// A header without options; the only kind we emit.
+pub const HEADER_LEN: usize = 20;
+/// Our default Time To Live for packets we originate (RFC 1700's
+/// recommendation, and what Linux uses).
+pub const DEFAULT_TTL: u8 = 64;
+/// The largest datagram the 16-bit total length field can describe.
+pub const MAX_PACKET_LEN: usize = 0xffff;
+
+/// Flags and fragment offset (bytes 6..8): Don't Fragment.
+const FLAG_DF: u16 = 0x4000;
+
+/// A validated IPv4 header, without options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Repr {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub protocol: u8,
+    pub ttl: u8,
+    /// Bytes after the header, as the total length field says.
+    pub payload_len: usize,
+}
+
+impl Ipv4Repr {
+    /// Validates an arriving packet and returns its header and payload.
+    ///
+    /// Checks, in order: the version and IHL, that the header fits the
+    /// buffer, that the total length lies within `[IHL * 4, packet.len()]`
+    /// (bytes past the total length are link padding and are ignored,
+    /// RFC 1122 §3.2.1.1 notwithstanding), the header checksum, that the
+    /// packet is not a fragment, and that the source address is one a host
+    /// may use (RFC 1122 §3.2.1.3: not broadcast, multicast or 0.0.0.0).
+    /// Options are skipped (RFC 1122 §3.2.1.8 lets a host ignore those it
+    /// does not implement).
+    ///
+    /// # Errors
+    ///
+    /// `Truncated` when the buffer is shorter than the header or than the
+    /// total length; `BadVersion`; `BadLength` for IHL < 5 or a total
+    /// length below the header length; `BadChecksum`; `Fragmented` (we do
+    /// not reassemble, see the module docs); `BadAddress`.
+    pub fn parse(packet: &[u8]) -> Result<(Ipv4Repr, &[u8]), Error> {
+        use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
+        let header = Ipv4HeaderSlice::from_slice(packet).map_err(|e| match e {
+            HeaderSliceError::Len(_) => Error::Truncated,
+            HeaderSliceError::Content(HeaderError::UnexpectedVersion { .. }) => Error::BadVersion,
+            HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { .. }) => {
+                Error::BadLength
+            }
+        })?;
+        let header_len = header.slice().len();
+        let total_len = usize::from(header.total_len());
+        if total_len < header_len {
+            return Err(Error::BadLength);
+        }
+        let payload = packet.get(header_len..total_len).ok_or(Error::Truncated)?;
+        // RFC 1122 §3.2.1.2: a host MUST verify the header checksum and
+        // silently discard a datagram whose checksum is wrong.
+        if checksum::checksum(header.slice()) != 0 {
+            return Err(Error::BadChecksum);
+        }
+        if header.more_fragments() || header.fragments_offset().value() != 0 {
+            return Err(Error::Fragmented);
+        }
+        let src = header.source_addr();
+        // RFC 1122 §3.2.1.3: a source address of 0, a broadcast or a
+        // multicast address MUST be discarded.
+        if src.is_unspecified() || src.is_broadcast() || src.is_multicast() {
+            return Err(Error::BadAddress);
+        }
+        let repr = Ipv4Repr {
+            src,
+            dst: header.destination_addr(),
+            protocol: header.protocol().0,
+            ttl: header.ttl(),
+            payload_len: payload.len(),
+        };
+        Ok((repr, payload))
+    }
+
+    /// Header plus payload: the total length as emitted.
+    pub fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.payload_len
+    }
+
+    /// Writes a 20-byte header into `buf[..20]`: no options, Don't Fragment
+    /// set, identification 0 (RFC 6864 §4.1: the ID field is meaningless
+    /// on an atomic datagram), TOS 0, and the header checksum filled in.
+    /// The payload is the caller's to write after it. Returns 20.
+    ///
+    /// # Errors
+    ///
+    /// `BufferTooSmall` when `buf` is shorter than 20 bytes; `BadLength`
+    /// when `payload_len` does not fit the 16-bit total length field.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let header = buf.get_mut(..HEADER_LEN).ok_or(Error::BufferTooSmall)?;
+        let total_len = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
+        header[0] = 0x45; // version 4, IHL 5
+        header[1] = 0x00; // DSCP 0, ECN not-ECT
+        header[2..4].copy_from_slice(&total_len.to_be_bytes());
+        header[4..6].copy_from_slice(&[0, 0]);
+        header[6..8].copy_from_slice(&FLAG_DF.to_be_bytes());
+        header[8] = self.ttl;
+        header[9] = self.protocol;
+        header[10..12].copy_from_slice(&[0, 0]);
+        header[12..16].copy_from_slice(&self.src.octets());
+        header[16..20].copy_from_slice(&self.dst.octets());
+        let sum = checksum::checksum(header);
+        header[10..12].copy_from_slice(&sum.to_be_bytes());
+        Ok(HEADER_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A UDP datagram's IPv4 header (192.168.0.1 -> 192.168.0.199, total
+    /// length 115, DF, TTL 64) whose checksum 0xb861 was computed by
+    /// hand in the well-known worked example of RFC 1071 arithmetic.
+    static GOLDEN_HEADER: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
+    fn golden_packet() -> Vec<u8> {
+        let mut p = GOLDEN_HEADER.to_vec();
+        p.extend((0..95).map(|i| i as u8));
+        p
+    }
+
+    /// Recomputes the header checksum after a test edits a field.
+    fn fix_checksum(p: &mut [u8]) {
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        p[10] = 0;
+        p[11] = 0;
+        let c = checksum::checksum(&p[..ihl]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn parses_golden_header() {
+        let p = golden_packet();
+        let (repr, payload) = Ipv4Repr::parse(&p).unwrap();
+        assert_eq!(
+            repr,
+            Ipv4Repr {
+                src: Ipv4Addr::new(192, 168, 0, 1),
+                dst: Ipv4Addr::new(192, 168, 0, 199),
+                protocol: 17,
+                ttl: 64,
+                payload_len: 95,
+            }
+        );
+        assert_eq!(payload, &p[20..]);
+    }
+
+    #[test]
+    fn emits_golden_header() {
+        let repr = Ipv4Repr {
+            src: Ipv4Addr::new(192, 168, 0, 1),
+            dst: Ipv4Addr::new(192, 168, 0, 199),
+            protocol: 17,
+            ttl: 64,
+            payload_len: 95,
+        };
+        let mut buf = [0xaa; 20];
+        assert_eq!(repr.emit(&mut buf), Ok(20));
+        assert_eq!(buf, GOLDEN_HEADER);
+        assert_eq!(repr.buffer_len(), 115);
+        assert_eq!(repr.emit(&mut buf[..19]), Err(Error::BufferTooSmall));
+        let huge = Ipv4Repr {
+            payload_len: MAX_PACKET_LEN,
+            ..repr
+        };
+        assert_eq!(huge.emit(&mut buf), Err(Error::BadLength));
+    }
+
+    #[test]
+    fn ignores_link_padding_past_total_length() {
+        let mut p = golden_packet();
+        p.extend([0u8; 6]);
+        let (repr, payload) = Ipv4Repr::parse(&p).unwrap();
+        assert_eq!(repr.payload_len, 95);
+        assert_eq!(payload.len(), 95);
+    }
+
+    #[test]
+    fn skips_options() {
+        let mut p = GOLDEN_HEADER.to_vec();
+        p[0] = 0x46; // IHL 6: one word of options
+        p.extend([0x01, 0x01, 0x01, 0x00]); // NOP NOP NOP EOL
+        p.extend(b"payload");
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        fix_checksum(&mut p);
+        let (repr, payload) = Ipv4Repr::parse(&p).unwrap();
+        assert_eq!(payload, b"payload");
+        assert_eq!(repr.payload_len, 7);
+    }
+
+    #[test]
+    fn rejects_truncated() {
+        let p = golden_packet();
+        for len in 0..20 {
+            assert_eq!(Ipv4Repr::parse(&p[..len]), Err(Error::Truncated), "{len}");
+        }
+        // Header fits but the total length runs past the buffer.
+        assert_eq!(Ipv4Repr::parse(&p[..114]), Err(Error::Truncated));
+        // IHL says 24 bytes of header, buffer has 22.
+        let mut q = p.clone();
+        q[0] = 0x46;
+        assert_eq!(Ipv4Repr::parse(&q[..22]), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn rejects_bad_version_and_lengths() {
+        let mut p = golden_packet();
+        p[0] = 0x65;
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::BadVersion));
+        p[0] = 0x44; // IHL 4
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::BadLength));
+        let mut p = golden_packet();
+        p[2..4].copy_from_slice(&19u16.to_be_bytes());
+        fix_checksum(&mut p);
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::BadLength));
+        // A total length equal to the header is an empty payload.
+        p[2..4].copy_from_slice(&20u16.to_be_bytes());
+        fix_checksum(&mut p);
+        assert_eq!(Ipv4Repr::parse(&p).map(|(r, _)| r.payload_len), Ok(0));
+    }
+
+    #[test]
+    fn rejects_bad_checksum() {
+        let mut p = golden_packet();
+        p[8] ^= 0x01; // TTL
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::BadChecksum));
+        // The checksum covers the header only: payload damage passes here
+        // and is the transport checksum's job.
+        let mut p = golden_packet();
+        p[50] ^= 0xff;
+        assert!(Ipv4Repr::parse(&p).is_ok());
+    }
+
+    #[test]
+    fn rejects_fragments() {
+        // More Fragments set (first fragment).
+        let mut p = golden_packet();
+        p[6] = 0x20;
+        fix_checksum(&mut p);
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::Fragmented));
+        // Last fragment: offset 8 (in 8-byte units = 1), MF clear.
+        p[6] = 0x00;
+        p[7] = 0x01;
+        fix_checksum(&mut p);
+        assert_eq!(Ipv4Repr::parse(&p), Err(Error::Fragmented));
+    }
+
+    #[test]
+    fn rejects_sources_no_host_may_use() {
+        for src in [[0, 0, 0, 0], [255, 255, 255, 255], [224, 0, 0, 1]] {
+            let mut p = golden_packet();
+            p[12..16].copy_from_slice(&src);
+            fix_checksum(&mut p);
+            assert_eq!(Ipv4Repr::parse(&p), Err(Error::BadAddress), "{src:?}");
+        }
+    }
+
+    fn host_addr() -> impl Strategy<Value = Ipv4Addr> {
+        any::<u32>()
+            .prop_map(Ipv4Addr::from)
+            .prop_filter("a host source", |a| {
+                !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn emit_then_parse_round_trips(
+            src in host_addr(),
+            dst in any::<u32>().prop_map(Ipv4Addr::from),
+            protocol in any::<u8>(),
+            ttl in any::<u8>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..1500),
+        ) {
+            let repr = Ipv4Repr { src, dst, protocol, ttl, payload_len: payload.len() };
+            let mut buf = vec![0u8; repr.buffer_len()];
+            prop_assert_eq!(repr.emit(&mut buf), Ok(HEADER_LEN));
+            buf[HEADER_LEN..].copy_from_slice(&payload);
+            let (parsed, body) = Ipv4Repr::parse(&buf).unwrap();
+            prop_assert_eq!(parsed, repr);
+            prop_assert_eq!(body, &payload[..]);
+        }
+
+        #[test]
+        fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..100)) {
+            if let Ok((repr, payload)) = Ipv4Repr::parse(&data) {
+                prop_assert_eq!(repr.payload_len, payload.len());
+                prop_assert!(payload.len() + HEADER_LEN <= data.len());
+            }
+        }
+    }
+}
