@@ -77,6 +77,7 @@ octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 if ! [[ $mtu =~ ^[0-9]{1,5}$ ]] || ((10#$mtu < 68 || 10#$mtu > 65535)); then
     die "bad --mtu '$mtu' (68-65535)"
 fi
+mtu=$((10#$mtu)) # `ip` rejects leading zeros
 [[ -z $netns || $netns =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad namespace name '$netns'"
 
 if [[ $EUID -ne 0 ]]; then
