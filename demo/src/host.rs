@@ -1,0 +1,34 @@
+//! What a service may know about the host it runs on: the two ends of its
+//! own connection ([`ConnInfo`]) and a view of the whole host
+//! ([`HostInfo`]: the socket table and the counters).
+//!
+//! The services never see the stack itself, so the same service code runs
+//! over the userspace stack and over the kernel's sockets.
+
+use std::net::SocketAddrV4;
+
+/// The two ends of one TCP connection, as the accepting side sees them.
+/// With the protocol this is the 4-tuple that names the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnInfo {
+    /// Our end: the server's address and well-known port.
+    pub local: SocketAddrV4,
+    /// The peer's end: its address and (usually ephemeral) port.
+    pub remote: SocketAddrV4,
+}
+
+/// A read-only view of the host, served by `GET /sockets`, `GET /stats` and
+/// the `sockets` / `stats` RPC methods.
+///
+/// Implemented for the userspace stack by the binary, and by
+/// [`crate::kernel::KernelHost`] for the kernel baseline. Each call takes a
+/// fresh snapshot; implementations must not block for long, since they are
+/// called from connection threads.
+pub trait HostInfo: Send + Sync {
+    /// The socket table as JSON: typically an array of objects with
+    /// protocol, local, remote, state and queue depths.
+    fn sockets(&self) -> serde_json::Value;
+
+    /// The host's counters as a JSON object.
+    fn stats(&self) -> serde_json::Value;
+}
