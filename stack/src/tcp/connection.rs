@@ -1,1 +1,770 @@
-//! Being written.
+//! One TCP connection: the RFC 9293 state machine with its buffers and
+//! timers, sans-IO. Segments and time go in through `handle_*`, segments
+//! and deadlines come out through `poll_*`; nothing here reads a clock,
+//! touches a device or spawns a thread.
+//!
+//! The inputs live in `connection/input.rs` (RFC 9293 §3.10.7, "SEGMENT
+//! ARRIVES"), the outputs in `connection/output.rs` (what to send next).
+//! This file holds the state, the application commands, the timers and the
+//! getters.
+
+use std::fmt;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use super::config::{TcpConfig, DEFAULT_PEER_MSS, KEEPALIVE_PROBES};
+use super::congestion::{new_controller, CongestionControl};
+use super::error::{ConnError, ConnStats, RecvError, SendError};
+use super::recv_buf::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::send_buf::SendBuffer;
+use super::state::State;
+use super::timer::{Timer, TimerTable};
+use crate::time::Instant;
+use crate::wire::tcp::{TcpOptions, TcpRepr};
+use crate::wire::SeqNumber;
+
+mod input;
+mod output;
+
+/// The smallest send MSS we accept from a peer's option. A peer announcing
+/// less (even 0) gets this: Linux clamps the same way (`tcp_min_snd_mss`),
+/// and a zero MSS would make us emit empty segments forever.
+const MIN_SEND_MSS: usize = 64;
+
+/// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
+const MAX_PERSIST_BACKOFF: u32 = 16;
+
+/// What acknowledgment we owe the peer. Ordered: `Now` beats `Delayed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum AckOwed {
+    None,
+    /// In-order data arrived; the delayed-ACK timer runs (RFC 1122 §4.2.3.2).
+    Delayed,
+    /// The next `poll_transmit` sends an ACK, alone or on data.
+    Now,
+}
+
+/// A RST that the next `poll_transmit` emits, before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RstOwed {
+    seq: SeqNumber,
+    /// `Some` for `<CTL=RST,ACK>`.
+    ack: Option<SeqNumber>,
+}
+
+/// A TCP connection (RFC 9293), sans-IO.
+///
+/// # Method taxonomy and call order
+///
+/// - Constructors: [`Connection::connect`] (active open, SYN-SENT) and
+///   [`Connection::accept`] (passive open from a SYN, SYN-RECEIVED).
+/// - Inputs: [`handle_segment`](Self::handle_segment) for every segment of
+///   this four-tuple, [`handle_timeout`](Self::handle_timeout) when
+///   [`poll_timeout`](Self::poll_timeout)'s instant has come. Inputs never
+///   emit; they only record what is owed (an ACK, a RST, data).
+/// - Application commands: [`send`](Self::send), [`recv`](Self::recv),
+///   [`close`](Self::close), [`abort`](Self::abort).
+/// - Outputs: after any input or command, call
+///   [`poll_transmit`](Self::poll_transmit) until it returns `None`, then
+///   [`poll_timeout`](Self::poll_timeout) for the next wakeup. One
+///   `poll_transmit` pass after a batch of segments sends one cumulative ACK
+///   (piggybacked on data when there is any).
+/// - Getters: [`state`](Self::state), [`error`](Self::error),
+///   [`can_recv`](Self::can_recv), [`can_send`](Self::can_send), ...
+///
+/// # Bounds
+///
+/// DoS warning: memory is `send_buffer + recv_buffer` bytes plus the
+/// bounded out-of-order bookkeeping (`max_ooo_ranges`); nothing grows with
+/// what the peer sends.
+pub struct Connection {
+    config: TcpConfig,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    state: State,
+    error: Option<ConnError>,
+    /// Reached ESTABLISHED at least once.
+    established: bool,
+    /// Created by `accept` (passive open).
+    passive: bool,
+    timers: TimerTable,
+    stats: ConnStats,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    send_buf: SendBuffer,
+    iss: SeqNumber,
+    snd_una: SeqNumber,
+    /// The next sequence number to send. After a timeout it goes back to
+    /// SND.UNA (go-back-N); `snd_max` remembers the highest ever sent.
+    snd_nxt: SeqNumber,
+    snd_max: SeqNumber,
+    /// The peer's window in bytes (already scaled).
+    snd_wnd: usize,
+    snd_wl1: SeqNumber,
+    snd_wl2: SeqNumber,
+    /// Largest window the peer ever offered (sender SWS, RFC 1122 §4.2.3.4).
+    max_snd_wnd: usize,
+    /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
+    send_mss: usize,
+    /// Shift applied to the peer's window field (RFC 7323 §2.3).
+    snd_wscale: u8,
+    /// Shift applied to the window we advertise.
+    rcv_wscale: u8,
+    /// Our SYN has been acknowledged; from then on SND.UNA is the sequence
+    /// number of the send buffer's first byte.
+    syn_acked: bool,
+    /// `close` was called in SYN-RECEIVED: FIN once ESTABLISHED.
+    close_pending: bool,
+    fin_acked: bool,
+
+    // Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
+    rtt: RttEstimator,
+    /// The segment being timed: (sequence number that acks it, sent at).
+    /// Karn's rule: only never-retransmitted segments are timed.
+    rtt_probe: Option<(SeqNumber, Instant)>,
+    /// Consecutive timeouts without progress.
+    retransmits: u32,
+    cc: Box<dyn CongestionControl>,
+    dup_acks: u32,
+    in_recovery: bool,
+    /// RFC 6582 "recover": SND.MAX when loss recovery last began.
+    recover: SeqNumber,
+    /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
+    /// or a partial ACK).
+    rtx_owed: bool,
+    probe_owed: bool,
+    persist_backoff: u32,
+    keepalive_owed: bool,
+    keepalive_sent: u32,
+
+    // Receive sequence space.
+    recv_buf: RecvBuffer,
+    irs: SeqNumber,
+    rcv_nxt: SeqNumber,
+    /// The right edge of the window we advertised; it never moves left
+    /// (RFC 9293 §3.8.6.2.2).
+    rcv_adv: SeqNumber,
+    /// The peer's FIN has been received and is in sequence.
+    fin_rcvd: bool,
+    /// A FIN that arrived ahead of missing data: its sequence number.
+    pending_fin: Option<SeqNumber>,
+    ack_owed: AckOwed,
+    /// In-order segments received since our last ACK (delayed ACK).
+    unacked_segs: u32,
+    rst_owed: Option<RstOwed>,
+    /// Start of the most recent out-of-order segment: its SACK block goes
+    /// first (RFC 2018 §4).
+    last_ooo: Option<SeqNumber>,
+
+    // Options negotiated on the SYNs.
+    sack_ok: bool,
+    ts_ok: bool,
+    /// RFC 7323 §4.3 TS.Recent.
+    ts_recent: u32,
+    /// RCV.NXT in the last ACK we sent (RFC 7323 §4.3 Last.ACK.sent).
+    last_ack_sent: SeqNumber,
+}
+
+impl Connection {
+    /// Active open: CLOSED -> SYN-SENT. The first `poll_transmit` emits the
+    /// SYN.
+    pub fn connect(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        config: &TcpConfig,
+    ) -> Connection {
+        let mut conn = Connection::new(now, local, remote, iss, config);
+        conn.state = State::SynSent;
+        conn.sack_ok = config.sack;
+        conn.ts_ok = config.timestamps;
+        if config.window_scaling {
+            conn.rcv_wscale = window_shift(config.recv_buffer);
+        }
+        conn
+    }
+
+    /// Passive open from a SYN that matched a listener: LISTEN ->
+    /// SYN-RECEIVED. The first `poll_transmit` emits the SYN-ACK, offering
+    /// only the options the SYN offered (RFC 7323 §1.3, RFC 2018 §2).
+    ///
+    /// The caller checked that `syn` has SYN and neither ACK nor RST (RFC
+    /// 9293 §3.10.7.2); anything else is treated as that SYN anyway.
+    pub fn accept(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        syn: &TcpRepr<'_>,
+        iss: SeqNumber,
+        config: &TcpConfig,
+    ) -> Connection {
+        let mut conn = Connection::new(now, local, remote, iss, config);
+        conn.state = State::SynReceived;
+        conn.passive = true;
+        conn.irs = syn.seq;
+        conn.rcv_nxt = syn.seq + 1;
+        conn.last_ack_sent = conn.rcv_nxt;
+        conn.negotiate(&syn.options);
+        conn.rcv_adv = conn.rcv_nxt + conn.syn_window();
+        // The window of a SYN is never scaled (RFC 7323 §2.2).
+        conn.snd_wnd = usize::from(syn.window);
+        conn.max_snd_wnd = conn.snd_wnd;
+        conn.snd_wl1 = syn.seq;
+        conn.stats.segs_received = 1;
+        conn
+    }
+
+    fn new(
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNumber,
+        config: &TcpConfig,
+    ) -> Connection {
+        let _ = now;
+        let send_mss = usize::from(DEFAULT_PEER_MSS.min(config.mss)).max(MIN_SEND_MSS);
+        Connection {
+            config: config.clone(),
+            local,
+            remote,
+            state: State::Closed,
+            error: None,
+            established: false,
+            passive: false,
+            timers: TimerTable::default(),
+            stats: ConnStats::default(),
+            send_buf: SendBuffer::new(config.send_buffer),
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            send_mss,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            syn_acked: false,
+            close_pending: false,
+            fin_acked: false,
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            rtt_probe: None,
+            retransmits: 0,
+            cc: new_controller(config.congestion, send_mss),
+            dup_acks: 0,
+            in_recovery: false,
+            recover: iss,
+            rtx_owed: false,
+            probe_owed: false,
+            persist_backoff: 0,
+            keepalive_owed: false,
+            keepalive_sent: 0,
+            recv_buf: RecvBuffer::with_max_ranges(config.recv_buffer, config.max_ooo_ranges),
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_adv: SeqNumber(0),
+            fin_rcvd: false,
+            pending_fin: None,
+            ack_owed: AckOwed::None,
+            unacked_segs: 0,
+            rst_owed: None,
+            last_ooo: None,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            last_ack_sent: SeqNumber(0),
+        }
+    }
+
+    /// Applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1, 536 if
+    /// absent), window scale (RFC 7323 §2.2: only if both SYNs carry it),
+    /// SACK-permitted and timestamps (only if both offered).
+    fn negotiate(&mut self, opts: &TcpOptions) {
+        let peer_mss = opts.mss.unwrap_or(DEFAULT_PEER_MSS);
+        self.send_mss = usize::from(peer_mss.min(self.config.mss)).max(MIN_SEND_MSS);
+        match opts.window_scale {
+            Some(shift) if self.config.window_scaling => {
+                self.snd_wscale = shift.min(14);
+                self.rcv_wscale = window_shift(self.config.recv_buffer);
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_ok = self.config.sack && opts.sack_permitted;
+        self.ts_ok = self.config.timestamps && opts.timestamps.is_some();
+        if let Some(ts) = opts.timestamps {
+            self.ts_recent = ts.tsval;
+        }
+        self.cc.set_mss(self.payload_mss());
+    }
+
+    /// Payload bytes in a full-sized segment with our fixed options: RFC
+    /// 9293 §3.7.1 subtracts TCP options from the MSS.
+    fn payload_mss(&self) -> usize {
+        let ts = if self.ts_ok { 12 } else { 0 };
+        self.send_mss.saturating_sub(ts).max(1)
+    }
+
+    /// The window we put in a SYN: unscaled, so at most 65535.
+    fn syn_window(&self) -> usize {
+        self.recv_buf.window().min(0xffff)
+    }
+
+    // ---- Application commands -------------------------------------------
+
+    /// Queues `data` for sending; returns how much was taken, `Ok(0)` when
+    /// the send buffer is full (would block). Data queued before the
+    /// handshake completes is sent once ESTABLISHED.
+    ///
+    /// # Errors
+    ///
+    /// `SendError::Conn` once the connection failed; `InvalidState` after
+    /// `close` or once the write side is otherwise finished.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        if let Some(e) = self.error {
+            return Err(SendError::Conn(e));
+        }
+        if !self.state.can_queue_send() || self.close_pending {
+            return Err(SendError::InvalidState);
+        }
+        Ok(self.send_buf.write(data))
+    }
+
+    /// Reads received in-order data. `Ok(0)` with a non-empty `buf` means
+    /// nothing yet (would block). Call `poll_transmit` afterwards: the
+    /// freed space may owe the peer a window update.
+    ///
+    /// # Errors
+    ///
+    /// `Finished` once the peer's FIN has been read past; `Conn` when the
+    /// connection failed (pending data is discarded, as Linux does on a
+    /// reset); `InvalidState` when it was closed locally without a FIN.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        if let Some(e) = self.error {
+            return Err(RecvError::Conn(e));
+        }
+        let n = self.recv_buf.read(buf);
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        if self.fin_rcvd {
+            return Err(RecvError::Finished);
+        }
+        if self.state == State::Closed {
+            return Err(RecvError::InvalidState);
+        }
+        Ok(0)
+    }
+
+    /// Shuts down the write side: FIN after all queued data (ESTABLISHED ->
+    /// FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK; in SYN-RECEIVED the FIN waits
+    /// for ESTABLISHED; in SYN-SENT the connection just closes, RFC 9293
+    /// §3.10.4). Idempotent.
+    pub fn close(&mut self) {
+        match self.state {
+            State::Closed | State::Listen | State::SynSent => self.enter_closed(),
+            State::SynReceived => self.close_pending = true,
+            State::Established => self.state = State::FinWait1,
+            State::CloseWait => self.state = State::LastAck,
+            _ => {}
+        }
+    }
+
+    /// Aborts: the next `poll_transmit` sends `<SEQ=SND.NXT><CTL=RST>` (in
+    /// the states where RFC 9293 §3.10.5 says so) and the connection is
+    /// CLOSED. Queued data is discarded.
+    pub fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.rst_owed = Some(RstOwed {
+                seq: self.snd_nxt,
+                ack: None,
+            });
+        }
+        self.enter_closed();
+        self.send_buf.clear();
+        self.recv_buf.clear();
+    }
+
+    // ---- Timers ---------------------------------------------------------
+
+    /// Runs every timer due at `now`. Call it when `poll_timeout`'s instant
+    /// has passed (calling it early is harmless), then `poll_transmit`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.is_expired(Timer::TimeWait, now) {
+            // RFC 9293 §3.10.8: "If the time-wait timeout expires on a
+            // connection, delete the TCB".
+            self.enter_closed();
+            return;
+        }
+        if self.timers.is_expired(Timer::Retransmit, now) {
+            self.timers.stop(Timer::Retransmit);
+            self.on_retransmit_timeout(now);
+        }
+        if self.timers.is_expired(Timer::Persist, now) {
+            self.timers.stop(Timer::Persist);
+            self.probe_owed = true;
+            self.persist_backoff = (self.persist_backoff + 1).min(MAX_PERSIST_BACKOFF);
+        }
+        if self.timers.is_expired(Timer::DelayedAck, now) {
+            self.timers.stop(Timer::DelayedAck);
+            self.ack_owed = AckOwed::Now;
+        }
+        if self.timers.is_expired(Timer::Keepalive, now) {
+            self.timers.stop(Timer::Keepalive);
+            self.on_keepalive_timeout(now);
+        }
+        self.update_timers(now);
+    }
+
+    /// RFC 6298 §5.4-5.6: go back to SND.UNA, back off the RTO, restart the
+    /// timer. RFC 1122 §4.2.3.5: give up after too many.
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.snd_nxt == self.snd_una && self.snd_max == self.snd_una {
+            return; // nothing outstanding: a stale timer
+        }
+        self.retransmits += 1;
+        let limit = if self.syn_acked {
+            self.config.max_retransmits
+        } else {
+            self.config.syn_retries
+        };
+        if self.retransmits > limit {
+            if self.state.is_synchronized() {
+                self.rst_owed = Some(RstOwed {
+                    seq: self.snd_nxt,
+                    ack: None,
+                });
+            }
+            self.fail(ConnError::TimedOut);
+            return;
+        }
+        self.stats.retransmit_timeouts += 1;
+        self.rtt.backoff();
+        self.rtt_probe = None;
+        if self.syn_acked {
+            self.cc.on_retransmit_timeout(now, self.flight());
+        }
+        self.in_recovery = false;
+        self.dup_acks = 0;
+        self.recover = self.snd_max;
+        self.rtx_owed = false;
+        self.snd_nxt = self.snd_una;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+    }
+
+    /// RFC 1122 §4.2.3.6: probe an idle connection; fail after
+    /// [`KEEPALIVE_PROBES`] unanswered probes.
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(interval) = self.config.keepalive else {
+            return;
+        };
+        if !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        if self.keepalive_sent >= KEEPALIVE_PROBES {
+            self.rst_owed = Some(RstOwed {
+                seq: self.snd_nxt,
+                ack: None,
+            });
+            self.fail(ConnError::TimedOut);
+            return;
+        }
+        if self.flight() == 0 {
+            self.keepalive_owed = true;
+            self.keepalive_sent += 1;
+        }
+        self.timers.set(Timer::Keepalive, now + interval);
+    }
+
+    /// Brings the persist, delayed-ACK and retransmit timers in line with
+    /// the current state. Runs after every input and after `poll_transmit`
+    /// has nothing more to send.
+    fn update_timers(&mut self, now: Instant) {
+        match self.state {
+            State::Closed | State::Listen => {
+                self.timers.stop_all();
+                return;
+            }
+            State::TimeWait => {
+                let deadline = self.timers.deadline(Timer::TimeWait);
+                self.timers.stop_all();
+                if let Some(at) = deadline {
+                    self.timers.set(Timer::TimeWait, at);
+                }
+                return;
+            }
+            _ => {}
+        }
+        match (self.ack_owed, self.config.delayed_ack) {
+            (AckOwed::Delayed, Some(delay)) => {
+                if !self.timers.is_armed(Timer::DelayedAck) {
+                    self.timers.set(Timer::DelayedAck, now + delay);
+                }
+            }
+            (AckOwed::Delayed, None) => self.ack_owed = AckOwed::Now,
+            _ => self.timers.stop(Timer::DelayedAck),
+        }
+        if self.flight() == 0 && self.snd_max == self.snd_una {
+            self.timers.stop(Timer::Retransmit);
+        }
+        // RFC 9293 §3.8.6.1: with data waiting, a zero window and nothing
+        // in flight, only a probe can learn that the window opened.
+        let stalled = self.syn_acked
+            && self.snd_wnd == 0
+            && self.snd_nxt == self.snd_una
+            && self.unsent_data() > 0
+            && !self.timers.is_armed(Timer::Retransmit);
+        if stalled {
+            if !self.timers.is_armed(Timer::Persist) {
+                self.timers.set(Timer::Persist, now + self.persist_interval());
+            }
+        } else {
+            self.timers.stop(Timer::Persist);
+            if self.snd_wnd > 0 {
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    /// RTO times 2^backoff, capped at `max_rto` (RFC 1122 §4.2.2.17:
+    /// exponential back-off, never give up while the peer answers).
+    fn persist_interval(&self) -> Duration {
+        let factor = 1u32 << self.persist_backoff.min(MAX_PERSIST_BACKOFF);
+        self.rtt
+            .rto()
+            .saturating_mul(factor)
+            .min(self.config.max_rto)
+    }
+
+    /// The earliest deadline among the running timers; `None` when nothing
+    /// is pending. Call after `poll_transmit` returned `None`.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    // ---- Transitions ----------------------------------------------------
+
+    fn enter_established(&mut self, now: Instant) {
+        self.state = State::Established;
+        self.established = true;
+        if self.close_pending {
+            self.close_pending = false;
+            self.state = State::FinWait1;
+        }
+        if let Some(k) = self.config.keepalive {
+            self.timers.set(Timer::Keepalive, now + k);
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::TimeWait, now + self.config.msl.saturating_mul(2));
+        self.rtx_owed = false;
+        self.probe_owed = false;
+        self.keepalive_owed = false;
+    }
+
+    fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.timers.stop_all();
+        self.ack_owed = AckOwed::None;
+        self.rtx_owed = false;
+        self.probe_owed = false;
+        self.keepalive_owed = false;
+        self.close_pending = false;
+    }
+
+    /// The connection failed: record why (the first reason wins) and close.
+    fn fail(&mut self, error: ConnError) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.send_buf.clear();
+        self.enter_closed();
+    }
+
+    // ---- Derived quantities ----------------------------------------------
+
+    /// Sequence space sent and not yet acknowledged, counting from SND.NXT.
+    fn flight(&self) -> usize {
+        distance(self.snd_una, self.snd_nxt)
+    }
+
+    /// Whether our FIN is wanted: the application closed the write side.
+    fn fin_wanted(&self) -> bool {
+        matches!(
+            self.state,
+            State::FinWait1 | State::Closing | State::LastAck
+        ) && !self.fin_acked
+    }
+
+    /// Queued bytes not yet sent (beyond SND.NXT).
+    fn unsent_data(&self) -> usize {
+        if !self.syn_acked {
+            return self.send_buf.len();
+        }
+        self.send_buf.len().saturating_sub(self.flight())
+    }
+
+    // ---- Getters ----------------------------------------------------------
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+
+    /// Bytes ready for `recv`.
+    pub fn recv_queue(&self) -> usize {
+        self.recv_buf.len()
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    /// Room in the send buffer.
+    pub fn send_free(&self) -> usize {
+        self.send_buf.free()
+    }
+
+    /// A blocked reader should wake: data ready, FIN received, error, or
+    /// closed.
+    pub fn can_recv(&self) -> bool {
+        !self.recv_buf.is_empty()
+            || self.fin_rcvd
+            || self.error.is_some()
+            || self.state == State::Closed
+    }
+
+    /// A blocked writer should wake: room in a state that takes data, or
+    /// the write side is over (error, closed).
+    pub fn can_send(&self) -> bool {
+        let open = self.state.can_queue_send() && !self.close_pending;
+        (open && self.send_buf.free() > 0) || self.error.is_some() || !open
+    }
+
+    /// Reached ESTABLISHED (or later) at least once.
+    pub fn is_established(&self) -> bool {
+        self.established
+    }
+
+    /// CLOSED with nothing left to send: the runtime may drop it. TIME-WAIT
+    /// is not closed until it expires.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst_owed.is_none()
+    }
+
+    pub fn error(&self) -> Option<ConnError> {
+        self.error
+    }
+
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// The smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.window()
+    }
+
+    /// The peer's window in bytes, scaled.
+    pub fn peer_window(&self) -> usize {
+        self.snd_wnd
+    }
+
+    /// The payload bytes in a full-sized segment we send.
+    pub fn effective_mss(&self) -> usize {
+        self.payload_mss()
+    }
+
+    /// (our shift, the peer's shift) when window scaling is in use.
+    pub fn window_scale(&self) -> Option<(u8, u8)> {
+        if self.rcv_wscale == 0 && self.snd_wscale == 0 {
+            None
+        } else {
+            Some((self.rcv_wscale, self.snd_wscale))
+        }
+    }
+
+    /// Whether SACK and timestamps were negotiated.
+    pub fn sack_enabled(&self) -> bool {
+        self.sack_ok && self.state != State::SynSent
+    }
+
+    pub fn timestamps_enabled(&self) -> bool {
+        self.ts_ok && self.state != State::SynSent
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("state", &self.state)
+            .field("error", &self.error)
+            .field("snd_una", &self.snd_una)
+            .field("snd_nxt", &self.snd_nxt)
+            .field("snd_wnd", &self.snd_wnd)
+            .field("rcv_nxt", &self.rcv_nxt)
+            .field("send_queue", &self.send_buf.len())
+            .field("recv_queue", &self.recv_buf.len())
+            .field("cc", &self.cc.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shift that makes `buffer` fit the 16-bit window field (RFC 7323
+/// §2.3: at most 14).
+fn window_shift(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > 0xffff {
+        shift += 1;
+    }
+    shift
+}
+
+/// `to - from` in sequence space, 0 when `to` is behind.
+fn distance(from: SeqNumber, to: SeqNumber) -> usize {
+    usize::try_from(to - from).unwrap_or(0)
+}
+
+/// TSval: our clock in milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s
+/// ticks). Offset by one so that no TSval is 0, which TSecr uses for
+/// "nothing to echo".
+fn ts_clock(now: Instant) -> u32 {
+    (now.total_millis() as u32).wrapping_add(1)
+}

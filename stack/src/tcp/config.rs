@@ -1,0 +1,85 @@
+//! Per-connection tunables and their defaults, with the reason for each.
+
+use std::time::Duration;
+
+use super::congestion::Algorithm;
+
+/// How a connection behaves. `Default` gives Linux-like values.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// The MSS we advertise on our SYN and the cap on what we send: 1460 is
+    /// an MTU of 1500 minus 20 bytes of IPv4 and 20 of TCP header.
+    pub mss: u16,
+    /// Send buffer bytes: what `send` accepts before it would block.
+    /// DoS warning: each connection holds up to this much memory.
+    pub send_buffer: usize,
+    /// Receive buffer bytes: the most we ever advertise, and the bound on
+    /// in-order plus out-of-order data held for the reader.
+    pub recv_buffer: usize,
+    /// Offer window scaling (RFC 7323 §2); used only if both SYNs carry it.
+    pub window_scaling: bool,
+    /// Offer SACK-permitted (RFC 2018). We generate SACK blocks for our
+    /// out-of-order data; the sender side recovers NewReno-style.
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323 §3-5): RTT samples from TSecr and PAWS.
+    pub timestamps: bool,
+    /// RTO before any RTT sample (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound on the RTO. RFC 6298 §2.4 says 1 s; Linux uses 200 ms
+    /// and so do we, because a 1 s floor cripples recovery on fast paths.
+    pub min_rto: Duration,
+    /// Upper bound on the RTO (RFC 6298 §2.5 allows >= 60 s).
+    pub max_rto: Duration,
+    /// Consecutive retransmission timeouts of one segment before the
+    /// connection fails with `ConnError::TimedOut` (RFC 1122 §4.2.3.5 R2).
+    pub max_retransmits: u32,
+    /// Retransmissions of a SYN before giving up (Linux `tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// Maximum segment lifetime: TIME-WAIT lasts 2*MSL (RFC 9293 §3.10.8).
+    pub msl: Duration,
+    /// Delay ACKs of in-order data by at most this much, acknowledging at
+    /// least every second full-sized segment (RFC 1122 §4.2.3.2, RFC 9293
+    /// §3.8.6.3). `None` acknowledges at once.
+    pub delayed_ack: Option<Duration>,
+    /// Disable Nagle's algorithm (RFC 9293 §3.7.4). Default false, like
+    /// a kernel socket without `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// Congestion control algorithm (RFC 5681 / RFC 9438).
+    pub congestion: Algorithm,
+    /// Idle time before keepalive probes (RFC 1122 §4.2.3.6); off when
+    /// `None`, as the RFC requires by default. Probes repeat at this
+    /// interval; [`KEEPALIVE_PROBES`] unanswered ones fail the connection.
+    pub keepalive: Option<Duration>,
+    /// Bound on separate out-of-order ranges held (each costs bookkeeping).
+    pub max_ooo_ranges: usize,
+}
+
+/// Unanswered keepalive probes before `ConnError::TimedOut` (Linux default).
+pub const KEEPALIVE_PROBES: u32 = 9;
+
+/// RFC 9293 §3.7.1: the send MSS when the peer's SYN carries no MSS option.
+pub const DEFAULT_PEER_MSS: u16 = 536;
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            max_retransmits: 12,
+            syn_retries: 6,
+            msl: Duration::from_secs(30),
+            delayed_ack: Some(Duration::from_millis(40)),
+            nodelay: false,
+            congestion: Algorithm::NewReno,
+            keepalive: None,
+            max_ooo_ranges: 32,
+        }
+    }
+}

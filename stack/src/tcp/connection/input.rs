@@ -1,0 +1,450 @@
+//! Segment arrival: RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), step by step.
+//! Nothing here emits; each step records what is owed.
+
+use super::{distance, ts_clock, AckOwed, Connection, RstOwed};
+use crate::tcp::error::ConnError;
+use crate::tcp::state::State;
+use crate::tcp::timer::Timer;
+use crate::time::Instant;
+use crate::wire::tcp::{TcpRepr, Timestamps};
+use crate::wire::SeqNumber;
+use std::time::Duration;
+
+impl Connection {
+    /// Processes one segment of this four-tuple. It never emits directly:
+    /// it records what is owed (an ACK, a RST, data) for `poll_transmit`.
+    /// Any segment is safe to feed, however malformed its numbers.
+    pub fn handle_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        self.stats.segs_received += 1;
+        if seg.flags.rst() {
+            self.stats.rst_received += 1;
+        }
+        match self.state {
+            // No TCB to speak of: the runtime answers with rst_for_closed.
+            State::Closed | State::Listen => return,
+            State::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_synchronized(now, seg),
+        }
+        if let Some(k) = self.config.keepalive {
+            if matches!(self.state, State::Established | State::CloseWait) {
+                self.keepalive_sent = 0;
+                self.timers.set(Timer::Keepalive, now + k);
+            }
+        }
+        self.update_timers(now);
+    }
+
+    /// RFC 9293 §3.10.7.3, "If the state is SYN-SENT".
+    fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // First: the ACK must acknowledge our SYN (SND.UNA < SEG.ACK =<
+        // SND.NXT); otherwise <SEQ=SEG.ACK><CTL=RST>, unless it is a RST.
+        let ack_ok = seg.flags.ack() && seg.ack > self.snd_una && seg.ack <= self.snd_max;
+        if seg.flags.ack() && !ack_ok {
+            if !seg.flags.rst() {
+                self.owe_rst(seg.ack, None);
+            }
+            return;
+        }
+        // Second: a RST counts only if its ACK was acceptable.
+        if seg.flags.rst() {
+            if ack_ok {
+                self.fail(ConnError::Refused);
+            }
+            return;
+        }
+        // Fourth: SYN. Neither SYN nor RST: drop.
+        if !seg.flags.syn() {
+            return;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.last_ack_sent = self.rcv_nxt;
+        self.negotiate(&seg.options);
+        // Our SYN offered an unscaled window of syn_window() bytes.
+        self.rcv_adv = self.rcv_nxt + self.syn_window();
+        self.snd_wnd = usize::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        if ack_ok {
+            self.ack_new_data(now, seg.ack, seg.options.timestamps);
+            self.enter_established(now);
+            // Any data on the SYN-ACK is not taken; the peer retransmits it.
+            self.ack_owed = AckOwed::Now;
+        } else {
+            // Simultaneous open: SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT>
+            // <CTL=SYN,ACK> (re-emitting our SYN with an ACK).
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+            self.rtt_probe = None;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4, "Otherwise" (every synchronized state).
+    fn on_synchronized(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost:
+        // send it again now rather than waiting for our timer.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+        {
+            self.snd_nxt = self.iss;
+            self.rtt_probe = None;
+            return;
+        }
+
+        // RFC 7323 §5.3 PAWS: a segment whose TSval is older than
+        // TS.Recent is a duplicate from an earlier wrap; ACK and drop.
+        if self.ts_ok && !seg.flags.rst() {
+            if let Some(ts) = seg.options.timestamps {
+                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.stats.unacceptable += 1;
+                    self.ack_owed = AckOwed::Now;
+                    return;
+                }
+            }
+        }
+
+        // First: the sequence number test (four cases).
+        let rcv_wnd = distance(self.rcv_nxt, self.rcv_adv);
+        let mut take_text = true;
+        if !self.acceptable(seg, rcv_wnd) {
+            // "If the RCV.WND is zero, no segments will be acceptable, but
+            // special allowance should be made to accept valid ACKs, URGs,
+            // and RSTs": keep the control part of a segment at RCV.NXT.
+            if !(rcv_wnd == 0 && seg.seq == self.rcv_nxt) {
+                if !seg.flags.rst() {
+                    // "an acknowledgment should be sent in reply".
+                    self.stats.unacceptable += 1;
+                    self.ack_owed = AckOwed::Now;
+                    if self.state == State::TimeWait && seg.flags.fin() {
+                        // A retransmitted FIN: restart the 2 MSL wait.
+                        self.enter_time_wait(now);
+                    }
+                }
+                return;
+            }
+            take_text = false;
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                self.ack_owed = AckOwed::Now;
+            }
+        }
+
+        // Second: RST. RFC 9293 §3.10.7.4 (from RFC 5961 §3.2): reset only
+        // if it is exactly at RCV.NXT; in window otherwise gets a
+        // challenge ACK.
+        if seg.flags.rst() {
+            if seg.seq == self.rcv_nxt {
+                self.on_rst();
+            } else {
+                self.ack_owed = AckOwed::Now;
+            }
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC
+        // 9293 §3.10.7.4, RFC 5961 §4) and is dropped.
+        if seg.flags.syn() {
+            self.ack_owed = AckOwed::Now;
+            return;
+        }
+
+        // Fifth: the ACK field. Without ACK, drop.
+        if !seg.flags.ack() {
+            return;
+        }
+        // RFC 7323 §4.3: remember the TSval to echo.
+        if self.ts_ok {
+            if let Some(ts) = seg.options.timestamps {
+                if seg.seq <= self.last_ack_sent {
+                    self.ts_recent = ts.tsval;
+                }
+            }
+        }
+        if self.state == State::SynReceived {
+            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
+                self.enter_established(now);
+                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seg.seq;
+                self.snd_wl2 = seg.ack;
+            } else {
+                // <SEQ=SEG.ACK><CTL=RST>
+                self.owe_rst(seg.ack, None);
+                return;
+            }
+        }
+        if !self.process_ack(now, seg) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Seventh: segment text.
+        let mut fin_in_window = take_text;
+        if take_text && self.state.accepts_text() {
+            fin_in_window = self.process_text(seg, rcv_wnd);
+        }
+
+        // Eighth: FIN.
+        if seg.flags.fin() && fin_in_window && !self.fin_rcvd {
+            let fin_seq = seg.seq + seg.payload.len();
+            if fin_seq >= self.rcv_nxt && self.pending_fin.is_none() {
+                self.pending_fin = Some(fin_seq);
+            }
+            self.ack_owed = AckOwed::Now;
+        }
+        self.take_fin(now);
+    }
+
+    /// RFC 9293 §3.10.7.4's acceptability test.
+    fn acceptable(&self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
+        let len = seg.seg_len();
+        let end = self.rcv_nxt + rcv_wnd;
+        match (len, rcv_wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_window(self.rcv_nxt, end),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_window(self.rcv_nxt, end)
+                    || (seg.seq + (len - 1)).in_window(self.rcv_nxt, end)
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 second step, by state.
+    fn on_rst(&mut self) {
+        match self.state {
+            // From a passive open the listener lives on in the runtime; this
+            // embryonic connection just goes away. From a simultaneous open
+            // the user's connect is refused.
+            State::SynReceived => {
+                let error = if self.passive {
+                    ConnError::Reset
+                } else {
+                    ConnError::Refused
+                };
+                self.fail(error);
+            }
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.fail(ConnError::Reset);
+            }
+            // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete
+            // the TCB, and return" (the user already closed).
+            _ => self.enter_closed(),
+        }
+    }
+
+    /// The fifth step for ESTABLISHED and later: returns false when the
+    /// segment is to be dropped here.
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        if seg.ack > self.snd_max {
+            // It acknowledges something not yet sent: ACK, drop.
+            self.ack_owed = AckOwed::Now;
+            return false;
+        }
+        let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        if seg.ack > self.snd_una {
+            self.ack_new_data(now, seg.ack, seg.options.timestamps);
+        } else if seg.ack == self.snd_una
+            && self.flight() > 0
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && new_wnd == self.snd_wnd
+        {
+            self.on_dup_ack(now);
+        }
+        // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+        if seg.ack >= self.snd_una
+            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack))
+        {
+            self.snd_wnd = new_wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        if self.fin_acked {
+            match self.state {
+                State::FinWait1 => self.state = State::FinWait2,
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    self.enter_closed();
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// SND.UNA < ack =< SND.MAX: free acknowledged bytes, take an RTT
+    /// sample, feed congestion control, restart the timer.
+    pub(super) fn ack_new_data(&mut self, now: Instant, ack: SeqNumber, ts: Option<Timestamps>) {
+        let mut acked = distance(self.snd_una, ack);
+        if !self.syn_acked && acked > 0 {
+            self.syn_acked = true;
+            acked -= 1;
+        }
+        let data = acked.min(self.send_buf.len());
+        self.send_buf.consume(data);
+        if acked > data && self.fin_wanted() {
+            self.fin_acked = true;
+        }
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.retransmits = 0;
+        self.persist_backoff = 0;
+
+        // RTT: from the echoed timestamp (RFC 7323 §4.1, valid even for
+        // retransmitted segments) or from the timed segment (Karn's rule:
+        // never a retransmitted one, RFC 6298 §3).
+        let mut sample = None;
+        if self.ts_ok {
+            if let Some(ts) = ts.filter(|ts| ts.tsecr != 0) {
+                let ms = ts_clock(now).wrapping_sub(ts.tsecr);
+                if ms < 60_000 {
+                    sample = Some(Duration::from_millis(u64::from(ms)));
+                }
+            }
+        }
+        if let Some((end, sent)) = self.rtt_probe {
+            if ack >= end {
+                self.rtt_probe = None;
+                sample = sample.or(Some(now - sent));
+            }
+        }
+        if let Some(rtt) = sample {
+            self.rtt.sample(rtt);
+        }
+
+        // RFC 6582 §3.2 steps 3 and 4.
+        if self.in_recovery {
+            if ack >= self.recover {
+                // Full acknowledgment: leave recovery at ssthresh.
+                self.in_recovery = false;
+                self.dup_acks = 0;
+            } else {
+                // Partial: retransmit the next hole at once; this ACK
+                // shows one segment has left the network.
+                self.rtx_owed = true;
+                self.dup_acks = 1;
+                self.rtt_probe = None;
+            }
+        } else {
+            self.dup_acks = 0;
+            if data > 0 {
+                self.cc.on_ack(now, data, sample);
+            }
+        }
+
+        // RFC 6298 §5.2-5.3.
+        if self.flight() == 0 {
+            self.timers.stop(Timer::Retransmit);
+        } else {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+    }
+
+    /// RFC 5681 §3.2: the third duplicate ACK triggers fast retransmit and
+    /// (RFC 6582) NewReno recovery, unless we are recovering already.
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        self.stats.dup_acks += 1;
+        // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover".
+        if !self.in_recovery && self.dup_acks == 3 && self.snd_una >= self.recover {
+            self.in_recovery = true;
+            self.recover = self.snd_max;
+            self.cc.on_congestion_event(now, self.flight());
+            self.rtx_owed = true;
+            self.rtt_probe = None;
+            self.stats.fast_retransmits += 1;
+        }
+    }
+
+    /// The seventh step: store the in-window part of the payload. Returns
+    /// whether the whole payload fitted (so a FIN after it is in window).
+    fn process_text(&mut self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
+        let mut data = seg.payload;
+        let mut start = seg.seq;
+        if data.is_empty() {
+            return true;
+        }
+        // Trim what we already have (a duplicate or overlapping prefix).
+        if start < self.rcv_nxt {
+            let skip = distance(start, self.rcv_nxt);
+            data = data.get(skip..).unwrap_or(&[]);
+            start = self.rcv_nxt;
+        }
+        let offset = distance(self.rcv_nxt, start);
+        let room = rcv_wnd.saturating_sub(offset);
+        let fits = data.len() <= room;
+        if !fits {
+            // Trim to the window (RFC 9293 §3.10.7.4, "trimmed").
+            data = data.get(..room).unwrap_or(&[]);
+            self.ack_owed = AckOwed::Now;
+        }
+        if data.is_empty() {
+            // Nothing new: a duplicate, answered at once.
+            self.ack_owed = AckOwed::Now;
+            return fits;
+        }
+        let advanced = self.recv_buf.write_at(offset, data);
+        self.rcv_nxt += advanced;
+        self.stats.bytes_received += advanced as u64;
+        if offset > 0 {
+            // Out of order: a duplicate ACK at once (RFC 5681 §4.2) with
+            // SACK blocks; this segment's block goes first.
+            self.last_ooo = Some(start);
+            self.ack_owed = AckOwed::Now;
+        } else if advanced > data.len() {
+            // It filled a hole: ACK at once (RFC 5681 §4.2).
+            self.ack_owed = AckOwed::Now;
+        } else if self.config.delayed_ack.is_none() {
+            self.ack_owed = AckOwed::Now;
+        } else {
+            // RFC 1122 §4.2.3.2: at least every second segment.
+            self.unacked_segs += 1;
+            if self.unacked_segs >= 2 {
+                self.ack_owed = AckOwed::Now;
+            } else if self.ack_owed < AckOwed::Delayed {
+                self.ack_owed = AckOwed::Delayed;
+            }
+        }
+        fits
+    }
+
+    /// The eighth step, once all data before a FIN has arrived.
+    fn take_fin(&mut self, now: Instant) {
+        let Some(fin_seq) = self.pending_fin else {
+            return;
+        };
+        if fin_seq != self.rcv_nxt || self.fin_rcvd {
+            return;
+        }
+        self.pending_fin = None;
+        self.fin_rcvd = true;
+        self.rcv_nxt += 1;
+        self.ack_owed = AckOwed::Now;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_acked {
+                    self.enter_time_wait(now);
+                } else {
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    fn owe_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
+        self.rst_owed = Some(RstOwed { seq, ack });
+    }
+}

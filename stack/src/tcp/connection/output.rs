@@ -1,0 +1,384 @@
+//! What to send next: RST owed, SYN, zero-window probe, fast retransmit,
+//! new data (window, congestion, Nagle and SWS rules) with FIN, keepalive,
+//! or a bare ACK. Each `poll_transmit` emits at most one segment.
+
+use super::{distance, ts_clock, AckOwed, Connection};
+use crate::tcp::state::State;
+use crate::tcp::timer::Timer;
+use crate::time::Instant;
+use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::SeqNumber;
+
+/// A data-bearing segment decided on: its sequence number, flags, and how
+/// many payload bytes were written to the front of the caller's buffer.
+type Planned = (SeqNumber, TcpFlags, usize);
+
+impl Connection {
+    /// The next segment to send, with its payload copied into `buf` (at
+    /// most the effective MSS and at most `buf.len()` bytes), or `None`
+    /// when nothing is owed. Call until `None` after every input or
+    /// command; the caller emits it with `TcpRepr::emit(local ip, remote
+    /// ip, ..)`. Ports are src = local, dst = remote.
+    #[must_use]
+    pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        if let Some(rst) = self.rst_owed.take() {
+            self.stats.rst_sent += 1;
+            self.stats.segs_sent += 1;
+            let mut repr = self.bare(rst.seq, TcpFlags::RST, 0);
+            if let Some(ack) = rst.ack {
+                repr.flags = TcpFlags::RST | TcpFlags::ACK;
+                repr.ack = ack;
+            }
+            return Some(repr);
+        }
+        let seg = self.next_segment(now, buf);
+        if seg.is_none() {
+            self.update_timers(now);
+        }
+        seg
+    }
+
+    fn next_segment<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::TimeWait => return self.ack_if_owed(now),
+            _ => {}
+        }
+        if !self.syn_acked {
+            if self.snd_nxt == self.iss {
+                return Some(self.syn(now));
+            }
+            if self.state == State::SynSent {
+                return None; // no RCV.NXT to acknowledge yet
+            }
+            return self.ack_if_owed(now);
+        }
+        // Each candidate writes its payload into `buf` and says where it
+        // goes; the segment borrowing `buf` is built once, below.
+        let mut planned = None;
+        if self.probe_owed {
+            self.probe_owed = false;
+            planned = self.zero_window_probe(buf);
+        }
+        if planned.is_none() && self.rtx_owed {
+            self.rtx_owed = false;
+            planned = self.fast_retransmit(now, buf);
+        }
+        if planned.is_none()
+            && matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+        {
+            planned = self.new_data(now, buf);
+        }
+        if let Some((seq, flags, n)) = planned {
+            let payload: &'b [u8] = &buf[..n];
+            return Some(self.finish(now, seq, flags, payload));
+        }
+        if self.keepalive_owed {
+            self.keepalive_owed = false;
+            self.stats.keepalive_probes += 1;
+            // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT-1, no data.
+            let seq = self.snd_una - 1;
+            return Some(self.finish(now, seq, TcpFlags::ACK, &[]));
+        }
+        if self.window_update_owed() {
+            self.ack_owed = AckOwed::Now;
+        }
+        self.ack_if_owed(now)
+    }
+
+    /// Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again.
+    fn syn(&mut self, now: Instant) -> TcpRepr<'static> {
+        let retransmission = self.snd_max != self.iss;
+        let mut options = TcpOptions {
+            mss: Some(self.config.mss),
+            ..TcpOptions::default()
+        };
+        let active = self.state == State::SynSent;
+        // Active open offers what is configured; passive open answers only
+        // what the peer offered (negotiate() already decided).
+        if (active && self.config.window_scaling) || (!active && self.window_scale().is_some()) {
+            options.window_scale = Some(self.rcv_wscale);
+        }
+        options.sack_permitted = self.sack_ok;
+        if self.ts_ok {
+            options.timestamps = Some(Timestamps {
+                tsval: ts_clock(now),
+                tsecr: if active { 0 } else { self.ts_recent },
+            });
+        }
+        let flags = if active {
+            TcpFlags::SYN
+        } else {
+            TcpFlags::SYN | TcpFlags::ACK
+        };
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        let window = self.syn_window() as u16;
+        let mut repr = self.bare(self.iss, flags, window);
+        repr.ack = self.rcv_nxt;
+        repr.options = options;
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if retransmission {
+            self.stats.segs_retransmitted += 1;
+        } else {
+            self.rtt_probe = Some((self.snd_nxt, now));
+        }
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        if !active {
+            self.sent_ack();
+        }
+        self.stats.segs_sent += 1;
+        repr
+    }
+
+    /// RFC 9293 §3.8.6.1: one byte of data beyond a zero window, to learn
+    /// when it opens. It does not advance SND.NXT, and an ACK of it is
+    /// acceptable because SND.MAX covers it.
+    fn zero_window_probe(&mut self, buf: &mut [u8]) -> Option<Planned> {
+        if self.snd_nxt != self.snd_una || self.snd_wnd > 0 {
+            return None;
+        }
+        let n = self.send_buf.read_at(0, buf.get_mut(..1)?);
+        if n == 0 {
+            return None;
+        }
+        self.stats.zero_window_probes += 1;
+        let seq = self.snd_una;
+        self.snd_max = self.snd_max.max(seq + n);
+        Some((seq, TcpFlags::ACK, n))
+    }
+
+    /// RFC 5681 §3.2 / RFC 6582: resend the segment at SND.UNA, outside
+    /// the congestion window, leaving SND.NXT alone.
+    fn fast_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
+        let outstanding = distance(self.snd_una, self.snd_max);
+        let queued = self.send_buf.len();
+        let fin_sent = self.fin_wanted() && outstanding > queued;
+        let options = self.options(now);
+        let max = self.max_payload(&options).min(buf.len());
+        let len = queued.min(outstanding).min(max);
+        let fin = fin_sent && len == queued;
+        if len == 0 && !fin {
+            return None;
+        }
+        let n = self.send_buf.read_at(0, &mut buf[..len]);
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        self.stats.segs_retransmitted += 1;
+        self.stats.bytes_retransmitted += n as u64;
+        let seq = self.snd_una;
+        let end = seq + n + usize::from(fin);
+        if self.snd_nxt < end {
+            self.snd_nxt = end;
+        }
+        Some((seq, flags, n))
+    }
+
+    /// New (or, after a timeout, re-sent) data from SND.NXT, plus our FIN
+    /// when it ends the stream.
+    fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
+        let offset = self.flight();
+        let queued = self.send_buf.len();
+        if offset > queued {
+            return None; // FIN already sent
+        }
+        let avail = queued - offset;
+        let fin_wanted = self.fin_wanted();
+        let options = self.options(now);
+        let max = self.max_payload(&options).min(buf.len());
+        let usable = self.usable_window();
+        let len = avail.min(usable).min(max);
+        // A FIN needs no window (it is retransmitted if dropped).
+        let fin = fin_wanted && len == avail;
+        if len == 0 && !fin {
+            return None;
+        }
+        let resend = self.snd_nxt < self.snd_max;
+        if len < max && !fin && !resend {
+            // A short segment. Nagle (RFC 9293 §3.7.4): only when nothing
+            // is unacknowledged, unless nodelay. Sender SWS avoidance (RFC
+            // 1122 §4.2.3.4): a window-limited one only if it is at least
+            // half the largest window the peer offered, or nothing is in
+            // flight (so a small window can never stall us).
+            let idle = self.snd_max == self.snd_una;
+            let ok = if len == avail {
+                self.config.nodelay || idle
+            } else {
+                idle || len >= self.max_snd_wnd / 2
+            };
+            if !ok {
+                return None;
+            }
+        }
+        let n = self.send_buf.read_at(offset, &mut buf[..len]);
+        let seq = self.snd_nxt;
+        let mut flags = TcpFlags::ACK;
+        if n > 0 && n == avail {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        let end = seq + n + usize::from(fin);
+        if seq < self.snd_max {
+            self.stats.segs_retransmitted += 1;
+            self.stats.bytes_retransmitted += distance(seq, self.snd_max).min(n) as u64;
+        } else if self.rtt_probe.is_none() {
+            // Karn's rule: time only segments sent for the first time.
+            self.rtt_probe = Some((end, now));
+        }
+        self.snd_nxt = end;
+        self.snd_max = self.snd_max.max(end);
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        Some((seq, flags, n))
+    }
+
+    /// min(peer window left, congestion window left). In NewReno recovery
+    /// each duplicate ACK stands for a segment that left the network (RFC
+    /// 6582 §3.2 step 3's inflation, as a reduced "pipe").
+    fn usable_window(&self) -> usize {
+        let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
+        let flight = self.flight();
+        let pipe = if self.in_recovery {
+            flight.saturating_sub(self.dup_acks as usize * self.payload_mss())
+        } else {
+            flight
+        };
+        by_peer.min(self.cc.window().saturating_sub(pipe))
+    }
+
+    /// Payload that fits in one segment beside `options`.
+    fn max_payload(&self, options: &TcpOptions) -> usize {
+        self.send_mss.saturating_sub(options.wire_len()).max(1)
+    }
+
+    /// The options of a non-SYN segment: timestamps (RFC 7323 §3.2) and
+    /// SACK blocks for our out-of-order data (RFC 2018 §4).
+    fn options(&self, now: Instant) -> TcpOptions {
+        let mut options = TcpOptions::default();
+        if self.ts_ok {
+            options.timestamps = Some(Timestamps {
+                tsval: ts_clock(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 {
+            let max = if self.ts_ok { 3 } else { 4 };
+            let block = |(start, end): (usize, usize)| SackBlock {
+                left: self.rcv_nxt + start,
+                right: self.rcv_nxt + end,
+            };
+            let recent = self.last_ooo.and_then(|at| {
+                self.recv_buf
+                    .ooo_ranges()
+                    .map(block)
+                    .find(|b| at.in_window(b.left, b.right))
+            });
+            if let Some(first) = recent {
+                options.push_sack(first);
+            }
+            for b in self.recv_buf.ooo_ranges().map(block) {
+                if usize::from(options.sack_len) >= max {
+                    break;
+                }
+                if Some(b) != recent {
+                    options.push_sack(b);
+                }
+            }
+        }
+        options
+    }
+
+    /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves
+    /// only by at least min(buffer/2, MSS); it never moves left. Returns
+    /// the window field, scaled.
+    fn advertise_window(&mut self) -> u16 {
+        let max_adv = 0xffff_usize << self.rcv_wscale;
+        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
+        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
+        if self.rcv_adv < self.rcv_nxt
+            || (edge > self.rcv_adv && distance(self.rcv_adv, edge) >= threshold.max(1))
+        {
+            self.rcv_adv = edge;
+        }
+        let wnd = distance(self.rcv_nxt, self.rcv_adv) >> self.rcv_wscale;
+        wnd.min(0xffff) as u16
+    }
+
+    /// After the reader freed space: worth telling the peer if the edge
+    /// can move by the SWS threshold and the peer may be short of window
+    /// (less than half the buffer advertised).
+    fn window_update_owed(&self) -> bool {
+        if !self.state.accepts_text() || self.fin_rcvd {
+            return false;
+        }
+        let max_adv = 0xffff_usize << self.rcv_wscale;
+        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
+        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
+        let advertised = distance(self.rcv_nxt, self.rcv_adv);
+        edge > self.rcv_adv
+            && distance(self.rcv_adv, edge) >= threshold.max(1)
+            && advertised < self.config.recv_buffer.min(max_adv) / 2
+    }
+
+    fn ack_if_owed(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
+        if self.ack_owed != AckOwed::Now {
+            return None;
+        }
+        let seq = self.snd_nxt;
+        Some(self.finish(now, seq, TcpFlags::ACK, &[]))
+    }
+
+    /// Fills in ACK, window and options; records that an ACK went out.
+    fn finish<'p>(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        flags: TcpFlags,
+        payload: &'p [u8],
+    ) -> TcpRepr<'p> {
+        let window = self.advertise_window();
+        let mut repr = self.bare(seq, flags | TcpFlags::ACK, window);
+        repr.ack = self.rcv_nxt;
+        repr.options = self.options(now);
+        repr.payload = payload;
+        self.sent_ack();
+        self.stats.segs_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        repr
+    }
+
+    fn sent_ack(&mut self) {
+        self.ack_owed = AckOwed::None;
+        self.unacked_segs = 0;
+        self.last_ack_sent = self.rcv_nxt;
+        self.timers.stop(Timer::DelayedAck);
+    }
+
+    fn bare(&self, seq: SeqNumber, flags: TcpFlags, window: u16) -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            ack: SeqNumber(0),
+            flags,
+            window,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        }
+    }
+}
