@@ -76,7 +76,8 @@ impl RttEstimator {
             }
             Some(srtt) => {
                 // §2.3, alpha = 1/8, beta = 1/4; RTTVAR uses the old SRTT.
-                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                // |SRTT - R'| (`Duration::abs_diff` needs Rust 1.81; MSRV is 1.80).
+                let delta = srtt.checked_sub(rtt).unwrap_or_else(|| rtt - srtt);
                 self.rttvar = self.rttvar * 3 / 4 + delta / 4;
                 self.srtt = Some(srtt * 7 / 8 + rtt / 8);
             }
