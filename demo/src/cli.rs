@@ -1,1 +1,161 @@
-//! The command line (clap derive).
+//! The command line: `demo [OPTIONS] [COMMAND]`, parsed with clap derive.
+//! Every option and command is documented here, which is what `--help`
+//! prints.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A userspace TCP/IP stack as a host on a TUN device.
+///
+/// With no command, `demo` opens the TUN device and serves, at --addr:
+/// ICMP echo (ping), TCP and UDP echo on 7, discard on 9, HTTP on 80 and
+/// newline-delimited JSON-RPC 2.0 on 7070. Create the device first with
+/// `sudo scripts/setup-tun.sh`. Logging goes to stderr, filtered by
+/// RUST_LOG (default `info`; e.g. RUST_LOG=debug).
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "demo", version)]
+pub struct Cli {
+    /// The TUN device to open. It must exist and be owned by you: run
+    /// `sudo scripts/setup-tun.sh` to create it.
+    #[arg(long, value_name = "NAME", default_value = "tun0", global = true)]
+    pub tun: String,
+
+    /// The IPv4 address this host owns on the TUN network (the kernel's
+    /// side is 10.0.0.1 by default).
+    #[arg(long, value_name = "IPV4", default_value = "10.0.0.2", global = true)]
+    pub addr: Ipv4Addr,
+
+    /// The largest IP packet sent, in bytes (at least 576, RFC 1122). It
+    /// should match the TUN device's MTU; TCP's MSS follows from it.
+    #[arg(long, value_name = "N", default_value_t = 1500, global = true,
+          value_parser = clap::value_parser!(u16).range(576..))]
+    pub mtu: u16,
+
+    /// Also write every packet sent and received to FILE in pcap format;
+    /// open it in Wireshark.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub pcap: Option<PathBuf>,
+
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the demo's services at --addr on the TUN device (the default).
+    Serve,
+
+    /// Fetch URL with an HTTP/1.1 GET through the stack, from an ephemeral
+    /// port; print the 4-tuple used, then the response.
+    Get {
+        /// http://IPV4[:PORT][/PATH], e.g. http://10.0.0.1:8000/ (an IPv4
+        /// address: there is no DNS).
+        #[arg(value_name = "URL")]
+        url: String,
+    },
+
+    /// Call a JSON-RPC 2.0 method on a newline-delimited server through
+    /// the stack, and print the result as JSON.
+    ///
+    /// Example: `demo call 10.0.0.1:7070 add 2 3` prints 5.
+    Call {
+        /// The server, IPV4:PORT, e.g. 10.0.0.1:7070.
+        #[arg(value_name = "ADDR")]
+        server: SocketAddrV4,
+        /// The method name, e.g. add, echo, sockets, rpc.discover.
+        #[arg(value_name = "METHOD")]
+        method: String,
+        /// The params: each a JSON number if it parses as one, else a
+        /// string, sent as a positional array; or a single JSON array or
+        /// object sent as it is. None: no params.
+        #[arg(value_name = "ARGS", allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+
+    /// Serve the same services with the Linux kernel's own TCP/IP instead
+    /// of the stack (no TUN device): the baseline the benchmark compares
+    /// against. Ports below 1024 need root.
+    KernelServe {
+        /// The local IPv4 address to listen on.
+        #[arg(long, value_name = "IPV4")]
+        listen: Ipv4Addr,
+    },
+}
+
+impl Cli {
+    /// The command to run, with `serve` as the default.
+    pub fn action(&self) -> Command {
+        self.command.clone().unwrap_or(Command::Serve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        <Cli as CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let cli = parse(&[]).expect("no args");
+        assert_eq!(cli.tun, "tun0");
+        assert_eq!(cli.addr, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(cli.mtu, 1500);
+        assert_eq!(cli.pcap, None);
+        assert_eq!(cli.action(), Command::Serve);
+    }
+
+    #[test]
+    fn commands_and_global_options() {
+        let cli =
+            parse(&["call", "10.0.0.1:7070", "add", "2", "-3", "--mtu", "9000"]).expect("call");
+        assert_eq!(cli.mtu, 9000);
+        assert_eq!(
+            cli.action(),
+            Command::Call {
+                server: "10.0.0.1:7070".parse().expect("addr"),
+                method: "add".into(),
+                args: vec!["2".into(), "-3".into()],
+            }
+        );
+        let cli = parse(&[
+            "--tun",
+            "tun7",
+            "--pcap",
+            "x.pcap",
+            "get",
+            "http://10.0.0.1:8000/",
+        ])
+        .expect("get");
+        assert_eq!(cli.tun, "tun7");
+        assert_eq!(cli.pcap, Some(PathBuf::from("x.pcap")));
+        let cli = parse(&["kernel-serve", "--listen", "127.0.0.1"]).expect("kernel-serve");
+        assert_eq!(
+            cli.action(),
+            Command::KernelServe {
+                listen: Ipv4Addr::LOCALHOST
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["--addr", "10.0.0"]).is_err());
+        assert!(parse(&["--mtu", "100"]).is_err());
+        assert!(parse(&["kernel-serve"]).is_err());
+        assert!(parse(&["call", "10.0.0.1", "add"]).is_err());
+    }
+}

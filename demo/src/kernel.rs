@@ -1,1 +1,227 @@
-//! Kernel baseline.
+//! The Linux-kernel baseline: the very same services (the same
+//! [`Services`], the same per-connection threads and bound) on `std::net`
+//! sockets, so that a benchmark run side by side with the userspace stack
+//! compares the TCP/IP stacks and not the service code.
+//!
+//! Difference on purpose: accepted kernel sockets get `TCP_NODELAY`, since
+//! the services already coalesce each response into few large writes and
+//! Nagle's algorithm would only add delayed-ACK stalls to the baseline.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::host::{ConnInfo, HostInfo};
+use crate::services::{udp_echo, Service, Services};
+
+/// The ports to serve on; 0 lets the kernel pick (for tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// TCP echo, well-known 7.
+    pub echo: u16,
+    /// TCP discard, well-known 9.
+    pub discard: u16,
+    /// HTTP, well-known 80.
+    pub http: u16,
+    /// Newline-delimited JSON-RPC, 7070.
+    pub rpc: u16,
+    /// UDP echo, well-known 7.
+    pub udp_echo: u16,
+}
+
+impl Default for Ports {
+    /// The demo's well-known ports (DESIGN.md, "The demo's contract").
+    fn default() -> Ports {
+        Ports {
+            echo: Service::Echo.port(),
+            discard: Service::Discard.port(),
+            http: Service::Http.port(),
+            rpc: Service::Rpc.port(),
+            udp_echo: 7,
+        }
+    }
+}
+
+impl Ports {
+    /// Every port 0: the kernel picks free ones.
+    pub fn ephemeral() -> Ports {
+        Ports {
+            echo: 0,
+            discard: 0,
+            http: 0,
+            rpc: 0,
+            udp_echo: 0,
+        }
+    }
+
+    fn of(&self, service: Service) -> u16 {
+        match service {
+            Service::Echo => self.echo,
+            Service::Discard => self.discard,
+            Service::Http => self.http,
+            Service::Rpc => self.rpc,
+        }
+    }
+}
+
+/// A [`HostInfo`] for the kernel: the kernel's socket table is not ours to
+/// show, so the list is empty; the counters say what this is and how long
+/// it has run.
+#[derive(Debug)]
+pub struct KernelHost {
+    started: Instant,
+}
+
+impl KernelHost {
+    /// A host view starting its uptime now.
+    pub fn new() -> KernelHost {
+        KernelHost {
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Default for KernelHost {
+    fn default() -> KernelHost {
+        KernelHost::new()
+    }
+}
+
+impl HostInfo for KernelHost {
+    fn sockets(&self) -> Value {
+        json!([])
+    }
+
+    fn stats(&self) -> Value {
+        json!({
+            "stack": "linux kernel",
+            "uptime_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// A running kernel server: where it listens, and its threads.
+#[derive(Debug)]
+pub struct KernelServer {
+    /// The bound TCP address of each service, in [`Service::ALL`] order.
+    pub tcp: Vec<(Service, SocketAddrV4)>,
+    /// The bound UDP echo address.
+    pub udp_echo: SocketAddrV4,
+    /// Each serving thread sends the error that ended it.
+    ended: mpsc::Receiver<io::Error>,
+}
+
+impl KernelServer {
+    /// The bound address of `service`.
+    pub fn addr(&self, service: Service) -> Option<SocketAddrV4> {
+        self.tcp
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, a)| *a)
+    }
+
+    /// Blocks until a listener's loop ends, and returns why.
+    ///
+    /// # Errors
+    /// The error that ended the first loop to end.
+    pub fn wait(self) -> io::Result<()> {
+        match self.ended.recv() {
+            Ok(e) => Err(e),
+            // Every sender dropped without sending: a thread panicked.
+            Err(_) => Err(io::Error::other("a listener thread panicked")),
+        }
+    }
+}
+
+/// Serves TCP echo 7, discard 9, HTTP 80, JSON-RPC 7070 and UDP echo 7 on
+/// `ip` with the kernel's sockets, a thread per connection, and blocks.
+///
+/// # Errors
+/// Binding a port failed (ports below 1024 need root or
+/// `CAP_NET_BIND_SERVICE`), or a listener failed for good.
+pub fn kernel_serve(ip: Ipv4Addr, host: Arc<dyn HostInfo>) -> io::Result<()> {
+    let server = kernel_serve_on(ip, Ports::default(), host)?;
+    for (service, addr) in &server.tcp {
+        tracing::info!(?service, %addr, "kernel listening");
+    }
+    tracing::info!(addr = %server.udp_echo, "kernel UDP echo listening");
+    server.wait()
+}
+
+/// Binds every service on `ip` at `ports` and serves them on background
+/// threads; returns at once with the bound addresses.
+///
+/// # Errors
+/// Binding a port failed.
+pub fn kernel_serve_on(
+    ip: Ipv4Addr,
+    ports: Ports,
+    host: Arc<dyn HostInfo>,
+) -> io::Result<KernelServer> {
+    let services = Services::new(host);
+    // Bind everything first, so a busy port fails the call and not a thread.
+    let mut listeners = Vec::new();
+    for service in Service::ALL {
+        let listener = TcpListener::bind(SocketAddrV4::new(ip, ports.of(service)))?;
+        listeners.push((service, v4(listener.local_addr()?)?, listener));
+    }
+    let udp = UdpSocket::bind(SocketAddrV4::new(ip, ports.udp_echo))?;
+    let udp_addr = v4(udp.local_addr()?)?;
+
+    let (done, ended) = mpsc::channel();
+    let mut tcp = Vec::new();
+    for (service, local, listener) in listeners {
+        tcp.push((service, local));
+        let services = Arc::clone(&services);
+        let done = done.clone();
+        thread::Builder::new()
+            .name(format!("kernel {service:?}"))
+            .spawn(move || {
+                let e = services.accept_loop(service, || accept(&listener, local));
+                let _ = done.send(e);
+            })?;
+    }
+    thread::Builder::new()
+        .name("kernel udp echo".to_owned())
+        .spawn(move || {
+            let e = udp_echo::serve_std(&udp);
+            let _ = done.send(e);
+        })?;
+    Ok(KernelServer {
+        tcp,
+        udp_echo: udp_addr,
+        ended,
+    })
+}
+
+/// One `accept`, with the connection's 4-tuple.
+fn accept(
+    listener: &TcpListener,
+    local: SocketAddrV4,
+) -> io::Result<(std::net::TcpStream, ConnInfo)> {
+    let (stream, peer) = listener.accept()?;
+    stream.set_nodelay(true)?;
+    let local = stream.local_addr().map_or(Ok(local), v4)?;
+    Ok((
+        stream,
+        ConnInfo {
+            local,
+            remote: v4(peer)?,
+        },
+    ))
+}
+
+/// The IPv4 address of `addr`; the demo is IPv4-only.
+fn v4(addr: SocketAddr) -> io::Result<SocketAddrV4> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(a) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("IPv6 address {a} in an IPv4-only demo"),
+        )),
+    }
+}
