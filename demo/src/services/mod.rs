@@ -71,9 +71,9 @@ impl Service {
 }
 
 /// What a connection must offer besides bytes: closing our sending side
-/// and a read timeout. Implemented for `std::net::TcpStream` here; the
-/// stack's `TcpStream` gets the same three-line impl in this crate (the
-/// orphan rule forbids it in the binary).
+/// and a read timeout. Implemented for `std::net::TcpStream`; any other
+/// stream (the stack's `TcpStream`) can be wrapped in [`ConnFns`] by the
+/// binary, where the orphan rule forbids implementing this trait directly.
 pub trait Conn: Read + Write + Send + Sized + 'static {
     /// Sends our FIN (`shutdown(Shutdown::Write)`).
     ///
@@ -95,6 +95,67 @@ impl Conn for std::net::TcpStream {
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::net::TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// Any stream as a [`Conn`], given its shutdown and timeout as functions:
+///
+/// ```ignore
+/// let conn = ConnFns::new(stream, |s| s.shutdown(Shutdown::Write), |s, t| s.set_read_timeout(t));
+/// ```
+pub struct ConnFns<T> {
+    stream: T,
+    shutdown_write: fn(&T) -> io::Result<()>,
+    set_read_timeout: fn(&T, Option<Duration>) -> io::Result<()>,
+}
+
+impl<T> ConnFns<T> {
+    /// Wraps `stream` with its two operations.
+    pub fn new(
+        stream: T,
+        shutdown_write: fn(&T) -> io::Result<()>,
+        set_read_timeout: fn(&T, Option<Duration>) -> io::Result<()>,
+    ) -> ConnFns<T> {
+        ConnFns {
+            stream,
+            shutdown_write,
+            set_read_timeout,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.stream
+    }
+}
+
+impl<T: Read> Read for ConnFns<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl<T: Write> Write for ConnFns<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.stream.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl<T: Read + Write + Send + 'static> Conn for ConnFns<T> {
+    fn shutdown_write(&self) -> io::Result<()> {
+        (self.shutdown_write)(&self.stream)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        (self.set_read_timeout)(&self.stream, timeout)
     }
 }
 
@@ -334,6 +395,31 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conn_fns_serves_and_shuts_down_through_the_functions() {
+        static SHUTDOWNS: AtomicUsize = AtomicUsize::new(0);
+        let services = Services::new(Arc::new(crate::kernel::KernelHost::new()));
+        let conn = ConnFns::new(
+            testutil::Duplex::new(b"ping".to_vec()),
+            |_| {
+                SHUTDOWNS.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+            |_, _| Ok(()),
+        );
+        let info = ConnInfo {
+            local: "10.0.0.2:7".parse().expect("addr"),
+            remote: "10.0.0.1:5000".parse().expect("addr"),
+        };
+        assert_eq!(
+            services
+                .serve_connection(Service::Echo, conn, info)
+                .expect("echo"),
+            4
+        );
+        assert_eq!(SHUTDOWNS.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn permits_are_bounded_and_returned() {
