@@ -2,6 +2,9 @@
 //! plus dispatch through a `Router`, and a full call round trip over
 //! loopback `std::net` TCP (the baseline for the stack's own round trip).
 
+// Benchmark setup: a failure aborts the run, which is what we want.
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;

@@ -70,14 +70,19 @@ fn serve(router: &Router, stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7070".to_owned());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:7070".to_owned());
     let mut router = Router::new().with_info("add_server", env!("CARGO_PKG_VERSION"));
     Service.register_into(&mut router);
     let router = Arc::new(router);
     let live = Arc::new(AtomicUsize::new(0));
 
     let listener = TcpListener::bind(&addr)?;
-    eprintln!("add_server: JSON-RPC (lines and HTTP) on {}", listener.local_addr()?);
+    eprintln!(
+        "add_server: JSON-RPC (lines and HTTP) on {}",
+        listener.local_addr()?
+    );
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,

@@ -2,6 +2,9 @@
 //! coalesced reads, garbage and oversize lines; HTTP/1.1 keep-alive,
 //! `Expect: 100-continue` (RFC 9110 §10.1.1) and malformed requests.
 
+// Test helpers outside #[test] fns: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: an in-memory stream and a
 //! loopback server.
 
-#![allow(dead_code, unreachable_pub)]
+// Test helpers: a failed unwrap is a failed test.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
