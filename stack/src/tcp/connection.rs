@@ -528,7 +528,8 @@ impl Connection {
             && !self.timers.is_armed(Timer::Retransmit);
         if stalled {
             if !self.timers.is_armed(Timer::Persist) {
-                self.timers.set(Timer::Persist, now + self.persist_interval());
+                self.timers
+                    .set(Timer::Persist, now + self.persist_interval());
             }
         } else {
             self.timers.stop(Timer::Persist);

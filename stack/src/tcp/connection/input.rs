@@ -6,7 +6,7 @@ use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{TcpRepr, Timestamps};
+use crate::wire::tcp::{TcpFlags, TcpRepr, Timestamps};
 use crate::wire::SeqNumber;
 use std::time::Duration;
 
@@ -92,6 +92,21 @@ impl Connection {
         {
             self.snd_nxt = self.iss;
             self.rtt_probe = None;
+            return;
+        }
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN,ACK repeats
+        // the SYN we already hold. Drop that sequence number and keep its
+        // ACK, which may complete our handshake at once.
+        if self.state == State::SynReceived
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+        {
+            let mut rest = *seg;
+            rest.flags = TcpFlags(seg.flags.0 & !TcpFlags::SYN.0);
+            rest.seq = seg.seq + 1;
+            self.on_synchronized(now, &rest);
             return;
         }
 
