@@ -8,7 +8,7 @@
 //! | `GET /stats`     | JSON: [`HostInfo::stats`]                             |
 //! | `GET /bytes/N`   | N bytes, byte i = i mod 251 (N a decimal u64)         |
 //! | `POST /sha256`   | lowercase hex SHA-256 of the body, then `\n`          |
-//! | `POST /rpc`      | JSON-RPC 2.0 (body at most [`MAX_RPC_BODY`] bytes)    |
+//! | `POST /rpc`      | JSON-RPC 2.0 reply then `\n`; 204 if none; body at most [`MAX_RPC_BODY`] bytes |
 //!
 //! `HEAD` is accepted wherever `GET` is.
 
@@ -75,11 +75,15 @@ impl Routes {
         let mut text = Vec::with_capacity(usize::try_from(req.content_length).unwrap_or(0));
         body.read_to_end(&mut text)?;
         Ok(match self.router.handle_text(&text) {
-            Some(reply) => Response {
+            // A final newline, as on port 7070, so `curl` output ends cleanly.
+            Some(mut reply) => Response {
                 status: 200,
                 content_type: "application/json",
                 allow: None,
-                body: Body::Bytes(reply),
+                body: Body::Bytes({
+                    reply.push(b'\n');
+                    reply
+                }),
             },
             None => Response {
                 status: 204,
