@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub mod fault;
 pub mod mem;
+pub mod netns;
 pub mod pcap;
 pub mod tun;
 

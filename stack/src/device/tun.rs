@@ -47,12 +47,13 @@ impl TunDevice {
         // Opening a name that does not exist would, as root, create a
         // transient device that vanishes when we exit. We want the
         // persistent one the set-up script made, so check first.
-        if !Path::new("/sys/class/net").join(name).exists() {
+        if !interface_exists(name) {
             return Err(TunError::NotFound(name.to_string()));
         }
         let iface = tun_tap::Iface::without_packet_info(name, tun_tap::Mode::Tun)
             .map_err(|e| TunError::from_open(name, e))?;
         set_non_blocking(iface.as_raw_fd()).map_err(|e| TunError::Io(name.to_string(), e))?;
+        wait_until_running(name);
         if let Some(kernel_mtu) = kernel_mtu(name) {
             if kernel_mtu != mtu {
                 tracing::warn!(
@@ -174,10 +175,83 @@ fn set_non_blocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// The device's MTU as the kernel has it, if readable.
+/// How long `open` waits for the kernel to activate the link.
+const ACTIVATION_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits (bounded) until the kernel reports the link running.
+///
+/// Attaching to a TUN device turns its carrier on, but the kernel swaps
+/// the link's "noop" queueing discipline, which drops every packet, for a
+/// real one only later, from its link-watch work. Packets the kernel
+/// sends before that are lost, so a `ping` right after start-up would
+/// miss its first reply. IFF_RUNNING is set by the same work.
+fn wait_until_running(name: &str) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < ACTIVATION_WAIT {
+        match interface_flags(name) {
+            Some(flags) if flags & libc::IFF_RUNNING != 0 => return,
+            None => return,
+            Some(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    tracing::warn!(
+        "{name} is not running after {ACTIVATION_WAIT:?}; is it up? (ip link set {name} up)"
+    );
+}
+
+/// `struct ifreq` for the SIOCGIF* ioctls: the name, then a 24-byte union
+/// of which we read a `short` (flags) or an `int` (MTU) at its start.
+#[repr(C)]
+struct IfReq {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    data: [u8; 24],
+}
+
+/// Reads an interface attribute with `ioctl(request)` on a UDP socket in
+/// this thread's namespace; `None` if the interface or socket is missing.
+fn interface_ioctl(name: &str, request: libc::c_ulong) -> Option<[u8; 24]> {
+    let bytes = name.as_bytes();
+    if bytes.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        data: [0; 24],
+    };
+    for (dst, &b) in req.name.iter_mut().zip(bytes) {
+        *dst = b as libc::c_char;
+    }
+    let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    // SAFETY: ioctl(2) with a SIOCGIF* request on an open socket fd owned by
+    // `sock`; the kernel reads the NUL-terminated name from and writes at
+    // most sizeof(struct ifreq) = 40 bytes into `req`, which is exactly
+    // that size and lives for the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request as _, &mut req as *mut IfReq) };
+    (rc == 0).then_some(req.data)
+}
+
+fn interface_flags(name: &str) -> Option<libc::c_int> {
+    let data = interface_ioctl(name, libc::SIOCGIFFLAGS)?;
+    Some(libc::c_int::from(i16::from_ne_bytes([data[0], data[1]])))
+}
+
+/// The device's MTU as the kernel has it, if it can be read.
 fn kernel_mtu(name: &str) -> Option<usize> {
-    let text = std::fs::read_to_string(Path::new("/sys/class/net").join(name).join("mtu")).ok()?;
-    text.trim().parse().ok()
+    let data = interface_ioctl(name, libc::SIOCGIFMTU)?;
+    usize::try_from(i32::from_ne_bytes([data[0], data[1], data[2], data[3]])).ok()
+}
+
+/// Whether an interface called `name` exists in this thread's network
+/// namespace. (`/sys/class/net` would show the namespace /sys was mounted
+/// in, which is wrong for a thread that joined another with `setns`.)
+fn interface_exists(name: &str) -> bool {
+    let Ok(c_name) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: if_nametoindex(3) reads the NUL-terminated string owned by
+    // `c_name`, alive for the call, and returns 0 when there is no such
+    // interface.
+    unsafe { libc::if_nametoindex(c_name.as_ptr()) != 0 }
 }
 
 /// Why a TUN device could not be opened, with what to do about it.

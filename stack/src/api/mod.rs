@@ -1,0 +1,48 @@
+//! The socket API, shaped like `std::net`: [`TcpListener`], [`TcpStream`]
+//! (`Read` + `Write`, shutdown, timeouts), [`UdpSocket`], and a snapshot
+//! of the socket table. Errors are `io::Error`s with the kinds std uses
+//! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, ...).
+
+mod snapshot;
+mod tcp;
+mod udp;
+
+use std::io;
+use std::time::Instant as StdInstant;
+
+pub use snapshot::SocketInfo;
+pub use tcp::{TcpListener, TcpStream, DEFAULT_CONNECT_TIMEOUT};
+pub use udp::UdpSocket;
+
+use crate::table::BindError;
+use crate::tcp::error::ConnError;
+
+pub(crate) fn bind_error(e: BindError) -> io::Error {
+    let kind = match e {
+        BindError::AddrInUse => io::ErrorKind::AddrInUse,
+        BindError::NoEphemeralPorts | BindError::TableFull => io::ErrorKind::AddrNotAvailable,
+    };
+    io::Error::new(kind, e)
+}
+
+pub(crate) fn conn_error(e: ConnError) -> io::Error {
+    let kind = match e {
+        ConnError::Refused => io::ErrorKind::ConnectionRefused,
+        ConnError::Reset => io::ErrorKind::ConnectionReset,
+        ConnError::TimedOut => io::ErrorKind::TimedOut,
+    };
+    io::Error::new(kind, e)
+}
+
+pub(crate) fn shut_down() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stack was shut down")
+}
+
+pub(crate) fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, format!("{what} timed out"))
+}
+
+/// The instant a blocking call with `timeout` gives up.
+pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<StdInstant> {
+    timeout.map(|t| StdInstant::now() + t)
+}

@@ -1,0 +1,70 @@
+//! A snapshot of the socket table, for display (`/sockets`).
+
+use std::net::SocketAddrV4;
+
+use crate::runtime::socket::Entry;
+use crate::runtime::Stack;
+use crate::table::Protocol;
+
+/// One socket as seen at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketInfo {
+    pub protocol: Protocol,
+    pub local: SocketAddrV4,
+    /// The peer of a connection; `None` for listeners and UDP sockets.
+    pub remote: Option<SocketAddrV4>,
+    /// RFC 9293 state name for TCP ("ESTABLISHED", "LISTEN"); "BOUND" for
+    /// UDP.
+    pub state: String,
+    /// Bytes (TCP connection), connections (listener: waiting for
+    /// accept) or datagrams (UDP) waiting to be read.
+    pub recv_queue: usize,
+    /// Bytes not yet acknowledged by the peer (TCP connection); listeners
+    /// report their half-open connections here, UDP 0.
+    pub send_queue: usize,
+}
+
+impl Stack {
+    /// Every socket in the table, sorted by protocol, local then remote
+    /// address.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        let entries: Vec<Entry> = self.inner.table.read().iter().cloned().collect();
+        let mut out: Vec<SocketInfo> = entries
+            .into_iter()
+            .map(|entry| match entry {
+                Entry::Tcp(sock) => {
+                    let st = sock.state.lock();
+                    SocketInfo {
+                        protocol: Protocol::Tcp,
+                        local: sock.tuple.local,
+                        remote: Some(sock.tuple.remote),
+                        state: st.conn.state().to_string(),
+                        recv_queue: st.conn.recv_queue(),
+                        send_queue: st.conn.send_queue(),
+                    }
+                }
+                Entry::Listener(l) => {
+                    let ls = l.state.lock();
+                    SocketInfo {
+                        protocol: Protocol::Tcp,
+                        local: SocketAddrV4::new(l.key.addr, l.key.port),
+                        remote: None,
+                        state: "LISTEN".to_string(),
+                        recv_queue: ls.ready.len(),
+                        send_queue: ls.pending,
+                    }
+                }
+                Entry::Udp(u) => SocketInfo {
+                    protocol: Protocol::Udp,
+                    local: SocketAddrV4::new(u.key.addr, u.key.port),
+                    remote: None,
+                    state: "BOUND".to_string(),
+                    recv_queue: u.queue.lock().datagrams.len(),
+                    send_queue: 0,
+                },
+            })
+            .collect();
+        out.sort_by_key(|s| (s.protocol.as_str(), s.local, s.remote));
+        out
+    }
+}

@@ -1,0 +1,429 @@
+//! `TcpListener` and `TcpStream` over the stack.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::runtime::socket::{Entry, Listener, TcpSocket};
+use crate::runtime::Stack;
+use crate::stats::bump;
+use crate::table::ListenKey;
+use crate::tcp::connection::Connection;
+use crate::tcp::error::{RecvError, SendError};
+use crate::tcp::state::State;
+
+use super::{bind_error, conn_error, deadline, shut_down, timed_out};
+
+/// A TCP socket waiting for connections, like `std::net::TcpListener`.
+///
+/// Connections complete the handshake in the stack and wait in a bounded
+/// queue (`Config::accept_backlog`) until [`accept`](Self::accept) takes
+/// them. Dropping the listener resets the connections nobody accepted.
+pub struct TcpListener {
+    stack: Stack,
+    listener: Arc<Listener>,
+    timeout: Mutex<Option<Duration>>,
+}
+
+impl TcpListener {
+    /// Listens on `port` of the stack's address.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if a listener already holds the port.
+    pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
+        let key = ListenKey::new(stack.addr(), port);
+        let listener = Arc::new(Listener::new(key, stack.inner.config.accept_backlog));
+        stack
+            .inner
+            .table
+            .write()
+            .bind_listener(key, Entry::Listener(Arc::clone(&listener)))
+            .map_err(bind_error)?;
+        Ok(TcpListener {
+            stack: stack.clone(),
+            listener,
+            timeout: Mutex::new(None),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.listener.key.addr, self.listener.key.port)
+    }
+
+    /// Makes `accept` give up after `timeout` (`None`: wait forever).
+    pub fn set_accept_timeout(&self, timeout: Option<Duration>) {
+        *self.timeout.lock() = timeout;
+    }
+
+    /// Waits for an established connection and returns it with the peer's
+    /// address.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` after the accept timeout; `NotConnected` once the stack
+    /// is shut down.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+        let until = deadline(*self.timeout.lock());
+        let mut ls = self.listener.state.lock();
+        loop {
+            if let Some(sock) = ls.ready.pop_front() {
+                drop(ls);
+                bump(&self.stack.inner.stats.tcp_accepted);
+                let peer = sock.tuple.remote;
+                return Ok((TcpStream::new(&self.stack, sock), peer));
+            }
+            if ls.closed || self.stack.is_shut_down() {
+                return Err(shut_down());
+            }
+            match until {
+                Some(t) => {
+                    if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.ready.is_empty()
+                    {
+                        return Err(timed_out("accept"));
+                    }
+                }
+                None => self.listener.cond.wait(&mut ls),
+            }
+        }
+    }
+
+    /// An iterator over accepted connections, like `std`'s `incoming`.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
+        std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let inner = &self.stack.inner;
+        inner.table.write().remove_listener(&self.listener.key);
+        let orphans: Vec<Arc<TcpSocket>> = {
+            let mut ls = self.listener.state.lock();
+            ls.closed = true;
+            ls.ready.drain(..).collect()
+        };
+        self.listener.cond.notify_all();
+        // Linux resets connections that completed the handshake but were
+        // never accepted; so do we.
+        for sock in orphans {
+            let mut st = sock.state.lock();
+            st.conn.abort();
+            inner.after_activity(&sock, &mut st);
+        }
+    }
+}
+
+/// A TCP connection, like `std::net::TcpStream`: `Read` and `Write` (also
+/// on `&TcpStream`), `shutdown`, timeouts, and `try_clone` for a second
+/// handle (one thread reading while another writes).
+///
+/// Dropping the last handle closes the connection gracefully (FIN), or
+/// resets it if received data was left unread, as Linux does (RFC 9293
+/// §3.10.4 allows either; a RST tells the peer its data was lost).
+pub struct TcpStream {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    stack: Stack,
+    sock: Arc<TcpSocket>,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut st = self.sock.state.lock();
+        if st.conn.recv_queue() > 0 {
+            st.conn.abort();
+        } else {
+            st.conn.close();
+        }
+        self.stack.inner.after_activity(&self.sock, &mut st);
+    }
+}
+
+/// How long an active open waits by default: Linux's 6 SYN retries with
+/// back-off take about two minutes; we give up sooner.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(75);
+
+impl TcpStream {
+    fn new(stack: &Stack, sock: Arc<TcpSocket>) -> TcpStream {
+        TcpStream {
+            handle: Arc::new(Handle {
+                stack: stack.clone(),
+                sock,
+                read_timeout: Mutex::new(None),
+                write_timeout: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Opens a connection to `remote` from the stack's address and an
+    /// ephemeral port the socket table picks.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` on a RST, `TimedOut` when the SYN goes
+    /// unanswered, `AddrNotAvailable` when no ephemeral port is free.
+    pub fn connect(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        TcpStream::connect_timeout(stack, remote, DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// [`connect`](Self::connect), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As `connect`; `TimedOut` after `timeout`.
+    pub fn connect_timeout(
+        stack: &Stack,
+        remote: SocketAddrV4,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        let inner = &stack.inner;
+        if stack.is_shut_down() {
+            return Err(shut_down());
+        }
+        let now = inner.now();
+        let mut sock = None;
+        inner
+            .table
+            .write()
+            .insert_ephemeral(inner.config.addr, remote, |tuple| {
+                let iss = inner.isn.isn(now, tuple.local, tuple.remote);
+                let conn = Connection::connect(now, tuple.local, remote, iss, &inner.config.tcp);
+                let s = Arc::new(TcpSocket::new(conn, None));
+                sock = Some(Arc::clone(&s));
+                Entry::Tcp(s)
+            })
+            .map_err(bind_error)?;
+        let sock = sock.ok_or_else(|| io::Error::other("socket table did not store the socket"))?;
+        bump(&inner.stats.tcp_active_opens);
+        let stream = TcpStream::new(stack, sock);
+        let sock = &stream.handle.sock;
+        let until = deadline(Some(timeout));
+        let mut st = sock.state.lock();
+        inner.after_activity(sock, &mut st);
+        loop {
+            if let Some(e) = st.conn.error() {
+                return Err(conn_error(e));
+            }
+            if st.conn.is_established() {
+                break;
+            }
+            if stack.is_shut_down() {
+                return Err(shut_down());
+            }
+            if let Some(t) = until {
+                if sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.is_established() {
+                    st.conn.abort();
+                    inner.after_activity(sock, &mut st);
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("connect to {remote} timed out"),
+                    ));
+                }
+            }
+        }
+        drop(st);
+        Ok(stream)
+    }
+
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        self.handle.sock.tuple.local
+    }
+
+    pub fn peer_addr(&self) -> SocketAddrV4 {
+        self.handle.sock.tuple.remote
+    }
+
+    /// The connection's RFC 9293 state.
+    pub fn state(&self) -> State {
+        self.handle.sock.state.lock().conn.state()
+    }
+
+    /// A second handle to the same connection.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            handle: Arc::clone(&self.handle),
+        })
+    }
+
+    /// `None` blocks forever (the default).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as `std` does.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        *self.handle.read_timeout.lock() = timeout;
+        Ok(())
+    }
+
+    /// `None` blocks forever (the default).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as `std` does.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        *self.handle.write_timeout.lock() = timeout;
+        Ok(())
+    }
+
+    pub fn read_timeout(&self) -> Option<Duration> {
+        *self.handle.read_timeout.lock()
+    }
+
+    pub fn write_timeout(&self) -> Option<Duration> {
+        *self.handle.write_timeout.lock()
+    }
+
+    /// `Write` sends a FIN once queued data is out (the peer reads EOF and
+    /// may still send); `Read` makes our reads return EOF; `Both` does both.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let h = &self.handle;
+        let mut st = h.sock.state.lock();
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            st.read_shut = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            st.conn.close();
+        }
+        h.stack.inner.after_activity(&h.sock, &mut st);
+        Ok(())
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let h = &self.handle;
+        let until = deadline(*h.read_timeout.lock());
+        let mut st = h.sock.state.lock();
+        loop {
+            if st.read_shut {
+                return Ok(0);
+            }
+            match st.conn.recv(buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    // Reading freed buffer space: the connection may owe
+                    // the peer a window update.
+                    h.stack.inner.after_activity(&h.sock, &mut st);
+                    return Ok(n);
+                }
+                Err(RecvError::Finished) | Err(RecvError::InvalidState) => return Ok(0),
+                Err(RecvError::Conn(e)) => return Err(conn_error(e)),
+            }
+            if h.stack.is_shut_down() {
+                return Err(shut_down());
+            }
+            match until {
+                Some(t) => {
+                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_recv() {
+                        return Err(timed_out("read"));
+                    }
+                }
+                None => h.sock.cond.wait(&mut st),
+            }
+        }
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let h = &self.handle;
+        let until = deadline(*h.write_timeout.lock());
+        let mut st = h.sock.state.lock();
+        loop {
+            match st.conn.send(buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    h.stack.inner.after_activity(&h.sock, &mut st);
+                    return Ok(n);
+                }
+                Err(SendError::InvalidState) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the connection's write side is closed",
+                    ))
+                }
+                Err(SendError::Conn(e)) => return Err(conn_error(e)),
+            }
+            if h.stack.is_shut_down() {
+                return Err(shut_down());
+            }
+            match until {
+                Some(t) => {
+                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_send() {
+                        return Err(timed_out("write"));
+                    }
+                }
+                None => h.sock.cond.wait(&mut st),
+            }
+        }
+    }
+}
+
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.local_addr())
+            .field("peer", &self.peer_addr())
+            .finish()
+    }
+}

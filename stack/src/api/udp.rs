@@ -1,0 +1,149 @@
+//! `UdpSocket` over the stack.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::runtime::socket::{self, Entry};
+use crate::runtime::{tx, Stack};
+use crate::table::ListenKey;
+use crate::wire::udp::UdpRepr;
+use crate::wire::{ipv4, udp};
+
+use super::{bind_error, deadline, shut_down, timed_out};
+
+/// A UDP socket, like `std::net::UdpSocket`.
+///
+/// Received datagrams wait in a bounded queue (`Config::udp_queue_depth`);
+/// when it is full, new ones are dropped and counted (`drop_queue_full`),
+/// as a kernel socket's receive buffer would.
+pub struct UdpSocket {
+    stack: Stack,
+    sock: Arc<socket::UdpSocket>,
+    read_timeout: Mutex<Option<Duration>>,
+}
+
+impl UdpSocket {
+    /// Binds `port` on the stack's address; port 0 picks a free ephemeral
+    /// port.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if another UDP socket holds the port.
+    pub fn bind(stack: &Stack, port: u16) -> io::Result<UdpSocket> {
+        let inner = &stack.inner;
+        let depth = inner.config.udp_queue_depth;
+        let mut table = inner.table.write();
+        let sock = if port == 0 {
+            let mut made = None;
+            table
+                .bind_udp_ephemeral(inner.config.addr, |key| {
+                    let s = Arc::new(socket::UdpSocket::new(key, depth));
+                    made = Some(Arc::clone(&s));
+                    Entry::Udp(s)
+                })
+                .map_err(bind_error)?;
+            made.ok_or_else(|| io::Error::other("socket table did not store the socket"))?
+        } else {
+            let key = ListenKey::new(inner.config.addr, port);
+            let s = Arc::new(socket::UdpSocket::new(key, depth));
+            table
+                .bind_udp(key, Entry::Udp(Arc::clone(&s)))
+                .map_err(bind_error)?;
+            s
+        };
+        Ok(UdpSocket {
+            stack: stack.clone(),
+            sock,
+            read_timeout: Mutex::new(None),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.sock.key.addr, self.sock.key.port)
+    }
+
+    /// Sends one datagram to `to`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the datagram does not fit in one packet of the
+    /// stack's MTU (we do not fragment).
+    pub fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
+        let inner = &self.stack.inner;
+        let room = inner
+            .config
+            .mtu
+            .saturating_sub(ipv4::HEADER_LEN + udp::HEADER_LEN);
+        if buf.len() > room {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "datagram of {} bytes exceeds the {room} that fit in the MTU",
+                    buf.len()
+                ),
+            ));
+        }
+        let dgram = UdpRepr {
+            src_port: self.sock.key.port,
+            dst_port: to.port(),
+            payload: buf,
+        };
+        tx::send_udp(inner, inner.config.addr, *to.ip(), &dgram);
+        Ok(buf.len())
+    }
+
+    /// Waits for a datagram, copies it into `buf` (truncating, as `std`
+    /// does) and returns its length and sender.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` after the read timeout.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+        let until = deadline(*self.read_timeout.lock());
+        let mut q = self.sock.queue.lock();
+        loop {
+            if let Some((from, data)) = q.datagrams.pop_front() {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                return Ok((n, from));
+            }
+            if self.stack.is_shut_down() {
+                return Err(shut_down());
+            }
+            match until {
+                Some(t) => {
+                    if self.sock.cond.wait_until(&mut q, t).timed_out() && q.datagrams.is_empty() {
+                        return Err(timed_out("recv_from"));
+                    }
+                }
+                None => self.sock.cond.wait(&mut q),
+            }
+        }
+    }
+
+    /// `None` blocks forever (the default).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as `std` does.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        *self.read_timeout.lock() = timeout;
+        Ok(())
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.stack.inner.table.write().remove_udp(&self.sock.key);
+    }
+}

@@ -1,0 +1,64 @@
+//! One place for every address, size and limit the stack uses.
+
+use std::net::Ipv4Addr;
+
+use crate::tcp::config::TcpConfig;
+
+/// The stack's configuration. Every field has a documented default; the
+/// bounds here are what keeps memory finite whatever arrives.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address the stack owns. Default 10.0.0.2 (the demo's contract).
+    pub addr: Ipv4Addr,
+    /// The largest IPv4 packet sent or received. Default 1500.
+    pub mtu: usize,
+    /// TTL of packets we originate (RFC 1122 §3.2.1.7). Default 64.
+    pub ttl: u8,
+    /// TCP connection settings: buffers, timers, options.
+    pub tcp: TcpConfig,
+    /// Packets read from the device per batch before sockets are serviced.
+    /// Default 64. DoS warning: one batch holds `rx_batch * mtu` bytes.
+    pub rx_batch: usize,
+    /// Segments one TCP socket may queue within a batch; more are dropped
+    /// and counted for that socket only (`drop_queue_full`). Default 64.
+    pub socket_queue_depth: usize,
+    /// Datagrams a UDP socket holds before dropping new ones. Default 256.
+    /// DoS warning: up to `udp_queue_depth * 65507` bytes per socket.
+    pub udp_queue_depth: usize,
+    /// Connections a listener holds between SYN and `accept` (SYN-RECEIVED
+    /// plus established but not yet accepted). Default 128, like Linux's
+    /// `somaxconn`. SYNs beyond it are dropped and counted.
+    pub accept_backlog: usize,
+    /// TCP connections in the table at once. Default 65,536.
+    pub max_connections: usize,
+    /// ICMP error messages sent per second (RFC 1122 §3.2.2 and RFC 1812
+    /// §4.3.2.8 ask for a limit). Default 100, with an equal burst.
+    pub icmp_errors_per_sec: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: Ipv4Addr::new(10, 0, 0, 2),
+            mtu: 1500,
+            ttl: 64,
+            tcp: TcpConfig::default(),
+            rx_batch: 64,
+            socket_queue_depth: 64,
+            udp_queue_depth: 256,
+            accept_backlog: 128,
+            max_connections: 65_536,
+            icmp_errors_per_sec: 100,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration for `addr`.
+    pub fn with_addr(addr: Ipv4Addr) -> Config {
+        Config {
+            addr,
+            ..Config::default()
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Running code inside a named network namespace (`ip netns add NAME`).
+//!
+//! A TUN device is found by name in the network namespace of the thread
+//! that opens it, and a socket belongs to the namespace of the thread that
+//! creates it. Once open, either keeps working from any thread. So the
+//! stack can own a `tun0` that lives in a private namespace, and a test
+//! can create kernel sockets on the far side of it, without the whole
+//! process leaving its own namespace.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Runs `f` on a new thread that has joined the network namespace `name`
+/// (as created by `ip netns add`, at `/var/run/netns/NAME`) and returns
+/// what it returned. The calling thread's namespace is untouched.
+///
+/// # Errors
+///
+/// When the namespace does not exist or `setns(2)` fails (it needs
+/// `CAP_SYS_ADMIN`, in practice root).
+pub fn in_netns<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<T> {
+    let path = Path::new("/var/run/netns").join(name);
+    let ns = File::open(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "network namespace {name} not found at {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    let worker = std::thread::Builder::new()
+        .name(format!("netns-{name}"))
+        .spawn(move || -> io::Result<T> {
+            // SAFETY: setns(2) with a valid, open namespace fd (owned by
+            // `ns`, alive for the call) and CLONE_NEWNET; it changes only
+            // this thread's network namespace and touches no memory of ours.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                let e = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot enter network namespace: {e} (this needs root)"),
+                ));
+            }
+            Ok(f())
+        })?;
+    worker
+        .join()
+        .map_err(|_| io::Error::other("the thread inside the namespace panicked"))?
+}

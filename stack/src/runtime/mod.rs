@@ -1,0 +1,214 @@
+//! The runtime: the threads that move packets between the device and the
+//! sockets, and the shared state they work on.
+//!
+//! - The **RX thread** ([`rx`]) reads packets from the device in batches,
+//!   validates each, answers ICMP and closed ports itself, and hands every
+//!   TCP segment to its socket's queue for the batch. After the batch it
+//!   services each socket that got segments once: drain its queue into the
+//!   connection, then transmit what the connection owes (one cumulative
+//!   ACK for the whole batch).
+//! - The **timer thread** ([`timers`]) sleeps until the earliest deadline
+//!   a connection asked for and calls `handle_timeout` on it.
+//! - **User threads** (the API) lock a socket, send or receive, and
+//!   transmit directly: a TUN write is safe from any thread.
+//!
+//! Lock order: a socket's lock may be held while taking the table's write
+//! lock, the timer heap's lock or a listener's lock; never the reverse.
+//! The RX thread holds the table's read lock only while looking up.
+
+pub(crate) mod rx;
+pub(crate) mod socket;
+pub(crate) mod timers;
+pub(crate) mod tx;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::device::Device;
+use crate::icmp::RateLimiter;
+use crate::stats::{bump, Stats};
+use crate::table::SocketTable;
+use crate::tcp::isn::IsnGenerator;
+use crate::time::{Clock, Instant, SystemClock};
+use socket::{Entry, TcpSocket, TcpState};
+
+/// A running stack: the device, the socket table and the threads that
+/// drive them. Cheap to clone; every clone is the same stack.
+///
+/// The threads stop when [`Stack::shutdown`] is called. Dropping every
+/// clone without calling it leaves them running until the process exits.
+#[derive(Clone)]
+pub struct Stack {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) device: Box<dyn Device>,
+    pub(crate) clock: SystemClock,
+    pub(crate) table: RwLock<SocketTable<Entry>>,
+    pub(crate) stats: Stats,
+    pub(crate) isn: IsnGenerator,
+    pub(crate) timers: timers::Timers,
+    pub(crate) icmp_limit: Mutex<RateLimiter>,
+    pub(crate) shutdown: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Stack {
+    /// Starts a stack on `device` with `config`: spawns the RX and timer
+    /// threads.
+    ///
+    /// # Errors
+    ///
+    /// When a thread cannot be spawned.
+    pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Stack> {
+        let clock = SystemClock::new();
+        let inner = Arc::new(Inner {
+            table: RwLock::new(SocketTable::new(config.max_connections)),
+            icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, Instant::ZERO)),
+            config,
+            device: Box::new(device),
+            clock,
+            stats: Stats::default(),
+            isn: IsnGenerator::new(),
+            timers: timers::Timers::default(),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        });
+        let rx = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("stack-rx".into())
+                .spawn(move || rx::run(&inner))?
+        };
+        let timer = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("stack-timers".into())
+                .spawn(move || timers::run(&inner))?
+        };
+        inner.threads.lock().extend([rx, timer]);
+        Ok(Stack { inner })
+    }
+
+    /// The address this stack owns.
+    pub fn addr(&self) -> Ipv4Addr {
+        self.inner.config.addr
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The stack's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Stops the stack: resets every open TCP connection (the peer sees a
+    /// RST rather than a silent end), wakes every blocked call, and joins
+    /// the threads. Calls after the first do nothing.
+    pub fn shutdown(&self) {
+        if self.inner.shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let sockets: Vec<Entry> = self.inner.table.read().iter().cloned().collect();
+        for entry in sockets {
+            match entry {
+                Entry::Tcp(sock) => {
+                    let mut st = sock.state.lock();
+                    if !st.conn.is_closed() {
+                        st.conn.abort();
+                    }
+                    self.inner.after_activity(&sock, &mut st);
+                }
+                Entry::Listener(l) => {
+                    l.state.lock().closed = true;
+                    l.cond.notify_all();
+                }
+                Entry::Udp(u) => {
+                    u.cond.notify_all();
+                }
+            }
+        }
+        self.inner.timers.wake();
+        let threads = std::mem::take(&mut *self.inner.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Whether [`Stack::shutdown`] has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.load(Ordering::SeqCst)
+    }
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// After anything happened to a connection: transmit what it owes,
+    /// hand it to its listener once established, remove it from the table
+    /// once closed, keep its timer armed, and wake its waiters.
+    pub(crate) fn after_activity(&self, sock: &Arc<TcpSocket>, st: &mut TcpState) {
+        let now = self.now();
+        tx::transmit_tcp(self, &mut st.conn, now);
+
+        if st.conn.is_established() || st.conn.is_closed() {
+            if let Some(weak) = st.listener.take() {
+                self.hand_to_listener(sock, st, weak.upgrade());
+            }
+        }
+        if st.conn.is_closed() && !st.removed {
+            st.removed = true;
+            self.table.write().remove_connection(&sock.tuple);
+            bump(&self.stats.tcp_closed);
+        }
+        if let Some(at) = st.conn.poll_timeout() {
+            if st.armed.is_none_or(|armed| at < armed || armed <= now) {
+                st.armed = Some(at);
+                self.timers.schedule(at, Arc::downgrade(sock));
+            }
+        }
+        sock.cond.notify_all();
+    }
+
+    fn hand_to_listener(
+        &self,
+        sock: &Arc<TcpSocket>,
+        st: &mut TcpState,
+        listener: Option<Arc<socket::Listener>>,
+    ) {
+        let Some(listener) = listener else {
+            // The listener is gone: nobody will accept this connection.
+            if !st.conn.is_closed() {
+                st.conn.abort();
+                tx::transmit_tcp(self, &mut st.conn, self.now());
+            }
+            return;
+        };
+        let mut ls = listener.state.lock();
+        ls.pending = ls.pending.saturating_sub(1);
+        if st.conn.is_closed() {
+            return;
+        }
+        if ls.closed {
+            drop(ls);
+            st.conn.abort();
+            tx::transmit_tcp(self, &mut st.conn, self.now());
+            return;
+        }
+        ls.ready.push_back(Arc::clone(sock));
+        drop(ls);
+        listener.cond.notify_one();
+    }
+}

@@ -1,0 +1,314 @@
+//! The RX thread: read a batch, demultiplex, then service each socket once.
+//!
+//! For every packet of a batch, [`Rx::demux`] validates the IPv4 header
+//! and the transport header (the single drop site: each `wire::Error` is
+//! counted by reason), then either answers it at once (ICMP echo, RST for
+//! a closed port, ICMP port unreachable, a UDP datagram onto its socket's
+//! queue) or appends the segment's index to its TCP socket's queue for
+//! this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
+//! at one connection fills only that queue. After the batch each socket
+//! with a non-empty queue is locked once, its segments handed to the
+//! connection in arrival order, and whatever the connection owes is sent:
+//! a batch of data segments costs one cumulative ACK.
+//!
+//! Counters of replies are bumped before the reply is sent, so a peer that
+//! has seen the reply also sees the count.
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::device::PacketBatch;
+use crate::icmp;
+use crate::stats::bump;
+use crate::table::{FourTuple, TcpLookup};
+use crate::tcp::connection::Connection;
+use crate::tcp::reset::rst_for_closed;
+use crate::time::Instant;
+use crate::wire::icmp::IcmpRepr;
+use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::tcp::{self, TcpRepr};
+use crate::wire::udp::{self, UdpRepr};
+
+use super::socket::{Entry, Listener, TcpSocket};
+use super::{tx, Inner};
+
+/// How long one device read waits before the thread checks for shutdown.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+pub(crate) fn run(inner: &Inner) {
+    let mut rx = Rx::new(inner.config.rx_batch);
+    let mut batch = PacketBatch::new(inner.config.rx_batch, inner.config.mtu);
+    let mut last_error = None;
+    while !inner.shutdown.load(Ordering::SeqCst) {
+        match inner.device.recv_batch(&mut batch, POLL_INTERVAL) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                // Log once per distinct error, then back off so a broken
+                // device cannot spin the thread.
+                if last_error.as_ref() != Some(&e.kind()) {
+                    tracing::error!("device read failed: {e}");
+                    last_error = Some(e.kind());
+                }
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
+            }
+        }
+        rx.process(inner, &batch);
+    }
+}
+
+/// The RX thread's per-batch state, reused across batches so the steady
+/// state allocates nothing.
+pub(crate) struct Rx {
+    /// Sockets with segments in this batch, in order of first arrival.
+    ready: Vec<Arc<TcpSocket>>,
+    /// `queues[i]`: indices into the batch of `ready[i]`'s segments.
+    queues: Vec<Vec<u16>>,
+    batch_no: u32,
+    queue_depth: usize,
+}
+
+impl Rx {
+    pub(crate) fn new(batch: usize) -> Rx {
+        Rx {
+            ready: Vec::with_capacity(batch),
+            queues: Vec::new(),
+            batch_no: 0,
+            queue_depth: 1,
+        }
+    }
+
+    /// Demultiplexes a whole batch, then services the sockets it touched.
+    pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
+        let now = inner.now();
+        self.batch_no = self.batch_no.wrapping_add(1);
+        self.queue_depth = inner.config.socket_queue_depth.max(1);
+        for (i, packet) in batch.iter().enumerate() {
+            self.demux(inner, now, i, packet);
+        }
+        self.service(inner, now, batch);
+    }
+
+    /// Validates one packet and sends it on its way. Public to the crate
+    /// for the demultiplexing benchmark.
+    pub(crate) fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8]) {
+        bump(&inner.stats.ip_rx);
+        let (ip, payload) = match Ipv4Repr::parse(packet) {
+            Ok(parsed) => parsed,
+            Err(e) => return inner.stats.count_drop(e),
+        };
+        if ip.dst != inner.config.addr {
+            return bump(&inner.stats.drop_not_ours);
+        }
+        match ip.protocol {
+            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload),
+            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet),
+            ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
+            _ => {
+                bump(&inner.stats.drop_unsupported);
+                send_icmp_error(inner, now, &ip, icmp::protocol_unreachable(packet));
+            }
+        }
+    }
+
+    fn demux_tcp(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        index: usize,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+    ) {
+        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, true) {
+            Ok(seg) => seg,
+            Err(e) => return inner.stats.count_drop(e),
+        };
+        bump(&inner.stats.tcp_rx);
+        let local = SocketAddrV4::new(ip.dst, seg.dst_port);
+        let remote = SocketAddrV4::new(ip.src, seg.src_port);
+        let table = inner.table.read();
+        match table.lookup_tcp(local, remote) {
+            TcpLookup::Connection(Entry::Tcp(sock)) => {
+                let sock = Arc::clone(sock);
+                drop(table);
+                self.enqueue(inner, sock, index);
+            }
+            TcpLookup::Listener(Entry::Listener(listener)) => {
+                let listener = Arc::clone(listener);
+                drop(table);
+                self.on_listener(inner, now, &listener, local, remote, &seg);
+            }
+            _ => {
+                drop(table);
+                // RFC 9293 §3.10.7.1: no socket: answer with a RST, but
+                // never a RST to a RST.
+                if let Some(rst) = rst_for_closed(&seg) {
+                    bump(&inner.stats.tcp_rst_tx);
+                    tx::send_tcp(inner, ip.dst, ip.src, &rst);
+                }
+            }
+        }
+    }
+
+    /// Appends segment `index` to `sock`'s queue for this batch.
+    fn enqueue(&mut self, inner: &Inner, sock: Arc<TcpSocket>, index: usize) {
+        let mark = sock.rx_mark.load(Ordering::Relaxed);
+        let slot = if (mark >> 32) as u32 == self.batch_no {
+            (mark & 0xffff_ffff) as usize
+        } else {
+            let slot = self.ready.len();
+            sock.rx_mark.store(
+                (u64::from(self.batch_no) << 32) | slot as u64,
+                Ordering::Relaxed,
+            );
+            self.ready.push(sock);
+            if self.queues.len() <= slot {
+                self.queues.push(Vec::with_capacity(self.queue_depth));
+            }
+            slot
+        };
+        let Some(queue) = self.queues.get_mut(slot) else {
+            return;
+        };
+        if queue.len() >= self.queue_depth {
+            return bump(&inner.stats.drop_queue_full);
+        }
+        // invariant: batch indices are below the batch capacity, which the
+        // config keeps far below 65,536.
+        queue.push(index as u16);
+    }
+
+    /// A segment for a listener: a SYN opens a connection (RFC 9293
+    /// §3.10.7.2), an ACK gets a RST, anything else is dropped.
+    fn on_listener(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        listener: &Arc<Listener>,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+    ) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            if let Some(rst) = rst_for_closed(seg) {
+                bump(&inner.stats.tcp_rst_tx);
+                tx::send_tcp(inner, *local.ip(), *remote.ip(), &rst);
+            }
+            return;
+        }
+        if !seg.flags.syn() {
+            return;
+        }
+        {
+            let mut ls = listener.state.lock();
+            if ls.closed {
+                return;
+            }
+            if ls.pending + ls.ready.len() >= ls.backlog {
+                return bump(&inner.stats.drop_backlog_full);
+            }
+            ls.pending += 1;
+        }
+        let iss = inner.isn.isn(now, local, remote);
+        let conn = Connection::accept(now, local, remote, seg, iss, &inner.config.tcp);
+        let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
+        let inserted = inner
+            .table
+            .write()
+            .insert_connection(FourTuple { local, remote }, Entry::Tcp(Arc::clone(&sock)));
+        if inserted.is_err() {
+            listener.state.lock().pending -= 1;
+            return bump(&inner.stats.drop_table_full);
+        }
+        bump(&inner.stats.tcp_passive_opens);
+        // Service it after the batch with no segments: that sends the
+        // SYN-ACK.
+        self.enqueue_empty(sock);
+    }
+
+    fn enqueue_empty(&mut self, sock: Arc<TcpSocket>) {
+        let slot = self.ready.len();
+        sock.rx_mark.store(
+            (u64::from(self.batch_no) << 32) | slot as u64,
+            Ordering::Relaxed,
+        );
+        self.ready.push(sock);
+        if self.queues.len() <= slot {
+            self.queues.push(Vec::with_capacity(self.queue_depth));
+        }
+    }
+
+    /// Hands each ready socket its segments, then lets it transmit.
+    fn service(&mut self, inner: &Inner, now: Instant, batch: &PacketBatch) {
+        for (sock, queue) in self.ready.drain(..).zip(self.queues.iter_mut()) {
+            let mut st = sock.state.lock();
+            for &index in queue.iter() {
+                let Some(seg) = batch.get(usize::from(index)).and_then(reparse_tcp) else {
+                    continue;
+                };
+                st.conn.handle_segment(now, &seg);
+            }
+            queue.clear();
+            inner.after_activity(&sock, &mut st);
+        }
+    }
+}
+
+/// Parses a packet that already passed validation in `demux`, without
+/// checking its checksums again.
+fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
+    let (ip, payload) = Ipv4Repr::parse(packet).ok()?;
+    TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
+}
+
+fn demux_udp(inner: &Inner, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8]) {
+    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, true) {
+        Ok(d) => d,
+        Err(e) => return inner.stats.count_drop(e),
+    };
+    let local = SocketAddrV4::new(ip.dst, dgram.dst_port);
+    let socket = inner.table.read().lookup_udp(local).cloned();
+    let Some(Entry::Udp(sock)) = socket else {
+        // RFC 1122 §4.1.3.1: a datagram for a port with no listener
+        // SHOULD get ICMP port unreachable.
+        return send_icmp_error(inner, now, ip, icmp::port_unreachable(packet));
+    };
+    let mut q = sock.queue.lock();
+    if q.datagrams.len() >= q.depth {
+        return bump(&inner.stats.drop_queue_full);
+    }
+    let from = SocketAddrV4::new(ip.src, dgram.src_port);
+    q.datagrams.push_back((from, dgram.payload.to_vec()));
+    drop(q);
+    bump(&inner.stats.udp_rx);
+    sock.cond.notify_one();
+}
+
+fn handle_icmp(inner: &Inner, ip: &Ipv4Repr, payload: &[u8]) {
+    let msg = match IcmpRepr::parse(payload) {
+        Ok(m) => m,
+        Err(e) => return inner.stats.count_drop(e),
+    };
+    match icmp::echo_reply(&msg) {
+        Some(reply) => {
+            bump(&inner.stats.icmp_echo);
+            tx::send_icmp(inner, ip.dst, ip.src, &reply);
+        }
+        None => bump(&inner.stats.icmp_other),
+    }
+}
+
+fn send_icmp_error(inner: &Inner, now: Instant, ip: &Ipv4Repr, msg: IcmpRepr<'_>) {
+    if inner.icmp_limit.lock().allow(now) {
+        bump(&inner.stats.icmp_unreachable_tx);
+        tx::send_icmp(inner, ip.dst, ip.src, &msg);
+    } else {
+        bump(&inner.stats.icmp_rate_limited);
+    }
+}

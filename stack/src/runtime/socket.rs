@@ -1,0 +1,125 @@
+//! The runtime's sockets: each protocol state behind its own lock, with a
+//! condition variable that wakes the user threads blocked on it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::table::{FourTuple, ListenKey};
+use crate::tcp::connection::Connection;
+use crate::time::Instant;
+
+/// What the socket table stores.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    Tcp(Arc<TcpSocket>),
+    Listener(Arc<Listener>),
+    Udp(Arc<UdpSocket>),
+}
+
+/// One TCP connection.
+pub(crate) struct TcpSocket {
+    pub(crate) tuple: FourTuple,
+    pub(crate) state: Mutex<TcpState>,
+    /// Signalled whenever the connection may have become readable,
+    /// writable, established or closed.
+    pub(crate) cond: Condvar,
+    /// The RX thread's bookkeeping for the current batch: the batch number
+    /// in the high 32 bits and the socket's slot in the low 32, so finding
+    /// a socket's queue takes no map.
+    pub(crate) rx_mark: AtomicU64,
+}
+
+pub(crate) struct TcpState {
+    pub(crate) conn: Connection,
+    /// The listener of a passively opened connection until it is handed
+    /// to that listener's accept queue.
+    pub(crate) listener: Option<Weak<Listener>>,
+    /// The deadline this socket has in the timer heap, if any.
+    pub(crate) armed: Option<Instant>,
+    /// Removed from the table (CLOSED).
+    pub(crate) removed: bool,
+    /// `shutdown(Read)` was called: reads return end-of-file.
+    pub(crate) read_shut: bool,
+}
+
+impl TcpSocket {
+    pub(crate) fn new(conn: Connection, listener: Option<Weak<Listener>>) -> TcpSocket {
+        TcpSocket {
+            tuple: FourTuple {
+                local: conn.local(),
+                remote: conn.remote(),
+            },
+            state: Mutex::new(TcpState {
+                conn,
+                listener,
+                armed: None,
+                removed: false,
+                read_shut: false,
+            }),
+            cond: Condvar::new(),
+            rx_mark: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// A TCP listener and its accept queue.
+pub(crate) struct Listener {
+    pub(crate) key: ListenKey,
+    pub(crate) state: Mutex<ListenState>,
+    pub(crate) cond: Condvar,
+}
+
+pub(crate) struct ListenState {
+    /// Connections in SYN-RECEIVED that will come to this listener.
+    pub(crate) pending: usize,
+    /// Established connections waiting for `accept`.
+    pub(crate) ready: VecDeque<Arc<TcpSocket>>,
+    /// Bound on `pending + ready.len()`.
+    pub(crate) backlog: usize,
+    /// The listener was dropped.
+    pub(crate) closed: bool,
+}
+
+impl Listener {
+    pub(crate) fn new(key: ListenKey, backlog: usize) -> Listener {
+        Listener {
+            key,
+            state: Mutex::new(ListenState {
+                pending: 0,
+                ready: VecDeque::new(),
+                backlog,
+                closed: false,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+}
+
+/// A UDP socket and its bounded queue of received datagrams.
+pub(crate) struct UdpSocket {
+    pub(crate) key: ListenKey,
+    pub(crate) queue: Mutex<UdpQueue>,
+    pub(crate) cond: Condvar,
+}
+
+pub(crate) struct UdpQueue {
+    pub(crate) datagrams: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    pub(crate) depth: usize,
+}
+
+impl UdpSocket {
+    pub(crate) fn new(key: ListenKey, depth: usize) -> UdpSocket {
+        UdpSocket {
+            key,
+            queue: Mutex::new(UdpQueue {
+                datagrams: VecDeque::new(),
+                depth,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The timer thread: one heap of deadlines for all connections.
+//!
+//! A connection's next deadline comes from `poll_timeout`; after any
+//! activity the runtime pushes it here if it is earlier than the one the
+//! socket already has in the heap. Entries are never removed early: when
+//! an entry fires, the socket is asked again, and a deadline that moved
+//! later is simply pushed anew. So each connection costs about one heap
+//! operation per timer interval, not one per segment.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
+use std::sync::Weak;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::time::Instant;
+
+use super::socket::TcpSocket;
+use super::Inner;
+
+/// How long the thread sleeps with nothing scheduled before it looks at
+/// the shutdown flag again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: Mutex<BinaryHeap<Deadline>>,
+    cond: Condvar,
+}
+
+struct Deadline {
+    at: Instant,
+    socket: Weak<TcpSocket>,
+}
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Deadline {}
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Deadline {
+    /// Reversed, so the max-heap pops the earliest deadline first.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other.at.cmp(&self.at)
+    }
+}
+
+impl Timers {
+    pub(crate) fn schedule(&self, at: Instant, socket: Weak<TcpSocket>) {
+        let mut heap = self.heap.lock();
+        let earliest = heap.peek().is_none_or(|top| at < top.at);
+        heap.push(Deadline { at, socket });
+        drop(heap);
+        if earliest {
+            self.cond.notify_one();
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.cond.notify_all();
+    }
+}
+
+pub(crate) fn run(inner: &Inner) {
+    let timers = &inner.timers;
+    loop {
+        let mut heap = timers.heap.lock();
+        if inner.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = inner.now();
+        match heap.peek().map(|d| d.at) {
+            Some(at) if at <= now => {
+                let Some(due) = heap.pop() else { continue };
+                drop(heap);
+                fire(inner, due, now);
+            }
+            Some(at) => {
+                let wake_at = inner.clock.to_std(at);
+                timers.cond.wait_until(&mut heap, wake_at);
+            }
+            None => {
+                timers.cond.wait_for(&mut heap, IDLE_WAIT);
+            }
+        }
+    }
+}
+
+fn fire(inner: &Inner, due: Deadline, now: Instant) {
+    let Some(sock) = due.socket.upgrade() else {
+        return;
+    };
+    let mut st = sock.state.lock();
+    if st.armed == Some(due.at) {
+        st.armed = None;
+    }
+    if st.conn.poll_timeout().is_some_and(|t| t <= now) {
+        st.conn.handle_timeout(now);
+    }
+    inner.after_activity(&sock, &mut st);
+}

@@ -1,0 +1,132 @@
+//! Counters: packets in and out, and every drop by its reason.
+//!
+//! Each counter is a relaxed atomic, bumped on the hot path without a lock.
+//! [`Stats::snapshot`] reads them all by name for `/stats` and tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::wire;
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// The stack's counters. See each field for what it counts.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $( $(#[$doc])* pub $name: AtomicU64, )*
+        }
+
+        impl Stats {
+            /// Every counter by name, in declaration order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$( (stringify!($name), self.$name.load(Ordering::Relaxed)), )*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// IPv4 packets read from the device.
+    ip_rx,
+    /// IPv4 packets written to the device.
+    ip_tx,
+    /// Device write errors (the packet was lost).
+    tx_errors,
+    /// Dropped: truncated packet or header.
+    drop_truncated,
+    /// Dropped: a length field that cannot be right.
+    drop_bad_length,
+    /// Dropped: not IPv4.
+    drop_bad_version,
+    /// Dropped: a checksum that does not verify (IP, ICMP, UDP or TCP).
+    drop_bad_checksum,
+    /// Dropped: a malformed TCP option.
+    drop_bad_option,
+    /// Dropped: an IPv4 fragment (we do not reassemble).
+    drop_fragmented,
+    /// Dropped: a protocol or message type we do not handle.
+    drop_unsupported,
+    /// Dropped: a source address no host may use.
+    drop_bad_address,
+    /// Dropped: addressed to an IP that is not ours.
+    drop_not_ours,
+    /// Dropped: the owning socket's queue was full (per-socket back-pressure).
+    drop_queue_full,
+    /// Dropped: a SYN for a listener whose backlog was full.
+    drop_backlog_full,
+    /// Dropped: a SYN while the table held its maximum of connections.
+    drop_table_full,
+    /// ICMP echo requests answered.
+    icmp_echo,
+    /// ICMP messages received other than echo requests.
+    icmp_other,
+    /// ICMP port unreachable sent for a UDP datagram to a closed port.
+    icmp_unreachable_tx,
+    /// ICMP port unreachable suppressed by the rate limit.
+    icmp_rate_limited,
+    /// UDP datagrams delivered to a socket.
+    udp_rx,
+    /// UDP datagrams sent.
+    udp_tx,
+    /// TCP segments received.
+    tcp_rx,
+    /// TCP segments sent.
+    tcp_tx,
+    /// RSTs sent for segments that matched no socket (RFC 9293 §3.10.7.1).
+    tcp_rst_tx,
+    /// Connections opened passively (SYN to a listener).
+    tcp_passive_opens,
+    /// Connections opened actively (connect).
+    tcp_active_opens,
+    /// Connections accepted by the application.
+    tcp_accepted,
+    /// Connections removed from the table.
+    tcp_closed,
+}
+
+impl Stats {
+    /// Counts a wire error at the single drop site.
+    pub fn count_drop(&self, error: wire::Error) {
+        let counter = match error {
+            wire::Error::Truncated => &self.drop_truncated,
+            wire::Error::BadLength => &self.drop_bad_length,
+            wire::Error::BadVersion => &self.drop_bad_version,
+            wire::Error::BadChecksum => &self.drop_bad_checksum,
+            wire::Error::BadOption => &self.drop_bad_option,
+            wire::Error::Fragmented => &self.drop_fragmented,
+            wire::Error::Unsupported | wire::Error::BufferTooSmall => &self.drop_unsupported,
+            wire::Error::BadAddress => &self.drop_bad_address,
+        };
+        bump(counter);
+    }
+
+    /// Reads one counter by name.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.snapshot()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Adds one to a counter.
+#[inline]
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let s = Stats::default();
+        s.count_drop(wire::Error::BadChecksum);
+        s.count_drop(wire::Error::BadChecksum);
+        s.count_drop(wire::Error::Fragmented);
+        assert_eq!(s.get("drop_bad_checksum"), Some(2));
+        assert_eq!(s.get("drop_fragmented"), Some(1));
+        assert_eq!(s.get("drop_truncated"), Some(0));
+        assert_eq!(s.get("no_such_counter"), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Shared fixtures for the real-TUN tests: a private network namespace
+//! holding `tun0` with the kernel's side at 10.0.0.1/24, and our stack on
+//! the other end of it at 10.0.0.2.
+//!
+//! These tests need root (to create a namespace). Without it they print
+//! why and return; under CI (`CI` set) a missing prerequisite is a
+//! failure, so CI cannot pass by skipping.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use stack::device::netns::in_netns;
+use stack::device::tun::TunDevice;
+use stack::{Config, Stack};
+
+pub const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const STACK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// Whether this process may create namespaces and TUN devices. Prints
+/// the reason when it may not; panics under CI.
+pub fn can_run(test: &str) -> bool {
+    let root = unsafe_free_is_root();
+    let has_ip = Command::new("ip").arg("-V").output().is_ok();
+    let has_tun = std::path::Path::new("/dev/net/tun").exists();
+    if root && has_ip && has_tun {
+        return true;
+    }
+    let why = format!(
+        "{test}: needs root, iproute2 and /dev/net/tun (root={root}, ip={has_ip}, tun={has_tun})"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}; CI must run the real-TUN tests");
+    }
+    eprintln!("SKIPPED {why}");
+    false
+}
+
+fn unsafe_free_is_root() -> bool {
+    // The effective uid is the owner of /proc/self.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A network namespace with `tun0` at 10.0.0.1/24, deleted on drop (even
+/// when the test fails).
+pub struct NetNs {
+    pub name: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl NetNs {
+    /// A fresh namespace, named uniquely per process and test so tests can
+    /// run in parallel.
+    pub fn new(tag: &str) -> NetNs {
+        let name = format!(
+            "stk-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run(&["ip", "netns", "add", &name]);
+        let ns = NetNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns.ip(&["tuntap", "add", "dev", "tun0", "mode", "tun"]);
+        ns.ip(&["addr", "add", "10.0.0.1/24", "dev", "tun0"]);
+        ns.ip(&["link", "set", "tun0", "up"]);
+        ns
+    }
+
+    /// `ip -n NS args...`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        let mut full = vec!["ip", "-n", &self.name];
+        full.extend_from_slice(args);
+        run(&full);
+    }
+
+    /// Runs a command inside the namespace and returns its output.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Opens the namespace's tun0 and starts a stack at 10.0.0.2 on it.
+    pub fn start_stack(&self, config: Config) -> Stack {
+        let dev = in_netns(&self.name, || TunDevice::open("tun0", 1500))
+            .expect("enter namespace")
+            .expect("open tun0");
+        Stack::new(dev, config).expect("start stack")
+    }
+
+    /// Runs `f` on a thread inside the namespace: sockets it creates are
+    /// the kernel's, on the far side of tun0.
+    pub fn kernel<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        in_netns(&self.name, f).expect("enter namespace")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stack_addr(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(STACK, port)
+}
+
+pub fn host_addr(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(HOST, port)
+}
+
+/// A test configuration: the defaults with short timers so a failing
+/// test fails fast.
+pub fn test_config() -> Config {
+    let mut c = Config::with_addr(STACK);
+    c.tcp.msl = std::time::Duration::from_millis(500);
+    c
+}
