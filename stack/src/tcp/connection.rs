@@ -99,6 +99,10 @@ pub struct Connection {
     /// SND.UNA (go-back-N); `snd_max` remembers the highest ever sent.
     snd_nxt: SeqNumber,
     snd_max: SeqNumber,
+    /// The end of an outstanding zero-window probe byte, which lies
+    /// beyond SND.MAX without being part of the stream sent so far; an ACK
+    /// up to it is acceptable.
+    probe_end: Option<SeqNumber>,
     /// The peer's window in bytes (already scaled).
     snd_wnd: usize,
     snd_wl1: SeqNumber,
@@ -240,6 +244,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            probe_end: None,
             snd_wnd: 0,
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
@@ -375,7 +380,7 @@ impl Connection {
         }
     }
 
-    /// Aborts: the next `poll_transmit` sends `<SEQ=SND.NXT><CTL=RST>` (in
+    /// Aborts: the next `poll_transmit` sends `<SEQ=SND.MAX><CTL=RST>` (in
     /// the states where RFC 9293 §3.10.5 says so) and the connection is
     /// CLOSED. Queued data is discarded.
     pub fn abort(&mut self) {
@@ -387,8 +392,10 @@ impl Connection {
                 | State::FinWait2
                 | State::CloseWait
         ) {
+            // SND.NXT in the RFC; after a timeout ours may lag SND.MAX,
+            // which is what the peer's window is measured from.
             self.rst_owed = Some(RstOwed {
-                seq: self.snd_nxt,
+                seq: self.snd_max,
                 ack: None,
             });
         }
@@ -434,6 +441,17 @@ impl Connection {
         if self.snd_nxt == self.snd_una && self.snd_max == self.snd_una {
             return; // nothing outstanding: a stale timer
         }
+        if self.syn_acked && self.snd_wnd == 0 {
+            // The peer's window is closed: what we sent is probably sitting
+            // beyond it. This is no loss, so no back-off and no step
+            // towards giving up (RFC 1122 §4.2.2.17); go back to SND.UNA
+            // and let the persist timer probe, starting now.
+            self.snd_nxt = self.snd_una;
+            self.rtt_probe = None;
+            self.rtx_owed = false;
+            self.probe_owed = true;
+            return;
+        }
         self.retransmits += 1;
         let limit = if self.syn_acked {
             self.config.max_retransmits
@@ -443,7 +461,7 @@ impl Connection {
         if self.retransmits > limit {
             if self.state.is_synchronized() {
                 self.rst_owed = Some(RstOwed {
-                    seq: self.snd_nxt,
+                    seq: self.snd_max,
                     ack: None,
                 });
             }
@@ -475,7 +493,7 @@ impl Connection {
         }
         if self.keepalive_sent >= KEEPALIVE_PROBES {
             self.rst_owed = Some(RstOwed {
-                seq: self.snd_nxt,
+                seq: self.snd_max,
                 ack: None,
             });
             self.fail(ConnError::TimedOut);
@@ -606,6 +624,14 @@ impl Connection {
         distance(self.snd_una, self.snd_nxt)
     }
 
+    /// The highest acceptable SEG.ACK: SND.MAX, or a probe byte past it.
+    fn ack_limit(&self) -> SeqNumber {
+        match self.probe_end {
+            Some(end) if end > self.snd_max => end,
+            _ => self.snd_max,
+        }
+    }
+
     /// Whether our FIN is wanted: the application closed the write side.
     fn fin_wanted(&self) -> bool {
         matches!(
@@ -664,7 +690,7 @@ impl Connection {
     /// the write side is over (error, closed).
     pub fn can_send(&self) -> bool {
         let open = self.state.can_queue_send() && !self.close_pending;
-        (open && self.send_buf.free() > 0) || self.error.is_some() || !open
+        !open || self.send_buf.free() > 0 || self.error.is_some()
     }
 
     /// Reached ESTABLISHED (or later) at least once.

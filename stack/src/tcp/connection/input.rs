@@ -38,7 +38,7 @@ impl Connection {
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         // First: the ACK must acknowledge our SYN (SND.UNA < SEG.ACK =<
         // SND.NXT); otherwise <SEQ=SEG.ACK><CTL=RST>, unless it is a RST.
-        let ack_ok = seg.flags.ack() && seg.ack > self.snd_una && seg.ack <= self.snd_max;
+        let ack_ok = seg.flags.ack() && seg.ack > self.snd_una && seg.ack <= self.ack_limit();
         if seg.flags.ack() && !ack_ok {
             if !seg.flags.rst() {
                 self.owe_rst(seg.ack, None);
@@ -179,7 +179,7 @@ impl Connection {
             }
         }
         if self.state == State::SynReceived {
-            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
+            if seg.ack > self.snd_una && seg.ack <= self.ack_limit() {
                 self.enter_established(now);
                 self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -256,7 +256,7 @@ impl Connection {
     /// The fifth step for ESTABLISHED and later: returns false when the
     /// segment is to be dropped here.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        if seg.ack > self.snd_max {
+        if seg.ack > self.ack_limit() {
             // It acknowledges something not yet sent: ACK, drop.
             self.ack_owed = AckOwed::Now;
             return false;
@@ -311,6 +311,13 @@ impl Connection {
         self.snd_una = ack;
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
+        }
+        if self.snd_max < ack {
+            // The peer took a zero-window probe byte.
+            self.snd_max = ack;
+        }
+        if self.probe_end.is_some_and(|end| end <= ack) {
+            self.probe_end = None;
         }
         self.retransmits = 0;
         self.persist_backoff = 0;

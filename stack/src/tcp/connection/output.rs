@@ -141,8 +141,8 @@ impl Connection {
     }
 
     /// RFC 9293 §3.8.6.1: one byte of data beyond a zero window, to learn
-    /// when it opens. It does not advance SND.NXT, and an ACK of it is
-    /// acceptable because SND.MAX covers it.
+    /// when it opens. It does not advance SND.NXT or SND.MAX; an ACK of it
+    /// is acceptable through `probe_end`.
     fn zero_window_probe(&mut self, buf: &mut [u8]) -> Option<Planned> {
         if self.snd_nxt != self.snd_una || self.snd_wnd > 0 {
             return None;
@@ -153,7 +153,7 @@ impl Connection {
         }
         self.stats.zero_window_probes += 1;
         let seq = self.snd_una;
-        self.snd_max = self.snd_max.max(seq + n);
+        self.probe_end = Some(seq + n);
         Some((seq, TcpFlags::ACK, n))
     }
 
@@ -338,7 +338,12 @@ impl Connection {
         if self.ack_owed != AckOwed::Now {
             return None;
         }
-        let seq = self.snd_nxt;
+        // Like BSD: a bare ACK carries SND.MAX, not a SND.NXT that a
+        // timeout moved back. The peer has (or will drop) everything below
+        // it, so the ACK passes its acceptability test and is not ignored;
+        // with SND.NXT two desynchronized peers would trade unacceptable
+        // ACKs forever.
+        let seq = self.snd_max;
         Some(self.finish(now, seq, TcpFlags::ACK, &[]))
     }
 

@@ -1,1 +1,411 @@
+//! Two connections joined by a seeded, lossy in-memory link in simulated
+//! time (STYLE §2.13): loss, duplication, reordering, fixed latency. The
+//! loop jumps to the earliest of the next arrival and both connections'
+//! `poll_timeout`, and bounds its steps to catch livelock.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::tcp::RecvError;
+
+/// xorshift64*: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// True with probability `per_mille`/1000.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.next() % 1000 < per_mille
+    }
+}
+
+#[derive(Clone, Copy)]
+struct LinkConfig {
+    latency_ms: u64,
+    loss_per_mille: u64,
+    dup_per_mille: u64,
+    /// Packets held back by an extra 1..=`reorder_ms` ms.
+    reorder_per_mille: u64,
+    reorder_ms: u64,
+}
+
+const CLEAN: LinkConfig = LinkConfig {
+    latency_ms: 10,
+    loss_per_mille: 0,
+    dup_per_mille: 0,
+    reorder_per_mille: 0,
+    reorder_ms: 0,
+};
+
+const LOSSY: LinkConfig = LinkConfig {
+    latency_ms: 10,
+    loss_per_mille: 50,
+    dup_per_mille: 10,
+    reorder_per_mille: 50,
+    reorder_ms: 15,
+};
+
+/// Byte `i` of the stream sent by host `h`.
+fn pattern(h: usize, i: usize) -> u8 {
+    ((i as u64 ^ (h as u64) << 40).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8
+}
+
+struct Host {
+    ip: Ipv4Addr,
+    addr: SocketAddrV4,
+    conn: Option<Connection>,
+    /// Bytes to send, then close.
+    tx_total: usize,
+    tx_done: usize,
+    rx_done: usize,
+    finished: bool,
+    /// The reader does not read in [from, until).
+    pause: Option<(Instant, Instant)>,
+    /// Close no earlier than this (once all data is queued).
+    close_at: Instant,
+}
+
+/// A segment on the wire: (arrival, tie-breaker, destination, bytes).
+type InFlight = (Instant, u64, usize, Vec<u8>);
+
+struct Sim {
+    hosts: [Host; 2],
+    link: LinkConfig,
+    rng: Rng,
+    /// (arrival, tie-breaker, destination host, segment bytes).
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    counter: u64,
+    now: Instant,
+    config: TcpConfig,
+    sent: u64,
+    lost: u64,
+    trace: std::collections::VecDeque<String>,
+}
+
+impl Sim {
+    fn new(seed: u64, link: LinkConfig, config: TcpConfig, bytes: [usize; 2]) -> Sim {
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
+        let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let client = Connection::connect(Instant::ZERO, a, b, SeqNumber(0xffff_f000), &config);
+        Sim {
+            hosts: [
+                Host {
+                    ip: *a.ip(),
+                    addr: a,
+                    conn: Some(client),
+                    tx_total: bytes[0],
+                    tx_done: 0,
+                    rx_done: 0,
+                    finished: false,
+                    pause: None,
+                    close_at: Instant::ZERO,
+                },
+                Host {
+                    ip: *b.ip(),
+                    addr: b,
+                    conn: None,
+                    tx_total: bytes[1],
+                    tx_done: 0,
+                    rx_done: 0,
+                    finished: false,
+                    pause: None,
+                    close_at: Instant::ZERO,
+                },
+            ],
+            link,
+            rng: Rng(seed | 1),
+            in_flight: BinaryHeap::new(),
+            counter: 0,
+            now: Instant::ZERO,
+            config,
+            sent: 0,
+            lost: 0,
+            trace: Default::default(),
+        }
+    }
+
+    fn push(&mut self, to: usize, bytes: Vec<u8>) {
+        self.sent += 1;
+        let lost = self.rng.chance(self.link.loss_per_mille);
+        if let Ok(seg) = TcpRepr::parse(self.hosts[1 - to].ip, self.hosts[to].ip, &bytes, false) {
+            self.trace.push_back(format!(
+                "{:?} {}->{} {:?} seq={} ack={} len={} win={} sack={:?} ts={:?}{}",
+                self.now,
+                1 - to,
+                to,
+                seg.flags,
+                seg.seq,
+                seg.ack,
+                seg.payload.len(),
+                seg.window,
+                seg.options.sack_blocks(),
+                seg.options.timestamps,
+                if lost { " LOST" } else { "" }
+            ));
+            if self.trace.len() > 80 {
+                self.trace.pop_front();
+            }
+        }
+        if lost {
+            self.lost += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.link.dup_per_mille) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut delay = self.link.latency_ms;
+            if self.link.reorder_ms > 0 && self.rng.chance(self.link.reorder_per_mille) {
+                delay += 1 + self.rng.next() % self.link.reorder_ms;
+            }
+            self.counter += 1;
+            let at = self.now + Duration::from_millis(delay);
+            self.in_flight
+                .push(Reverse((at, self.counter, to, bytes.clone())));
+        }
+    }
+
+    fn deliver(&mut self, to: usize, bytes: &[u8]) {
+        let from = 1 - to;
+        let (src, dst) = (self.hosts[from].ip, self.hosts[to].ip);
+        let seg = TcpRepr::parse(src, dst, bytes, true).expect("we emit valid segments");
+        let now = self.now;
+        let host = &mut self.hosts[to];
+        match host.conn.as_mut() {
+            Some(c) => c.handle_segment(now, &seg),
+            None if seg.flags == SYN => {
+                let remote = self.hosts[from].addr;
+                let c = Connection::accept(
+                    now,
+                    self.hosts[to].addr,
+                    remote,
+                    &seg,
+                    SeqNumber(0x7fff_ff00),
+                    &self.config,
+                );
+                self.hosts[to].conn = Some(c);
+            }
+            None => {}
+        }
+    }
+
+    /// The application: write the pattern, read and verify, close when done.
+    fn run_apps(&mut self, h: usize, chunk: &mut [u8]) {
+        let now = self.now;
+        let host = &mut self.hosts[h];
+        let Some(c) = host.conn.as_mut() else { return };
+        if !c.is_established() {
+            return;
+        }
+        while host.tx_done < host.tx_total {
+            let n = chunk
+                .len()
+                .min(host.tx_total - host.tx_done)
+                .min(c.send_free());
+            if n == 0 {
+                break;
+            }
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = pattern(h, host.tx_done + i);
+            }
+            match c.send(&chunk[..n]) {
+                Ok(0) => break,
+                Ok(k) => host.tx_done += k,
+                Err(e) => {
+                    let c = format!("{c:?} {:?}", c.stats());
+                    for line in &self.trace {
+                        eprintln!("{line}");
+                    }
+                    panic!("host {h} send: {e} at {now:?}: {c}")
+                }
+            }
+        }
+        if host.tx_done == host.tx_total && now >= host.close_at {
+            c.close();
+        }
+        let paused = host
+            .pause
+            .is_some_and(|(from, until)| now >= from && now < until);
+        while !paused && !host.finished {
+            match c.recv(chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    for (i, &b) in chunk[..n].iter().enumerate() {
+                        assert_eq!(
+                            b,
+                            pattern(1 - h, host.rx_done + i),
+                            "host {h} byte {}",
+                            host.rx_done + i
+                        );
+                    }
+                    host.rx_done += n;
+                }
+                Err(RecvError::Finished) => host.finished = true,
+                Err(e) => panic!("host {h} recv: {e} at {now:?}"),
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.hosts.iter().enumerate().all(|(h, host)| {
+            host.finished
+                && host.rx_done == self.hosts[1 - h].tx_total
+                && host
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.state(), State::TimeWait | State::Closed))
+        })
+    }
+
+    /// Runs to completion; returns the simulated time it took.
+    fn run(&mut self, max_steps: u64) -> Duration {
+        let mut buf = vec![0u8; 2048];
+        let mut out = vec![0u8; 2048];
+        let mut chunk = vec![0u8; 64 * 1024];
+        for _ in 0..max_steps {
+            // Arrivals and timers due now.
+            while let Some(Reverse((at, ..))) = self.in_flight.peek() {
+                if *at > self.now {
+                    break;
+                }
+                let Some(Reverse((_, _, to, bytes))) = self.in_flight.pop() else {
+                    break;
+                };
+                self.deliver(to, &bytes);
+            }
+            let now = self.now;
+            for host in &mut self.hosts {
+                if let Some(c) = host.conn.as_mut() {
+                    if c.poll_timeout().is_some_and(|t| t <= now) {
+                        c.handle_timeout(now);
+                    }
+                }
+            }
+            for h in 0..2 {
+                self.run_apps(h, &mut chunk);
+            }
+            // Transmit until quiet.
+            for h in 0..2 {
+                let (src, dst) = (self.hosts[h].ip, self.hosts[1 - h].ip);
+                while let Some(c) = self.hosts[h].conn.as_mut() {
+                    let Some(seg) = c.poll_transmit(now, &mut buf) else {
+                        break;
+                    };
+                    let n = seg.emit(src, dst, &mut out).expect("fits");
+                    self.push(1 - h, out[..n].to_vec());
+                }
+            }
+            if self.done() {
+                return self.now - Instant::ZERO;
+            }
+            // Jump to the next event.
+            let mut next = self.in_flight.peek().map(|Reverse((at, ..))| *at);
+            for host in &self.hosts {
+                let t = host.conn.as_ref().and_then(|c| c.poll_timeout());
+                next = match (next, t) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let (from, until) = host.pause.unwrap_or((host.close_at, host.close_at));
+                {
+                    for edge in [from, until, host.close_at] {
+                        if edge > self.now {
+                            next = Some(next.map_or(edge, |n| n.min(edge)));
+                        }
+                    }
+                }
+            }
+            let next = next.expect("livelock: nothing pending but not done");
+            self.now = self.now.max(next);
+        }
+        panic!(
+            "no progress after {max_steps} steps at {:?}: {:?} / {:?}",
+            self.now, self.hosts[0].conn, self.hosts[1].conn
+        );
+    }
+
+    fn conn(&self, h: usize) -> &Connection {
+        self.hosts[h].conn.as_ref().expect("connected")
+    }
+}
+
+fn sim_config() -> TcpConfig {
+    TcpConfig {
+        msl: Duration::from_secs(1),
+        ..TcpConfig::default()
+    }
+}
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn clean_link_small_transfer_and_close() {
+    let mut sim = Sim::new(1, CLEAN, sim_config(), [5000, 3000]);
+    let took = sim.run(10_000);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(sim.conn(0).stats().retransmit_timeouts, 0);
+    assert!(sim.conn(0).timestamps_enabled() && sim.conn(0).sack_enabled());
+    assert!(sim.conn(0).window_scale().is_some());
+}
+
+#[test]
+fn simultaneous_close_over_the_link() {
+    // Both sides send a little and close at the same instant, well after
+    // the handshake, so the FINs cross: both pass CLOSING to TIME-WAIT.
+    let mut sim = Sim::new(2, CLEAN, sim_config(), [100, 100]);
+    for host in &mut sim.hosts {
+        host.close_at = Instant::from_millis(200);
+    }
+    sim.run(10_000);
+    for h in 0..2 {
+        assert_eq!(sim.conn(h).state(), State::TimeWait);
+    }
+}
+
+#[test]
+fn lossy_link_10_mib_both_ways() {
+    let mut sim = Sim::new(0x5eed, LOSSY, sim_config(), [10 * MIB, 10 * MIB]);
+    let took = sim.run(2_000_000);
+    assert!(sim.lost > 0);
+    for h in 0..2 {
+        assert_eq!(sim.hosts[h].rx_done, 10 * MIB);
+        let s = sim.conn(h).stats();
+        assert!(s.fast_retransmits > 0, "host {h}: {s:?}");
+    }
+    // A sanity bound on simulated time (not wall time): at 5% loss with
+    // 20 ms RTT this finishes in well under ten simulated minutes.
+    assert!(took < Duration::from_secs(600), "took {took:?}");
+}
+
+#[test]
+fn lossy_link_10_mib_with_paused_reader() {
+    // A 64 KiB receive buffer fills quickly once host 1 stops reading for
+    // 5 s: host 0 sees a zero window and probes until it opens.
+    let config = TcpConfig {
+        recv_buffer: 64 * 1024,
+        ..sim_config()
+    };
+    let mut sim = Sim::new(0xfeed, LOSSY, config, [10 * MIB, 10 * MIB]);
+    sim.hosts[1].pause = Some((Instant::from_millis(500), Instant::from_millis(5500)));
+    sim.run(2_000_000);
+    for h in 0..2 {
+        assert_eq!(sim.hosts[h].rx_done, 10 * MIB);
+    }
+    assert!(
+        sim.conn(0).stats().zero_window_probes > 0,
+        "{:?}",
+        sim.conn(0).stats()
+    );
+}

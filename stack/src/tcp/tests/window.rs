@@ -75,6 +75,33 @@ fn test_zero_window_probing_never_gives_up() {
     assert_eq!(c.error(), None);
 }
 
+#[test]
+fn test_zero_window_after_timeout_probes_instead_of_giving_up() {
+    let mut c = established();
+    c.send(&[b'q'; 500]).unwrap();
+    recv!(c, time 1000, ACK | PSH, seq L, ack R);
+    // The peer dropped it at its closed window and says so.
+    send!(c, time 1010, TcpRepr { window: 0, ..seg(ACK, R, L) });
+    assert_eq!(c.poll_timeout(), Some(ms(1200)));
+    c.handle_timeout(ms(1200));
+    // Not a loss: a one-byte probe at once, then persist back-off.
+    let out = recv!(c, time 1200, ACK, seq L, ack R);
+    assert_eq!(out.payload, b"q");
+    assert_eq!(c.stats().retransmit_timeouts, 0);
+    assert_eq!(c.rto(), Duration::from_millis(200));
+    assert!(c.poll_timeout() > Some(ms(1200)));
+    for _ in 0..20 {
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        let t = at.total_millis();
+        recv!(c, time t, ACK, seq L, ack R);
+    }
+    assert_eq!(c.state(), State::Established);
+    send!(c, time 900_000, TcpRepr { window: 1000, ..seg(ACK, R, L + 1) });
+    let out = recv!(c, time 900_000, ACK | PSH, seq L + 1, ack R);
+    assert_eq!(out.payload.len(), 499);
+}
+
 // ---- Our receive window --------------------------------------------------
 
 fn small_window() -> Connection {
