@@ -11,6 +11,7 @@ pub mod client;
 pub mod host;
 pub mod kernel;
 pub mod services;
+pub mod stack_host;
 
 pub use host::{ConnInfo, HostInfo};
 pub use services::{Conn, ConnFns, Service, Services, MAX_CONNECTIONS};

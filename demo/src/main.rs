@@ -1,1 +1,180 @@
-fn main() {}
+//! `demo`: the userspace stack as a host at 10.0.0.2 on `tun0`, serving
+//! ICMP echo, TCP/UDP echo (7), discard (9), HTTP (80) and JSON-RPC
+//! (7070); or, as a client through the same stack, `demo get URL` and
+//! `demo call ADDR METHOD ARGS...`. Run `demo --help`.
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing::{info, warn};
+
+use demo::cli::{Cli, Command};
+use demo::client;
+use demo::kernel::{kernel_serve, KernelHost};
+use demo::services::udp_echo;
+use demo::stack_host::StackHost;
+use demo::{ConnInfo, Service, Services};
+use stack::device::pcap::PcapWriter;
+use stack::device::tun::TunDevice;
+use stack::device::Device;
+use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
+
+/// How long `demo call` waits for the answer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    demo::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.action() {
+        Command::Serve => serve(&cli),
+        Command::Get { url } => get(&cli, &url),
+        Command::Call {
+            server,
+            method,
+            args,
+        } => call(&cli, server, &method, &args),
+        Command::KernelServe { listen } => {
+            kernel_serve(listen, Arc::new(KernelHost::new())).map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the TUN device (with a capture around it if asked) and starts
+/// the stack on it. Ctrl-C shuts the stack down and exits.
+fn start_stack(cli: &Cli) -> Result<Stack, String> {
+    let mtu = usize::from(cli.mtu);
+    let tun = TunDevice::open(&cli.tun, mtu).map_err(|e| e.to_string())?;
+    let device: Box<dyn Device> = match &cli.pcap {
+        Some(path) => Box::new(
+            PcapWriter::create(tun, path)
+                .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?,
+        ),
+        None => Box::new(tun),
+    };
+    let config = Config {
+        mtu,
+        ..Config::with_addr(cli.addr)
+    };
+    let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
+    let on_signal = stack.clone();
+    ctrlc::set_handler(move || {
+        info!("interrupted: resetting open connections and releasing the device");
+        on_signal.shutdown();
+        std::process::exit(130);
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(stack)
+}
+
+fn serve(cli: &Cli) -> Result<(), String> {
+    let stack = start_stack(cli)?;
+    let services = Services::new(Arc::new(StackHost::new(stack.clone())));
+    let mut threads = Vec::new();
+    for service in Service::ALL {
+        let listener = TcpListener::bind(&stack, service.port())
+            .map_err(|e| format!("cannot listen on TCP port {}: {e}", service.port()))?;
+        let services = Arc::clone(&services);
+        threads.push(thread::spawn(move || {
+            let err = services.accept_loop(service, || {
+                let (stream, remote) = listener.accept()?;
+                let info = ConnInfo {
+                    local: stream.local_addr(),
+                    remote,
+                };
+                Ok((stream, info))
+            });
+            warn!(?service, %err, "accept loop ended");
+        }));
+    }
+    let udp = UdpSocket::bind(&stack, 7).map_err(|e| format!("cannot bind UDP port 7: {e}"))?;
+    threads.push(thread::spawn(move || {
+        let err = udp_echo::serve(|buf| udp.recv_from(buf), |buf, to| udp.send_to(buf, to));
+        warn!(%err, "UDP echo ended");
+    }));
+    info!(
+        "{} on {}: ping, TCP 7 echo, UDP 7 echo, TCP 9 discard, TCP 80 HTTP, TCP 7070 JSON-RPC; try: curl {}/",
+        stack.addr(),
+        cli.tun,
+        stack.addr()
+    );
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+/// `demo get URL`: an active open from an ephemeral port through the stack.
+fn get(cli: &Cli, url: &str) -> Result<(), String> {
+    let url = client::parse_url(url)?;
+    let stack = start_stack(cli)?;
+    let stream = TcpStream::connect(&stack, url.addr)
+        .map_err(|e| format!("connect to {}: {e}", url.addr))?;
+    println!(
+        "connected: {} -> {} (our ephemeral port {})",
+        stream.local_addr(),
+        stream.peer_addr(),
+        stream.local_addr().port()
+    );
+    let response = client::http_get(&stream, &url.authority, &url.path, client::DEFAULT_MAX_BODY)
+        .map_err(|e| format!("GET {}: {e}", url.path))?;
+    drop(stream);
+    println!("HTTP/1.1 {} {}", response.status, response.reason);
+    for (name, value) in &response.headers {
+        println!("{name}: {value}");
+    }
+    println!();
+    let mut out = std::io::stdout().lock();
+    out.write_all(&response.body).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    stack.shutdown();
+    Ok(())
+}
+
+/// `demo call ADDR METHOD ARGS...`: JSON-RPC over a connection through the
+/// stack.
+fn call(
+    cli: &Cli,
+    server: std::net::SocketAddrV4,
+    method: &str,
+    args: &[String],
+) -> Result<(), String> {
+    let stack = start_stack(cli)?;
+    let stream =
+        TcpStream::connect(&stack, server).map_err(|e| format!("connect to {server}: {e}"))?;
+    eprintln!(
+        "connected: {} -> {}",
+        stream.local_addr(),
+        stream.peer_addr()
+    );
+    let reader = stream.try_clone().map_err(|e| e.to_string())?;
+    let result = client::rpc_call(
+        reader,
+        stream.try_clone().map_err(|e| e.to_string())?,
+        method,
+        client::call_params(args),
+        CALL_TIMEOUT,
+    );
+    let _ = stream.shutdown(Shutdown::Both);
+    drop(stream);
+    let outcome = match result {
+        Ok(value) => {
+            println!("{value}");
+            Ok(())
+        }
+        Err(e) => Err(format!("{method} failed: {e}")),
+    };
+    stack.shutdown();
+    outcome
+}

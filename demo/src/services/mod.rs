@@ -71,9 +71,8 @@ impl Service {
 }
 
 /// What a connection must offer besides bytes: closing our sending side
-/// and a read timeout. Implemented for `std::net::TcpStream`; any other
-/// stream (the stack's `TcpStream`) can be wrapped in [`ConnFns`] by the
-/// binary, where the orphan rule forbids implementing this trait directly.
+/// and a read timeout. Implemented for `std::net::TcpStream` and the
+/// stack's `TcpStream`; any other stream can be wrapped in [`ConnFns`].
 pub trait Conn: Read + Write + Send + Sized + 'static {
     /// Sends our FIN (`shutdown(Shutdown::Write)`).
     ///
@@ -95,6 +94,16 @@ impl Conn for std::net::TcpStream {
 
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::net::TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl Conn for stack::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        stack::TcpStream::set_read_timeout(self, timeout)
     }
 }
 

@@ -64,7 +64,11 @@ impl Timers {
         }
     }
 
+    /// Wakes the timer thread so it sees the shutdown flag. Taking the
+    /// heap's lock first means the thread is either waiting (and gets the
+    /// signal) or has yet to check the flag, never in between.
     pub(crate) fn wake(&self) {
+        let _heap = self.heap.lock();
         self.cond.notify_all();
     }
 }
