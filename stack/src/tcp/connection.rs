@@ -756,6 +756,33 @@ impl Connection {
     }
 }
 
+#[cfg(test)]
+impl Connection {
+    /// Asserts the invariants every input must preserve (used by the
+    /// property tests).
+    pub(crate) fn check_invariants(&self) {
+        assert!(self.snd_una <= self.snd_nxt, "{self:?}");
+        assert!(self.snd_nxt <= self.snd_max, "{self:?}");
+        assert!(self.send_buf.len() <= self.config.send_buffer);
+        assert!(self.recv_buf.len() <= self.config.recv_buffer);
+        if self.syn_acked && !self.fin_acked && self.state != State::Closed {
+            // Everything sent is in the buffer (plus at most our FIN).
+            assert!(self.flight() <= self.send_buf.len() + 1, "{self:?}");
+        }
+        if self.state.is_synchronized() && self.state != State::Closed {
+            // Never shrink the window we advertised (RFC 9293 §3.8.6.2.2).
+            assert!(self.rcv_adv >= self.rcv_nxt, "{self:?}");
+            assert!(
+                distance(self.rcv_nxt, self.rcv_adv) <= self.recv_buf.window(),
+                "{self:?}"
+            );
+        }
+        if self.state == State::Closed {
+            assert_eq!(self.timers.next_timeout(), None);
+        }
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
