@@ -131,6 +131,8 @@ pub struct Connection {
     retransmits: u32,
     cc: Box<dyn CongestionControl>,
     dup_acks: u32,
+    /// The highest right edge of a SACK block the peer reported.
+    sack_high: SeqNumber,
     in_recovery: bool,
     /// RFC 6582 "recover": SND.MAX when loss recovery last began.
     recover: SeqNumber,
@@ -260,6 +262,7 @@ impl Connection {
             retransmits: 0,
             cc: new_controller(config.congestion, send_mss),
             dup_acks: 0,
+            sack_high: iss,
             in_recovery: false,
             recover: iss,
             rtx_owed: false,

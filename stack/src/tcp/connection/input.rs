@@ -262,14 +262,18 @@ impl Connection {
             return false;
         }
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        let new_sack = self.new_sack_info(seg);
         if seg.ack > self.snd_una {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
         } else if seg.ack == self.snd_una
             && self.flight() > 0
-            && seg.payload.is_empty()
             && !seg.flags.fin()
-            && new_wnd == self.snd_wnd
+            && ((seg.payload.is_empty() && new_wnd == self.snd_wnd) || new_sack)
         {
+            // RFC 5681 §2's duplicate ACK (no data, same window), or, with
+            // SACK, any ACK that reports newly received data beyond a hole
+            // (RFC 6675 §5's DupAck count): piggybacked ACKs of a
+            // bidirectional transfer then still trigger fast retransmit.
             self.on_dup_ack(now);
         }
         // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
@@ -293,6 +297,24 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// Whether the segment's SACK blocks report data above anything
+    /// reported before (RFC 6675 §4 "new SACK information"); remembers the
+    /// highest edge. Blocks outside what we sent are ignored.
+    fn new_sack_info(&mut self, seg: &TcpRepr<'_>) -> bool {
+        if !self.sack_ok {
+            return false;
+        }
+        let floor = self.sack_high.max(self.snd_una);
+        let mut high = floor;
+        for b in seg.options.sack_blocks() {
+            if b.left >= self.snd_una && b.left < b.right && b.right <= self.snd_max {
+                high = high.max(b.right);
+            }
+        }
+        self.sack_high = high;
+        high > floor
     }
 
     /// SND.UNA < ack =< SND.MAX: free acknowledged bytes, take an RTT

@@ -246,17 +246,17 @@ impl Connection {
         Some((seq, flags, n))
     }
 
-    /// min(peer window left, congestion window left). In NewReno recovery
-    /// each duplicate ACK stands for a segment that left the network (RFC
-    /// 6582 §3.2 step 3's inflation, as a reduced "pipe").
+    /// min(peer window left, congestion window left). Each duplicate ACK
+    /// stands for a segment that left the network: in NewReno recovery
+    /// this is RFC 6582 §3.2 step 3's inflation, as a reduced "pipe".
     fn usable_window(&self) -> usize {
         let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
         let flight = self.flight();
-        let pipe = if self.in_recovery {
-            flight.saturating_sub(self.dup_acks as usize * self.payload_mss())
-        } else {
-            flight
-        };
+        // Before recovery the same reduction is RFC 3042's limited
+        // transmit: the first two duplicate ACKs each let one new segment
+        // out, so a small window still produces three duplicates.
+        let left_network = self.dup_acks as usize * self.payload_mss();
+        let pipe = flight.saturating_sub(left_network);
         by_peer.min(self.cc.window().saturating_sub(pipe))
     }
 

@@ -141,3 +141,60 @@ fn test_fast_retransmit_on_three_dup_acks_and_newreno_partial_ack() {
     assert_eq!(outs.first().map(|o| o.seq), Some(a2));
     assert_eq!(c.stats().fast_retransmits, 1);
 }
+
+#[test]
+fn test_limited_transmit_sends_new_data_on_first_dup_acks() {
+    let mut c = established();
+    c.send(&[3u8; 14 * MSS]).unwrap();
+    // The initial window: ten segments, then cwnd-limited.
+    assert_eq!(drain(&mut c, 1000).len(), 10);
+    // RFC 3042: each of the first two duplicate ACKs releases one new
+    // segment.
+    for (i, t) in [(10u32, 1050u64), (11, 1051)] {
+        send!(c, time t, seg(ACK, R, L));
+        let outs = drain(&mut c, t);
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].seq, L + i * MSS as u32);
+    }
+    // The third is a fast retransmit of the first segment.
+    send!(c, time 1052, seg(ACK, R, L));
+    let outs = drain(&mut c, 1052);
+    assert_eq!(outs.first().map(|o| o.seq), Some(L));
+}
+
+#[test]
+fn test_sack_bearing_data_segments_count_as_duplicates() {
+    let config = TcpConfig {
+        sack: true,
+        ..cfg()
+    };
+    let syn = TcpRepr {
+        options: TcpOptions {
+            sack_permitted: true,
+            ..SYN_TEMPL.options
+        },
+        ..SYN_TEMPL
+    };
+    let mut c = syn_received_with(&config, &syn);
+    send!(c, time 0, seg(ACK, R, L));
+    c.send(&[4u8; 6 * MSS]).unwrap();
+    assert_eq!(drain(&mut c, 1000).len(), 6);
+    // The peer sends its own data, each segment acknowledging L with a
+    // growing SACK block: segment 1 was lost.
+    static BYTES: [u8; 100] = [1; 100];
+    for i in 0..3u32 {
+        let mut options = NO_OPTIONS;
+        options.push_sack(SackBlock {
+            left: SeqNumber(L + MSS as u32),
+            right: SeqNumber(L + (2 + i) * MSS as u32),
+        });
+        let s = TcpRepr {
+            options,
+            ..data(R + 100 * i, L, &BYTES)
+        };
+        send!(c, time 1050 + u64::from(i), s);
+    }
+    assert_eq!(c.stats().fast_retransmits, 1);
+    let outs = drain(&mut c, 1053);
+    assert!(outs.iter().any(|o| o.seq == L && o.payload.len() == MSS));
+}

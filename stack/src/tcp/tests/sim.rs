@@ -383,6 +383,12 @@ fn lossy_link_10_mib_both_ways() {
         assert_eq!(sim.hosts[h].rx_done, 10 * MIB);
         let s = sim.conn(h).stats();
         assert!(s.fast_retransmits > 0, "host {h}: {s:?}");
+        // Loss is 5%: retransmitting a fifth of the stream would mean
+        // recovery is badly broken (about 7% with NewReno here).
+        assert!(
+            s.bytes_retransmitted < (10 * MIB / 5) as u64,
+            "host {h}: {s:?}"
+        );
     }
     // A sanity bound on simulated time (not wall time): at 5% loss with
     // 20 ms RTT this finishes in well under ten simulated minutes.
