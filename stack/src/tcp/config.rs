@@ -19,7 +19,9 @@ pub struct TcpConfig {
     /// Offer window scaling (RFC 7323 §2); used only if both SYNs carry it.
     pub window_scaling: bool,
     /// Offer SACK-permitted (RFC 2018). We generate SACK blocks for our
-    /// out-of-order data; the sender side recovers NewReno-style.
+    /// out-of-order data; as a sender we use the peer's blocks only to
+    /// count duplicate ACKs (RFC 6675 §5), recovery itself is NewReno
+    /// (RFC 6582). A SACK scoreboard is issue 4's work.
     pub sack: bool,
     /// Offer timestamps (RFC 7323 §3-5): RTT samples from TSecr and PAWS.
     pub timestamps: bool,

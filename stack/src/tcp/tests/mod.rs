@@ -175,6 +175,13 @@ macro_rules! recv_nothing {
 
 pub(super) use {recv, recv_nothing, send};
 
+/// The runtime keeps connections behind a mutex shared across threads.
+#[test]
+fn connection_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Connection>();
+}
+
 // ---- Fixtures ----------------------------------------------------------
 
 /// SYN-SENT with our SYN already emitted at t=0.
