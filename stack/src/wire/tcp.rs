@@ -430,25 +430,16 @@ mod tests {
         );
         let mut bad = seg.clone();
         bad[12] = 0x40; // 16-byte header
-        assert_eq!(
-            TcpRepr::parse(SRC, DST, &bad, false),
-            Err(Error::BadLength)
-        );
+        assert_eq!(TcpRepr::parse(SRC, DST, &bad, false), Err(Error::BadLength));
     }
 
     #[test]
     fn rejects_option_running_past_header() {
         let mut seg = LINUX_SYN.to_vec();
         seg[21] = 30; // MSS option claims 30 bytes
-        assert_eq!(
-            TcpRepr::parse(SRC, DST, &seg, false),
-            Err(Error::BadOption)
-        );
+        assert_eq!(TcpRepr::parse(SRC, DST, &seg, false), Err(Error::BadOption));
         seg[21] = 0; // zero length would loop forever
-        assert_eq!(
-            TcpRepr::parse(SRC, DST, &seg, false),
-            Err(Error::BadOption)
-        );
+        assert_eq!(TcpRepr::parse(SRC, DST, &seg, false), Err(Error::BadOption));
     }
 
     #[test]
