@@ -27,8 +27,22 @@ pub struct Config {
     pub udp_queue_depth: usize,
     /// Connections a listener holds between SYN and `accept` (SYN-RECEIVED
     /// plus established but not yet accepted). Default 128, like Linux's
-    /// `somaxconn`. SYNs beyond it are dropped and counted.
+    /// `somaxconn`. SYNs beyond it are answered with SYN cookies when
+    /// `syn_cookies` is on, else dropped and counted (`drop_backlog_full`).
+    ///
+    /// DoS warning: a listener holds at most `accept_backlog` connections
+    /// made from SYNs (each with its `tcp.send_buffer + tcp.recv_buffer`
+    /// allocated, though untouched pages are never mapped in), plus at most
+    /// `accept_backlog` more completed by a valid cookie while its accept
+    /// queue has room: `2 * accept_backlog` in all. A SYN flood beyond the
+    /// backlog allocates nothing.
     pub accept_backlog: usize,
+    /// Answer SYNs statelessly with SYN cookies (RFC 4987 §3.6) when a
+    /// listener's backlog is full, so spoofed SYNs cannot lock real clients
+    /// out. Default true, like Linux's `tcp_syncookies = 1`. Connections
+    /// opened by cookie lose window scaling, SACK and timestamps (see
+    /// `tcp::syncookie`).
+    pub syn_cookies: bool,
     /// TCP connections in the table at once. Default 65,536.
     pub max_connections: usize,
     /// ICMP error messages sent per second (RFC 1122 §3.2.2 and RFC 1812
@@ -47,6 +61,7 @@ impl Default for Config {
             socket_queue_depth: 64,
             udp_queue_depth: 256,
             accept_backlog: 128,
+            syn_cookies: true,
             max_connections: 65_536,
             icmp_errors_per_sec: 100,
         }

@@ -55,6 +55,13 @@ counters! {
     drop_backlog_full,
     /// Dropped: a SYN while the table held its maximum of connections.
     drop_table_full,
+    /// SYN-ACKs sent statelessly with a SYN cookie (backlog full).
+    syn_cookies_sent,
+    /// Handshakes completed by an ACK that carried a valid SYN cookie.
+    syn_cookies_ok,
+    /// ACKs to a listener, after cookies were sent, whose cookie did not
+    /// verify (answered with a RST).
+    syn_cookies_bad,
     /// ICMP echo requests answered.
     icmp_echo,
     /// ICMP messages received other than echo requests.

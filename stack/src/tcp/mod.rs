@@ -55,6 +55,7 @@ pub mod reset;
 pub mod rtt;
 pub mod send_buf;
 pub mod state;
+pub mod syncookie;
 pub mod timer;
 
 #[cfg(test)]
