@@ -19,9 +19,9 @@ pub struct TcpConfig {
     /// Offer window scaling (RFC 7323 §2); used only if both SYNs carry it.
     pub window_scaling: bool,
     /// Offer SACK-permitted (RFC 2018). We generate SACK blocks for our
-    /// out-of-order data; as a sender we use the peer's blocks only to
-    /// count duplicate ACKs (RFC 6675 §5), recovery itself is NewReno
-    /// (RFC 6582). A SACK scoreboard is issue 4's work.
+    /// out-of-order data, and as a sender recover from loss with the
+    /// peer's blocks (RFC 6675 scoreboard, `tcp::sack`); without SACK,
+    /// recovery is NewReno (RFC 6582).
     pub sack: bool,
     /// Offer timestamps (RFC 7323 §3-5): RTT samples from TSecr and PAWS.
     pub timestamps: bool,
@@ -54,6 +54,13 @@ pub struct TcpConfig {
     pub keepalive: Option<Duration>,
     /// Bound on separate out-of-order ranges held (each costs bookkeeping).
     pub max_ooo_ranges: usize,
+    /// RFC 5961 §7: challenge ACKs (and ACKs for unacceptable ACK fields,
+    /// §5.2) sent per second per connection; the rest are dropped silently
+    /// and counted. Linux limits per socket by time instead
+    /// (`tcp_invalid_ratelimit`, 500 ms); 10 per second keeps an off-path
+    /// attacker from turning us into an ACK reflector while a real peer
+    /// out of sync still gets answers.
+    pub challenge_acks_per_sec: u32,
 }
 
 /// Unanswered keepalive probes before `ConnError::TimedOut` (Linux default).
@@ -82,6 +89,7 @@ impl Default for TcpConfig {
             congestion: Algorithm::NewReno,
             keepalive: None,
             max_ooo_ranges: 32,
+            challenge_acks_per_sec: 10,
         }
     }
 }

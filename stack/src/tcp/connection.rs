@@ -17,15 +17,17 @@ use super::congestion::{new_controller, CongestionControl};
 use super::error::{ConnError, ConnStats, RecvError, SendError};
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::state::State;
 use super::timer::{Timer, TimerTable};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpOptions, TcpRepr};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 mod input;
 mod output;
+mod recovery;
 
 /// The smallest send MSS we accept from a peer's option. A peer announcing
 /// less (even 0) gets this: Linux clamps the same way (`tcp_min_snd_mss`),
@@ -34,6 +36,10 @@ const MIN_SEND_MSS: usize = 64;
 
 /// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
 const MAX_PERSIST_BACKOFF: u32 = 16;
+
+/// A data-bearing segment decided on: its sequence number, flags, and how
+/// many payload bytes were written to the front of the caller's buffer.
+type Planned = (SeqNumber, TcpFlags, usize);
 
 /// What acknowledgment we owe the peer. Ordered: `Now` beats `Delayed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,11 +137,19 @@ pub struct Connection {
     retransmits: u32,
     cc: Box<dyn CongestionControl>,
     dup_acks: u32,
-    /// The highest right edge of a SACK block the peer reported.
-    sack_high: SeqNumber,
+    /// What the peer SACKed above SND.UNA (RFC 6675), bounded by
+    /// `sack::MAX_RANGES`; empty unless SACK was negotiated.
+    scoreboard: Scoreboard,
+    /// In fast recovery: RFC 6675 SACK-based if SACK was negotiated,
+    /// RFC 6582 NewReno otherwise.
     in_recovery: bool,
-    /// RFC 6582 "recover": SND.MAX when loss recovery last began.
+    /// RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX when loss
+    /// recovery (or the last RTO) began.
     recover: SeqNumber,
+    /// RFC 5961 §7 rate limit: start of the current one-second window and
+    /// challenge ACKs sent in it.
+    challenge_window: Option<Instant>,
+    challenge_count: u32,
     /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
     /// or a partial ACK).
     rtx_owed: bool,
@@ -262,9 +276,11 @@ impl Connection {
             retransmits: 0,
             cc: new_controller(config.congestion, send_mss),
             dup_acks: 0,
-            sack_high: iss,
+            scoreboard: Scoreboard::new(iss),
             in_recovery: false,
             recover: iss,
+            challenge_window: None,
+            challenge_count: 0,
             rtx_owed: false,
             probe_owed: false,
             persist_backoff: 0,
@@ -475,7 +491,21 @@ impl Connection {
         self.rtt.backoff();
         self.rtt_probe = None;
         if self.syn_acked {
-            self.cc.on_retransmit_timeout(now, self.flight());
+            // RFC 5681 §3.1 / RFC 9438 §4.8: FlightSize before going back.
+            self.cc
+                .on_retransmit_timeout(now, distance(self.snd_una, self.snd_max));
+        }
+        // RFC 6675 §5.1: nothing counts as retransmitted any more, and the
+        // SACK recovery (if any) ends with RecoveryPoint = SND.MAX (below).
+        // We keep the SACKed ranges (the errata to RFC 2018 allows it with
+        // a reneging test): the go-back-N resend skips them. The tests:
+        // `Scoreboard::advance` notices SND.UNA landing inside a SACKed
+        // range, and a second timeout in a row without progress forgets
+        // everything, so a reneging peer costs one more RTO, never a stall.
+        if self.retransmits > 1 {
+            self.scoreboard.clear(self.snd_una);
+        } else {
+            self.scoreboard.clear_retransmitted(self.snd_una);
         }
         self.in_recovery = false;
         self.dup_acks = 0;

@@ -83,7 +83,15 @@ pub struct ConnStats {
     pub bytes_retransmitted: u64,
     pub segs_retransmitted: u64,
     pub retransmit_timeouts: u64,
+    /// Loss recoveries entered (RFC 5681 §3.2 fast retransmit), SACK-based
+    /// or NewReno.
     pub fast_retransmits: u64,
+    /// Of those, the ones run by RFC 6675 (SACK negotiated).
+    pub sack_recoveries: u64,
+    /// ACKs sent for RFC 5961 (in-window RST, SYN, unacceptable ACK).
+    pub challenge_acks_sent: u64,
+    /// Challenge ACKs not sent because of the RFC 5961 §7 rate limit.
+    pub challenge_acks_suppressed: u64,
     pub dup_acks: u64,
     pub zero_window_probes: u64,
     pub keepalive_probes: u64,

@@ -154,7 +154,7 @@ impl Connection {
             if seg.seq == self.rcv_nxt {
                 self.on_rst();
             } else {
-                self.ack_owed = AckOwed::Now;
+                self.challenge_ack(now);
             }
             return;
         }
@@ -162,7 +162,7 @@ impl Connection {
         // Fourth: a SYN in a synchronized state gets a challenge ACK (RFC
         // 9293 §3.10.7.4, RFC 5961 §4) and is dropped.
         if seg.flags.syn() {
-            self.ack_owed = AckOwed::Now;
+            self.challenge_ack(now);
             return;
         }
 
@@ -256,13 +256,18 @@ impl Connection {
     /// The fifth step for ESTABLISHED and later: returns false when the
     /// segment is to be dropped here.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        if seg.ack > self.ack_limit() {
-            // It acknowledges something not yet sent: ACK, drop.
-            self.ack_owed = AckOwed::Now;
+        // RFC 5961 §5.2: acceptable is SND.UNA - MAX.SND.WND =< SEG.ACK =<
+        // SND.NXT (ours: SND.MAX or a probe byte past it). Beyond it, "the
+        // segment MUST be discarded and an ACK sent back", rate-limited
+        // like every challenge ACK (§7). This also catches blind data
+        // injection with a guessed sequence number but a stale ACK.
+        let floor = self.snd_una - self.max_snd_wnd.min(i32::MAX as usize);
+        if seg.ack > self.ack_limit() || seg.ack < floor {
+            self.challenge_ack(now);
             return false;
         }
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
-        let new_sack = self.new_sack_info(seg);
+        let new_sack = self.update_scoreboard(seg.ack, seg.options.sack_blocks());
         if seg.ack > self.snd_una {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
         } else if seg.ack == self.snd_una
@@ -297,24 +302,6 @@ impl Connection {
             }
         }
         true
-    }
-
-    /// Whether the segment's SACK blocks report data above anything
-    /// reported before (RFC 6675 §4 "new SACK information"); remembers the
-    /// highest edge. Blocks outside what we sent are ignored.
-    fn new_sack_info(&mut self, seg: &TcpRepr<'_>) -> bool {
-        if !self.sack_ok {
-            return false;
-        }
-        let floor = self.sack_high.max(self.snd_una);
-        let mut high = floor;
-        for b in seg.options.sack_blocks() {
-            if b.left >= self.snd_una && b.left < b.right && b.right <= self.snd_max {
-                high = high.max(b.right);
-            }
-        }
-        self.sack_high = high;
-        high > floor
     }
 
     /// SND.UNA < ack =< SND.MAX: free acknowledged bytes, take an RTT
@@ -366,19 +353,12 @@ impl Connection {
             self.rtt.sample(rtt);
         }
 
-        // RFC 6582 §3.2 steps 3 and 4.
+        if self.scoreboard.advance(ack) {
+            // The peer dropped data it had SACKed (RFC 2018 §8).
+            self.scoreboard.clear(ack);
+        }
         if self.in_recovery {
-            if ack >= self.recover {
-                // Full acknowledgment: leave recovery at ssthresh.
-                self.in_recovery = false;
-                self.dup_acks = 0;
-            } else {
-                // Partial: retransmit the next hole at once; this ACK
-                // shows one segment has left the network.
-                self.rtx_owed = true;
-                self.dup_acks = 1;
-                self.rtt_probe = None;
-            }
+            self.ack_in_recovery(ack);
         } else {
             self.dup_acks = 0;
             if data > 0 {
@@ -391,22 +371,6 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
         } else {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-        }
-    }
-
-    /// RFC 5681 §3.2: the third duplicate ACK triggers fast retransmit and
-    /// (RFC 6582) NewReno recovery, unless we are recovering already.
-    fn on_dup_ack(&mut self, now: Instant) {
-        self.dup_acks = self.dup_acks.saturating_add(1);
-        self.stats.dup_acks += 1;
-        // RFC 6582 §3.2 step 2: only if the ACK covers more than "recover".
-        if !self.in_recovery && self.dup_acks == 3 && self.snd_una >= self.recover {
-            self.in_recovery = true;
-            self.recover = self.snd_max;
-            self.cc.on_congestion_event(now, self.flight());
-            self.rtx_owed = true;
-            self.rtt_probe = None;
-            self.stats.fast_retransmits += 1;
         }
     }
 
@@ -485,6 +449,26 @@ impl Connection {
             }
             State::FinWait2 => self.enter_time_wait(now),
             _ => {}
+        }
+    }
+
+    /// RFC 5961 §3.2, §4.2, §5.2 challenge ACK, at most
+    /// `challenge_acks_per_sec` per one-second window (§7); the rest are
+    /// counted and not sent.
+    fn challenge_ack(&mut self, now: Instant) {
+        let window_over = self
+            .challenge_window
+            .is_none_or(|start| now.saturating_duration_since(start) >= Duration::from_secs(1));
+        if window_over {
+            self.challenge_window = Some(now);
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_acks_per_sec {
+            self.challenge_count += 1;
+            self.stats.challenge_acks_sent += 1;
+            self.ack_owed = AckOwed::Now;
+        } else {
+            self.stats.challenge_acks_suppressed += 1;
         }
     }
 

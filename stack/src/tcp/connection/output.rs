@@ -2,16 +2,12 @@
 //! new data (window, congestion, Nagle and SWS rules) with FIN, keepalive,
 //! or a bare ACK. Each `poll_transmit` emits at most one segment.
 
-use super::{distance, ts_clock, AckOwed, Connection};
+use super::{distance, ts_clock, AckOwed, Connection, Planned};
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::wire::SeqNumber;
-
-/// A data-bearing segment decided on: its sequence number, flags, and how
-/// many payload bytes were written to the front of the caller's buffer.
-type Planned = (SeqNumber, TcpFlags, usize);
 
 impl Connection {
     /// The next segment to send, with its payload copied into `buf` (at
@@ -62,7 +58,10 @@ impl Connection {
         }
         if planned.is_none() && self.rtx_owed {
             self.rtx_owed = false;
-            planned = self.fast_retransmit(now, buf);
+            planned = self.fast_retransmit(buf);
+        }
+        if planned.is_none() {
+            planned = self.sack_retransmit(buf);
         }
         if planned.is_none()
             && matches!(
@@ -157,15 +156,21 @@ impl Connection {
         Some((seq, TcpFlags::ACK, n))
     }
 
-    /// RFC 5681 §3.2 / RFC 6582: resend the segment at SND.UNA, outside
-    /// the congestion window, leaving SND.NXT alone.
-    fn fast_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
+    /// RFC 5681 §3.2 / RFC 6582 / RFC 6675 §5 step (4.3): resend the
+    /// segment at SND.UNA, outside the congestion window, leaving SND.NXT
+    /// alone. With SACK it stops where the peer's first SACKed range
+    /// begins.
+    fn fast_retransmit(&mut self, buf: &mut [u8]) -> Option<Planned> {
         let outstanding = distance(self.snd_una, self.snd_max);
         let queued = self.send_buf.len();
         let fin_sent = self.fin_wanted() && outstanding > queued;
-        let options = self.options(now);
-        let max = self.max_payload(&options).min(buf.len());
-        let len = queued.min(outstanding).min(max);
+        let mut len = queued
+            .min(outstanding)
+            .min(self.payload_mss())
+            .min(buf.len());
+        if let Some(sacked) = self.scoreboard.next_sacked(self.snd_una) {
+            len = len.min(distance(self.snd_una, sacked));
+        }
         let fin = fin_sent && len == queued;
         if len == 0 && !fin {
             return None;
@@ -179,6 +184,7 @@ impl Connection {
         self.stats.bytes_retransmitted += n as u64;
         let seq = self.snd_una;
         let end = seq + n + usize::from(fin);
+        self.scoreboard.mark_retransmitted(seq + n);
         if self.snd_nxt < end {
             self.snd_nxt = end;
         }
@@ -188,6 +194,13 @@ impl Connection {
     /// New (or, after a timeout, re-sent) data from SND.NXT, plus our FIN
     /// when it ends the stream.
     fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
+        // After a timeout, the go-back-N resend skips what the peer SACKed
+        // (RFC 6675 §5.1: use the SACK information after an RTO).
+        if self.snd_nxt < self.snd_max {
+            if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                self.snd_nxt = end.min(self.snd_max);
+            }
+        }
         let offset = self.flight();
         let queued = self.send_buf.len();
         if offset > queued {
@@ -195,16 +208,20 @@ impl Connection {
         }
         let avail = queued - offset;
         let fin_wanted = self.fin_wanted();
-        let options = self.options(now);
-        let max = self.max_payload(&options).min(buf.len());
+        let max = self.payload_mss().min(buf.len());
         let usable = self.usable_window();
-        let len = avail.min(usable).min(max);
+        let mut len = avail.min(usable).min(max);
+        let resend = self.snd_nxt < self.snd_max;
+        if resend {
+            if let Some(sacked) = self.scoreboard.next_sacked(self.snd_nxt) {
+                len = len.min(distance(self.snd_nxt, sacked));
+            }
+        }
         // A FIN needs no window (it is retransmitted if dropped).
         let fin = fin_wanted && len == avail;
         if len == 0 && !fin {
             return None;
         }
-        let resend = self.snd_nxt < self.snd_max;
         if len < max && !fin && !resend {
             // A short segment. Nagle (RFC 9293 §3.7.4): only when nothing
             // is unacknowledged, unless nodelay. Sender SWS avoidance (RFC
@@ -234,8 +251,10 @@ impl Connection {
         if seq < self.snd_max {
             self.stats.segs_retransmitted += 1;
             self.stats.bytes_retransmitted += distance(seq, self.snd_max).min(n) as u64;
-        } else if self.rtt_probe.is_none() {
-            // Karn's rule: time only segments sent for the first time.
+            self.scoreboard.mark_retransmitted(seq + n);
+        } else if self.rtt_probe.is_none() && !self.in_recovery {
+            // Karn's rule: time only segments sent for the first time. Not
+            // in recovery either: their ACK waits for the holes below.
             self.rtt_probe = Some((end, now));
         }
         self.snd_nxt = end;
@@ -246,28 +265,19 @@ impl Connection {
         Some((seq, flags, n))
     }
 
-    /// min(peer window left, congestion window left). Each duplicate ACK
-    /// stands for a segment that left the network: in NewReno recovery
-    /// this is RFC 6582 §3.2 step 3's inflation, as a reduced "pipe".
-    fn usable_window(&self) -> usize {
-        let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
-        let flight = self.flight();
-        // Before recovery the same reduction is RFC 3042's limited
-        // transmit: the first two duplicate ACKs each let one new segment
-        // out, so a small window still produces three duplicates.
-        let left_network = self.dup_acks as usize * self.payload_mss();
-        let pipe = flight.saturating_sub(left_network);
-        by_peer.min(self.cc.window().saturating_sub(pipe))
-    }
-
-    /// Payload that fits in one segment beside `options`.
-    fn max_payload(&self, options: &TcpOptions) -> usize {
-        self.send_mss.saturating_sub(options.wire_len()).max(1)
-    }
-
     /// The options of a non-SYN segment: timestamps (RFC 7323 §3.2) and
-    /// SACK blocks for our out-of-order data (RFC 2018 §4).
-    fn options(&self, now: Instant) -> TcpOptions {
+    /// SACK blocks for our out-of-order data (RFC 2018 §4), the most recent
+    /// first.
+    ///
+    /// Segment economy: a data segment is sized first (`payload_mss`: the
+    /// MSS minus the fixed timestamps option, as Linux sizes it), and SACK
+    /// blocks only use the option room `payload` leaves, so a full-sized
+    /// segment carries none. SACK never shrinks data segments, and
+    /// retransmissions keep their original boundaries instead of splitting
+    /// into a short segment and a tiny tail. `finish` follows a data
+    /// segment that could not carry the blocks with a pure ACK that does,
+    /// so the peer still learns of every hole at once.
+    fn options(&self, now: Instant, payload: usize) -> TcpOptions {
         let mut options = TcpOptions::default();
         if self.ts_ok {
             options.timestamps = Some(Timestamps {
@@ -276,7 +286,16 @@ impl Connection {
             });
         }
         if self.sack_ok && self.recv_buf.ooo_bytes() > 0 {
-            let max = if self.ts_ok { 3 } else { 4 };
+            // 40 option bytes: 3 blocks beside timestamps, else 4.
+            let by_options = if self.ts_ok { 3 } else { 4 };
+            let room = self
+                .send_mss
+                .saturating_sub(payload + options.wire_len())
+                .saturating_sub(4);
+            let max = by_options.min(room / 8);
+            if max == 0 {
+                return options;
+            }
             let block = |(start, end): (usize, usize)| SackBlock {
                 left: self.rcv_nxt + start,
                 right: self.rcv_nxt + end,
@@ -358,9 +377,15 @@ impl Connection {
         let window = self.advertise_window();
         let mut repr = self.bare(seq, flags | TcpFlags::ACK, window);
         repr.ack = self.rcv_nxt;
-        repr.options = self.options(now);
+        repr.options = self.options(now, payload.len());
         repr.payload = payload;
         self.sent_ack();
+        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 && repr.options.sack_len == 0 {
+            // No room for SACK blocks beside this payload (see `options`):
+            // a pure ACK carrying them follows (RFC 2018 §4: SACK in every
+            // ACK while data is out of order).
+            self.ack_owed = AckOwed::Now;
+        }
         self.stats.segs_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
         repr

@@ -1,0 +1,156 @@
+//! Loss recovery: when to start it (RFC 5681 §3.2, RFC 6675 §5), what
+//! each ACK does during it, and what it sends. With SACK negotiated this is
+//! RFC 6675 (scoreboard, `pipe`, NextSeg); without, RFC 6582 NewReno (one
+//! hole per partial ACK). Congestion control hears of it once per episode
+//! (`on_congestion_event`); during recovery cwnd stays at ssthresh and
+//! `on_ack` is not called.
+
+use super::{distance, Connection, Planned};
+use crate::tcp::sack::DUP_THRESH;
+use crate::time::Instant;
+use crate::wire::tcp::{SackBlock, TcpFlags};
+use crate::wire::SeqNumber;
+
+impl Connection {
+    /// Feeds one segment's SACK blocks to the scoreboard. `ack` is the
+    /// segment's (already validated) SEG.ACK. Returns whether they carried
+    /// new information (RFC 6675 §2), which makes the ACK a duplicate.
+    pub(super) fn update_scoreboard(&mut self, ack: SeqNumber, blocks: &[SackBlock]) -> bool {
+        if !self.sack_ok {
+            return false;
+        }
+        let una = if ack > self.snd_una {
+            ack
+        } else {
+            self.snd_una
+        };
+        self.scoreboard.update(una, self.snd_max, blocks)
+    }
+
+    /// RFC 5681 §3.2 / RFC 6675 §5: a duplicate ACK. The third (DupThresh)
+    /// or, with SACK, IsLost(SND.UNA) starts recovery, unless one is
+    /// running or SND.UNA has not passed the last RecoveryPoint (RFC 6582
+    /// §3.2 step 2, RFC 6675 §5 "MUST NOT be initiated until...").
+    pub(super) fn on_dup_ack(&mut self, now: Instant) {
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        self.stats.dup_acks += 1;
+        if self.in_recovery || self.snd_una < self.recover {
+            return;
+        }
+        let lost = self.sack_ok
+            && self
+                .scoreboard
+                .is_lost(self.snd_una, self.payload_mss(), self.snd_una);
+        if self.dup_acks as usize >= DUP_THRESH || lost {
+            self.enter_recovery(now);
+        }
+    }
+
+    /// RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint =
+    /// SND.MAX, one congestion event, retransmit SND.UNA's segment at once.
+    fn enter_recovery(&mut self, now: Instant) {
+        self.in_recovery = true;
+        self.recover = self.snd_max;
+        // FlightSize (RFC 5681 §3.1, equation 4).
+        self.cc
+            .on_congestion_event(now, distance(self.snd_una, self.snd_max));
+        self.rtx_owed = true;
+        // Karn's rule (RFC 6298 §3): the timed segment may be resent.
+        self.rtt_probe = None;
+        self.stats.fast_retransmits += 1;
+        if self.sack_ok {
+            self.stats.sack_recoveries += 1;
+            self.scoreboard.clear_retransmitted(self.snd_una);
+        }
+    }
+
+    /// New data was acknowledged up to `ack` (already SND.UNA) during
+    /// recovery: leave it on a full ACK, else handle the partial ACK.
+    pub(super) fn ack_in_recovery(&mut self, ack: SeqNumber) {
+        if ack >= self.recover {
+            // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment;
+            // cwnd is already ssthresh.
+            self.in_recovery = false;
+            self.dup_acks = 0;
+        } else if !self.sack_ok {
+            // RFC 6582 §3.2 step 3, partial ACK: retransmit the next hole
+            // at once; this ACK shows one segment has left the network.
+            self.rtx_owed = true;
+            self.dup_acks = 1;
+            self.rtt_probe = None;
+        }
+        // With SACK a partial ACK needs nothing here: `pipe` and NextSeg
+        // (RFC 6675 §5 step (C)) decide what goes next.
+    }
+
+    /// RFC 6675 §4 SetPipe during SACK recovery.
+    pub(super) fn pipe(&self) -> usize {
+        self.scoreboard
+            .pipe(self.snd_una, self.snd_max, self.payload_mss())
+    }
+
+    fn sack_recovery(&self) -> bool {
+        self.in_recovery && self.sack_ok
+    }
+
+    /// min(peer window left, congestion window left).
+    ///
+    /// In SACK recovery (RFC 6675 §5 step (C)) the congestion window left
+    /// is cwnd - pipe, and only if at least one SMSS. Otherwise each
+    /// duplicate ACK stands for a segment that left the network: in
+    /// NewReno recovery this is RFC 6582 §3.2 step 3's inflation, and
+    /// before recovery RFC 3042's limited transmit (the first two
+    /// duplicates each let one new segment out, so a small window still
+    /// produces three duplicates).
+    pub(super) fn usable_window(&self) -> usize {
+        let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
+        if self.sack_recovery() {
+            let room = self.cc.window().saturating_sub(self.pipe());
+            if room < self.payload_mss() {
+                return 0;
+            }
+            return by_peer.min(room);
+        }
+        let left_network = self.dup_acks as usize * self.payload_mss();
+        let pipe = self.flight().saturating_sub(left_network);
+        by_peer.min(self.cc.window().saturating_sub(pipe))
+    }
+
+    /// RFC 6675 §4 NextSeg() rules 1 and 3 during SACK recovery, gated by
+    /// cwnd - pipe >= SMSS: the first lost hole above HighRxt; or, when no
+    /// new data can go (rule 2 fails), the first unSACKed hole above
+    /// HighRxt. Rule 4 (rescue retransmission) is not done: the RTO covers
+    /// a lost tail.
+    pub(super) fn sack_retransmit(&mut self, buf: &mut [u8]) -> Option<Planned> {
+        if !self.sack_recovery() {
+            return None;
+        }
+        let mss = self.payload_mss();
+        if self.cc.window().saturating_sub(self.pipe()) < mss {
+            return None;
+        }
+        let hole = match self.scoreboard.next_hole(self.snd_una, mss, true) {
+            Some(hole) => Some(hole),
+            None => {
+                let new_data_can_go = self.unsent_data() > 0
+                    && distance(self.snd_nxt, self.snd_una + self.snd_wnd) > 0;
+                if new_data_can_go {
+                    return None;
+                }
+                self.scoreboard.next_hole(self.snd_una, mss, false)
+            }
+        };
+        let (start, end) = hole?;
+        let offset = distance(self.snd_una, start);
+        let avail = self.send_buf.len().saturating_sub(offset);
+        let len = distance(start, end).min(mss).min(avail).min(buf.len());
+        let n = self.send_buf.read_at(offset, buf.get_mut(..len)?);
+        if n == 0 {
+            return None;
+        }
+        self.scoreboard.mark_retransmitted(start + n);
+        self.stats.segs_retransmitted += 1;
+        self.stats.bytes_retransmitted += n as u64;
+        Some((start, TcpFlags::ACK, n))
+    }
+}
