@@ -42,7 +42,7 @@
 //! (the timer table), `config` (tunables), `error` (per-operation errors
 //! and counters), `reset` (RST for closed ports); and the pieces it uses:
 //! `send_buf`, `recv_buf`, `assembler`, `rtt` (RFC 6298), `congestion`
-//! (NewReno, CUBIC), `isn` (RFC 6528).
+//! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528).
 
 pub mod assembler;
 pub mod config;
@@ -53,6 +53,7 @@ pub mod isn;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;
+pub mod sack;
 pub mod send_buf;
 pub mod state;
 pub mod syncookie;
