@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Measures the demo host on the stack over TUN side by side with the same
+# services on the Linux kernel's own TCP/IP over a veth pair, and prints
+# one table: workload | ours | kernel | ratio.
+#
+#   sudo scripts/bench-tun.sh              # full run (about 5-10 minutes)
+#   sudo scripts/bench-tun.sh --quick      # fewer runs and requests
+#   sudo scripts/bench-tun.sh --loss 1     # drop 1% of packets both ways
+#
+# Everything happens in network namespaces this script creates (named
+# bt<PID>-*) and deletes again on exit, also on failure or Ctrl-C; the root
+# namespace is never touched:
+#
+#   bt<PID>-ours         tun0 10.0.0.1/24 (kernel side), the client; the
+#                        demo runs here as 10.0.0.2 on the stack
+#   bt<PID>-kc (client)  veth 10.0.1.1/24  <->  bt<PID>-ks (server) veth
+#                        10.0.1.2/24 with `demo kernel-serve`
+#
+# Clients are always the kernel's (curl and python3), so both columns use
+# the same client; only the server side differs. Every step is bounded in
+# count and time.
+set -euo pipefail
+
+PROG=${0##*/}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+    cat <<EOF
+Usage: sudo scripts/$PROG [--quick] [--loss PCT]
+
+Builds the demo (release), serves it on the stack over TUN and on the
+kernel over veth, each in namespaces of its own, and measures from the
+kernel-side client: bulk download, bulk upload, small-request latency,
+connections per second and JSON-RPC round trips.
+
+Options:
+  --quick      fewer runs and requests (a smoke test, about a minute)
+  --loss PCT   drop PCT% (0-100) of packets in each direction on the
+               client's interface (nftables numgen), for both servers
+  -h, --help   this text
+
+Honours CARGO_TARGET_DIR (default: target/ in the repository).
+EOF
+}
+
+die() {
+    echo "$PROG: $*" >&2
+    exit 1
+}
+
+quick=0
+loss=0
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) quick=1; shift ;;
+        --loss)
+            [[ $# -ge 2 ]] || die "--loss needs a value"
+            loss=$2
+            shift 2
+            ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+if ! [[ $loss =~ ^[0-9]{1,3}$ ]] || ((10#$loss > 100)); then
+    die "bad --loss '$loss' (0-100)"
+fi
+loss=$((10#$loss))
+
+[[ $EUID -eq 0 ]] || die "must run as root (network namespaces): sudo scripts/$PROG"
+for tool in ip curl python3; do
+    command -v "$tool" >/dev/null || die "'$tool' is missing"
+done
+if ((loss > 0)); then
+    command -v nft >/dev/null || die "--loss needs nft (nftables)"
+fi
+
+if ((quick)); then
+    DL_RUNS=3 DL_BYTES=$((256 << 20)) UL_BYTES=$((128 << 20))
+    LAT_N=100 CPS_N=200 RPC_N=1000
+else
+    DL_RUNS=5 DL_BYTES=$((1 << 30)) UL_BYTES=$((512 << 20))
+    LAT_N=300 CPS_N=1000 RPC_N=5000
+fi
+PAR=4 # parallel clients for connections/s
+
+NS_OURS="bt$$-ours"
+NS_KC="bt$$-kc"
+NS_KS="bt$$-ks"
+OURS_IP=10.0.0.2
+KERN_IP=10.0.1.2
+TMP=$(mktemp -d /tmp/bench-tun.XXXXXX)
+pids=()
+
+cleanup() {
+    local rc=$?
+    set +e
+    if ((rc != 0)); then
+        for f in "$TMP"/ours.log "$TMP"/kernel.log; do
+            [[ -s $f ]] && { echo "--- last lines of $f:"; tail -n 20 "$f"; } >&2
+        done
+    fi
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if ip netns list | awk '{print $1}' | grep -qxF "$NS_OURS"; then
+        "$ROOT/scripts/setup-tun.sh" --down --netns "$NS_OURS" >/dev/null 2>&1
+    fi
+    for ns in "$NS_OURS" "$NS_KC" "$NS_KS"; do
+        if ip netns list | awk '{print $1}' | grep -qxF "$ns"; then
+            ip netns delete "$ns"
+        fi
+    done
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() {
+    echo "[$PROG] $*" >&2
+}
+
+# --- build ---------------------------------------------------------------
+log "building demo (release)"
+(cd "$ROOT" && cargo build --release -p demo --quiet)
+DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/release/demo
+[[ -x $DEMO ]] || die "no binary at $DEMO"
+
+# --- namespaces ----------------------------------------------------------
+log "namespace $NS_OURS: tun0 10.0.0.1/24, demo on the stack as $OURS_IP"
+"$ROOT/scripts/setup-tun.sh" --netns "$NS_OURS" >/dev/null
+ip netns exec "$NS_OURS" "$DEMO" >"$TMP/ours.log" 2>&1 &
+pids+=($!)
+
+log "namespaces $NS_KC <-> $NS_KS: veth, demo kernel-serve on $KERN_IP"
+ip netns add "$NS_KC"
+ip netns add "$NS_KS"
+ip -n "$NS_KC" link set lo up
+ip -n "$NS_KS" link set lo up
+ip -n "$NS_KC" link add veth0 type veth peer name veth1 netns "$NS_KS"
+ip -n "$NS_KC" addr add 10.0.1.1/24 dev veth0
+ip -n "$NS_KS" addr add "$KERN_IP/24" dev veth1
+ip -n "$NS_KC" link set veth0 up
+ip -n "$NS_KS" link set veth1 up
+ip netns exec "$NS_KS" "$DEMO" kernel-serve --listen "$KERN_IP" >"$TMP/kernel.log" 2>&1 &
+pids+=($!)
+
+# Drops PCT% of packets in and out of DEV in namespace NS.
+add_loss() {
+    local ns=$1 dev=$2
+    ip netns exec "$ns" nft -f - <<EOF
+table inet btloss {
+    chain in { type filter hook input priority 0; iifname "$dev" numgen random mod 100 < $loss drop; }
+    chain out { type filter hook output priority 0; oifname "$dev" numgen random mod 100 < $loss drop; }
+}
+EOF
+}
+if ((loss > 0)); then
+    log "dropping $loss% of packets both ways on the client interfaces"
+    add_loss "$NS_OURS" tun0
+    add_loss "$NS_KC" veth0
+fi
+
+# Waits up to 10 s for HTTP on $2 from namespace $1.
+wait_up() {
+    local ns=$1 ip=$2 i
+    for ((i = 0; i < 100; i++)); do
+        if ip netns exec "$ns" curl -s -o /dev/null -m 1 "http://$ip/"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "server at $ip in $ns did not come up within 10 s"
+}
+wait_up "$NS_OURS" "$OURS_IP"
+wait_up "$NS_KC" "$KERN_IP"
+
+# --- the client-side measurements ------------------------------------------
+cat >"$TMP/client.py" <<'PY'
+"""Bounded client-side measurements; prints one number on stdout."""
+import socket, statistics, sys, threading, time
+
+DEADLINE = time.monotonic() + 120  # no single measurement runs longer
+TIMEOUT = 5.0
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def conn(ip, port):
+    s = socket.create_connection((ip, port), timeout=TIMEOUT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def read_to_eof(s):
+    n = 0
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return n
+        n += len(b)
+
+
+def get_latency(ip, n):
+    """Per-request time of GET / on a fresh connection each (connect,
+    request, whole response, close), in microseconds."""
+    req = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    out = []
+    for _ in range(n):
+        if time.monotonic() > DEADLINE:
+            break
+        t = time.perf_counter()
+        s = conn(ip, 80)
+        s.sendall(req)
+        if read_to_eof(s) == 0:
+            raise SystemExit("empty response")
+        s.close()
+        out.append((time.perf_counter() - t) * 1e6)
+    return out
+
+
+def one_conn(ip):
+    # Open, half-close, wait for the server's FIN: a full connection
+    # lifecycle with the server taking part (the HTTP server closes on EOF).
+    s = conn(ip, 80)
+    s.shutdown(socket.SHUT_WR)
+    read_to_eof(s)
+    s.close()
+
+
+def cps(ip, n, par):
+    done = [0] * par
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(n // par):
+                if time.monotonic() > DEADLINE:
+                    return
+                one_conn(ip)
+                done[i] += 1
+        except OSError as e:
+            errors.append(e)
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(par)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    el = time.perf_counter() - t
+    if errors:
+        print(f"cps: {len(errors)} errors, first: {errors[0]}", file=sys.stderr)
+    return sum(done) / el
+
+
+def rpc(ip, n):
+    s = conn(ip, 7070)
+    f = s.makefile("rb")
+    out = []
+    for i in range(n):
+        if time.monotonic() > DEADLINE:
+            break
+        msg = b'{"jsonrpc":"2.0","method":"add","params":[2,3],"id":%d}\n' % i
+        t = time.perf_counter()
+        s.sendall(msg)
+        line = f.readline()
+        out.append((time.perf_counter() - t) * 1e6)
+        if b'"result":5' not in line:
+            raise SystemExit(f"bad reply {line!r}")
+    s.close()
+    return out
+
+
+what, ip, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if what == "latency":
+    xs = get_latency(ip, n)
+    print(f"{statistics.median(xs):.0f} {pct(xs, 99):.0f} {len(xs)}")
+elif what == "cps":
+    print(f"{cps(ip, n, int(sys.argv[4])):.0f}")
+elif what == "rpc":
+    xs = rpc(ip, n)
+    print(f"{statistics.median(xs):.1f} {pct(xs, 99):.1f} {len(xs)}")
+else:
+    raise SystemExit(f"unknown measurement {what}")
+PY
+
+# Runs the python client in namespace $1 with the remaining arguments.
+client() {
+    local ns=$1
+    shift
+    timeout 180 ip netns exec "$ns" python3 "$TMP/client.py" "$@"
+}
+
+# Prints the median of the numbers on stdin.
+median() {
+    sort -g | awk '{a[NR] = $1} END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# Median download speed in bytes/s over DL_RUNS runs.
+download() {
+    local ns=$1 ip=$2 i
+    for ((i = 0; i < DL_RUNS; i++)); do
+        ip netns exec "$ns" curl -sS -o /dev/null --max-time 120 \
+            -w '%{speed_download}\n' "http://$ip/bytes/$DL_BYTES"
+    done | median
+}
+
+head -c "$UL_BYTES" /dev/zero >"$TMP/upload.bin"
+# Median upload speed in bytes/s over DL_RUNS runs (the body streams from a
+# file; `Expect:` is cleared so no 100-continue round trip is counted).
+upload() {
+    local ns=$1 ip=$2 i
+    for ((i = 0; i < DL_RUNS; i++)); do
+        ip netns exec "$ns" curl -sS -o /dev/null --max-time 120 -H 'Expect:' \
+            -X POST -T "$TMP/upload.bin" -w '%{speed_upload}\n' "http://$ip/sha256"
+    done | median
+}
+
+declare -A R
+measure() {
+    local side=$1 ns=$2 ip=$3 lat rpcs
+    log "$side: download ${DL_RUNS}x $((DL_BYTES >> 20)) MiB"
+    R[$side.dl]=$(download "$ns" "$ip")
+    log "$side: upload ${DL_RUNS}x $((UL_BYTES >> 20)) MiB"
+    R[$side.ul]=$(upload "$ns" "$ip")
+    log "$side: $LAT_N x GET / on fresh connections"
+    lat=$(client "$ns" latency "$ip" "$LAT_N")
+    R[$side.lat50]=$(awk '{print $1}' <<<"$lat")
+    R[$side.lat99]=$(awk '{print $2}' <<<"$lat")
+    log "$side: $CPS_N connections, sequential and $PAR in parallel"
+    R[$side.cps1]=$(client "$ns" cps "$ip" "$CPS_N" 1)
+    R[$side.cpsN]=$(client "$ns" cps "$ip" "$CPS_N" "$PAR")
+    log "$side: $RPC_N JSON-RPC calls on one connection"
+    rpcs=$(client "$ns" rpc "$ip" "$RPC_N")
+    R[$side.rpc50]=$(awk '{print $1}' <<<"$rpcs")
+    R[$side.rpc99]=$(awk '{print $2}' <<<"$rpcs")
+}
+
+measure ours "$NS_OURS" "$OURS_IP"
+measure kernel "$NS_KC" "$KERN_IP"
+
+# --- the table -------------------------------------------------------------
+row() { # label, ours, kernel, unit, scale divisor, format
+    awk -v l="$1" -v o="$2" -v k="$3" -v u="$4" -v d="$5" -v f="$6" 'BEGIN {
+        fo = sprintf(f, o / d); fk = sprintf(f, k / d)
+        r = (k > 0) ? sprintf("%.2fx", o / k) : "n/a"
+        printf "| %-46s | %14s | %14s | %6s |\n", l " (" u ")", fo, fk, r
+    }'
+}
+echo
+echo "bench-tun.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), loss ${loss}%, $([[ $quick -eq 1 ]] && echo quick || echo full) run, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf "| %-46s | %14s | %14s | %6s |\n" "workload" "ours (TUN)" "kernel (veth)" "ratio"
+printf "|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..48})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "--------"
+row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "${R[ours.dl]}" "${R[kernel.dl]}" "MB/s" 1e6 "%.1f"
+row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "${R[ours.dl]}" "${R[kernel.dl]}" "Gbit/s" 1.25e8 "%.2f"
+row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "${R[ours.ul]}" "${R[kernel.ul]}" "MB/s" 1e6 "%.1f"
+row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "${R[ours.ul]}" "${R[kernel.ul]}" "Gbit/s" 1.25e8 "%.2f"
+row "GET / fresh conn, median of $LAT_N" "${R[ours.lat50]}" "${R[kernel.lat50]}" "us" 1 "%.0f"
+row "GET / fresh conn, p99" "${R[ours.lat99]}" "${R[kernel.lat99]}" "us" 1 "%.0f"
+row "connections/s, sequential" "${R[ours.cps1]}" "${R[kernel.cps1]}" "conn/s" 1 "%.0f"
+row "connections/s, $PAR parallel" "${R[ours.cpsN]}" "${R[kernel.cpsN]}" "conn/s" 1 "%.0f"
+row "JSON-RPC add round trip, median of $RPC_N" "${R[ours.rpc50]}" "${R[kernel.rpc50]}" "us" 1 "%.1f"
+row "JSON-RPC add round trip, p99" "${R[ours.rpc99]}" "${R[kernel.rpc99]}" "us" 1 "%.1f"
+echo
+echo "ratio = ours / kernel: above 1 is better for MB/s and conn/s, worse for us."
