@@ -46,7 +46,9 @@ pub struct TcpConfig {
     /// Disable Nagle's algorithm (RFC 9293 §3.7.4). Default false, like
     /// a kernel socket without `TCP_NODELAY`.
     pub nodelay: bool,
-    /// Congestion control algorithm (RFC 5681 / RFC 9438).
+    /// Congestion control algorithm (RFC 5681 / RFC 9438). CUBIC by
+    /// default: it finished 10 MiB sooner on five of the six simulated
+    /// links measured (table in `congestion.rs`).
     pub congestion: Algorithm,
     /// Idle time before keepalive probes (RFC 1122 §4.2.3.6); off when
     /// `None`, as the RFC requires by default. Probes repeat at this
@@ -86,7 +88,7 @@ impl Default for TcpConfig {
             msl: Duration::from_secs(30),
             delayed_ack: Some(Duration::from_millis(40)),
             nodelay: false,
-            congestion: Algorithm::NewReno,
+            congestion: Algorithm::Cubic,
             keepalive: None,
             max_ooo_ranges: 32,
             challenge_acks_per_sec: 10,

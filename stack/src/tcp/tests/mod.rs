@@ -19,6 +19,7 @@ mod handshake;
 mod options;
 mod reset;
 mod retransmit;
+mod sack;
 mod sim;
 mod transfer;
 mod window;

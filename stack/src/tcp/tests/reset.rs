@@ -173,6 +173,77 @@ fn test_established_syn_gets_challenge_ack() {
     recv!(c, time 1, ACK, seq L, ack R);
 }
 
+// ---- RFC 5961: ACK validation and the challenge-ACK rate limit ---------
+
+#[test]
+fn test_rfc5961_challenge_acks_are_counted() {
+    let mut c = established();
+    send!(c, time 5, rst_at(R + 100)); // §3.2: in window, not exact
+    recv!(c, time 5, ACK, seq L, ack R);
+    send!(c, time 6, seg(SYN, R, 0)); // §4.2: SYN in a synchronized state
+    recv!(c, time 6, ACK, seq L, ack R);
+    let s = c.stats();
+    assert_eq!((s.challenge_acks_sent, s.challenge_acks_suppressed), (2, 0));
+    assert_eq!(c.state(), State::Established);
+}
+
+#[test]
+fn test_rfc5961_ack_too_old_is_dropped_with_ack() {
+    // §5.2: SEG.ACK below SND.UNA - MAX.SND.WND (the peer offered 65535):
+    // discard the segment, data and all, and send an ACK.
+    let mut c = established();
+    send!(c, time 5, data(R, L.wrapping_sub(70_000), b"blind"));
+    recv!(c, time 5, ACK, seq L, ack R);
+    assert_eq!(c.recv_queue(), 0);
+    assert_eq!(c.stats().challenge_acks_sent, 1);
+    // Within MAX.SND.WND below SND.UNA it is an old duplicate: data taken.
+    send!(c, time 6, data(R, L.wrapping_sub(60_000), b"fine"));
+    recv!(c, time 6, ACK, seq L, ack R + 4);
+    assert_eq!(c.recv_queue(), 4);
+    assert_eq!(c.stats().challenge_acks_sent, 1);
+}
+
+#[test]
+fn test_rfc5961_ack_beyond_snd_max_is_dropped_with_ack() {
+    // §5.2: SEG.ACK > SND.NXT: discard (data too) and ACK.
+    let mut c = established();
+    send!(c, time 5, data(R, L + 10, b"blind"));
+    recv!(c, time 5, ACK, seq L, ack R);
+    assert_eq!(c.recv_queue(), 0);
+    assert_eq!(c.stats().challenge_acks_sent, 1);
+}
+
+#[test]
+fn test_rfc5961_challenge_ack_rate_limit() {
+    // §7: at most `challenge_acks_per_sec` per second; the (N+1)-th in the
+    // same second is counted, not sent; a second later they flow again.
+    let n = cfg().challenge_acks_per_sec;
+    assert!(n > 0);
+    let mut c = established();
+    for i in 0..n {
+        let t = 5 + u64::from(i);
+        if i % 2 == 0 {
+            send!(c, time t, rst_at(R + 100));
+        } else {
+            send!(c, time t, seg(SYN, R, 0));
+        }
+        recv!(c, time t, ACK, seq L, ack R);
+    }
+    send!(c, time 500, rst_at(R + 100));
+    recv_nothing!(c, time 500);
+    send!(c, time 1004, seg(ACK, R, L + 10));
+    recv_nothing!(c, time 1004);
+    let s = c.stats();
+    assert_eq!(
+        (s.challenge_acks_sent, s.challenge_acks_suppressed),
+        (u64::from(n), 2)
+    );
+    send!(c, time 1005, rst_at(R + 100));
+    recv!(c, time 1005, ACK, seq L, ack R);
+    assert_eq!(c.stats().challenge_acks_sent, u64::from(n) + 1);
+    assert_eq!(c.state(), State::Established);
+}
+
 // ---- rst_for_closed (RFC 9293 §3.10.7.1) --------------------------------
 
 #[test]
