@@ -1,6 +1,7 @@
 //! One place for every address, size and limit the stack uses.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use crate::tcp::config::TcpConfig;
 
@@ -45,6 +46,12 @@ pub struct Config {
     pub syn_cookies: bool,
     /// TCP connections in the table at once. Default 65,536.
     pub max_connections: usize,
+    /// How long a connection the application has dropped may take to
+    /// finish closing before it is reset: an orphan in FIN-WAIT-2 whose
+    /// peer never sends its FIN, or one stuck behind a zero window, would
+    /// otherwise hold its buffers forever. Default 60 s, like Linux's
+    /// `tcp_fin_timeout`.
+    pub orphan_timeout: Duration,
     /// ICMP error messages sent per second (RFC 1122 §3.2.2 and RFC 1812
     /// §4.3.2.8 ask for a limit). Default 100, with an equal burst.
     pub icmp_errors_per_sec: u32,
@@ -63,6 +70,7 @@ impl Default for Config {
             accept_backlog: 128,
             syn_cookies: true,
             max_connections: 65_536,
+            orphan_timeout: Duration::from_secs(60),
             icmp_errors_per_sec: 100,
         }
     }

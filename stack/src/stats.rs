@@ -88,6 +88,9 @@ counters! {
     tcp_accepted,
     /// Connections removed from the table.
     tcp_closed,
+    /// Connections reset because the application had dropped them and
+    /// they did not finish closing within `Config::orphan_timeout`.
+    tcp_orphans_reset,
 }
 
 impl Stats {

@@ -137,13 +137,15 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        let inner = &self.stack.inner;
         let mut st = self.sock.state.lock();
         if st.conn.recv_queue() > 0 {
             st.conn.abort();
         } else {
             st.conn.close();
         }
-        self.stack.inner.after_activity(&self.sock, &mut st);
+        st.orphan_deadline = Some(inner.now() + inner.config.orphan_timeout);
+        inner.after_activity(&self.sock, &mut st);
     }
 }
 

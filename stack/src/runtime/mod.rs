@@ -173,7 +173,12 @@ impl Inner {
             self.table.write().remove_connection(&sock.tuple);
             bump(&self.stats.tcp_closed);
         }
-        if let Some(at) = st.conn.poll_timeout() {
+        let orphan = st.orphan_deadline.filter(|_| !st.conn.is_closed());
+        let next = match (st.conn.poll_timeout(), orphan) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
             if st.armed.is_none_or(|armed| at < armed || armed <= now) {
                 st.armed = Some(at);
                 self.timers.schedule(at, Arc::downgrade(sock));

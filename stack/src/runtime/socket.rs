@@ -44,6 +44,9 @@ pub(crate) struct TcpState {
     pub(crate) removed: bool,
     /// `shutdown(Read)` was called: reads return end-of-file.
     pub(crate) read_shut: bool,
+    /// Set when the application drops its last handle: the connection is
+    /// reset if it has not closed by then (`Config::orphan_timeout`).
+    pub(crate) orphan_deadline: Option<Instant>,
 }
 
 impl TcpSocket {
@@ -59,6 +62,7 @@ impl TcpSocket {
                 armed: None,
                 removed: false,
                 read_shut: false,
+                orphan_deadline: None,
             }),
             cond: Condvar::new(),
             rx_mark: AtomicU64::new(u64::MAX),

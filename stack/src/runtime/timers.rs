@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::stats::bump;
 use crate::time::Instant;
 
 use super::socket::TcpSocket;
@@ -108,6 +109,11 @@ fn fire(inner: &Inner, due: Deadline, now: Instant) {
     }
     if st.conn.poll_timeout().is_some_and(|t| t <= now) {
         st.conn.handle_timeout(now);
+    }
+    if st.orphan_deadline.is_some_and(|t| t <= now) && !st.conn.is_closed() {
+        st.orphan_deadline = None;
+        st.conn.abort();
+        bump(&inner.stats.tcp_orphans_reset);
     }
     inner.after_activity(&sock, &mut st);
 }
