@@ -289,6 +289,39 @@ impl TcpStream {
         *self.handle.write_timeout.lock()
     }
 
+    /// Disables (`true`) or enables Nagle's algorithm, like `TCP_NODELAY`.
+    /// By default small writes wait while earlier data is unacknowledged,
+    /// so they can be sent together (RFC 9293 §3.7.4).
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.handle.sock.state.lock().conn.set_nodelay(nodelay);
+        Ok(())
+    }
+
+    pub fn nodelay(&self) -> bool {
+        self.handle.sock.state.lock().conn.nodelay()
+    }
+
+    /// Probes an idle peer after `idle` without traffic and resets the
+    /// connection if it does not answer (RFC 1122 §4.2.3.6), like
+    /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`; `None` (the default) turns it
+    /// off. Connections opened after setting `Config::tcp.keepalive` have
+    /// it from the start.
+    pub fn set_keepalive(&self, idle: Option<Duration>) {
+        let h = &self.handle;
+        let mut st = h.sock.state.lock();
+        let now = h.stack.inner.now();
+        st.conn.set_keepalive(now, idle);
+        h.stack.inner.after_activity(&h.sock, &mut st);
+    }
+
+    pub fn keepalive(&self) -> Option<Duration> {
+        self.handle.sock.state.lock().conn.keepalive()
+    }
+
     /// `Write` sends a FIN once queued data is out (the peer reads EOF and
     /// may still send); `Read` makes our reads return EOF; `Both` does both.
     ///

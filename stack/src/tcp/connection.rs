@@ -681,6 +681,35 @@ impl Connection {
         self.send_buf.len().saturating_sub(self.flight())
     }
 
+    // ---- Options ----------------------------------------------------------
+
+    /// Turns Nagle's algorithm off (`true`) or back on (RFC 9293 §3.7.4),
+    /// like `TCP_NODELAY`.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.config.nodelay = nodelay;
+    }
+
+    pub fn nodelay(&self) -> bool {
+        self.config.nodelay
+    }
+
+    /// Probes the peer after `idle` without traffic (RFC 1122 §4.2.3.6),
+    /// like `SO_KEEPALIVE`; `None` stops probing.
+    pub fn set_keepalive(&mut self, now: Instant, idle: Option<Duration>) {
+        self.config.keepalive = idle;
+        self.keepalive_sent = 0;
+        match idle {
+            Some(k) if matches!(self.state, State::Established | State::CloseWait) => {
+                self.timers.set(Timer::Keepalive, now + k);
+            }
+            _ => self.timers.stop(Timer::Keepalive),
+        }
+    }
+
+    pub fn keepalive(&self) -> Option<Duration> {
+        self.config.keepalive
+    }
+
     // ---- Getters ----------------------------------------------------------
 
     pub fn state(&self) -> State {
