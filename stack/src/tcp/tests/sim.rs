@@ -1,5 +1,6 @@
 //! Two connections joined by a seeded, lossy in-memory link in simulated
-//! time (STYLE §2.13): loss, duplication, reordering, fixed latency. The
+//! time (STYLE §2.13): loss, duplication, reordering, fixed latency, and
+//! optionally a bottleneck rate with a drop-tail queue. The
 //! loop jumps to the earliest of the next arrival and both connections'
 //! `poll_timeout`, and bounds its steps to catch livelock.
 
@@ -428,7 +429,7 @@ fn lossy_link_10_mib_both_ways() {
         let s = sim.conn(h).stats();
         assert!(s.fast_retransmits > 0, "host {h}: {s:?}");
         // Loss is 5%: retransmitting a fifth of the stream would mean
-        // recovery is badly broken (about 7% with NewReno here).
+        // recovery is badly broken (about 5% with SACK recovery here).
         assert!(
             s.bytes_retransmitted < (10 * MIB / 5) as u64,
             "host {h}: {s:?}"
