@@ -3,6 +3,8 @@
 //! arrive exact and in order, also with a reader that stalls long enough
 //! to close the window and then resumes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
 use std::thread;
