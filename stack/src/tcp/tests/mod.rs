@@ -16,6 +16,7 @@ use crate::wire::SeqNumber;
 mod close;
 mod fuzz;
 mod handshake;
+mod keepalive;
 mod options;
 mod reset;
 mod retransmit;
