@@ -53,6 +53,7 @@ pub mod isn;
 pub mod recv_buf;
 pub mod reset;
 pub mod rtt;
+pub mod secret;
 pub mod sack;
 pub mod send_buf;
 pub mod state;

@@ -33,11 +33,9 @@
 //! while a listener's backlog overflows, which is when that trade is worth
 //! making.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::net::SocketAddrV4;
 
+use super::secret::{four_tuple_bytes, SecretKey};
 use crate::time::Instant;
 use crate::wire::SeqNumber;
 
@@ -55,17 +53,9 @@ pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 const CHECK_MASK: u32 = !0b11;
 
 /// Makes and checks SYN cookies under one secret key.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SynCookies {
-    k0: u64,
-    k1: u64,
-}
-
-impl std::fmt::Debug for SynCookies {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the secret.
-        f.write_str("SynCookies { .. }")
-    }
+    key: SecretKey,
 }
 
 impl Default for SynCookies {
@@ -79,18 +69,15 @@ impl SynCookies {
     /// if that cannot be read, from the OS-seeded keys of std's
     /// `RandomState`).
     pub fn new() -> Self {
-        SynCookies::with_key(random_key())
+        SynCookies {
+            key: SecretKey::random(),
+        }
     }
 
     /// Cookies under a fixed key, for tests.
     pub fn with_key(key: [u8; 16]) -> Self {
-        let mut lo = [0u8; 8];
-        let mut hi = [0u8; 8];
-        lo.copy_from_slice(&key[..8]);
-        hi.copy_from_slice(&key[8..]);
         SynCookies {
-            k0: u64::from_le_bytes(lo),
-            k1: u64::from_le_bytes(hi),
+            key: SecretKey::from_bytes(key),
         }
     }
 
@@ -139,22 +126,11 @@ impl SynCookies {
     /// truncated to 32 bits.
     fn hash(&self, slot: u32, local: SocketAddrV4, remote: SocketAddrV4, isn: SeqNumber) -> u32 {
         let mut msg = [0u8; 20];
-        msg[0..4].copy_from_slice(&local.ip().octets());
-        msg[4..6].copy_from_slice(&local.port().to_be_bytes());
-        msg[6..10].copy_from_slice(&remote.ip().octets());
-        msg[10..12].copy_from_slice(&remote.port().to_be_bytes());
+        msg[0..12].copy_from_slice(&four_tuple_bytes(local, remote));
         msg[12..16].copy_from_slice(&isn.0.to_be_bytes());
         msg[16..20].copy_from_slice(&slot.to_be_bytes());
-        // `std::hash::SipHasher` is SipHash-2-4 with a caller-chosen key,
-        // exactly the keyed PRF wanted here (checked against the reference
-        // vectors below). It is deprecated only in favour of
-        // `DefaultHasher`, whose algorithm is unspecified and which cannot
-        // be keyed, so it does not fit.
-        #[allow(deprecated)]
-        let mut h = std::hash::SipHasher::new_with_keys(self.k0, self.k1);
-        h.write(&msg);
         // Truncation intended: a cookie is 32 bits.
-        h.finish() as u32
+        self.key.hash(&msg) as u32
     }
 }
 
@@ -169,20 +145,6 @@ fn slot(now: Instant) -> u32 {
 fn mss_index(peer_mss: Option<u16>) -> usize {
     let mss = peer_mss.unwrap_or(MSS_TABLE[0]);
     MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0)
-}
-
-fn random_key() -> [u8; 16] {
-    let mut key = [0u8; 16];
-    let from_urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
-    if from_urandom.is_err() {
-        let a = RandomState::new().build_hasher().finish();
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(a);
-        let b = h.finish();
-        key[..8].copy_from_slice(&a.to_le_bytes());
-        key[8..].copy_from_slice(&b.to_le_bytes());
-    }
-    key
 }
 
 #[cfg(test)]
@@ -208,16 +170,6 @@ mod tests {
     /// The ACK that completes a handshake answered with `cookie`.
     fn ack_of(cookie: SeqNumber) -> (SeqNumber, SeqNumber) {
         (CLIENT_ISN + 1, cookie + 1)
-    }
-
-    #[test]
-    fn siphasher_is_siphash_2_4() {
-        // SipHash paper, Appendix A: key 00..0f, message 00..0e.
-        let c = SynCookies::with_key(KEY);
-        #[allow(deprecated)]
-        let mut h = std::hash::SipHasher::new_with_keys(c.k0, c.k1);
-        h.write(&(0..15).collect::<Vec<u8>>());
-        assert_eq!(h.finish(), 0xa129_ca61_49be_45e5);
     }
 
     #[test]
