@@ -163,23 +163,28 @@ impl Rx {
         }
     }
 
+    /// The socket's slot in this batch's ready list, adding it if it has
+    /// none yet.
+    fn slot_for(&mut self, sock: Arc<TcpSocket>) -> usize {
+        let mark = sock.rx_mark.load(Ordering::Relaxed);
+        if (mark >> 32) as u32 == self.batch_no {
+            return (mark & 0xffff_ffff) as usize;
+        }
+        let slot = self.ready.len();
+        sock.rx_mark.store(
+            (u64::from(self.batch_no) << 32) | slot as u64,
+            Ordering::Relaxed,
+        );
+        self.ready.push(sock);
+        if self.queues.len() <= slot {
+            self.queues.push(Vec::with_capacity(self.queue_depth));
+        }
+        slot
+    }
+
     /// Appends segment `index` to `sock`'s queue for this batch.
     fn enqueue(&mut self, inner: &Inner, sock: Arc<TcpSocket>, index: usize) {
-        let mark = sock.rx_mark.load(Ordering::Relaxed);
-        let slot = if (mark >> 32) as u32 == self.batch_no {
-            (mark & 0xffff_ffff) as usize
-        } else {
-            let slot = self.ready.len();
-            sock.rx_mark.store(
-                (u64::from(self.batch_no) << 32) | slot as u64,
-                Ordering::Relaxed,
-            );
-            self.ready.push(sock);
-            if self.queues.len() <= slot {
-                self.queues.push(Vec::with_capacity(self.queue_depth));
-            }
-            slot
-        };
+        let slot = self.slot_for(sock);
         let Some(queue) = self.queues.get_mut(slot) else {
             return;
         };
@@ -371,16 +376,10 @@ impl Rx {
         true
     }
 
+    /// Marks `sock` ready with no segments: it is serviced after the
+    /// batch (which sends a new connection's SYN-ACK).
     fn enqueue_empty(&mut self, sock: Arc<TcpSocket>) {
-        let slot = self.ready.len();
-        sock.rx_mark.store(
-            (u64::from(self.batch_no) << 32) | slot as u64,
-            Ordering::Relaxed,
-        );
-        self.ready.push(sock);
-        if self.queues.len() <= slot {
-            self.queues.push(Vec::with_capacity(self.queue_depth));
-        }
+        self.slot_for(sock);
     }
 
     /// Hands each ready socket its segments, then lets it transmit.
