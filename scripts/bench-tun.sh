@@ -161,6 +161,13 @@ EOF
 }
 if ((loss > 0)); then
     log "dropping $loss% of packets both ways on the client interfaces"
+    # The hooks see the kernel's GSO super-packets (up to 64 KiB, and veth
+    # passes them through whole), so without this one "packet" dropped
+    # could be 45 segments. One segment per skb makes the loss per
+    # MTU-sized packet on both links, as on the wire.
+    ip -n "$NS_OURS" link set dev tun0 gso_max_segs 1
+    ip -n "$NS_KC" link set dev veth0 gso_max_segs 1
+    ip -n "$NS_KS" link set dev veth1 gso_max_segs 1
     add_loss "$NS_OURS" tun0
     add_loss "$NS_KC" veth0
 fi
