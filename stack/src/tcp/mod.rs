@@ -52,6 +52,7 @@ pub mod error;
 pub mod isn;
 pub mod recv_buf;
 pub mod reset;
+mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod secret;

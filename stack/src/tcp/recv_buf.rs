@@ -3,8 +3,8 @@
 //! offset beyond RCV.NXT (RFC 9293 §3.10.7.4 reassembly; RFC 9293 §3.8.6 the
 //! receive window).
 //!
-//! The ring is allocated once in [`RecvBuffer::new`]; no method allocates
-//! afterwards. Ring layout, starting at the read position:
+//! The ring's storage grows as data arrives, up to the capacity (see
+//! [`super::ring`]). Ring layout, starting at the read position:
 //!
 //! ```text
 //! | readable (len) | hole | out-of-order | hole | ... |  up to capacity
@@ -17,14 +17,14 @@
 //! out-of-order segments, never in-order ones.
 
 use super::assembler::{Assembler, DEFAULT_MAX_RANGES};
+use super::ring::Ring;
 
 /// A fixed-capacity reassembly ring for incoming bytes.
 #[derive(Debug)]
 pub struct RecvBuffer {
-    storage: Box<[u8]>,
-    /// Index in `storage` of the first readable byte.
-    head: usize,
-    /// Contiguous readable bytes from `head`.
+    /// The bytes; position 0 is the first readable byte.
+    ring: Ring,
+    /// Contiguous readable bytes from position 0.
     len: usize,
     /// Out-of-order ranges, relative to RCV.NXT (= `head + len`).
     assembler: Assembler,
@@ -41,8 +41,7 @@ impl RecvBuffer {
     /// out-of-order ranges.
     pub fn with_max_ranges(capacity: usize, max_ranges: usize) -> RecvBuffer {
         RecvBuffer {
-            storage: vec![0; capacity].into_boxed_slice(),
-            head: 0,
+            ring: Ring::new(capacity),
             len: 0,
             assembler: Assembler::new(max_ranges),
         }
@@ -50,7 +49,7 @@ impl RecvBuffer {
 
     /// The most bytes the buffer can hold.
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.ring.capacity()
     }
 
     /// Contiguous bytes ready for the application.
@@ -114,10 +113,7 @@ impl RecvBuffer {
         if n == 0 {
             return 0;
         }
-        let cap = self.capacity();
-        let first = n.min(cap - self.head);
-        buf[..first].copy_from_slice(&self.storage[self.head..self.head + first]);
-        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        self.ring.read(0, &mut buf[..n]);
         n
     }
 
@@ -129,7 +125,7 @@ impl RecvBuffer {
         }
         // Out-of-order data stays put: its ring position is relative to
         // head + len, which this does not change.
-        self.head = (self.head + n) % self.capacity();
+        self.ring.advance(n);
         self.len -= n;
         n
     }
@@ -147,7 +143,7 @@ impl RecvBuffer {
 
     /// Discards everything, readable and out-of-order.
     pub fn clear(&mut self) {
-        self.head = 0;
+        self.ring.reset();
         self.len = 0;
         self.assembler.clear();
     }
@@ -155,14 +151,7 @@ impl RecvBuffer {
     /// Writes `data` at distance `pos` from `head`, wrapping. The caller
     /// guarantees `pos + data.len() <= capacity`.
     fn copy_in(&mut self, pos: usize, data: &[u8]) {
-        let cap = self.capacity();
-        if data.is_empty() || cap == 0 {
-            return;
-        }
-        let start = (self.head + pos) % cap;
-        let first = data.len().min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&data[..first]);
-        self.storage[..data.len() - first].copy_from_slice(&data[first..]);
+        self.ring.write(pos, data);
     }
 }
 

@@ -2,8 +2,8 @@
 //! and the peer has not yet acknowledged (RFC 9293 §3.3.1, the region from
 //! SND.UNA onwards, both sent-but-unacknowledged and not-yet-sent bytes).
 //!
-//! The ring is allocated once in [`SendBuffer::new`]; `write`, `read_at` and
-//! `consume` never allocate. Offset 0 always names the byte at SND.UNA, so the
+//! The ring's storage grows as data is written, up to the capacity (see
+//! [`super::ring`]); `read_at` and `consume` never allocate. Offset 0 always names the byte at SND.UNA, so the
 //! connection reads any segment's payload (first transmission or
 //! retransmission) by its distance from SND.UNA.
 
@@ -11,12 +11,13 @@
 ///
 /// DoS warning: memory is bounded by `capacity`, fixed at construction; a
 /// writer that outpaces the peer sees `write` return less than it offered.
+use super::ring::Ring;
+
 #[derive(Debug)]
 pub struct SendBuffer {
-    storage: Box<[u8]>,
-    /// Index in `storage` of the oldest unacknowledged byte.
-    head: usize,
-    /// Bytes held, `<= storage.len()`.
+    /// The bytes; position 0 is the oldest unacknowledged byte.
+    ring: Ring,
+    /// Bytes held, `<= capacity`.
     len: usize,
 }
 
@@ -24,15 +25,14 @@ impl SendBuffer {
     /// A buffer that holds at most `capacity` bytes.
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
-            storage: vec![0; capacity].into_boxed_slice(),
-            head: 0,
+            ring: Ring::new(capacity),
             len: 0,
         }
     }
 
     /// The most bytes the buffer can hold.
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.ring.capacity()
     }
 
     /// Bytes held: unacknowledged plus unsent.
@@ -55,12 +55,7 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
-        let cap = self.capacity();
-        // `tail < cap` because head < cap and len < cap when free() > 0.
-        let tail = (self.head + self.len) % cap;
-        let first = n.min(cap - tail);
-        self.storage[tail..tail + first].copy_from_slice(&data[..first]);
-        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        self.ring.write(self.len, &data[..n]);
         self.len += n;
         n
     }
@@ -74,11 +69,7 @@ impl SendBuffer {
             return 0;
         }
         let n = buf.len().min(self.len - offset);
-        let cap = self.capacity();
-        let start = (self.head + offset) % cap;
-        let first = n.min(cap - start);
-        buf[..first].copy_from_slice(&self.storage[start..start + first]);
-        buf[first..n].copy_from_slice(&self.storage[..n - first]);
+        self.ring.read(offset, &mut buf[..n]);
         n
     }
 
@@ -89,17 +80,17 @@ impl SendBuffer {
         if n == 0 {
             return;
         }
-        self.head = (self.head + n) % self.capacity();
+        self.ring.advance(n);
         self.len -= n;
         if self.len == 0 {
             // Keep writes contiguous when the buffer drains.
-            self.head = 0;
+            self.ring.reset();
         }
     }
 
     /// Discards everything (for an aborted connection).
     pub fn clear(&mut self) {
-        self.head = 0;
+        self.ring.reset();
         self.len = 0;
     }
 }
