@@ -32,8 +32,8 @@ pub struct Config {
     /// `syn_cookies` is on, else dropped and counted (`drop_backlog_full`).
     ///
     /// DoS warning: a listener holds at most `accept_backlog` connections
-    /// made from SYNs (each with its `tcp.send_buffer + tcp.recv_buffer`
-    /// allocated, though untouched pages are never mapped in), plus at most
+    /// made from SYNs (each may grow its buffers up to `tcp.send_buffer +
+    /// tcp.recv_buffer` as data flows; a half-open one holds none), plus at most
     /// `accept_backlog` more completed by a valid cookie while its accept
     /// queue has room: `2 * accept_backlog` in all. A SYN flood beyond the
     /// backlog allocates nothing.
