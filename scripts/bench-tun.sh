@@ -39,7 +39,9 @@ Options:
                client's interface (nftables numgen), for both servers
   -h, --help   this text
 
-Honours CARGO_TARGET_DIR (default: target/ in the repository).
+Honours CARGO_TARGET_DIR (default: target/ in the repository). With
+DEMO_BIN=PATH it runs that demo binary instead of building one (for
+before/after comparisons across commits).
 EOF
 }
 
@@ -125,9 +127,15 @@ log() {
 }
 
 # --- build ---------------------------------------------------------------
-log "building demo (release)"
-(cd "$ROOT" && cargo build --release -p demo --quiet)
-DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/release/demo
+if [[ -n ${DEMO_BIN:-} ]]; then
+    # A binary built elsewhere, e.g. from an older commit for a
+    # before/after comparison.
+    DEMO=$DEMO_BIN
+else
+    log "building demo (release)"
+    (cd "$ROOT" && cargo build --release -p demo --quiet)
+    DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/release/demo
+fi
 [[ -x $DEMO ]] || die "no binary at $DEMO"
 
 # --- namespaces ----------------------------------------------------------
