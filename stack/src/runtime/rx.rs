@@ -142,9 +142,11 @@ impl Rx {
         let table = inner.table.read();
         match table.lookup_tcp(local, remote) {
             TcpLookup::Connection(Entry::Tcp(sock)) => {
-                let sock = Arc::clone(sock);
+                // Only the socket's first segment of the batch clones its
+                // handle; later ones find its slot by the mark.
+                let slot = self.slot_for(sock);
                 drop(table);
-                self.enqueue(inner, sock, index);
+                self.enqueue(inner, slot, index);
             }
             TcpLookup::Listener(Entry::Listener(listener)) => {
                 let listener = Arc::clone(listener);
@@ -165,7 +167,7 @@ impl Rx {
 
     /// The socket's slot in this batch's ready list, adding it if it has
     /// none yet.
-    fn slot_for(&mut self, sock: Arc<TcpSocket>) -> usize {
+    fn slot_for(&mut self, sock: &Arc<TcpSocket>) -> usize {
         let mark = sock.rx_mark.load(Ordering::Relaxed);
         if (mark >> 32) as u32 == self.batch_no {
             return (mark & 0xffff_ffff) as usize;
@@ -175,16 +177,15 @@ impl Rx {
             (u64::from(self.batch_no) << 32) | slot as u64,
             Ordering::Relaxed,
         );
-        self.ready.push(sock);
+        self.ready.push(Arc::clone(sock));
         if self.queues.len() <= slot {
             self.queues.push(Vec::with_capacity(self.queue_depth));
         }
         slot
     }
 
-    /// Appends segment `index` to `sock`'s queue for this batch.
-    fn enqueue(&mut self, inner: &Inner, sock: Arc<TcpSocket>, index: usize) {
-        let slot = self.slot_for(sock);
+    /// Appends segment `index` to the queue of the socket in `slot`.
+    fn enqueue(&mut self, inner: &Inner, slot: usize, index: usize) {
         let Some(queue) = self.queues.get_mut(slot) else {
             return;
         };
@@ -379,7 +380,7 @@ impl Rx {
     /// Marks `sock` ready with no segments: it is serviced after the
     /// batch (which sends a new connection's SYN-ACK).
     fn enqueue_empty(&mut self, sock: Arc<TcpSocket>) {
-        self.slot_for(sock);
+        self.slot_for(&sock);
     }
 
     /// Hands each ready socket its segments, then lets it transmit.
