@@ -63,6 +63,17 @@ pub struct TcpConfig {
     /// attacker from turning us into an ACK reflector while a real peer
     /// out of sync still gets answers.
     pub challenge_acks_per_sec: u32,
+    /// RFC 8985 §7 Tail Loss Probe (needs SACK): when no ACK comes for a
+    /// probe timeout (2*SRTT, at least 10 ms) with data outstanding, send
+    /// one segment to draw an ACK whose SACK information starts fast
+    /// recovery, instead of waiting for the RTO (200 ms at least, which
+    /// on a sub-millisecond path idles the link for thousands of RTTs).
+    pub tail_loss_probe: bool,
+    /// RFC 8985 §6 time-based detection of lost retransmissions during
+    /// SACK recovery: a retransmission overtaken by later deliveries and
+    /// older than SRTT plus a reordering window is sent again. RFC 6675
+    /// alone cannot see such a loss and waits for the RTO.
+    pub rack: bool,
 }
 
 /// Unanswered keepalive probes before `ConnError::TimedOut` (Linux default).
@@ -92,6 +103,8 @@ impl Default for TcpConfig {
             keepalive: None,
             max_ooo_ranges: 32,
             challenge_acks_per_sec: 10,
+            tail_loss_probe: true,
+            rack: true,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::wire::SeqNumber;
 
 mod input;
 mod output;
+mod rack;
 mod recovery;
 
 /// The smallest send MSS we accept from a peer's option. A peer announcing
@@ -153,6 +154,19 @@ pub struct Connection {
     /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
     /// or a partial ACK).
     rtx_owed: bool,
+    /// RFC 8985 §6: the holes retransmitted in this SACK recovery with
+    /// their send times, oldest first; at most `rack::MAX_RXT_RECORDS`.
+    rxt_log: Vec<rack::RxtRecord>,
+    /// A lost retransmission already lowered cwnd in this episode.
+    rxt_loss_reduced: bool,
+    /// That first lost retransmission is still to be resent, at once.
+    rxt_lost_now: bool,
+    /// RFC 8985 §7: the probe timer fired; the next poll sends a probe.
+    tlp_owed: bool,
+    /// The outstanding tail loss probe, `[start, end)`.
+    tlp_probe: Option<(SeqNumber, SeqNumber)>,
+    /// A probe of new data is being built: only the peer's window limits.
+    tlp_sending: bool,
     probe_owed: bool,
     persist_backoff: u32,
     keepalive_owed: bool,
@@ -282,6 +296,12 @@ impl Connection {
             challenge_window: None,
             challenge_count: 0,
             rtx_owed: false,
+            rxt_log: Vec::with_capacity(rack::MAX_RXT_RECORDS),
+            rxt_loss_reduced: false,
+            rxt_lost_now: false,
+            tlp_owed: false,
+            tlp_probe: None,
+            tlp_sending: false,
             probe_owed: false,
             persist_backoff: 0,
             keepalive_owed: false,
@@ -438,6 +458,14 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.on_retransmit_timeout(now);
         }
+        if self.timers.is_expired(Timer::LossProbe, now) {
+            self.timers.stop(Timer::LossProbe);
+            self.on_loss_probe_timeout();
+        }
+        if self.timers.is_expired(Timer::Reorder, now) {
+            self.timers.stop(Timer::Reorder);
+            self.rack_detect(now);
+        }
         if self.timers.is_expired(Timer::Persist, now) {
             self.timers.stop(Timer::Persist);
             self.probe_owed = true;
@@ -511,6 +539,9 @@ impl Connection {
         self.dup_acks = 0;
         self.recover = self.snd_max;
         self.rtx_owed = false;
+        self.rack_reset();
+        self.tlp_owed = false;
+        self.tlp_probe = None;
         self.snd_nxt = self.snd_una;
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
@@ -570,6 +601,10 @@ impl Connection {
         if self.flight() == 0 && self.snd_max == self.snd_una {
             self.timers.stop(Timer::Retransmit);
         }
+        if !self.in_recovery {
+            self.timers.stop(Timer::Reorder);
+        }
+        self.tlp_update_timer(now);
         // RFC 9293 §3.8.6.1: with data waiting, a zero window and nothing
         // in flight, only a probe can learn that the window opened.
         let stalled = self.syn_acked
@@ -629,6 +664,7 @@ impl Connection {
         self.rtx_owed = false;
         self.probe_owed = false;
         self.keepalive_owed = false;
+        self.tlp_owed = false;
     }
 
     fn enter_closed(&mut self) {
@@ -638,6 +674,7 @@ impl Connection {
         self.rtx_owed = false;
         self.probe_owed = false;
         self.keepalive_owed = false;
+        self.tlp_owed = false;
         self.close_pending = false;
     }
 

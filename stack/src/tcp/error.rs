@@ -100,4 +100,9 @@ pub struct ConnStats {
     pub unacceptable: u64,
     pub rst_sent: u64,
     pub rst_received: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Retransmissions found lost by RFC 8985 §6's time-based rule and
+    /// sent again without waiting for the RTO.
+    pub lost_retransmits_detected: u64,
 }

@@ -34,6 +34,10 @@ pub struct Scoreboard {
     /// RFC 6675 HighRxt: the end of the highest retransmission in this
     /// recovery (or after the last RTO).
     high_rxt: SeqNumber,
+    /// Everything unSACKed below this is lost whatever the counts say:
+    /// RFC 8985 §6's time-based verdict (set when a tail loss probe is
+    /// SACKed above holes sent long enough before it).
+    lost_below: SeqNumber,
 }
 
 impl Scoreboard {
@@ -41,6 +45,7 @@ impl Scoreboard {
         Scoreboard {
             ranges: Vec::with_capacity(MAX_RANGES),
             high_rxt: start,
+            lost_below: start,
         }
     }
 
@@ -57,6 +62,7 @@ impl Scoreboard {
     pub fn clear(&mut self, snd_una: SeqNumber) {
         self.ranges.clear();
         self.high_rxt = snd_una;
+        self.lost_below = snd_una;
     }
 
     /// RFC 6675 §5.1: after an RTO nothing counts as retransmitted any more.
@@ -66,6 +72,17 @@ impl Scoreboard {
 
     pub fn high_rxt(&self) -> SeqNumber {
         self.high_rxt
+    }
+
+    /// Deems every unSACKed sequence number below `seq` lost (RFC 8985
+    /// §6.2), on top of RFC 6675's count-based IsLost.
+    pub fn mark_lost_below(&mut self, seq: SeqNumber) {
+        self.lost_below = self.lost_below.max(seq);
+    }
+
+    /// Whether all of `[start, end)` has been SACKed.
+    pub fn is_sacked(&self, start: SeqNumber, end: SeqNumber) -> bool {
+        start >= end || self.sacked_end(start).is_some_and(|r| r >= end)
     }
 
     /// Records that `[seq, end)` was retransmitted.
@@ -165,16 +182,19 @@ impl Scoreboard {
     /// DupThresh discontiguous SACKed ranges lie above it, or more than
     /// (DupThresh - 1) * SMSS SACKed bytes do. Both counts only grow as the
     /// sequence number falls, so the lost region is a prefix.
+    /// `mark_lost_below` moves the edge up further (RFC 8985).
     pub fn lost_edge(&self, snd_una: SeqNumber, mss: usize) -> SeqNumber {
         let byte_thresh = (DUP_THRESH - 1) * mss;
         let mut bytes = 0usize;
+        let mut edge = snd_una;
         for (n, &(l, r)) in self.ranges.iter().rev().enumerate() {
             bytes += span(l, r);
             if n + 1 >= DUP_THRESH || bytes > byte_thresh {
-                return l;
+                edge = l;
+                break;
             }
         }
-        snd_una
+        edge.max(self.lost_below)
     }
 
     /// RFC 6675 §4 IsLost(seq) for an unSACKed `seq`.
@@ -364,6 +384,24 @@ mod tests {
         sb.mark_retransmitted(s(1500));
         // Above HighSACK there is no hole (rule 1 and 3 stop there).
         assert_eq!(sb.next_hole(s(1000), MSS, false), None);
+    }
+
+    #[test]
+    fn mark_lost_below_extends_is_lost_and_pipe() {
+        let mut sb = board();
+        // One SACKed segment above two holes: not lost by RFC 6675 counts.
+        sb.update(s(1000), s(1300), &[b(1200, 1300)]);
+        assert!(!sb.is_lost(s(1000), MSS, s(1000)));
+        assert_eq!(sb.pipe(s(1000), s(1300), MSS), 200);
+        // RFC 8985's verdict: all unSACKed below 1200 is lost.
+        sb.mark_lost_below(s(1200));
+        assert!(sb.is_lost(s(1000), MSS, s(1100)));
+        assert_eq!(sb.pipe(s(1000), s(1300), MSS), 0);
+        assert_eq!(sb.next_hole(s(1000), MSS, true), Some((s(1000), s(1200))));
+        assert!(sb.is_sacked(s(1200), s(1300)));
+        assert!(!sb.is_sacked(s(1100), s(1300)));
+        sb.clear(s(1000));
+        assert!(!sb.is_lost(s(1000), MSS, s(1000)));
     }
 
     #[test]

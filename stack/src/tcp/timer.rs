@@ -17,23 +17,34 @@ pub enum Timer {
     TimeWait = 3,
     /// RFC 1122 §4.2.3.6: probe an idle peer.
     Keepalive = 4,
+    /// RFC 8985 §7.2: no ACK for a probe timeout (PTO) with data
+    /// outstanding: send a tail loss probe.
+    LossProbe = 5,
+    /// RFC 8985 §6.2 step 5: a retransmission that later deliveries
+    /// overtook is deemed lost once the reordering window has passed.
+    Reorder = 6,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    pub const ALL: [Timer; 5] = [
+    pub const ALL: [Timer; COUNT] = [
         Timer::Retransmit,
         Timer::Persist,
         Timer::DelayedAck,
         Timer::TimeWait,
         Timer::Keepalive,
+        Timer::LossProbe,
+        Timer::Reorder,
     ];
 }
+
+/// How many timers there are.
+const COUNT: usize = 7;
 
 /// One optional deadline per [`Timer`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimerTable {
-    data: [Option<Instant>; 5],
+    data: [Option<Instant>; COUNT],
 }
 
 impl TimerTable {
@@ -49,7 +60,7 @@ impl TimerTable {
 
     /// Disarms every timer.
     pub fn stop_all(&mut self) {
-        self.data = [None; 5];
+        self.data = [None; COUNT];
     }
 
     /// The deadline of `timer`, if armed.

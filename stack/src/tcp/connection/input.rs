@@ -281,6 +281,11 @@ impl Connection {
             // bidirectional transfer then still trigger fast retransmit.
             self.on_dup_ack(now);
         }
+        // RFC 8985: what a probe's ACK shows, and lost retransmissions.
+        self.tlp_on_ack(now);
+        if self.in_recovery {
+            self.rack_detect(now);
+        }
         // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
         if seg.ack >= self.snd_una
             && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack))
@@ -364,6 +369,8 @@ impl Connection {
             if data > 0 {
                 self.cc.on_ack(now, data, sample);
             }
+            // RFC 8985 §7.2: a cumulative ACK restarts the probe timeout.
+            self.timers.stop(Timer::LossProbe);
         }
 
         // RFC 6298 §5.2-5.3.

@@ -56,12 +56,25 @@ impl Connection {
             self.probe_owed = false;
             planned = self.zero_window_probe(buf);
         }
+        if planned.is_none() && self.tlp_owed {
+            self.tlp_owed = false;
+            planned = self.loss_probe(now, buf);
+        }
         if planned.is_none() && self.rtx_owed {
             self.rtx_owed = false;
             planned = self.fast_retransmit(buf);
+            if let Some((seq, _, n)) = planned {
+                self.rack_sent(now, seq, n);
+            }
+        }
+        if planned.is_none() {
+            planned = self.rack_retransmit(now, buf);
         }
         if planned.is_none() {
             planned = self.sack_retransmit(buf);
+            if let Some((seq, _, n)) = planned {
+                self.rack_sent(now, seq, n);
+            }
         }
         if planned.is_none()
             && matches!(
@@ -193,7 +206,7 @@ impl Connection {
 
     /// New (or, after a timeout, re-sent) data from SND.NXT, plus our FIN
     /// when it ends the stream.
-    fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
+    pub(super) fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
         // After a timeout, the go-back-N resend skips what the peer SACKed
         // (RFC 6675 §5.1: use the SACK information after an RTO).
         if self.snd_nxt < self.snd_max {
@@ -252,10 +265,16 @@ impl Connection {
             self.stats.segs_retransmitted += 1;
             self.stats.bytes_retransmitted += distance(seq, self.snd_max).min(n) as u64;
             self.scoreboard.mark_retransmitted(seq + n);
-        } else if self.rtt_probe.is_none() && !self.in_recovery {
-            // Karn's rule: time only segments sent for the first time. Not
-            // in recovery either: their ACK waits for the holes below.
-            self.rtt_probe = Some((end, now));
+        } else {
+            // RFC 8985 §7.2: new data restarts the probe timeout (armed
+            // again by `update_timers` once the burst is out).
+            self.timers.stop(Timer::LossProbe);
+            if self.rtt_probe.is_none() && !self.in_recovery {
+                // Karn's rule: time only segments sent for the first
+                // time. Not in recovery either: their ACK waits for the
+                // holes below.
+                self.rtt_probe = Some((end, now));
+            }
         }
         self.snd_nxt = end;
         self.snd_max = self.snd_max.max(end);

@@ -48,8 +48,12 @@ impl Connection {
 
     /// RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint =
     /// SND.MAX, one congestion event, retransmit SND.UNA's segment at once.
-    fn enter_recovery(&mut self, now: Instant) {
+    pub(super) fn enter_recovery(&mut self, now: Instant) {
         self.in_recovery = true;
+        // A new episode: RFC 8985 §7.4, no probe outstanding across it.
+        self.rack_reset();
+        self.tlp_probe = None;
+        self.tlp_owed = false;
         self.recover = self.snd_max;
         // FlightSize (RFC 5681 §3.1, equation 4).
         self.cc
@@ -72,6 +76,7 @@ impl Connection {
             // cwnd is already ssthresh.
             self.in_recovery = false;
             self.dup_acks = 0;
+            self.rack_reset();
         } else if !self.sack_ok {
             // RFC 6582 §3.2 step 3, partial ACK: retransmit the next hole
             // at once; this ACK shows one segment has left the network.
@@ -104,6 +109,11 @@ impl Connection {
     /// produces three duplicates).
     pub(super) fn usable_window(&self) -> usize {
         let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
+        if self.tlp_sending {
+            // RFC 8985 §7.3: a probe of new data needs only the peer's
+            // window.
+            return by_peer;
+        }
         if self.sack_recovery() {
             let room = self.cc.window().saturating_sub(self.pipe());
             if room < self.payload_mss() {
@@ -119,8 +129,8 @@ impl Connection {
     /// RFC 6675 §4 NextSeg() rules 1 and 3 during SACK recovery, gated by
     /// cwnd - pipe >= SMSS: the first lost hole above HighRxt; or, when no
     /// new data can go (rule 2 fails), the first unSACKed hole above
-    /// HighRxt. Rule 4 (rescue retransmission) is not done: the RTO covers
-    /// a lost tail.
+    /// HighRxt. Rule 4 (rescue retransmission) is not done: a lost tail is
+    /// the tail loss probe's (`rack.rs`, RFC 8985 §7), else the RTO's.
     pub(super) fn sack_retransmit(&mut self, buf: &mut [u8]) -> Option<Planned> {
         if !self.sack_recovery() {
             return None;

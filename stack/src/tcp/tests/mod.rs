@@ -18,6 +18,7 @@ mod fuzz;
 mod handshake;
 mod keepalive;
 mod options;
+mod rack;
 mod reset;
 mod retransmit;
 mod sack;
