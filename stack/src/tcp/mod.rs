@@ -13,7 +13,10 @@
 //!   retransmission give-up).
 //! - RFC 6298 (the retransmission timer), RFC 5681 (congestion control,
 //!   fast retransmit), RFC 6582 (NewReno recovery).
-//! - RFC 7323 (window scale, timestamps, PAWS), RFC 2018 (SACK).
+//! - RFC 7323 (window scale, timestamps, PAWS), RFC 2018 (SACK),
+//!   RFC 6675 (SACK-based loss recovery), RFC 8985 (RACK-TLP: lost
+//!   retransmissions and tail loss probes), RFC 9438 (CUBIC), RFC 5961
+//!   (challenge ACKs), RFC 6528 (ISNs), RFC 4987 (SYN cookies).
 //!
 //! # Method taxonomy and call order
 //!
@@ -31,6 +34,7 @@
 //!          SendBuffer ──► [ SND.UNA .. SND.NXT .. ] ──► segments
 //!          RecvBuffer ◄── [ RCV.NXT | out-of-order (Assembler) ] ◄── segments
 //!          TimerTable: Retransmit | Persist | DelayedAck | TimeWait | Keepalive
+//!                      | LossProbe | Reorder
 //! ```
 //!
 //! A segment for no connection and no listener is answered with
@@ -42,7 +46,9 @@
 //! (the timer table), `config` (tunables), `error` (per-operation errors
 //! and counters), `reset` (RST for closed ports); and the pieces it uses:
 //! `send_buf`, `recv_buf`, `assembler`, `rtt` (RFC 6298), `congestion`
-//! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528).
+//! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528),
+//! `syncookie` (RFC 4987), `secret` (the keyed hash both use), `ring` (the
+//! lazily grown byte storage of the two buffers).
 
 pub mod assembler;
 pub mod config;
