@@ -16,9 +16,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener as KernelListener, TcpStream as KernelStream};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use common::{can_run, host_addr, test_config, NetNs};
+use common::{can_run, hash_to_eof, host_addr, pattern, sha256_hex, test_config, NetNs};
 use stack::{TcpListener, TcpStream};
 
 const TWENTY_MIB: usize = 20 * 1024 * 1024;
@@ -40,29 +38,6 @@ table inet lossy {
     }
 }
 "#;
-
-fn pattern(len: usize, salt: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i + salt) % 251) as u8).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hash_to_eof(mut r: impl Read) -> (String, usize) {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0;
-    loop {
-        let n = r.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n;
-    }
-    (hex(&h.finalize()), total)
-}
 
 /// Loads [`LOSSY_RULES`] into `ns` and returns nft's listing afterwards.
 fn make_lossy(ns: &NetNs) {
@@ -123,7 +98,7 @@ fn twenty_mib_each_way_under_five_percent_loss() {
     let upload = ns.kernel(move || {
         std::thread::spawn(move || {
             let data = pattern(TWENTY_MIB, 0);
-            let expected = format!("{} {}", hex(&Sha256::digest(&data)), TWENTY_MIB);
+            let expected = format!("{} {}", sha256_hex(&data), TWENTY_MIB);
             let mut s =
                 KernelStream::connect_timeout(&"10.0.0.2:5001".parse().unwrap(), LIMIT).unwrap();
             s.set_read_timeout(Some(LIMIT)).unwrap();
@@ -154,10 +129,7 @@ fn twenty_mib_each_way_under_five_percent_loss() {
     ours.shutdown(Shutdown::Write).unwrap();
     let mut reply = String::new();
     ours.read_to_string(&mut reply).unwrap();
-    assert_eq!(
-        reply,
-        format!("{} {}", hex(&Sha256::digest(&data)), TWENTY_MIB)
-    );
+    assert_eq!(reply, format!("{} {}", sha256_hex(&data), TWENTY_MIB));
     kernel_side.join().unwrap();
     let ours_took = start.elapsed();
 

@@ -9,44 +9,12 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener as KernelListener, TcpStream as KernelStream};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use common::{can_run, host_addr, stack_addr, test_config, NetNs};
+use common::{
+    can_run, hash_to_eof, host_addr, pattern, sha256_hex, stack_addr, test_config, NetNs,
+};
 use stack::{TcpListener, TcpStream};
 
 const TEN_MIB: usize = 10 * 1024 * 1024;
-
-/// Byte i of a test stream is i mod 251 (a prime, so chunk boundaries
-/// never line up with the pattern).
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Reads to EOF and returns the SHA-256 and the byte count.
-fn hash_to_eof(mut r: impl Read) -> (String, usize) {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0;
-    loop {
-        let n = r.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n;
-    }
-    (
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-        total,
-    )
-}
 
 #[test]
 fn kernel_client_uploads_10mib_then_half_closes() {
@@ -66,7 +34,7 @@ fn kernel_client_uploads_10mib_then_half_closes() {
         writeln!(stream, "{digest} {n}").unwrap();
     });
 
-    let data = pattern(TEN_MIB);
+    let data = pattern(TEN_MIB, 0);
     let expected = format!("{} {}\n", sha256_hex(&data), TEN_MIB);
     let reply = ns.kernel(move || {
         let mut s = KernelStream::connect("10.0.0.2:5001").unwrap();
@@ -93,7 +61,7 @@ fn our_client_downloads_and_uploads_10mib() {
     let kernel_side = std::thread::spawn(move || {
         // First connection: the kernel sends 10 MiB and closes.
         let (mut s, _) = kernel.accept().unwrap();
-        s.write_all(&pattern(TEN_MIB)).unwrap();
+        s.write_all(&pattern(TEN_MIB, 0)).unwrap();
         drop(s);
         // Second: the kernel reads 10 MiB to EOF and replies its hash.
         let (mut s, peer) = kernel.accept().unwrap();
@@ -106,17 +74,17 @@ fn our_client_downloads_and_uploads_10mib() {
     assert!(down.local_addr().port() >= 49152, "not an ephemeral port");
     let (digest, n) = hash_to_eof(&down);
     assert_eq!(n, TEN_MIB);
-    assert_eq!(digest, sha256_hex(&pattern(TEN_MIB)));
+    assert_eq!(digest, sha256_hex(&pattern(TEN_MIB, 0)));
 
     let mut up = TcpStream::connect(&stack, host_addr(6001)).unwrap();
     assert_ne!(up.local_addr(), down.local_addr());
-    up.write_all(&pattern(TEN_MIB)).unwrap();
+    up.write_all(&pattern(TEN_MIB, 0)).unwrap();
     up.shutdown(Shutdown::Write).unwrap();
     let mut reply = String::new();
     up.read_to_string(&mut reply).unwrap();
     assert_eq!(
         reply,
-        format!("{} {}\n", sha256_hex(&pattern(TEN_MIB)), TEN_MIB)
+        format!("{} {}\n", sha256_hex(&pattern(TEN_MIB, 0)), TEN_MIB)
     );
     let peer = kernel_side.join().unwrap();
     assert_eq!(peer.to_string(), up.local_addr().to_string());

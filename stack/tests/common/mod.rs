@@ -8,10 +8,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use sha2::{Digest, Sha256};
 use stack::device::netns::in_netns;
 use stack::device::tun::TunDevice;
 use stack::{Config, Stack};
@@ -141,4 +143,34 @@ pub fn test_config() -> Config {
     let mut c = Config::with_addr(STACK);
     c.tcp.msl = std::time::Duration::from_millis(500);
     c
+}
+
+/// Test stream bytes: byte i is (i + salt) mod 251 (a prime, so chunk
+/// boundaries never line up with the pattern).
+pub fn pattern(len: usize, salt: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i + salt) % 251) as u8).collect()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads to end-of-file and returns the SHA-256 and the byte count.
+pub fn hash_to_eof(mut r: impl Read) -> (String, usize) {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = r.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n;
+    }
+    (hex(&h.finalize()), total)
 }
