@@ -10,7 +10,9 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::path::Path as FsPath;
 use std::path::Path;
+use std::process::Command;
 
 /// Runs `f` on a new thread that has joined the network namespace `name`
 /// (as created by `ip netns add`, at `/var/run/netns/NAME`) and returns
@@ -53,4 +55,36 @@ pub fn in_netns<T: Send + 'static>(
     worker
         .join()
         .map_err(|_| io::Error::other("the thread inside the namespace panicked"))?
+}
+
+/// Whether this process can make network namespaces with TUN devices in
+/// them, as the real-TUN tests and `scripts/setup-tun.sh --netns` do: it
+/// needs root, `ip` (iproute2) and `/dev/net/tun`. `Err` says what is
+/// missing.
+///
+/// # Errors
+///
+/// A sentence naming each missing prerequisite.
+pub fn check_privileges() -> Result<(), String> {
+    let root = is_root();
+    let has_ip = Command::new("ip").arg("-V").output().is_ok();
+    let has_tun = FsPath::new("/dev/net/tun").exists();
+    if root && has_ip && has_tun {
+        return Ok(());
+    }
+    Err(format!(
+        "needs root, iproute2 and /dev/net/tun (root={root}, ip={has_ip}, tun={has_tun})"
+    ))
+}
+
+/// The effective uid is 0: the third field of `Uid:` in /proc/self/status.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
 }
