@@ -115,6 +115,21 @@ pub(super) fn cfg() -> TcpConfig {
     }
 }
 
+/// The peer's ACK of `ack` with SACK blocks `[l, r)` (absolute).
+pub(super) fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> TcpRepr<'static> {
+    let mut options = NO_OPTIONS;
+    for &(l, r) in blocks {
+        options.push_sack(SackBlock {
+            left: SeqNumber(l),
+            right: SeqNumber(r),
+        });
+    }
+    TcpRepr {
+        options,
+        ..seg(ACK, R, ack)
+    }
+}
+
 pub(super) fn ms(t: u64) -> Instant {
     Instant::from_millis(t)
 }

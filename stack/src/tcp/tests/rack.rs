@@ -38,20 +38,6 @@ fn established_srtt_30(config: &TcpConfig) -> Connection {
     c
 }
 
-fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> TcpRepr<'static> {
-    let mut options = NO_OPTIONS;
-    for &(l, r) in blocks {
-        options.push_sack(SackBlock {
-            left: SeqNumber(l),
-            right: SeqNumber(r),
-        });
-    }
-    TcpRepr {
-        options,
-        ..seg(ACK, R, ack)
-    }
-}
-
 /// Every segment emitted at `at`: (seq, payload length).
 fn drain_at(c: &mut Connection, at: Instant) -> Vec<(u32, usize)> {
     let mut buf = vec![0u8; 2000];

@@ -30,21 +30,6 @@ fn established_sack() -> Connection {
 
 const MSS: u32 = 1460;
 
-/// The peer's ACK of `ack` with SACK blocks `[l, r)` (absolute).
-fn sack_ack(ack: u32, blocks: &[(u32, u32)]) -> TcpRepr<'static> {
-    let mut options = NO_OPTIONS;
-    for &(l, r) in blocks {
-        options.push_sack(SackBlock {
-            left: SeqNumber(l),
-            right: SeqNumber(r),
-        });
-    }
-    TcpRepr {
-        options,
-        ..seg(ACK, R, ack)
-    }
-}
-
 /// Sends the initial window: ten full segments from L.
 fn ten_segments_out(c: &mut Connection) {
     let data = vec![7u8; 10 * MSS as usize];
