@@ -237,17 +237,24 @@ impl Connection {
         let mut conn = Connection::new(now, local, remote, iss, config);
         conn.state = State::SynReceived;
         conn.passive = true;
-        conn.irs = syn.seq;
-        conn.rcv_nxt = syn.seq + 1;
-        conn.last_ack_sent = conn.rcv_nxt;
-        conn.negotiate(&syn.options);
-        conn.rcv_adv = conn.rcv_nxt + conn.syn_window();
-        // The window of a SYN is never scaled (RFC 7323 §2.2).
-        conn.snd_wnd = usize::from(syn.window);
-        conn.max_snd_wnd = conn.snd_wnd;
-        conn.snd_wl1 = syn.seq;
+        conn.take_peer_syn(syn);
         conn.stats.segs_received = 1;
         conn
+    }
+
+    /// Records the peer's SYN, in passive open and in SYN-SENT alike: its
+    /// ISN, the options it offered (RFC 7323 §1.3, RFC 2018 §2), and its
+    /// window, which in a SYN is never scaled (RFC 7323 §2.2). Our own SYN
+    /// offered an unscaled window of `syn_window()` bytes.
+    fn take_peer_syn(&mut self, syn: &TcpRepr<'_>) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1;
+        self.last_ack_sent = self.rcv_nxt;
+        self.negotiate(&syn.options);
+        self.rcv_adv = self.rcv_nxt + self.syn_window();
+        self.snd_wnd = usize::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq;
     }
 
     fn new(

@@ -56,15 +56,7 @@ impl Connection {
         if !seg.flags.syn() {
             return;
         }
-        self.irs = seg.seq;
-        self.rcv_nxt = seg.seq + 1;
-        self.last_ack_sent = self.rcv_nxt;
-        self.negotiate(&seg.options);
-        // Our SYN offered an unscaled window of syn_window() bytes.
-        self.rcv_adv = self.rcv_nxt + self.syn_window();
-        self.snd_wnd = usize::from(seg.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = seg.seq;
+        self.take_peer_syn(seg);
         self.snd_wl2 = seg.ack;
         if ack_ok {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
