@@ -5,11 +5,12 @@
 // Benchmark setup: a failure aborts the run, which is what we want.
 #![allow(clippy::unwrap_used)]
 
+use std::hint::black_box;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 
 use rpc::{Client, Id, Params, Request, Response, Router};
