@@ -17,6 +17,8 @@ use std::time::Duration;
 
 pub mod fault;
 pub mod mem;
+// Test support for the real-TUN tests, not part of the stack's API.
+#[cfg(feature = "test-support")]
 pub mod netns;
 pub mod pcap;
 pub mod tun;

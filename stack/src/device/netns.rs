@@ -6,6 +6,10 @@
 //! stack can own a `tun0` that lives in a private namespace, and a test
 //! can create kernel sockets on the far side of it, without the whole
 //! process leaving its own namespace.
+//!
+//! Test support, not part of the stack's API: it exists only with the
+//! `test-support` feature, which the workspace's real-TUN tests enable
+//! through their dev-dependencies.
 
 use std::fs::File;
 use std::io;
