@@ -1,5 +1,9 @@
 //! A userspace TCP/IP stack over a Linux TUN device.
 
+// The system calls in `device::tun` (and the test-only `device::netns`)
+// are the only `unsafe`; `device/mod.rs` allows it there and nowhere else.
+#![deny(unsafe_code)]
+
 pub mod api;
 pub mod config;
 pub mod device;

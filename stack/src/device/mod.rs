@@ -1,8 +1,7 @@
 //! Devices: where raw IPv4 packets come from and go to.
 //!
 //! One small trait, [`Device`], and types that implement it:
-//! - [`tun::TunDevice`]: a Linux TUN interface (the only `unsafe` in the
-//!   crate, for `poll(2)`);
+//! - [`tun::TunDevice`]: a Linux TUN interface;
 //! - [`mem::MemPair`]: two linked in-memory ends, for tests;
 //! - [`fault::FaultInjector`]: wraps any device and, seeded, loses,
 //!   duplicates, reorders, corrupts and delays packets;
@@ -11,16 +10,30 @@
 //!
 //! Wrappers compose: `PcapWriter::new(FaultInjector::new(tun, ..), file)`.
 //! This layer knows nothing of protocols.
+//!
+//! The crate denies `unsafe_code`; the two modules below that call the
+//! kernel through `libc` are the only ones allowed it, each call with its
+//! `SAFETY:` reasoning:
+//! - `tun`: `if_nametoindex(3)` to find the interface, the `ioctl(2)`s
+//!   that read its flags and MTU, `fcntl(2)` for non-blocking mode, and
+//!   the `poll(2)` that waits for packets;
+//! - `netns` (test support, behind the `test-support` feature): the
+//!   `setns(2)` that moves one thread into a network namespace.
 
 use std::io;
 use std::time::Duration;
 
 pub mod fault;
 pub mod mem;
-// Test support for the real-TUN tests, not part of the stack's API.
+// Test support for the real-TUN tests, not part of the stack's API;
+// `unsafe` for setns(2), which std does not wrap.
 #[cfg(feature = "test-support")]
+#[allow(unsafe_code)]
 pub mod netns;
 pub mod pcap;
+// `unsafe` for if_nametoindex(3), ioctl(2), fcntl(2) and poll(2), which
+// std does not wrap.
+#[allow(unsafe_code)]
 pub mod tun;
 
 /// A point-to-point link that carries whole IPv4 packets.
