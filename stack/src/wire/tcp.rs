@@ -361,8 +361,11 @@ mod tests {
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-    /// A SYN from Linux 6.x (`nc 10.0.0.2 80`), captured from tun0:
-    /// MSS 1460, SACK permitted, timestamps, NOP, window scale 7.
+    /// A SYN shaped like the ones Linux 6.x sends (`nc 10.0.0.2 80`), but
+    /// written by hand, not captured: Linux's window (64240) and option
+    /// layout (MSS 1460, SACK permitted, timestamps, NOP, window scale 7),
+    /// with made-up source port, ISN and TSval. The checksum is left zero
+    /// for `with_checksum` to fill in.
     static LINUX_SYN: [u8; 40] = [
         0xd4, 0x31, 0x00, 0x50, 0x6b, 0x8b, 0x45, 0x67, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
         0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01,
