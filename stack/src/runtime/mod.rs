@@ -41,11 +41,29 @@ use socket::{Entry, TcpSocket, TcpState};
 /// A running stack: the device, the socket table and the threads that
 /// drive them. Cheap to clone; every clone is the same stack.
 ///
-/// The threads stop when [`Stack::shutdown`] is called. Dropping every
-/// clone without calling it leaves them running until the process exits.
+/// The threads stop when [`Stack::shutdown`] is called, or when the last
+/// handle goes: the last clone of the `Stack` and the last socket made
+/// from it (a socket keeps its stack alive, as a `std::net` socket keeps
+/// its file descriptor). Either way open connections are reset and the
+/// device is released.
 #[derive(Clone)]
 pub struct Stack {
     pub(crate) inner: Arc<Inner>,
+    /// Held by user-facing handles only, never by the stack's own threads
+    /// (they hold `inner`): when the last handle is dropped, [`Owner`]'s
+    /// drop shuts the stack down.
+    _owner: Arc<Owner>,
+}
+
+/// Shuts the stack down when the last user-facing handle is dropped.
+struct Owner {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
 }
 
 pub(crate) struct Inner {
@@ -67,8 +85,10 @@ impl Stack {
     ///
     /// # Errors
     ///
-    /// When a thread cannot be spawned.
+    /// `InvalidInput` when `config` breaks a rule of [`Config::validate`]
+    /// (the message names the field); any error from spawning a thread.
     pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Stack> {
+        config.validate()?;
         let clock = SystemClock::new();
         let inner = Arc::new(Inner {
             table: RwLock::new(SocketTable::new(config.max_connections)),
@@ -95,7 +115,12 @@ impl Stack {
                 .spawn(move || timers::run(&inner))?
         };
         inner.threads.lock().extend([rx, timer]);
-        Ok(Stack { inner })
+        Ok(Stack {
+            _owner: Arc::new(Owner {
+                inner: Arc::clone(&inner),
+            }),
+            inner,
+        })
     }
 
     /// The address this stack owns.
@@ -114,35 +139,10 @@ impl Stack {
 
     /// Stops the stack: resets every open TCP connection (the peer sees a
     /// RST rather than a silent end), wakes every blocked call, and joins
-    /// the threads. Calls after the first do nothing.
+    /// the threads. Calls after the first do nothing. Dropping the last
+    /// handle does the same.
     pub fn shutdown(&self) {
-        if self.inner.shutdown.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let sockets: Vec<Entry> = self.inner.table.read().iter().cloned().collect();
-        for entry in sockets {
-            match entry {
-                Entry::Tcp(sock) => {
-                    let mut st = sock.state.lock();
-                    if !st.conn.is_closed() {
-                        st.conn.abort();
-                    }
-                    self.inner.after_activity(&sock, &mut st);
-                }
-                Entry::Listener(l) => {
-                    l.state.lock().closed = true;
-                    l.cond.notify_all();
-                }
-                Entry::Udp(u) => {
-                    u.cond.notify_all();
-                }
-            }
-        }
-        self.inner.timers.wake();
-        let threads = std::mem::take(&mut *self.inner.threads.lock());
-        for t in threads {
-            let _ = t.join();
-        }
+        self.inner.shutdown();
     }
 
     /// Whether [`Stack::shutdown`] has been called.
@@ -154,6 +154,43 @@ impl Stack {
 impl Inner {
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// See [`Stack::shutdown`].
+    fn shutdown(&self) {
+        if self.shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let sockets: Vec<Entry> = self.table.read().iter().cloned().collect();
+        for entry in sockets {
+            match entry {
+                Entry::Tcp(sock) => {
+                    let mut st = sock.state.lock();
+                    if !st.conn.is_closed() {
+                        st.conn.abort();
+                    }
+                    self.after_activity(&sock, &mut st);
+                }
+                Entry::Listener(l) => {
+                    l.state.lock().closed = true;
+                    l.cond.notify_all();
+                }
+                Entry::Udp(u) => {
+                    u.cond.notify_all();
+                }
+            }
+        }
+        self.timers.wake();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let me = std::thread::current().id();
+        for t in threads {
+            // A stack thread never holds a user handle, so it cannot run
+            // the last handle's drop; the check only keeps a future
+            // change from deadlocking here.
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
     }
 
     /// After anything happened to a connection: transmit what it owes,
