@@ -50,8 +50,8 @@ impl Stack {
                         local: SocketAddrV4::new(l.key.addr, l.key.port),
                         remote: None,
                         state: "LISTEN".to_string(),
-                        recv_queue: ls.ready.len(),
-                        send_queue: ls.pending,
+                        recv_queue: ls.tcp.queued(),
+                        send_queue: ls.tcp.half_open(),
                     }
                 }
                 Entry::Udp(u) => SocketInfo {

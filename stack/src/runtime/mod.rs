@@ -16,6 +16,7 @@
 //! lock, the timer heap's lock or a listener's lock; never the reverse.
 //! The RX thread holds the table's read lock only while looking up.
 
+pub(crate) mod ops;
 pub(crate) mod rx;
 pub(crate) mod socket;
 pub(crate) mod timers;
@@ -35,6 +36,7 @@ use crate::icmp::RateLimiter;
 use crate::stats::{bump, Stats};
 use crate::table::SocketTable;
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::syncookie::SynCookies;
 use crate::time::{Clock, Instant, SystemClock};
 use socket::{Entry, TcpSocket, TcpState};
 
@@ -72,7 +74,10 @@ pub(crate) struct Inner {
     pub(crate) clock: SystemClock,
     pub(crate) table: RwLock<SocketTable<Entry>>,
     pub(crate) stats: Stats,
+    /// The ISN key (RFC 6528), shared by active opens and every listener.
     pub(crate) isn: IsnGenerator,
+    /// The SYN-cookie key (RFC 4987), shared by every listener.
+    pub(crate) cookies: SynCookies,
     pub(crate) timers: timers::Timers,
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     pub(crate) shutdown: AtomicBool,
@@ -98,6 +103,7 @@ impl Stack {
             clock,
             stats: Stats::default(),
             isn: IsnGenerator::new(),
+            cookies: SynCookies::new(),
             timers: timers::Timers::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -147,13 +153,17 @@ impl Stack {
 
     /// Whether [`Stack::shutdown`] has been called.
     pub fn is_shut_down(&self) -> bool {
-        self.inner.shutdown.load(Ordering::SeqCst)
+        self.inner.is_shut_down()
     }
 }
 
 impl Inner {
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
     }
 
     /// See [`Stack::shutdown`].
@@ -172,7 +182,7 @@ impl Inner {
                     self.after_activity(&sock, &mut st);
                 }
                 Entry::Listener(l) => {
-                    l.state.lock().closed = true;
+                    l.state.lock().tcp.close();
                     l.cond.notify_all();
                 }
                 Entry::Udp(u) => {
@@ -239,17 +249,18 @@ impl Inner {
             return;
         };
         let mut ls = listener.state.lock();
-        ls.pending = ls.pending.saturating_sub(1);
         if st.conn.is_closed() {
+            ls.tcp.half_open_gone();
             return;
         }
-        if ls.closed {
+        if ls.tcp.is_closed() {
+            ls.tcp.half_open_gone();
             drop(ls);
             st.conn.abort();
             tx::transmit_tcp(self, &mut st.conn, self.now());
             return;
         }
-        ls.ready.push_back(Arc::clone(sock));
+        ls.push_ready(Arc::clone(sock));
         drop(ls);
         listener.cond.notify_one();
     }
