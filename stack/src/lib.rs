@@ -14,3 +14,6 @@ pub mod wire;
 pub use api::{SocketInfo, TcpListener, TcpStream, UdpSocket};
 pub use config::Config;
 pub use runtime::Stack;
+
+#[doc(hidden)]
+pub use runtime::__bench;

@@ -1,21 +1,41 @@
 //! The runtime: the threads that move packets between the device and the
-//! sockets, and the shared state they work on.
+//! sockets, and the shared state they work on. Protocol decisions are not
+//! made here: connections (`tcp::Connection`) and listeners
+//! (`tcp::listener::Listener`) are sans-IO, and the runtime feeds them
+//! segments and time, stores what they open and sends what they owe.
 //!
 //! - The **RX thread** ([`rx`]) reads packets from the device in batches,
 //!   validates each, answers ICMP and closed ports itself, and hands every
-//!   TCP segment to its socket's queue for the batch. After the batch it
-//!   services each socket that got segments once: drain its queue into the
-//!   connection, then transmit what the connection owes (one cumulative
-//!   ACK for the whole batch).
+//!   TCP segment to its owner: a connection's queue for the batch, or the
+//!   listener, whose decision (open, reply, drop) it carries out. After
+//!   the batch it services each socket that got segments once: drain its
+//!   queue into the connection, then transmit what the connection owes
+//!   (one cumulative ACK for the whole batch).
 //! - The **timer thread** ([`timers`]) sleeps until the earliest deadline
 //!   a connection asked for and calls `handle_timeout` on it.
-//! - **User threads** (the API) lock a socket, send or receive, and
-//!   transmit directly: a TUN write is safe from any thread.
+//! - **User threads** (the API) reach the runtime through [`ops`] (open,
+//!   listen, bind, send a datagram, release) and the sockets it returns
+//!   ([`socket`]): lock a socket, send or receive, and transmit directly,
+//!   since a TUN write is safe from any thread.
 //!
-//! Lock order: a socket's lock may be held while taking the table's write
-//! lock, the timer heap's lock or a listener's lock; never the reverse.
-//! The RX thread holds the table's read lock only while looking up.
+//! # Ownership
+//!
+//! `Inner` is the shared state; the threads hold it. User-facing handles
+//! (every `Stack` clone, and through theirs every socket) also hold an
+//! `Owner`, which the threads never do: when the last handle goes, its
+//! drop shuts the stack down (resets connections, joins the threads), and
+//! the device is released with the last `Inner`.
+//!
+//! # Lock order
+//!
+//! A socket's lock may be held while taking the table's write lock, the
+//! timer heap's lock or a listener's lock; never the reverse. A listener's
+//! lock is never held while taking the table's lock or a socket's: the RX
+//! thread asks the listener, releases it, then stores the connection. The
+//! RX thread holds the table's read lock only while looking up.
 
+#[doc(hidden)]
+pub mod __bench;
 pub(crate) mod ops;
 pub(crate) mod rx;
 pub(crate) mod socket;
@@ -94,20 +114,7 @@ impl Stack {
     /// (the message names the field); any error from spawning a thread.
     pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Stack> {
         config.validate()?;
-        let clock = SystemClock::new();
-        let inner = Arc::new(Inner {
-            table: RwLock::new(SocketTable::new(config.max_connections)),
-            icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, Instant::ZERO)),
-            config,
-            device: Box::new(device),
-            clock,
-            stats: Stats::default(),
-            isn: IsnGenerator::new(),
-            cookies: SynCookies::new(),
-            timers: timers::Timers::default(),
-            shutdown: AtomicBool::new(false),
-            threads: Mutex::new(Vec::new()),
-        });
+        let inner = Arc::new(Inner::new(Box::new(device), config));
         let rx = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -158,6 +165,25 @@ impl Stack {
 }
 
 impl Inner {
+    /// The shared state of a stack on `device`, with no threads yet.
+    /// `config` was validated.
+    fn new(device: Box<dyn Device>, config: Config) -> Inner {
+        let clock = SystemClock::new();
+        Inner {
+            table: RwLock::new(SocketTable::new(config.max_connections)),
+            icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, Instant::ZERO)),
+            config,
+            device,
+            clock,
+            stats: Stats::default(),
+            isn: IsnGenerator::new(),
+            cookies: SynCookies::new(),
+            timers: timers::Timers::default(),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
     }

@@ -2,10 +2,11 @@
 //!
 //! For every packet of a batch, [`Rx::demux`] validates the IPv4 header
 //! and the transport header (the single drop site: each `wire::Error` is
-//! counted by reason), then either answers it at once (ICMP echo, RST for
-//! a closed port, ICMP port unreachable, a UDP datagram onto its socket's
-//! queue) or appends the segment's index to its TCP socket's queue for
-//! this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
+//! counted by reason), then finds its owner and hands it over: it answers
+//! at once (ICMP echo, RST for a closed port, ICMP port unreachable), puts
+//! a UDP datagram onto its socket's queue, gives a segment for a listener
+//! to the sans-IO `tcp::listener::Listener` and carries out its decision,
+//! or appends a connection's segment index to its queue for this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
 //! at one connection fills only that queue. After the batch each socket
 //! with a non-empty queue is locked once, its segments handed to the
 //! connection in arrival order, and whatever the connection owes is sent:
@@ -85,16 +86,22 @@ impl Rx {
     /// Demultiplexes a whole batch, then services the sockets it touched.
     pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
         let now = inner.now();
-        self.batch_no = self.batch_no.wrapping_add(1);
-        self.queue_depth = inner.config.socket_queue_depth.max(1);
+        self.begin_batch(inner);
         for (i, packet) in batch.iter().enumerate() {
             self.demux(inner, now, i, packet);
         }
         self.service(inner, now, batch);
     }
 
-    /// Validates one packet and sends it on its way. Public to the crate
-    /// for the demultiplexing benchmark.
+    /// Starts a batch: sockets marked in earlier batches no longer match.
+    pub(crate) fn begin_batch(&mut self, inner: &Inner) {
+        self.batch_no = self.batch_no.wrapping_add(1);
+        self.queue_depth = inner.config.socket_queue_depth.max(1);
+    }
+
+    /// Validates packet `index` of the batch and sends it on its way (the
+    /// benchmark in `benches/benches/table.rs` runs this through
+    /// [`super::__bench`]).
     pub(crate) fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8]) {
         bump(&inner.stats.ip_rx);
         let (ip, payload) = match Ipv4Repr::parse(packet) {
@@ -251,6 +258,15 @@ impl Rx {
     /// batch (which sends a new connection's SYN-ACK).
     fn enqueue_empty(&mut self, sock: Arc<TcpSocket>) {
         self.slot_for(&sock);
+    }
+
+    /// Forgets the batch's queued segments without servicing the sockets:
+    /// for the benchmark, which measures demultiplexing alone.
+    pub(crate) fn discard_batch(&mut self) {
+        for queue in self.queues.iter_mut().take(self.ready.len()) {
+            queue.clear();
+        }
+        self.ready.clear();
     }
 
     /// Hands each ready socket its segments, then lets it transmit.
