@@ -28,8 +28,9 @@ impl Stack {
     /// Every socket in the table, sorted by protocol, local then remote
     /// address.
     pub fn sockets(&self) -> Vec<SocketInfo> {
-        let entries: Vec<Entry> = self.inner.table.read().iter().cloned().collect();
-        let mut out: Vec<SocketInfo> = entries
+        let mut out: Vec<SocketInfo> = self
+            .inner
+            .entries()
             .into_iter()
             .map(|entry| match entry {
                 Entry::Tcp(sock) => {

@@ -197,8 +197,7 @@ impl Inner {
         if self.shutdown.swap(true, Ordering::SeqCst) {
             return;
         }
-        let sockets: Vec<Entry> = self.table.read().iter().cloned().collect();
-        for entry in sockets {
+        for entry in self.entries() {
             match entry {
                 Entry::Tcp(sock) => {
                     let mut st = sock.state.lock();

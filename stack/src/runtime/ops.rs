@@ -199,11 +199,110 @@ impl Inner {
         Ok(())
     }
 
+    /// Every socket in the table at this moment (for a snapshot, or to
+    /// visit them all without holding the table's lock).
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        self.table.read().iter().cloned().collect()
+    }
+
     /// The table key of a local address, which must be this stack's.
     fn local_key(&self, local: SocketAddrV4) -> Result<ListenKey, OpenError> {
         if *local.ip() != self.config.addr {
             return Err(OpenError::NotOurAddress(local));
         }
         Ok(ListenKey::new(*local.ip(), local.port()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::{MemDevice, MemPair};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// A stack's state with no threads, and the other end of its link.
+    fn inner() -> (Inner, MemDevice) {
+        let (ours, peer) = MemPair::new(16, 1500);
+        (Inner::new(Box::new(ours), Config::with_addr(US)), peer)
+    }
+
+    fn ours(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(US, port)
+    }
+
+    #[test]
+    fn local_addresses_must_be_ours() {
+        let (inner, _peer) = inner();
+        let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 80);
+        assert_eq!(
+            inner.listen(elsewhere).err(),
+            Some(OpenError::NotOurAddress(elsewhere))
+        );
+        assert_eq!(
+            inner.bind_udp(elsewhere).err(),
+            Some(OpenError::NotOurAddress(elsewhere))
+        );
+    }
+
+    #[test]
+    fn binds_conflict_per_protocol_and_port_zero_is_ephemeral() {
+        let (inner, _peer) = inner();
+        let listener = inner.listen(ours(80)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            inner.listen(ours(80)).err(),
+            Some(OpenError::Bind(BindError::AddrInUse))
+        );
+        // UDP has its own ports.
+        let udp = inner.bind_udp(ours(80)).unwrap_or_else(|e| panic!("{e:?}"));
+        let eph = inner.bind_udp(ours(0)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_ne!(eph.key.port, 0);
+        assert_ne!(eph.key.port, udp.key.port);
+        // Letting go frees the port.
+        inner.unlisten(&listener);
+        inner.unbind_udp(&udp);
+        assert!(inner.listen(ours(80)).is_ok());
+        assert!(inner.bind_udp(ours(80)).is_ok());
+    }
+
+    #[test]
+    fn a_datagram_must_fit_the_mtu() {
+        let (inner, peer) = inner();
+        let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
+        let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9);
+        // 1500 - 20 (IPv4) - 8 (UDP).
+        assert_eq!(inner.max_datagram(), 1472);
+        let big = vec![0u8; 1473];
+        let e = inner.send_datagram(&udp, &big, to).unwrap_err();
+        assert_eq!(
+            e,
+            SendToError::TooLong {
+                len: 1473,
+                max: 1472
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "datagram of 1473 bytes exceeds the 1472 that fit in the MTU"
+        );
+        assert_eq!(peer.pending(), 0);
+        assert_eq!(inner.send_datagram(&udp, &big[..1472], to), Ok(()));
+        assert_eq!(peer.pending(), 1);
+    }
+
+    #[test]
+    fn connect_sends_a_syn_and_refuses_once_shut_down() {
+        let (inner, peer) = inner();
+        let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+        let sock = inner.connect(remote).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(sock.tuple.remote, remote);
+        assert_eq!(*sock.tuple.local.ip(), US);
+        assert_eq!(peer.pending(), 1, "the SYN");
+        inner.shutdown.store(true, Ordering::SeqCst);
+        assert_eq!(inner.connect(remote).err(), Some(OpenError::ShutDown));
     }
 }
