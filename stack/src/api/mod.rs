@@ -2,6 +2,10 @@
 //! (`Read` + `Write`, shutdown, timeouts), [`UdpSocket`], and a snapshot
 //! of the socket table. Errors are `io::Error`s with the kinds std uses
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, ...).
+//!
+//! The API speaks to the runtime only in sockets, through `runtime::ops`
+//! (open, listen, bind, send a datagram, release) and the socket types it
+//! returns; it builds no connection and knows no header size.
 
 mod snapshot;
 mod tcp;

@@ -1,5 +1,5 @@
 //! The RX thread's demultiplexing, for the benchmark in
-//! `benches/benches/table.rs`: the real [`Rx::demux`] against a real socket
+//! `benches/benches/table.rs`: the real `Rx::demux` against a real socket
 //! table, with no threads. Not part of the API; hidden from the docs.
 //!
 //! Each packet goes through exactly what the RX thread does with it

@@ -4,18 +4,18 @@
 //! (`tcp::listener::Listener`) are sans-IO, and the runtime feeds them
 //! segments and time, stores what they open and sends what they owe.
 //!
-//! - The **RX thread** ([`rx`]) reads packets from the device in batches,
+//! - The **RX thread** (`rx`) reads packets from the device in batches,
 //!   validates each, answers ICMP and closed ports itself, and hands every
 //!   TCP segment to its owner: a connection's queue for the batch, or the
 //!   listener, whose decision (open, reply, drop) it carries out. After
 //!   the batch it services each socket that got segments once: drain its
 //!   queue into the connection, then transmit what the connection owes
 //!   (one cumulative ACK for the whole batch).
-//! - The **timer thread** ([`timers`]) sleeps until the earliest deadline
+//! - The **timer thread** (`timers`) sleeps until the earliest deadline
 //!   a connection asked for and calls `handle_timeout` on it.
-//! - **User threads** (the API) reach the runtime through [`ops`] (open,
+//! - **User threads** (the API) reach the runtime through `ops` (open,
 //!   listen, bind, send a datagram, release) and the sockets it returns
-//!   ([`socket`]): lock a socket, send or receive, and transmit directly,
+//!   (`socket`): lock a socket, send or receive, and transmit directly,
 //!   since a TUN write is safe from any thread.
 //!
 //! # Ownership

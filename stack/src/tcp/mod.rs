@@ -20,7 +20,7 @@
 //!
 //! # Method taxonomy and call order
 //!
-//! [`Connection`] has constructors (`connect`, `accept`), inputs
+//! [`Connection`] has constructors (`connect`, `accept`, `accept_cookie`), inputs
 //! (`handle_segment`, `handle_timeout`), application commands (`send`,
 //! `recv`, `close`, `abort`), outputs (`poll_transmit`, `poll_timeout`) and
 //! getters. After any input or command the caller runs `poll_transmit`
