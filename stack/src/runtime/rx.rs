@@ -190,8 +190,9 @@ impl Rx {
         if queue.len() >= self.queue_depth {
             return bump(&inner.stats.drop_queue_full);
         }
-        // invariant: batch indices are below the batch capacity, which the
-        // config keeps far below 65,536.
+        // invariant: batch indices are below the batch capacity, which
+        // `Config::validate` bounds by `MAX_RX_BATCH` (65,536), so every
+        // index fits a u16.
         queue.push(index as u16);
     }
 
