@@ -1,5 +1,9 @@
-//! One place for every address, size and limit the stack uses.
+//! One place for every address, size and limit the stack uses, and the
+//! rules a configuration must satisfy ([`Config::validate`], checked by
+//! `Stack::new`).
 
+use std::fmt;
+use std::io;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -18,7 +22,8 @@ pub struct Config {
     /// TCP connection settings: buffers, timers, options.
     pub tcp: TcpConfig,
     /// Packets read from the device per batch before sockets are serviced.
-    /// Default 64. DoS warning: one batch holds `rx_batch * mtu` bytes.
+    /// Default 64; at most [`MAX_RX_BATCH`]. DoS warning: one batch holds
+    /// `rx_batch * mtu` bytes.
     pub rx_batch: usize,
     /// Segments one TCP socket may queue within a batch; more are dropped
     /// and counted for that socket only (`drop_queue_full`). Default 64.
@@ -76,6 +81,35 @@ impl Default for Config {
     }
 }
 
+/// The most packets one RX batch may hold: the RX thread keeps a
+/// segment's index in its batch as a `u16`.
+pub const MAX_RX_BATCH: usize = 1 << 16;
+
+/// The smallest MTU of an IPv4 link (RFC 791: "Every internet module must
+/// be able to forward a datagram of 68 octets without further
+/// fragmentation").
+pub const MIN_MTU: usize = 68;
+
+/// The largest IPv4 packet: the total length field has 16 bits (RFC 791).
+pub const MAX_MTU: usize = 0xffff;
+
+/// IPv4 and TCP headers without options: what the MTU holds besides a
+/// segment of `tcp.mss` bytes (RFC 9293 §3.7.1).
+const TCP_IPV4_HEADERS: usize = 40;
+
+/// The smallest MSS we advertise: the connection never sends segments
+/// smaller than 64 bytes whatever the peer announces, so a smaller MSS of
+/// ours could not be honoured by our own sender either.
+pub const MIN_MSS: u16 = 64;
+
+/// RFC 7323 §2.3: with the largest shift (14) a window of at most 2^30
+/// bytes can be advertised; a larger receive buffer could never be used.
+pub const MAX_RECV_BUFFER: usize = 1 << 30;
+
+/// RFC 1122 §4.2.3.2: an ACK "MUST NOT be excessively delayed; in
+/// particular, the delay MUST be less than 0.5 seconds".
+pub const MAX_DELAYED_ACK: Duration = Duration::from_millis(500);
+
 impl Config {
     /// The default configuration for `addr`.
     pub fn with_addr(addr: Ipv4Addr) -> Config {
@@ -83,5 +117,372 @@ impl Config {
             addr,
             ..Config::default()
         }
+    }
+
+    /// Checks every field (and those of `tcp`) against the rules the
+    /// stack relies on. `Stack::new` calls it; a stack never runs with a
+    /// configuration that fails it.
+    ///
+    /// # Errors
+    ///
+    /// The first field that breaks a rule, with its value and the rule.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let addr = self.addr;
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(ConfigError::new(
+                "addr",
+                addr,
+                "is not a unicast address: the stack must own a host address (RFC 1122 §3.2.1.3)",
+            ));
+        }
+        if self.mtu < MIN_MTU {
+            return Err(ConfigError::new(
+                "mtu",
+                self.mtu,
+                format!("is too small: an IPv4 link carries at least {MIN_MTU} bytes (RFC 791)"),
+            ));
+        }
+        if self.mtu > MAX_MTU {
+            return Err(ConfigError::new(
+                "mtu",
+                self.mtu,
+                format!("is too large: an IPv4 packet has at most {MAX_MTU} bytes (RFC 791)"),
+            ));
+        }
+        if self.ttl == 0 {
+            return Err(ConfigError::new(
+                "ttl",
+                self.ttl,
+                "is zero: a host must not send a datagram with a TTL of 0 (RFC 1122 §3.2.1.7)",
+            ));
+        }
+        if self.rx_batch == 0 {
+            return Err(ConfigError::new(
+                "rx_batch",
+                self.rx_batch,
+                "is zero: a batch holds at least 1 packet",
+            ));
+        }
+        if self.rx_batch > MAX_RX_BATCH {
+            return Err(ConfigError::new(
+                "rx_batch",
+                self.rx_batch,
+                format!("is too large: at most {MAX_RX_BATCH} packets per batch"),
+            ));
+        }
+        at_least_one("socket_queue_depth", self.socket_queue_depth, "segments")?;
+        at_least_one("udp_queue_depth", self.udp_queue_depth, "datagrams")?;
+        at_least_one("accept_backlog", self.accept_backlog, "connections")?;
+        at_least_one("max_connections", self.max_connections, "connections")?;
+        if self.orphan_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "orphan_timeout",
+                format_args!("{:?}", self.orphan_timeout),
+                "is zero: a dropped connection would be reset before it could close",
+            ));
+        }
+        self.validate_tcp()
+    }
+
+    fn validate_tcp(&self) -> Result<(), ConfigError> {
+        let tcp = &self.tcp;
+        if tcp.mss < MIN_MSS {
+            return Err(ConfigError::new(
+                "tcp.mss",
+                tcp.mss,
+                format!("is too small: at least {MIN_MSS} bytes"),
+            ));
+        }
+        let fits = self.mtu.saturating_sub(TCP_IPV4_HEADERS);
+        if usize::from(tcp.mss) > fits {
+            return Err(ConfigError::new(
+                "tcp.mss",
+                tcp.mss,
+                format!(
+                    "is too large for Config::mtu = {}: a segment of at most {fits} bytes \
+                     fits behind the 40 bytes of IPv4 and TCP headers (RFC 9293 §3.7.1)",
+                    self.mtu
+                ),
+            ));
+        }
+        at_least_one("tcp.send_buffer", tcp.send_buffer, "bytes")?;
+        at_least_one("tcp.recv_buffer", tcp.recv_buffer, "bytes")?;
+        if tcp.recv_buffer > MAX_RECV_BUFFER {
+            return Err(ConfigError::new(
+                "tcp.recv_buffer",
+                tcp.recv_buffer,
+                format!(
+                    "is too large: at most {MAX_RECV_BUFFER} bytes can be advertised (RFC 7323 §2.3)"
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("tcp.initial_rto", tcp.initial_rto),
+            ("tcp.min_rto", tcp.min_rto),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::new(
+                    field,
+                    format_args!("{value:?}"),
+                    "is zero: a retransmission timer must not expire at once (RFC 6298 §2)",
+                ));
+            }
+        }
+        if tcp.min_rto > tcp.max_rto {
+            return Err(ConfigError::new(
+                "tcp.min_rto",
+                format_args!("{:?}", tcp.min_rto),
+                format!(
+                    "is above Config::tcp.max_rto = {:?}: the bounds of the RTO are reversed",
+                    tcp.max_rto
+                ),
+            ));
+        }
+        if let Some(delay) = tcp.delayed_ack {
+            if delay >= MAX_DELAYED_ACK {
+                return Err(ConfigError::new(
+                    "tcp.delayed_ack",
+                    format_args!("{delay:?}"),
+                    "is too long: an ACK must be delayed less than 500 ms (RFC 1122 §4.2.3.2)",
+                ));
+            }
+        }
+        if tcp.keepalive.is_some_and(|idle| idle.is_zero()) {
+            return Err(ConfigError::new(
+                "tcp.keepalive",
+                "Some(0ns)",
+                "is zero: keepalive probes need an idle time (use None to turn them off)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn at_least_one(field: &'static str, value: usize, unit: &str) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(
+            field,
+            value,
+            format!("is zero: at least 1 of {unit}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A [`Config`] field that breaks a rule: which field, its value, and why.
+/// Converts into an `io::Error` of kind `InvalidInput` with the same text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl ConfigError {
+    fn new(
+        field: &'static str,
+        value: impl fmt::Display,
+        reason: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field's path below `Config`, e.g. `"rx_batch"` or `"tcp.mss"`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Config::{} = {} {}", self.field, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for io::Error {
+    fn from(e: ConfigError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Applies `change` to the default configuration and returns the
+    /// error's field and message.
+    #[track_caller]
+    fn rejected(change: impl FnOnce(&mut Config)) -> (&'static str, String) {
+        let mut c = Config::default();
+        change(&mut c);
+        let e = c.validate().expect_err("the change should be rejected");
+        (e.field(), e.to_string())
+    }
+
+    #[track_caller]
+    fn accepted(change: impl FnOnce(&mut Config)) {
+        let mut c = Config::default();
+        change(&mut c);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn default_is_valid() {
+        accepted(|_| {});
+        assert_eq!(
+            Config::with_addr(Ipv4Addr::new(10, 9, 0, 2)).validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn addr_must_be_unicast() {
+        for bad in [
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(224, 0, 0, 1),
+        ] {
+            assert_eq!(rejected(|c| c.addr = bad).0, "addr");
+        }
+        accepted(|c| c.addr = Ipv4Addr::new(127, 0, 0, 2));
+    }
+
+    #[test]
+    fn mtu_bounds_are_ipv4s() {
+        let (field, msg) = rejected(|c| {
+            c.mtu = 67;
+            c.tcp.mss = MIN_MSS;
+        });
+        assert_eq!(field, "mtu");
+        assert!(msg.starts_with("Config::mtu = 67 is too small"), "{msg}");
+        assert_eq!(rejected(|c| c.mtu = 65_536).0, "mtu");
+        // The smallest MTU that carries our smallest segment.
+        accepted(|c| {
+            c.mtu = usize::from(MIN_MSS) + 40;
+            c.tcp.mss = MIN_MSS;
+        });
+        accepted(|c| c.mtu = 65_535);
+    }
+
+    #[test]
+    fn ttl_must_not_be_zero() {
+        assert_eq!(rejected(|c| c.ttl = 0).0, "ttl");
+        accepted(|c| c.ttl = 1);
+    }
+
+    #[test]
+    fn rx_batch_fits_a_u16_index() {
+        let (field, msg) = rejected(|c| c.rx_batch = 70_000);
+        assert_eq!(field, "rx_batch");
+        assert_eq!(
+            msg,
+            "Config::rx_batch = 70000 is too large: at most 65536 packets per batch"
+        );
+        assert_eq!(rejected(|c| c.rx_batch = MAX_RX_BATCH + 1).0, "rx_batch");
+        assert_eq!(rejected(|c| c.rx_batch = 0).0, "rx_batch");
+        accepted(|c| c.rx_batch = MAX_RX_BATCH);
+        accepted(|c| c.rx_batch = 1);
+    }
+
+    #[test]
+    fn queues_and_limits_hold_at_least_one() {
+        assert_eq!(
+            rejected(|c| c.socket_queue_depth = 0).0,
+            "socket_queue_depth"
+        );
+        assert_eq!(rejected(|c| c.udp_queue_depth = 0).0, "udp_queue_depth");
+        assert_eq!(rejected(|c| c.accept_backlog = 0).0, "accept_backlog");
+        assert_eq!(rejected(|c| c.max_connections = 0).0, "max_connections");
+        accepted(|c| {
+            c.socket_queue_depth = 1;
+            c.udp_queue_depth = 1;
+            c.accept_backlog = 1;
+            c.max_connections = 1;
+        });
+    }
+
+    #[test]
+    fn orphan_timeout_must_not_be_zero() {
+        assert_eq!(
+            rejected(|c| c.orphan_timeout = Duration::ZERO).0,
+            "orphan_timeout"
+        );
+        accepted(|c| c.orphan_timeout = Duration::from_millis(1));
+    }
+
+    #[test]
+    fn mss_fits_the_mtu() {
+        let (field, msg) = rejected(|c| c.mtu = 1280);
+        assert_eq!(field, "tcp.mss");
+        assert!(msg.contains("at most 1240 bytes"), "{msg}");
+        accepted(|c| {
+            c.mtu = 1280;
+            c.tcp.mss = 1240;
+        });
+        assert_eq!(rejected(|c| c.tcp.mss = MIN_MSS - 1).0, "tcp.mss");
+        assert_eq!(rejected(|c| c.tcp.mss = 0).0, "tcp.mss");
+    }
+
+    #[test]
+    fn buffers_are_nonempty_and_advertisable() {
+        assert_eq!(rejected(|c| c.tcp.send_buffer = 0).0, "tcp.send_buffer");
+        assert_eq!(rejected(|c| c.tcp.recv_buffer = 0).0, "tcp.recv_buffer");
+        assert_eq!(
+            rejected(|c| c.tcp.recv_buffer = MAX_RECV_BUFFER + 1).0,
+            "tcp.recv_buffer"
+        );
+        accepted(|c| c.tcp.recv_buffer = MAX_RECV_BUFFER);
+    }
+
+    #[test]
+    fn rto_bounds_are_positive_and_ordered() {
+        assert_eq!(
+            rejected(|c| c.tcp.initial_rto = Duration::ZERO).0,
+            "tcp.initial_rto"
+        );
+        assert_eq!(
+            rejected(|c| c.tcp.min_rto = Duration::ZERO).0,
+            "tcp.min_rto"
+        );
+        let (field, msg) = rejected(|c| c.tcp.max_rto = Duration::from_millis(100));
+        assert_eq!(field, "tcp.min_rto");
+        assert!(msg.contains("max_rto = 100ms"), "{msg}");
+        accepted(|c| c.tcp.max_rto = c.tcp.min_rto);
+    }
+
+    #[test]
+    fn delayed_ack_is_below_half_a_second() {
+        assert_eq!(
+            rejected(|c| c.tcp.delayed_ack = Some(MAX_DELAYED_ACK)).0,
+            "tcp.delayed_ack"
+        );
+        accepted(|c| c.tcp.delayed_ack = Some(Duration::from_millis(499)));
+        accepted(|c| c.tcp.delayed_ack = None);
+    }
+
+    #[test]
+    fn keepalive_needs_an_idle_time() {
+        assert_eq!(
+            rejected(|c| c.tcp.keepalive = Some(Duration::ZERO)).0,
+            "tcp.keepalive"
+        );
+        accepted(|c| c.tcp.keepalive = Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_error_is_invalid_input_with_the_message() {
+        let c = Config {
+            rx_batch: 70_000,
+            ..Config::default()
+        };
+        let e: io::Error = c.validate().unwrap_err().into();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().starts_with("Config::rx_batch = 70000"), "{e}");
     }
 }

@@ -1,4 +1,16 @@
 //! A userspace TCP/IP stack over a Linux TUN device.
+//!
+//! ```text
+//!   device ──► runtime (rx: validate, table lookup) ──► tcp::Connection / tcp::listener
+//!     ▲            │  timers, ops (open, listen, bind, send)          │ (sans-IO)
+//!     └──── tx ◄───┴──────────────────────────────────────────────────┘
+//!                  ▲
+//!   api: TcpListener, TcpStream, UdpSocket (std::net-like) ── through runtime::ops
+//! ```
+//!
+//! Start a [`Stack`] on a [`device::Device`] with a [`Config`] (checked by
+//! [`Config::validate`]); open sockets with the `api` types. Dropping the
+//! last handle (the stack and every socket made from it) shuts it down.
 
 // The system calls in `device::tun` (and the test-only `device::netns`)
 // are the only `unsafe`; `device/mod.rs` allows it there and nowhere else.
@@ -16,5 +28,8 @@ pub mod time;
 pub mod wire;
 
 pub use api::{SocketInfo, TcpListener, TcpStream, UdpSocket};
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use runtime::Stack;
+
+#[doc(hidden)]
+pub use runtime::__bench;

@@ -2,6 +2,10 @@
 //! (`Read` + `Write`, shutdown, timeouts), [`UdpSocket`], and a snapshot
 //! of the socket table. Errors are `io::Error`s with the kinds std uses
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, ...).
+//!
+//! The API speaks to the runtime only in sockets, through `runtime::ops`
+//! (open, listen, bind, send a datagram, release) and the socket types it
+//! returns; it builds no connection and knows no header size.
 
 mod snapshot;
 mod tcp;
@@ -14,15 +18,27 @@ pub use snapshot::SocketInfo;
 pub use tcp::{TcpListener, TcpStream, DEFAULT_CONNECT_TIMEOUT};
 pub use udp::UdpSocket;
 
+use crate::runtime::ops::OpenError;
 use crate::table::BindError;
 use crate::tcp::error::ConnError;
 
-pub(crate) fn bind_error(e: BindError) -> io::Error {
+fn bind_error(e: BindError) -> io::Error {
     let kind = match e {
         BindError::AddrInUse => io::ErrorKind::AddrInUse,
         BindError::NoEphemeralPorts | BindError::TableFull => io::ErrorKind::AddrNotAvailable,
     };
     io::Error::new(kind, e)
+}
+
+pub(crate) fn open_error(e: OpenError) -> io::Error {
+    match e {
+        OpenError::Bind(e) => bind_error(e),
+        OpenError::NotOurAddress(addr) => io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{addr} is not this stack's address"),
+        ),
+        OpenError::ShutDown => shut_down(),
+    }
 }
 
 pub(crate) fn conn_error(e: ConnError) -> io::Error {

@@ -28,8 +28,9 @@ impl Stack {
     /// Every socket in the table, sorted by protocol, local then remote
     /// address.
     pub fn sockets(&self) -> Vec<SocketInfo> {
-        let entries: Vec<Entry> = self.inner.table.read().iter().cloned().collect();
-        let mut out: Vec<SocketInfo> = entries
+        let mut out: Vec<SocketInfo> = self
+            .inner
+            .entries()
             .into_iter()
             .map(|entry| match entry {
                 Entry::Tcp(sock) => {
@@ -50,8 +51,8 @@ impl Stack {
                         local: SocketAddrV4::new(l.key.addr, l.key.port),
                         remote: None,
                         state: "LISTEN".to_string(),
-                        recv_queue: ls.ready.len(),
-                        send_queue: ls.pending,
+                        recv_queue: ls.tcp.queued(),
+                        send_queue: ls.tcp.half_open(),
                     }
                 }
                 Entry::Udp(u) => SocketInfo {

@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::socket::{Entry, Listener, TcpSocket};
+use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::stats::bump;
-use crate::table::ListenKey;
-use crate::tcp::connection::Connection;
 use crate::tcp::error::{RecvError, SendError};
 use crate::tcp::state::State;
 
-use super::{bind_error, conn_error, deadline, shut_down, timed_out};
+use super::{conn_error, deadline, open_error, shut_down, timed_out};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -35,14 +33,8 @@ impl TcpListener {
     ///
     /// `AddrInUse` if a listener already holds the port.
     pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
-        let key = ListenKey::new(stack.addr(), port);
-        let listener = Arc::new(Listener::new(key, stack.inner.config.accept_backlog));
-        stack
-            .inner
-            .table
-            .write()
-            .bind_listener(key, Entry::Listener(Arc::clone(&listener)))
-            .map_err(bind_error)?;
+        let local = SocketAddrV4::new(stack.addr(), port);
+        let listener = stack.inner.listen(local).map_err(open_error)?;
         Ok(TcpListener {
             stack: stack.clone(),
             listener,
@@ -70,18 +62,18 @@ impl TcpListener {
         let until = deadline(*self.timeout.lock());
         let mut ls = self.listener.state.lock();
         loop {
-            if let Some(sock) = ls.ready.pop_front() {
+            if let Some(sock) = ls.pop_ready() {
                 drop(ls);
                 bump(&self.stack.inner.stats.tcp_accepted);
                 let peer = sock.tuple.remote;
                 return Ok((TcpStream::new(&self.stack, sock), peer));
             }
-            if ls.closed || self.stack.is_shut_down() {
+            if ls.tcp.is_closed() || self.stack.is_shut_down() {
                 return Err(shut_down());
             }
             match until {
                 Some(t) => {
-                    if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.ready.is_empty()
+                    if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.tcp.queued() == 0
                     {
                         return Err(timed_out("accept"));
                     }
@@ -98,22 +90,10 @@ impl TcpListener {
 }
 
 impl Drop for TcpListener {
+    /// Stops listening; connections that completed the handshake but were
+    /// never accepted are reset, as Linux does.
     fn drop(&mut self) {
-        let inner = &self.stack.inner;
-        inner.table.write().remove_listener(&self.listener.key);
-        let orphans: Vec<Arc<TcpSocket>> = {
-            let mut ls = self.listener.state.lock();
-            ls.closed = true;
-            ls.ready.drain(..).collect()
-        };
-        self.listener.cond.notify_all();
-        // Linux resets connections that completed the handshake but were
-        // never accepted; so do we.
-        for sock in orphans {
-            let mut st = sock.state.lock();
-            st.conn.abort();
-            inner.after_activity(&sock, &mut st);
-        }
+        self.stack.inner.unlisten(&self.listener);
     }
 }
 
@@ -137,15 +117,7 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let inner = &self.stack.inner;
-        let mut st = self.sock.state.lock();
-        if st.conn.recv_queue() > 0 {
-            st.conn.abort();
-        } else {
-            st.conn.close();
-        }
-        st.orphan_deadline = Some(inner.now() + inner.config.orphan_timeout);
-        inner.after_activity(&self.sock, &mut st);
+        self.stack.inner.release_tcp(&self.sock);
     }
 }
 
@@ -187,29 +159,10 @@ impl TcpStream {
         timeout: Duration,
     ) -> io::Result<TcpStream> {
         let inner = &stack.inner;
-        if stack.is_shut_down() {
-            return Err(shut_down());
-        }
-        let now = inner.now();
-        let mut sock = None;
-        inner
-            .table
-            .write()
-            .insert_ephemeral(inner.config.addr, remote, |tuple| {
-                let iss = inner.isn.isn(now, tuple.local, tuple.remote);
-                let conn = Connection::connect(now, tuple.local, remote, iss, &inner.config.tcp);
-                let s = Arc::new(TcpSocket::new(conn, None));
-                sock = Some(Arc::clone(&s));
-                Entry::Tcp(s)
-            })
-            .map_err(bind_error)?;
-        let sock = sock.ok_or_else(|| io::Error::other("socket table did not store the socket"))?;
-        bump(&inner.stats.tcp_active_opens);
-        let stream = TcpStream::new(stack, sock);
+        let stream = TcpStream::new(stack, inner.connect(remote).map_err(open_error)?);
         let sock = &stream.handle.sock;
         let until = deadline(Some(timeout));
         let mut st = sock.state.lock();
-        inner.after_activity(sock, &mut st);
         loop {
             if let Some(e) = st.conn.error() {
                 return Err(conn_error(e));

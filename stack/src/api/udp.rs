@@ -7,13 +7,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::socket::{self, Entry};
-use crate::runtime::{tx, Stack};
-use crate::table::ListenKey;
-use crate::wire::udp::UdpRepr;
-use crate::wire::{ipv4, udp};
+use crate::runtime::socket;
+use crate::runtime::Stack;
 
-use super::{bind_error, deadline, shut_down, timed_out};
+use super::{deadline, open_error, shut_down, timed_out};
 
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
@@ -34,27 +31,8 @@ impl UdpSocket {
     ///
     /// `AddrInUse` if another UDP socket holds the port.
     pub fn bind(stack: &Stack, port: u16) -> io::Result<UdpSocket> {
-        let inner = &stack.inner;
-        let depth = inner.config.udp_queue_depth;
-        let mut table = inner.table.write();
-        let sock = if port == 0 {
-            let mut made = None;
-            table
-                .bind_udp_ephemeral(inner.config.addr, |key| {
-                    let s = Arc::new(socket::UdpSocket::new(key, depth));
-                    made = Some(Arc::clone(&s));
-                    Entry::Udp(s)
-                })
-                .map_err(bind_error)?;
-            made.ok_or_else(|| io::Error::other("socket table did not store the socket"))?
-        } else {
-            let key = ListenKey::new(inner.config.addr, port);
-            let s = Arc::new(socket::UdpSocket::new(key, depth));
-            table
-                .bind_udp(key, Entry::Udp(Arc::clone(&s)))
-                .map_err(bind_error)?;
-            s
-        };
+        let local = SocketAddrV4::new(stack.addr(), port);
+        let sock = stack.inner.bind_udp(local).map_err(open_error)?;
         Ok(UdpSocket {
             stack: stack.clone(),
             sock,
@@ -73,26 +51,10 @@ impl UdpSocket {
     /// `InvalidInput` when the datagram does not fit in one packet of the
     /// stack's MTU (we do not fragment).
     pub fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
-        let inner = &self.stack.inner;
-        let room = inner
-            .config
-            .mtu
-            .saturating_sub(ipv4::HEADER_LEN + udp::HEADER_LEN);
-        if buf.len() > room {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "datagram of {} bytes exceeds the {room} that fit in the MTU",
-                    buf.len()
-                ),
-            ));
-        }
-        let dgram = UdpRepr {
-            src_port: self.sock.key.port,
-            dst_port: to.port(),
-            payload: buf,
-        };
-        tx::send_udp(inner, inner.config.addr, *to.ip(), &dgram);
+        self.stack
+            .inner
+            .send_datagram(&self.sock, buf, to)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(buf.len())
     }
 
@@ -144,6 +106,6 @@ impl UdpSocket {
 
 impl Drop for UdpSocket {
     fn drop(&mut self) {
-        self.stack.inner.table.write().remove_udp(&self.sock.key);
+        self.stack.inner.unbind_udp(&self.sock);
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! For every packet of a batch, [`Rx::demux`] validates the IPv4 header
 //! and the transport header (the single drop site: each `wire::Error` is
-//! counted by reason), then either answers it at once (ICMP echo, RST for
-//! a closed port, ICMP port unreachable, a UDP datagram onto its socket's
-//! queue) or appends the segment's index to its TCP socket's queue for
-//! this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
+//! counted by reason), then finds its owner and hands it over: it answers
+//! at once (ICMP echo, RST for a closed port, ICMP port unreachable), puts
+//! a UDP datagram onto its socket's queue, gives a segment for a listener
+//! to the sans-IO `tcp::listener::Listener` and carries out its decision,
+//! or appends a connection's segment index to its queue for this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
 //! at one connection fills only that queue. After the batch each socket
 //! with a non-empty queue is locked once, its segments handed to the
 //! connection in arrival order, and whatever the connection owes is sent:
@@ -24,12 +25,12 @@ use crate::icmp;
 use crate::stats::bump;
 use crate::table::TcpLookup;
 use crate::tcp::connection::Connection;
+use crate::tcp::listener::{ListenAction, ListenDrop, ResetCause};
 use crate::tcp::reset::rst_for_closed;
-use crate::tcp::syncookie::{SynCookies, SLOT_SECS};
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
-use crate::wire::tcp::{self, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 
 use super::socket::{Entry, Listener, TcpSocket};
@@ -70,13 +71,6 @@ pub(crate) struct Rx {
     queues: Vec<Vec<u16>>,
     batch_no: u32,
     queue_depth: usize,
-    /// The SYN-cookie secret of this stack. Only the RX thread answers
-    /// SYNs and checks ACKs to listeners, so the key lives here.
-    cookies: SynCookies,
-    /// When a SYN cookie was last sent. An ACK to a listener is checked as
-    /// a cookie only within two cookie slots of it (as Linux does), so
-    /// while nothing overflows no forged ACK can open a connection.
-    cookies_sent_at: Option<Instant>,
 }
 
 impl Rx {
@@ -86,24 +80,28 @@ impl Rx {
             queues: Vec::new(),
             batch_no: 0,
             queue_depth: 1,
-            cookies: SynCookies::new(),
-            cookies_sent_at: None,
         }
     }
 
     /// Demultiplexes a whole batch, then services the sockets it touched.
     pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
         let now = inner.now();
-        self.batch_no = self.batch_no.wrapping_add(1);
-        self.queue_depth = inner.config.socket_queue_depth.max(1);
+        self.begin_batch(inner);
         for (i, packet) in batch.iter().enumerate() {
             self.demux(inner, now, i, packet);
         }
         self.service(inner, now, batch);
     }
 
-    /// Validates one packet and sends it on its way. Public to the crate
-    /// for the demultiplexing benchmark.
+    /// Starts a batch: sockets marked in earlier batches no longer match.
+    pub(crate) fn begin_batch(&mut self, inner: &Inner) {
+        self.batch_no = self.batch_no.wrapping_add(1);
+        self.queue_depth = inner.config.socket_queue_depth.max(1);
+    }
+
+    /// Validates packet `index` of the batch and sends it on its way (the
+    /// benchmark in `benches/benches/table.rs` runs this through
+    /// [`super::__bench`]).
     pub(crate) fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8]) {
         bump(&inner.stats.ip_rx);
         let (ip, payload) = match Ipv4Repr::parse(packet) {
@@ -192,15 +190,15 @@ impl Rx {
         if queue.len() >= self.queue_depth {
             return bump(&inner.stats.drop_queue_full);
         }
-        // invariant: batch indices are below the batch capacity, which the
-        // config keeps far below 65,536.
+        // invariant: batch indices are below the batch capacity, which
+        // `Config::validate` bounds by `MAX_RX_BATCH` (65,536), so every
+        // index fits a u16.
         queue.push(index as u16);
     }
 
-    /// A segment for a listener: a SYN opens a connection (RFC 9293
-    /// §3.10.7.2), or gets a SYN cookie when the backlog is full (RFC 4987
-    /// §3.6); an ACK may complete a cookie handshake, else gets a RST;
-    /// anything else is dropped.
+    /// A segment for a listener: the sans-IO listener decides (passive
+    /// open, SYN cookies, RST; `tcp::listener`), and this carries it out:
+    /// store the connection, send the reply, or count the drop.
     fn on_listener(
         &mut self,
         inner: &Inner,
@@ -210,44 +208,39 @@ impl Rx {
         remote: SocketAddrV4,
         seg: &TcpRepr<'_>,
     ) {
-        if seg.flags.rst() {
-            return;
-        }
-        if seg.flags.ack() {
-            if seg.flags.syn() || !self.try_cookie(inner, now, listener, local, remote, seg) {
-                if let Some(rst) = rst_for_closed(seg) {
-                    bump(&inner.stats.tcp_rst_tx);
-                    tx::send_tcp(inner, *local.ip(), *remote.ip(), &rst);
+        let action = listener
+            .state
+            .lock()
+            .tcp
+            .handle_segment(now, local, remote, seg);
+        match action {
+            ListenAction::Open(conn) => self.insert_passive(inner, listener, conn),
+            ListenAction::OpenByCookie(conn) => {
+                bump(&inner.stats.syn_cookies_ok);
+                self.insert_passive(inner, listener, conn);
+            }
+            ListenAction::SendCookie(syn_ack) => {
+                bump(&inner.stats.syn_cookies_sent);
+                tx::send_tcp(inner, *local.ip(), *remote.ip(), &syn_ack);
+            }
+            ListenAction::Reset(rst, cause) => {
+                if cause == ResetCause::BadCookie {
+                    bump(&inner.stats.syn_cookies_bad);
                 }
+                bump(&inner.stats.tcp_rst_tx);
+                tx::send_tcp(inner, *local.ip(), *remote.ip(), &rst);
             }
-            return;
-        }
-        if !seg.flags.syn() {
-            return;
-        }
-        {
-            let mut ls = listener.state.lock();
-            if ls.closed {
-                return;
+            ListenAction::Drop(ListenDrop::BacklogFull | ListenDrop::AcceptQueueFull) => {
+                bump(&inner.stats.drop_backlog_full);
             }
-            if ls.pending + ls.ready.len() >= ls.backlog {
-                drop(ls);
-                if inner.config.syn_cookies {
-                    return self.send_cookie(inner, now, local, remote, seg);
-                }
-                return bump(&inner.stats.drop_backlog_full);
-            }
-            ls.pending += 1;
+            ListenAction::Drop(ListenDrop::Rst | ListenDrop::NotSyn | ListenDrop::Closed) => {}
         }
-        let iss = inner.isn.isn(now, local, remote);
-        let conn = Connection::accept(now, local, remote, seg, iss, &inner.config.tcp);
-        self.insert_passive(inner, listener, conn);
     }
 
-    /// Puts a passively opened connection into the table (the caller
-    /// counted it in the listener's `pending`) and services it after the
-    /// batch: that sends its SYN-ACK, or hands it to the accept queue when
-    /// it is already established.
+    /// Puts a passively opened connection into the table (its listener
+    /// counts it as half-open) and services it after the batch: that sends
+    /// its SYN-ACK, or hands it to the accept queue when it is already
+    /// established.
     fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, conn: Connection) {
         let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
         let inserted = inner
@@ -255,132 +248,26 @@ impl Rx {
             .write()
             .insert_connection(sock.tuple, Entry::Tcp(Arc::clone(&sock)));
         if inserted.is_err() {
-            let mut ls = listener.state.lock();
-            ls.pending = ls.pending.saturating_sub(1);
+            listener.state.lock().tcp.half_open_gone();
             return bump(&inner.stats.drop_table_full);
         }
         bump(&inner.stats.tcp_passive_opens);
         self.enqueue_empty(sock);
     }
 
-    /// Answers a SYN without keeping state: a SYN-ACK whose ISN is the
-    /// cookie, advertising our MSS and no other option (RFC 4987 §3.6).
-    fn send_cookie(
-        &mut self,
-        inner: &Inner,
-        now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        syn: &TcpRepr<'_>,
-    ) {
-        let cookie = self
-            .cookies
-            .generate(now, local, remote, syn.seq, syn.options.mss);
-        let options = TcpOptions {
-            mss: Some(inner.config.tcp.mss),
-            ..TcpOptions::default()
-        };
-        let syn_ack = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq: cookie,
-            ack: syn.seq + 1,
-            flags: TcpFlags::SYN | TcpFlags::ACK,
-            // Unscaled (RFC 7323 §2.2), and no scaling will follow.
-            window: u16::try_from(inner.config.tcp.recv_buffer).unwrap_or(u16::MAX),
-            urgent: 0,
-            options,
-            payload: &[],
-        };
-        self.cookies_sent_at = Some(now);
-        bump(&inner.stats.syn_cookies_sent);
-        tx::send_tcp(inner, *local.ip(), *remote.ip(), &syn_ack);
-    }
-
-    /// An ACK (without SYN or RST) for a listener with no connection on its
-    /// four-tuple: if it carries a valid cookie and the accept queue has
-    /// room, opens the connection straight into ESTABLISHED and returns
-    /// true. False means the caller answers with a RST.
-    ///
-    /// The connection is built through the public constructor: a SYN is
-    /// synthesised from what the cookie kept (`SEG.SEQ - 1` and the MSS, no
-    /// other option), `Connection::accept` with ISN = `SEG.ACK - 1` gives
-    /// SYN-RECEIVED, its SYN-ACK (already sent, statelessly) is discarded,
-    /// and the ACK itself moves it to ESTABLISHED.
-    fn try_cookie(
-        &mut self,
-        inner: &Inner,
-        now: Instant,
-        listener: &Arc<Listener>,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        seg: &TcpRepr<'_>,
-    ) -> bool {
-        let recent = self.cookies_sent_at.is_some_and(|at| {
-            now.total_micros().saturating_sub(at.total_micros()) < 2 * SLOT_SECS * 1_000_000
-        });
-        if !inner.config.syn_cookies || !recent {
-            return false;
-        }
-        let Some(mss) = self.cookies.check(now, local, remote, seg.seq, seg.ack) else {
-            bump(&inner.stats.syn_cookies_bad);
-            return false;
-        };
-        {
-            let mut ls = listener.state.lock();
-            // Linux checks only the accept queue here: the SYN queue may be
-            // full of spoofed half-open connections, which is why cookies
-            // were sent at all.
-            if ls.closed {
-                return false;
-            }
-            if ls.ready.len() >= ls.backlog {
-                drop(ls);
-                bump(&inner.stats.drop_backlog_full);
-                // A silent drop: the client retransmits its ACK (or data)
-                // and may find room then.
-                return true;
-            }
-            ls.pending += 1;
-        }
-        let syn = TcpRepr {
-            src_port: seg.src_port,
-            dst_port: seg.dst_port,
-            seq: seg.seq - 1,
-            ack: seg.ack,
-            flags: TcpFlags::SYN,
-            window: seg.window,
-            urgent: 0,
-            options: TcpOptions {
-                mss: Some(mss),
-                ..TcpOptions::default()
-            },
-            payload: &[],
-        };
-        let mut conn = Connection::accept(now, local, remote, &syn, seg.ack - 1, &inner.config.tcp);
-        // The SYN-ACK went out as the cookie; this one is a duplicate. It
-        // carries no payload, so an empty buffer suffices; the bound is
-        // only a guard.
-        for _ in 0..4 {
-            if conn.poll_transmit(now, &mut []).is_none() {
-                break;
-            }
-        }
-        conn.handle_segment(now, seg);
-        if !conn.is_established() {
-            let mut ls = listener.state.lock();
-            ls.pending = ls.pending.saturating_sub(1);
-            return false;
-        }
-        bump(&inner.stats.syn_cookies_ok);
-        self.insert_passive(inner, listener, conn);
-        true
-    }
-
     /// Marks `sock` ready with no segments: it is serviced after the
     /// batch (which sends a new connection's SYN-ACK).
     fn enqueue_empty(&mut self, sock: Arc<TcpSocket>) {
         self.slot_for(&sock);
+    }
+
+    /// Forgets the batch's queued segments without servicing the sockets:
+    /// for the benchmark, which measures demultiplexing alone.
+    pub(crate) fn discard_batch(&mut self) {
+        for queue in self.queues.iter_mut().take(self.ready.len()) {
+            queue.clear();
+        }
+        self.ready.clear();
     }
 
     /// Hands each ready socket its segments, then lets it transmit.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::{Condvar, Mutex};
 
 use crate::table::{FourTuple, ListenKey};
+use crate::tcp;
 use crate::tcp::connection::Connection;
 use crate::time::Instant;
 
@@ -70,36 +71,49 @@ impl TcpSocket {
     }
 }
 
-/// A TCP listener and its accept queue.
+/// A TCP listener: the sans-IO [`tcp::listener::Listener`] (decisions,
+/// backlog, cookies) and the accept queue of established connections that
+/// `accept` waits on.
 pub(crate) struct Listener {
     pub(crate) key: ListenKey,
     pub(crate) state: Mutex<ListenState>,
+    /// Signalled when a connection joins the queue or the listener closes.
     pub(crate) cond: Condvar,
 }
 
 pub(crate) struct ListenState {
-    /// Connections in SYN-RECEIVED that will come to this listener.
-    pub(crate) pending: usize,
-    /// Established connections waiting for `accept`.
-    pub(crate) ready: VecDeque<Arc<TcpSocket>>,
-    /// Bound on `pending + ready.len()`.
-    pub(crate) backlog: usize,
-    /// The listener was dropped.
-    pub(crate) closed: bool,
+    pub(crate) tcp: tcp::listener::Listener,
+    /// Established connections waiting for `accept`; `tcp.queued()` is its
+    /// length, kept so by the methods below.
+    ready: VecDeque<Arc<TcpSocket>>,
 }
 
 impl Listener {
-    pub(crate) fn new(key: ListenKey, backlog: usize) -> Listener {
+    pub(crate) fn new(key: ListenKey, tcp: tcp::listener::Listener) -> Listener {
         Listener {
             key,
             state: Mutex::new(ListenState {
-                pending: 0,
+                tcp,
                 ready: VecDeque::new(),
-                backlog,
-                closed: false,
             }),
             cond: Condvar::new(),
         }
+    }
+}
+
+impl ListenState {
+    /// Moves one of this listener's half-open connections, now
+    /// established, into the accept queue.
+    pub(crate) fn push_ready(&mut self, sock: Arc<TcpSocket>) {
+        self.tcp.established();
+        self.ready.push_back(sock);
+    }
+
+    /// Takes the oldest established connection off the accept queue.
+    pub(crate) fn pop_ready(&mut self) -> Option<Arc<TcpSocket>> {
+        let sock = self.ready.pop_front()?;
+        self.tcp.accepted();
+        Some(sock)
     }
 }
 

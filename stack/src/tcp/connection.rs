@@ -27,6 +27,7 @@ use crate::wire::SeqNumber;
 
 mod input;
 mod output;
+mod passive;
 mod rack;
 mod recovery;
 

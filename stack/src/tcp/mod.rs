@@ -20,7 +20,7 @@
 //!
 //! # Method taxonomy and call order
 //!
-//! [`Connection`] has constructors (`connect`, `accept`), inputs
+//! [`Connection`] has constructors (`connect`, `accept`, `accept_cookie`), inputs
 //! (`handle_segment`, `handle_timeout`), application commands (`send`,
 //! `recv`, `close`, `abort`), outputs (`poll_transmit`, `poll_timeout`) and
 //! getters. After any input or command the caller runs `poll_transmit`
@@ -37,14 +37,18 @@
 //!                      | LossProbe | Reorder
 //! ```
 //!
-//! A segment for no connection and no listener is answered with
+//! A segment for no connection but a listening port goes to a
+//! [`listener::Listener`] (passive open, backlog, SYN cookies), which
+//! answers with a connection to store, a reply to send or a reason to
+//! drop. A segment for no connection and no listener is answered with
 //! [`rst_for_closed`].
 //!
 //! # Parts
 //!
 //! `connection` (the state machine), `state` (the eleven states), `timer`
 //! (the timer table), `config` (tunables), `error` (per-operation errors
-//! and counters), `reset` (RST for closed ports); and the pieces it uses:
+//! and counters), `reset` (RST for closed ports), `listener` (passive
+//! open); and the pieces it uses:
 //! `send_buf`, `recv_buf`, `assembler`, `rtt` (RFC 6298), `congestion`
 //! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528),
 //! `syncookie` (RFC 4987), `secret` (the keyed hash both use), `ring` (the
@@ -56,6 +60,7 @@ pub mod congestion;
 pub mod connection;
 pub mod error;
 pub mod isn;
+pub mod listener;
 pub mod recv_buf;
 pub mod reset;
 mod ring;

@@ -1,0 +1,185 @@
+//! The RX thread's demultiplexing, for the benchmark in
+//! `benches/benches/table.rs`: the real `Rx::demux` against a real socket
+//! table, with no threads. Not part of the API; hidden from the docs.
+//!
+//! Each packet goes through exactly what the RX thread does with it
+//! (IPv4 and TCP validation with checksums, the table lookup under its
+//! read lock, the batch slot and queue of a connection, the listener's
+//! decision, the RST for a closed port, sent on the device). Every
+//! `rx_batch` packets the batch ends as after a device read, except that
+//! the queued segments are discarded instead of handed to their
+//! connections: what is measured is demultiplexing, not TCP.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::device::Device;
+use crate::stats::Stats;
+use crate::table::FourTuple;
+use crate::tcp::connection::Connection;
+use crate::time::Instant;
+use crate::wire::SeqNumber;
+
+use super::ops::OpenError;
+use super::rx::Rx;
+use super::socket::{Entry, Listener, TcpSocket};
+use super::Inner;
+
+/// A stack's shared state and its RX demultiplexer, driven by hand.
+pub struct Demux {
+    inner: Inner,
+    rx: Rx,
+    listeners: Vec<Arc<Listener>>,
+    now: Instant,
+    in_batch: usize,
+}
+
+impl Demux {
+    /// A stack's state over `device`, without its threads. Replies (RSTs,
+    /// SYN-ACKs) are sent on `device`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `config` is not valid.
+    pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Demux> {
+        config.validate()?;
+        let rx = Rx::new(config.rx_batch);
+        let inner = Inner::new(Box::new(device), config);
+        let mut demux = Demux {
+            now: inner.now(),
+            inner,
+            rx,
+            listeners: Vec::new(),
+            in_batch: 0,
+        };
+        demux.rx.begin_batch(&demux.inner);
+        Ok(demux)
+    }
+
+    /// Listens on `port` of the stack's address, as `TcpListener::bind`.
+    ///
+    /// # Errors
+    ///
+    /// When the port is taken.
+    pub fn listen(&mut self, port: u16) -> io::Result<()> {
+        let local = SocketAddrV4::new(self.inner.config.addr, port);
+        let listener = self.inner.listen(local).map_err(open_error)?;
+        self.listeners.push(listener);
+        Ok(())
+    }
+
+    /// Stores a connection from `local_port` of the stack's address to
+    /// `remote` (in SYN-SENT: demultiplexing does not look at its state).
+    ///
+    /// # Errors
+    ///
+    /// When the table is full or the four-tuple taken.
+    pub fn add_connection(&mut self, local_port: u16, remote: SocketAddrV4) -> io::Result<()> {
+        let local = SocketAddrV4::new(self.inner.config.addr, local_port);
+        let conn = Connection::connect(
+            self.now,
+            local,
+            remote,
+            SeqNumber(0),
+            &self.inner.config.tcp,
+        );
+        let sock = Arc::new(TcpSocket::new(conn, None));
+        self.inner
+            .table
+            .write()
+            .insert_connection(FourTuple { local, remote }, Entry::Tcp(sock))
+            .map_err(|e| open_error(OpenError::Bind(e)))
+    }
+
+    /// Demultiplexes `packet` as the next packet of the current batch, as
+    /// the RX thread does; ends the batch when it is full.
+    pub fn demux(&mut self, packet: &[u8]) {
+        self.rx.demux(&self.inner, self.now, self.in_batch, packet);
+        self.in_batch += 1;
+        if self.in_batch >= self.inner.config.rx_batch {
+            self.rx.discard_batch();
+            self.in_batch = 0;
+            self.now = self.inner.now();
+            self.rx.begin_batch(&self.inner);
+        }
+    }
+
+    /// The counters: what the packets did.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+}
+
+/// The benchmark only needs to know that setting up failed, and why.
+fn open_error(e: OpenError) -> io::Error {
+    io::Error::other(format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::device::mem::MemPair;
+    use crate::wire::ipv4::{self, Ipv4Repr};
+    use crate::wire::tcp::{self, TcpFlags, TcpOptions, TcpRepr};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn packet(from: SocketAddrV4, port: u16, flags: TcpFlags) -> Vec<u8> {
+        let seg = TcpRepr {
+            src_port: from.port(),
+            dst_port: port,
+            seq: SeqNumber(1),
+            ack: SeqNumber(1),
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src: *from.ip(),
+            dst: US,
+            protocol: tcp::PROTOCOL,
+            ttl: 64,
+            payload_len: seg.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        seg.emit(*from.ip(), US, &mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    #[test]
+    fn runs_the_real_demux_and_discards_batches() {
+        let (ours, peer) = MemPair::new(1024, 1500);
+        let config = Config {
+            rx_batch: 4,
+            ..Config::with_addr(US)
+        };
+        let mut d = Demux::new(ours, config).unwrap_or_else(|e| panic!("{e}"));
+        d.listen(80).unwrap_or_else(|e| panic!("{e}"));
+        let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 1), 1024);
+        d.add_connection(80, client)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..10 {
+            d.demux(&packet(client, 80, TcpFlags::ACK));
+        }
+        // A miss is answered with a RST on the device.
+        d.demux(&packet(client, 81, TcpFlags::SYN));
+        assert_eq!(d.stats().get("tcp_rx"), Some(11));
+        assert_eq!(d.stats().get("tcp_rst_tx"), Some(1));
+        assert_eq!(d.stats().get("drop_queue_full"), Some(0));
+        assert_eq!(peer.pending(), 1);
+        // Corrupt packets are dropped at the single drop site.
+        let mut bad = packet(client, 80, TcpFlags::ACK);
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        d.demux(&bad);
+        assert_eq!(d.stats().get("drop_bad_checksum"), Some(1));
+    }
+}

@@ -1,0 +1,308 @@
+//! What the API asks of the runtime, in sockets: open a connection, listen,
+//! bind a UDP port, send a datagram, let go of a socket.
+//!
+//! The API (`api/`) speaks only through these calls and the sockets they
+//! return; it never builds a connection, picks an ISN or knows a header
+//! size. Addresses are `SocketAddrV4` today; each call takes the whole
+//! local or remote address (not a bare port), so IPv6 changes their type,
+//! not their shape.
+
+use std::fmt;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+use crate::stats::bump;
+use crate::table::{BindError, ListenKey};
+use crate::tcp::connection::Connection;
+use crate::tcp::listener::{self, ListenConfig};
+use crate::wire::udp::UdpRepr;
+use crate::wire::{ipv4, udp};
+
+use super::socket::{Entry, Listener, TcpSocket, UdpSocket};
+use super::{tx, Inner};
+
+/// Why a socket could not be opened or bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    /// The socket table refused: the port is taken, no ephemeral port is
+    /// free, or the table is full.
+    Bind(BindError),
+    /// The local address is not one this stack owns.
+    NotOurAddress(SocketAddrV4),
+    /// The stack was shut down.
+    ShutDown,
+}
+
+impl From<BindError> for OpenError {
+    fn from(e: BindError) -> OpenError {
+        OpenError::Bind(e)
+    }
+}
+
+/// Why a datagram was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendToError {
+    /// It does not fit in one packet of the stack's MTU (we do not
+    /// fragment): `len` bytes given, at most `max` fit.
+    TooLong { len: usize, max: usize },
+}
+
+impl fmt::Display for SendToError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendToError::TooLong { len, max } => write!(
+                f,
+                "datagram of {len} bytes exceeds the {max} that fit in the MTU"
+            ),
+        }
+    }
+}
+
+impl Inner {
+    /// Active open to `remote` from this stack's address and an ephemeral
+    /// port the table picks: the connection is stored in SYN-SENT and its
+    /// SYN sent. The caller waits on the socket for the outcome.
+    pub(crate) fn connect(&self, remote: SocketAddrV4) -> Result<Arc<TcpSocket>, OpenError> {
+        if self.is_shut_down() {
+            return Err(OpenError::ShutDown);
+        }
+        let now = self.now();
+        let mut made = None;
+        self.table
+            .write()
+            .insert_ephemeral(self.config.addr, remote, |tuple| {
+                let iss = self.isn.isn(now, tuple.local, tuple.remote);
+                let conn = Connection::connect(now, tuple.local, remote, iss, &self.config.tcp);
+                let sock = Arc::new(TcpSocket::new(conn, None));
+                made = Some(Arc::clone(&sock));
+                Entry::Tcp(sock)
+            })?;
+        // invariant: `insert_ephemeral` calls the closure exactly once when
+        // it returns Ok.
+        let Some(sock) = made else {
+            return Err(OpenError::Bind(BindError::TableFull));
+        };
+        bump(&self.stats.tcp_active_opens);
+        let mut st = sock.state.lock();
+        self.after_activity(&sock, &mut st);
+        drop(st);
+        Ok(sock)
+    }
+
+    /// Listens on `local`: SYNs to it open connections into the returned
+    /// listener's accept queue, at most `Config::accept_backlog` at once.
+    pub(crate) fn listen(&self, local: SocketAddrV4) -> Result<Arc<Listener>, OpenError> {
+        let key = self.local_key(local)?;
+        let tcp = listener::Listener::new(
+            ListenConfig {
+                backlog: self.config.accept_backlog,
+                syn_cookies: self.config.syn_cookies,
+                tcp: self.config.tcp.clone(),
+            },
+            self.isn.clone(),
+            self.cookies.clone(),
+        );
+        let listener = Arc::new(Listener::new(key, tcp));
+        self.table
+            .write()
+            .bind_listener(key, Entry::Listener(Arc::clone(&listener)))?;
+        Ok(listener)
+    }
+
+    /// Stops listening: removes the listener from the table, wakes its
+    /// waiters and resets the connections nobody accepted (as Linux does).
+    pub(crate) fn unlisten(&self, listener: &Listener) {
+        self.table.write().remove_listener(&listener.key);
+        let orphans: Vec<Arc<TcpSocket>> = {
+            let mut ls = listener.state.lock();
+            ls.tcp.close();
+            std::iter::from_fn(|| ls.pop_ready()).collect()
+        };
+        listener.cond.notify_all();
+        for sock in orphans {
+            let mut st = sock.state.lock();
+            st.conn.abort();
+            self.after_activity(&sock, &mut st);
+        }
+    }
+
+    /// The application let go of its last handle to a connection: close it
+    /// gracefully (FIN), or reset it if received data was left unread, as
+    /// Linux does (RFC 9293 §3.10.4 allows either; a RST tells the peer
+    /// its data was lost). The stack finishes the close, within
+    /// `Config::orphan_timeout`.
+    pub(crate) fn release_tcp(&self, sock: &Arc<TcpSocket>) {
+        let mut st = sock.state.lock();
+        if st.conn.recv_queue() > 0 {
+            st.conn.abort();
+        } else {
+            st.conn.close();
+        }
+        st.orphan_deadline = Some(self.now() + self.config.orphan_timeout);
+        self.after_activity(sock, &mut st);
+    }
+
+    /// Binds a UDP socket to `local`; port 0 picks a free ephemeral port.
+    pub(crate) fn bind_udp(&self, local: SocketAddrV4) -> Result<Arc<UdpSocket>, OpenError> {
+        let key = self.local_key(local)?;
+        let depth = self.config.udp_queue_depth;
+        let mut table = self.table.write();
+        if key.port != 0 {
+            let sock = Arc::new(UdpSocket::new(key, depth));
+            table.bind_udp(key, Entry::Udp(Arc::clone(&sock)))?;
+            return Ok(sock);
+        }
+        let mut made = None;
+        table.bind_udp_ephemeral(key.addr, |key| {
+            let sock = Arc::new(UdpSocket::new(key, depth));
+            made = Some(Arc::clone(&sock));
+            Entry::Udp(sock)
+        })?;
+        // invariant: as in `connect`, the closure ran once on Ok.
+        made.ok_or(OpenError::Bind(BindError::TableFull))
+    }
+
+    /// Unbinds a UDP socket; datagrams to its port get ICMP port
+    /// unreachable from now on.
+    pub(crate) fn unbind_udp(&self, sock: &UdpSocket) {
+        self.table.write().remove_udp(&sock.key);
+    }
+
+    /// The largest datagram payload `send_datagram` takes: what fits in
+    /// one packet of the MTU behind the IP and UDP headers.
+    pub(crate) fn max_datagram(&self) -> usize {
+        self.config
+            .mtu
+            .saturating_sub(ipv4::HEADER_LEN + udp::HEADER_LEN)
+    }
+
+    /// Sends `payload` as one datagram from `from`'s address to `to`.
+    pub(crate) fn send_datagram(
+        &self,
+        from: &UdpSocket,
+        payload: &[u8],
+        to: SocketAddrV4,
+    ) -> Result<(), SendToError> {
+        let max = self.max_datagram();
+        if payload.len() > max {
+            return Err(SendToError::TooLong {
+                len: payload.len(),
+                max,
+            });
+        }
+        let dgram = UdpRepr {
+            src_port: from.key.port,
+            dst_port: to.port(),
+            payload,
+        };
+        tx::send_udp(self, from.key.addr, *to.ip(), &dgram);
+        Ok(())
+    }
+
+    /// Every socket in the table at this moment (for a snapshot, or to
+    /// visit them all without holding the table's lock).
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        self.table.read().iter().cloned().collect()
+    }
+
+    /// The table key of a local address, which must be this stack's.
+    fn local_key(&self, local: SocketAddrV4) -> Result<ListenKey, OpenError> {
+        if *local.ip() != self.config.addr {
+            return Err(OpenError::NotOurAddress(local));
+        }
+        Ok(ListenKey::new(*local.ip(), local.port()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::{MemDevice, MemPair};
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    /// A stack's state with no threads, and the other end of its link.
+    fn inner() -> (Inner, MemDevice) {
+        let (ours, peer) = MemPair::new(16, 1500);
+        (Inner::new(Box::new(ours), Config::with_addr(US)), peer)
+    }
+
+    fn ours(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(US, port)
+    }
+
+    #[test]
+    fn local_addresses_must_be_ours() {
+        let (inner, _peer) = inner();
+        let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 80);
+        assert_eq!(
+            inner.listen(elsewhere).err(),
+            Some(OpenError::NotOurAddress(elsewhere))
+        );
+        assert_eq!(
+            inner.bind_udp(elsewhere).err(),
+            Some(OpenError::NotOurAddress(elsewhere))
+        );
+    }
+
+    #[test]
+    fn binds_conflict_per_protocol_and_port_zero_is_ephemeral() {
+        let (inner, _peer) = inner();
+        let listener = inner.listen(ours(80)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            inner.listen(ours(80)).err(),
+            Some(OpenError::Bind(BindError::AddrInUse))
+        );
+        // UDP has its own ports.
+        let udp = inner.bind_udp(ours(80)).unwrap_or_else(|e| panic!("{e:?}"));
+        let eph = inner.bind_udp(ours(0)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_ne!(eph.key.port, 0);
+        assert_ne!(eph.key.port, udp.key.port);
+        // Letting go frees the port.
+        inner.unlisten(&listener);
+        inner.unbind_udp(&udp);
+        assert!(inner.listen(ours(80)).is_ok());
+        assert!(inner.bind_udp(ours(80)).is_ok());
+    }
+
+    #[test]
+    fn a_datagram_must_fit_the_mtu() {
+        let (inner, peer) = inner();
+        let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
+        let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9);
+        // 1500 - 20 (IPv4) - 8 (UDP).
+        assert_eq!(inner.max_datagram(), 1472);
+        let big = vec![0u8; 1473];
+        let e = inner.send_datagram(&udp, &big, to).unwrap_err();
+        assert_eq!(
+            e,
+            SendToError::TooLong {
+                len: 1473,
+                max: 1472
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "datagram of 1473 bytes exceeds the 1472 that fit in the MTU"
+        );
+        assert_eq!(peer.pending(), 0);
+        assert_eq!(inner.send_datagram(&udp, &big[..1472], to), Ok(()));
+        assert_eq!(peer.pending(), 1);
+    }
+
+    #[test]
+    fn connect_sends_a_syn_and_refuses_once_shut_down() {
+        let (inner, peer) = inner();
+        let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+        let sock = inner.connect(remote).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(sock.tuple.remote, remote);
+        assert_eq!(*sock.tuple.local.ip(), US);
+        assert_eq!(peer.pending(), 1, "the SYN");
+        inner.shutdown.store(true, Ordering::SeqCst);
+        assert_eq!(inner.connect(remote).err(), Some(OpenError::ShutDown));
+    }
+}
