@@ -81,12 +81,18 @@ impl<T> SocketTable<T> {
     /// An empty table that holds at most `max_connections` TCP
     /// connections (listeners and UDP sockets are not counted).
     pub fn new(max_connections: usize) -> SocketTable<T> {
+        SocketTable::with_ports(max_connections, PortAllocator::new())
+    }
+
+    /// [`new`](Self::new), choosing ephemeral ports with `ports` (a keyed
+    /// allocator makes the choice reproducible).
+    pub fn with_ports(max_connections: usize, ports: PortAllocator) -> SocketTable<T> {
         SocketTable {
             connections: HashMap::new(),
             listeners: HashMap::new(),
             udp: HashMap::new(),
             conn_ports: HashMap::new(),
-            ports: PortAllocator::new(),
+            ports,
             max_connections,
         }
     }
