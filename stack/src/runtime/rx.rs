@@ -14,6 +14,7 @@
 //! Counters of replies are bumped before the reply is sent, so a peer that
 //! has seen the reply also sees the count.
 
+use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,13 +39,12 @@ use super::{tx, Inner};
 /// How long one device read waits before the thread checks for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-pub(crate) fn run(inner: &Inner) {
-    let mut rx = Rx::new(inner.config.rx_batch);
+pub(crate) fn run(inner: &Inner, cookies: SynCookies) {
+    let mut rx = Rx::new(inner.config.rx_batch, cookies);
     let mut batch = PacketBatch::new(inner.config.rx_batch, inner.config.mtu);
     let mut last_error = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
-        match inner.device.recv_batch(&mut batch, POLL_INTERVAL) {
-            Ok(0) => continue,
+        match receive(inner, &mut rx, &mut batch, POLL_INTERVAL) {
             Ok(_) => {}
             Err(e) => {
                 // Log once per distinct error, then back off so a broken
@@ -54,11 +54,25 @@ pub(crate) fn run(inner: &Inner) {
                     last_error = Some(e.kind());
                 }
                 std::thread::sleep(POLL_INTERVAL);
-                continue;
             }
         }
-        rx.process(inner, &batch);
     }
+}
+
+/// One RX pass, shared by the RX thread and a driven stack's `poll`:
+/// waits up to `timeout` for a batch and processes it. Returns the number
+/// of packets received.
+pub(crate) fn receive(
+    inner: &Inner,
+    rx: &mut Rx,
+    batch: &mut PacketBatch,
+    timeout: Duration,
+) -> io::Result<usize> {
+    let n = inner.device.recv_batch(batch, timeout)?;
+    if n > 0 {
+        rx.process(inner, batch);
+    }
+    Ok(n)
 }
 
 /// The RX thread's per-batch state, reused across batches so the steady
@@ -80,13 +94,13 @@ pub(crate) struct Rx {
 }
 
 impl Rx {
-    pub(crate) fn new(batch: usize) -> Rx {
+    pub(crate) fn new(batch: usize, cookies: SynCookies) -> Rx {
         Rx {
             ready: Vec::with_capacity(batch),
             queues: Vec::new(),
             batch_no: 0,
             queue_depth: 1,
-            cookies: SynCookies::new(),
+            cookies,
             cookies_sent_at: None,
         }
     }
