@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::tcp::connection::Connection;
 use crate::tcp::error::{RecvError, SendError};
 use crate::tcp::state::State;
 
-use super::{bind_error, conn_error, deadline, shut_down, timed_out};
+use super::{bind_error, conn_error, deadline, shut_down, timed_out, would_block};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -26,6 +27,7 @@ pub struct TcpListener {
     stack: Stack,
     listener: Arc<Listener>,
     timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
 }
 
 impl TcpListener {
@@ -47,6 +49,7 @@ impl TcpListener {
             stack: stack.clone(),
             listener,
             timeout: Mutex::new(None),
+            nonblocking: AtomicBool::new(false),
         })
     }
 
@@ -79,6 +82,9 @@ impl TcpListener {
             if ls.closed || self.stack.is_shut_down() {
                 return Err(shut_down());
             }
+            if self.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("accept"));
+            }
             match until {
                 Some(t) => {
                     if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.ready.is_empty()
@@ -94,6 +100,17 @@ impl TcpListener {
     /// An iterator over accepted connections, like `std`'s `incoming`.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
+    }
+
+    /// In non-blocking mode `accept` returns `WouldBlock` at once when no
+    /// connection is ready, as `std`'s does.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -133,6 +150,8 @@ struct Handle {
     sock: Arc<TcpSocket>,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
+    /// Shared by every handle of the connection, like a file status flag.
+    nonblocking: AtomicBool,
 }
 
 impl Drop for Handle {
@@ -161,6 +180,7 @@ impl TcpStream {
                 sock,
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
+                nonblocking: AtomicBool::new(false),
             }),
         }
     }
@@ -187,29 +207,10 @@ impl TcpStream {
         timeout: Duration,
     ) -> io::Result<TcpStream> {
         let inner = &stack.inner;
-        if stack.is_shut_down() {
-            return Err(shut_down());
-        }
-        let now = inner.now();
-        let mut sock = None;
-        inner
-            .table
-            .write()
-            .insert_ephemeral(inner.config.addr, remote, |tuple| {
-                let iss = inner.isn.isn(now, tuple.local, tuple.remote);
-                let conn = Connection::connect(now, tuple.local, remote, iss, &inner.config.tcp);
-                let s = Arc::new(TcpSocket::new(conn, None));
-                sock = Some(Arc::clone(&s));
-                Entry::Tcp(s)
-            })
-            .map_err(bind_error)?;
-        let sock = sock.ok_or_else(|| io::Error::other("socket table did not store the socket"))?;
-        bump(&inner.stats.tcp_active_opens);
-        let stream = TcpStream::new(stack, sock);
+        let stream = TcpStream::open(stack, remote)?;
         let sock = &stream.handle.sock;
         let until = deadline(Some(timeout));
         let mut st = sock.state.lock();
-        inner.after_activity(sock, &mut st);
         loop {
             if let Some(e) = st.conn.error() {
                 return Err(conn_error(e));
@@ -232,6 +233,51 @@ impl TcpStream {
             }
         }
         drop(st);
+        Ok(stream)
+    }
+
+    /// Starts an active open and returns at once, with the stream in
+    /// non-blocking mode (as a non-blocking `connect(2)` that reports
+    /// `EINPROGRESS`): reads and writes return `WouldBlock` until the
+    /// handshake completes (writes are queued already, RFC 9293 §3.10.2),
+    /// and an error (refused, timed out) surfaces on the next read or
+    /// write. [`state`](Self::state) tells when it is established. For
+    /// a single thread that drives a [`Stack::driven`] stack.
+    ///
+    /// # Errors
+    ///
+    /// `AddrNotAvailable` when no ephemeral port is free; `NotConnected`
+    /// once the stack is shut down.
+    pub fn connect_nonblocking(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        let stream = TcpStream::open(stack, remote)?;
+        stream.set_nonblocking(true)?;
+        Ok(stream)
+    }
+
+    /// Puts a new connection to `remote` in the table and sends its SYN.
+    fn open(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        let inner = &stack.inner;
+        if stack.is_shut_down() {
+            return Err(shut_down());
+        }
+        let now = inner.now();
+        let mut sock = None;
+        inner
+            .table
+            .write()
+            .insert_ephemeral(inner.config.addr, remote, |tuple| {
+                let iss = inner.isn.isn(now, tuple.local, tuple.remote);
+                let conn = Connection::connect(now, tuple.local, remote, iss, &inner.config.tcp);
+                let s = Arc::new(TcpSocket::new(conn, None));
+                sock = Some(Arc::clone(&s));
+                Entry::Tcp(s)
+            })
+            .map_err(bind_error)?;
+        let sock = sock.ok_or_else(|| io::Error::other("socket table did not store the socket"))?;
+        bump(&inner.stats.tcp_active_opens);
+        let stream = TcpStream::new(stack, sock);
+        let sock = &stream.handle.sock;
+        inner.after_activity(sock, &mut sock.state.lock());
         Ok(stream)
     }
 
@@ -341,6 +387,20 @@ impl TcpStream {
         Ok(())
     }
 
+    /// In non-blocking mode reads and writes that would wait return
+    /// `WouldBlock` at once, as `std`'s do. It holds for every handle of
+    /// the connection (`try_clone` shares it).
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.handle
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -365,6 +425,9 @@ impl TcpStream {
             }
             if h.stack.is_shut_down() {
                 return Err(shut_down());
+            }
+            if h.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("read"));
             }
             match until {
                 Some(t) => {
@@ -401,6 +464,9 @@ impl TcpStream {
             }
             if h.stack.is_shut_down() {
                 return Err(shut_down());
+            }
+            if h.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("write"));
             }
             match until {
                 Some(t) => {
