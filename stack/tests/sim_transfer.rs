@@ -44,6 +44,8 @@ struct Outcome {
     trace: [u8; 32],
     /// What each link's injector did.
     faults: [FaultStats; 2],
+    /// Bytes captured at A and at B.
+    captured: (u64, u64),
 }
 
 /// A opens a connection to B; both send `len` bytes and close, each reads
@@ -86,6 +88,7 @@ fn transfer(seed: u64, len: usize) -> Outcome {
     Outcome {
         finished_at: sim.now(),
         faults: [sim.a.link.stats(), sim.b.link.stats()],
+        captured: sim.captured(),
         trace: sim.trace_digest(),
     }
 }
@@ -93,6 +96,10 @@ fn transfer(seed: u64, len: usize) -> Outcome {
 #[test]
 fn ten_mib_both_ways_under_loss_duplication_and_reordering_replays_exactly() {
     let first = transfer(42, TEN_MIB);
+    // Each end's capture holds both directions: the digest covers the
+    // whole transfer, not just its start.
+    let (at_a, at_b) = first.captured;
+    assert!(at_a > 2 * TEN_MIB as u64 && at_b > 2 * TEN_MIB as u64);
     // The faults really happened on both links.
     for st in first.faults {
         assert!(

@@ -48,8 +48,9 @@ pub struct FaultConfig {
     pub loss: f64,
     /// Chance a packet is sent twice.
     pub duplicate: f64,
-    /// Chance a packet is held back until the next one has been sent (or
-    /// for 10 ms). Ignored when `delay` is set: random delays reorder.
+    /// Chance a packet is held back until a packet sent after it has gone
+    /// out (or for 10 ms past its arrival time). Ignored when `delay` is
+    /// set: random delays reorder.
     pub reorder: f64,
     /// Every packet arrives this long after it was sent (a link's one-way
     /// latency); delay and reordering add to it. Default zero: packets

@@ -129,7 +129,8 @@ impl Stack {
     /// of a driven stack are predictable. A single thread that drives the
     /// stack uses non-blocking sockets (`set_nonblocking`,
     /// [`TcpStream::connect_nonblocking`](crate::TcpStream::connect_nonblocking));
-    /// a blocking call waits for another thread to poll.
+    /// a blocking call waits for another thread to poll, and its timeout
+    /// (`set_read_timeout`, `connect_timeout`) counts real time.
     ///
     /// # Errors
     ///
