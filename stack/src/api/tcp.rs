@@ -242,7 +242,9 @@ impl TcpStream {
     /// handshake completes (writes are queued already, RFC 9293 §3.10.2),
     /// and an error (refused, timed out) surfaces on the next read or
     /// write. [`state`](Self::state) tells when it is established. For
-    /// a single thread that drives a [`Stack::driven`] stack.
+    /// a single thread that drives a [`Stack::driven`] stack. Shutting
+    /// down the write side before then abandons the connection: a close
+    /// in SYN-SENT deletes it (RFC 9293 §3.10.4).
     ///
     /// # Errors
     ///

@@ -95,6 +95,8 @@ impl Stack {
             icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, Instant::ZERO)),
             config,
             device: Box::new(device),
+            // A copy: `SystemClock` is `Copy`, so the timer thread's copy
+            // below has the same epoch and converts these deadlines.
             clock: Arc::new(clock),
             stats: Stats::default(),
             isn: IsnGenerator::new(),
