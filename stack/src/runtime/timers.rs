@@ -87,17 +87,16 @@ impl Timers {
 pub(crate) fn run(inner: &Inner, clock: &SystemClock) {
     let timers = &inner.timers;
     loop {
+        fire_due(inner, inner.now());
+        // The shutdown flag and the next deadline are read under the
+        // heap's lock, which `schedule` and `wake` take to notify: a
+        // deadline or a shutdown that comes after this read wakes the wait.
         let mut heap = timers.heap.lock();
         if inner.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let now = inner.now();
         match heap.peek().map(|d| d.at) {
-            Some(at) if at <= now => {
-                let Some(due) = heap.pop() else { continue };
-                drop(heap);
-                fire(inner, due, now);
-            }
+            Some(at) if at <= inner.now() => {}
             Some(at) => {
                 let wake_at = clock.to_std(at);
                 timers.cond.wait_until(&mut heap, wake_at);
@@ -109,10 +108,10 @@ pub(crate) fn run(inner: &Inner, clock: &SystemClock) {
     }
 }
 
-/// Fires the deadlines due at `now`, for a driven stack's `poll`. At most
-/// as many as the heap held on entry: a timer that keeps re-arming itself
-/// at `now` is fired again at the next call rather than spinning here.
-/// Returns how many fired.
+/// Fires the deadlines due at `now`: one pass of the timer thread, and
+/// of a driven stack's `poll`. At most as many as the heap held on entry:
+/// a timer that keeps re-arming itself at `now` is fired again at the
+/// next call rather than spinning here. Returns how many fired.
 pub(crate) fn fire_due(inner: &Inner, now: Instant) -> usize {
     let budget = inner.timers.heap.lock().len();
     let mut fired = 0;
