@@ -171,6 +171,18 @@ fn a_run_that_can_never_finish_is_reported_not_hung() {
 }
 
 #[test]
+#[should_panic(expected = "livelock")]
+fn a_run_that_stays_busy_without_finishing_is_reported() {
+    let mut sim = network(FaultConfig::default());
+    let a = UdpSocket::bind(&sim.a.stack, 0).unwrap();
+    // Sends forever to a port with no socket: never done, never idle.
+    sim.drive_bounded(1_000, |_| {
+        a.send_to(b"?", SocketAddrV4::new(B, 9)).unwrap();
+        Flow::Busy
+    });
+}
+
+#[test]
 fn poll_drives_only_a_driven_stack() {
     let (dev, _peer) = MemPair::new(8, 1500);
     let stack = Stack::new(dev, Config::with_addr(A)).unwrap();
