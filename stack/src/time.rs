@@ -1,6 +1,10 @@
 //! Time as a value. Nothing below `runtime/` reads a clock: the protocol
 //! code takes `now: Instant` as an argument, so tests drive it with a
-//! [`ManualClock`] and the runtime with [`SystemClock`].
+//! [`ManualClock`]. The runtime reads the [`Clock`] it is given: a
+//! threaded stack ([`crate::Stack::new`]) the [`SystemClock`], a driven one
+//! ([`crate::Stack::driven`]) any clock, and so do the fault injector and
+//! the pcap writer, so a whole network of stacks can run in simulated
+//! time.
 
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;

@@ -1,64 +1,88 @@
 //! An application that drops a connection hands it to the stack to finish
 //! closing; if the peer never finishes (no FIN), the stack resets it after
-//! `Config::orphan_timeout` instead of holding it forever.
+//! `Config::orphan_timeout` instead of holding it forever. Simulated time
+//! (one-way latency 5 ms), so the default 60 s timeout is tested as is.
+
+#![allow(clippy::unwrap_used)]
+
+mod sim;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use stack::device::mem::MemPair;
-use stack::{Config, Stack, TcpListener, TcpStream};
+use sim::{on_b, Flow, Sim, A, B};
+use stack::device::fault::FaultConfig;
+use stack::{Config, TcpListener, TcpStream};
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 9, 1, 2);
+const LATENCY: Duration = Duration::from_millis(5);
+const MAX_STEPS: u64 = 100_000;
 
 #[test]
 fn dropped_connection_in_fin_wait_2_is_reset_after_the_orphan_timeout() {
-    let (da, db) = MemPair::new(256, 1500);
-    let mut ca = Config::with_addr(A);
-    ca.orphan_timeout = Duration::from_millis(300);
-    let a = Stack::new(da, ca).unwrap();
-    let b = Stack::new(db, Config::with_addr(B)).unwrap();
-    let listener = TcpListener::bind(&b, 80).unwrap();
+    let faults = FaultConfig {
+        latency: LATENCY,
+        ..FaultConfig::default()
+    };
+    let ca = Config::with_addr(A);
+    let orphan_timeout = ca.orphan_timeout;
+    let mut sim = Sim::new(3, faults, ca, Config::with_addr(B));
+    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
+    let mut server = None;
+    sim.drive_bounded(MAX_STEPS, |_| match listener.accept() {
+        Ok((s, _)) => {
+            server = Some(s);
+            Flow::Done
+        }
+        Err(_) => Flow::Idle,
+    });
+    let server = server.unwrap();
+    server.set_nonblocking(true).unwrap();
 
-    let mut client = TcpStream::connect(&a, SocketAddrV4::new(B, 80)).unwrap();
-    let (mut server, _) = listener.accept().unwrap();
-    client.write_all(b"bye").unwrap();
-    let dropped_at = Instant::now();
+    (&client).write_all(b"bye").unwrap();
+    let dropped_at = sim.now();
     drop(client); // FIN: A goes to FIN-WAIT-2 once B acknowledges it.
 
     // B reads the data and the FIN but never closes its side.
-    let mut buf = [0u8; 16];
     let mut got = Vec::new();
-    loop {
-        let n = server.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
+    sim.drive_bounded(MAX_STEPS, |_| {
+        let mut buf = [0u8; 16];
+        match (&server).read(&mut buf) {
+            Ok(0) => Flow::Done,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                Flow::Busy
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
+            Err(e) => panic!("read: {e}"),
         }
-        got.extend_from_slice(&buf[..n]);
-    }
+    });
     assert_eq!(got, b"bye");
     // B's ACK of the FIN reaches A a moment later.
-    let in_fin_wait_2 = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(2));
-        let sockets = a.sockets();
-        sockets.len() == 1 && sockets[0].state == "FIN-WAIT-2"
+    sim.drive_bounded(MAX_STEPS, |sim| {
+        let sockets = sim.a.stack.sockets();
+        if sockets.len() == 1 && sockets[0].state == "FIN-WAIT-2" {
+            Flow::Done
+        } else {
+            Flow::Idle
+        }
     });
-    assert!(
-        in_fin_wait_2,
-        "the orphan should wait in FIN-WAIT-2: {:?}",
-        a.sockets()
-    );
 
-    // After the orphan timeout A resets it: B's next write meets the RST.
-    let reset = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        matches!(server.write(b"x"), Err(e) if e.kind() == ErrorKind::ConnectionReset)
+    // At the orphan timeout A resets it; B sees the RST one latency later.
+    let mut reset_at = None;
+    sim.drive_bounded(MAX_STEPS, |sim| match (&server).read(&mut [0; 16]) {
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+            reset_at = Some(sim.now());
+            Flow::Done
+        }
+        Ok(0) => Flow::Idle,
+        other => panic!("{other:?}"),
     });
-    assert!(reset, "the peer never saw a reset");
-    assert!(dropped_at.elapsed() >= Duration::from_millis(300));
-    assert!(a.sockets().is_empty(), "the orphan was not removed");
-    assert_eq!(a.stats().get("tcp_orphans_reset"), Some(1));
-    a.shutdown();
-    b.shutdown();
+    assert_eq!(reset_at, Some(dropped_at + orphan_timeout + LATENCY));
+    assert!(
+        sim.a.stack.sockets().is_empty(),
+        "the orphan was not removed"
+    );
+    assert_eq!(sim.a.stack.stats().get("tcp_orphans_reset"), Some(1));
 }

@@ -58,6 +58,11 @@ pub(crate) fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::WouldBlock, format!("{what} timed out"))
 }
 
+/// What a non-blocking call returns instead of waiting.
+pub(crate) fn would_block(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, format!("{what} would block"))
+}
+
 /// The instant a blocking call with `timeout` gives up.
 pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<StdInstant> {
     timeout.map(|t| StdInstant::now() + t)

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::stats::bump;
 use crate::tcp::error::{RecvError, SendError};
 use crate::tcp::state::State;
 
-use super::{conn_error, deadline, open_error, shut_down, timed_out};
+use super::{conn_error, deadline, open_error, shut_down, timed_out, would_block};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -24,6 +25,7 @@ pub struct TcpListener {
     stack: Stack,
     listener: Arc<Listener>,
     timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
 }
 
 impl TcpListener {
@@ -39,6 +41,7 @@ impl TcpListener {
             stack: stack.clone(),
             listener,
             timeout: Mutex::new(None),
+            nonblocking: AtomicBool::new(false),
         })
     }
 
@@ -71,6 +74,9 @@ impl TcpListener {
             if ls.tcp.is_closed() || self.stack.is_shut_down() {
                 return Err(shut_down());
             }
+            if self.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("accept"));
+            }
             match until {
                 Some(t) => {
                     if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.tcp.queued() == 0
@@ -86,6 +92,17 @@ impl TcpListener {
     /// An iterator over accepted connections, like `std`'s `incoming`.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
+    }
+
+    /// In non-blocking mode `accept` returns `WouldBlock` at once when no
+    /// connection is ready, as `std`'s does.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -113,6 +130,8 @@ struct Handle {
     sock: Arc<TcpSocket>,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
+    /// Shared by every handle of the connection, like a file status flag.
+    nonblocking: AtomicBool,
 }
 
 impl Drop for Handle {
@@ -133,6 +152,7 @@ impl TcpStream {
                 sock,
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
+                nonblocking: AtomicBool::new(false),
             }),
         }
     }
@@ -159,7 +179,7 @@ impl TcpStream {
         timeout: Duration,
     ) -> io::Result<TcpStream> {
         let inner = &stack.inner;
-        let stream = TcpStream::new(stack, inner.connect(remote).map_err(open_error)?);
+        let stream = TcpStream::open(stack, remote)?;
         let sock = &stream.handle.sock;
         let until = deadline(Some(timeout));
         let mut st = sock.state.lock();
@@ -186,6 +206,32 @@ impl TcpStream {
         }
         drop(st);
         Ok(stream)
+    }
+
+    /// Starts an active open and returns at once, with the stream in
+    /// non-blocking mode (as a non-blocking `connect(2)` that reports
+    /// `EINPROGRESS`): reads and writes return `WouldBlock` until the
+    /// handshake completes (writes are queued already, RFC 9293 §3.10.2),
+    /// and an error (refused, timed out) surfaces on the next read or
+    /// write. [`state`](Self::state) tells when it is established. For
+    /// a single thread that drives a [`Stack::driven`] stack. Shutting
+    /// down the write side before then abandons the connection: a close
+    /// in SYN-SENT deletes it (RFC 9293 §3.10.4).
+    ///
+    /// # Errors
+    ///
+    /// `AddrNotAvailable` when no ephemeral port is free; `NotConnected`
+    /// once the stack is shut down.
+    pub fn connect_nonblocking(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        let stream = TcpStream::open(stack, remote)?;
+        stream.set_nonblocking(true)?;
+        Ok(stream)
+    }
+
+    /// Puts a new connection to `remote` in the table and sends its SYN.
+    fn open(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+        let sock = stack.inner.connect(remote).map_err(open_error)?;
+        Ok(TcpStream::new(stack, sock))
     }
 
     pub fn local_addr(&self) -> SocketAddrV4 {
@@ -294,6 +340,20 @@ impl TcpStream {
         Ok(())
     }
 
+    /// In non-blocking mode reads and writes that would wait return
+    /// `WouldBlock` at once, as `std`'s do. It holds for every handle of
+    /// the connection (`try_clone` shares it).
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.handle
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -318,6 +378,9 @@ impl TcpStream {
             }
             if h.stack.is_shut_down() {
                 return Err(shut_down());
+            }
+            if h.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("read"));
             }
             match until {
                 Some(t) => {
@@ -354,6 +417,9 @@ impl TcpStream {
             }
             if h.stack.is_shut_down() {
                 return Err(shut_down());
+            }
+            if h.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("write"));
             }
             match until {
                 Some(t) => {

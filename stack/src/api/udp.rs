@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use parking_lot::Mutex;
 use crate::runtime::socket;
 use crate::runtime::Stack;
 
-use super::{deadline, open_error, shut_down, timed_out};
+use super::{deadline, open_error, shut_down, timed_out, would_block};
 
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
@@ -21,6 +22,7 @@ pub struct UdpSocket {
     stack: Stack,
     sock: Arc<socket::UdpSocket>,
     read_timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
 }
 
 impl UdpSocket {
@@ -37,6 +39,7 @@ impl UdpSocket {
             stack: stack.clone(),
             sock,
             read_timeout: Mutex::new(None),
+            nonblocking: AtomicBool::new(false),
         })
     }
 
@@ -76,6 +79,9 @@ impl UdpSocket {
             if self.stack.is_shut_down() {
                 return Err(shut_down());
             }
+            if self.nonblocking.load(Ordering::Relaxed) {
+                return Err(would_block("recv_from"));
+            }
             match until {
                 Some(t) => {
                     if self.sock.cond.wait_until(&mut q, t).timed_out() && q.datagrams.is_empty() {
@@ -100,6 +106,17 @@ impl UdpSocket {
             ));
         }
         *self.read_timeout.lock() = timeout;
+        Ok(())
+    }
+
+    /// In non-blocking mode `recv_from` returns `WouldBlock` at once when
+    /// no datagram is queued, as `std`'s does.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
     }
 }

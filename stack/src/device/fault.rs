@@ -1,6 +1,6 @@
 //! A device wrapper that misbehaves on purpose: seeded loss, duplication,
-//! reordering, corruption and delay, so tests can show the stack survives
-//! a bad network and a seed reproduces a run.
+//! reordering, corruption, latency and delay, so tests can show the stack
+//! survives a bad network and a seed reproduces a run.
 //!
 //! # Which direction
 //!
@@ -8,20 +8,32 @@
 //! through untouched. Wrap both ends of a [`super::mem::MemPair`] to fault
 //! both directions (each end with its own seed).
 //!
-//! # Determinism
+//! # Time and determinism
 //!
 //! Every decision comes from a seeded SplitMix64 generator, drawn in a
 //! fixed order per packet (loss, duplicate, then per copy corrupt, bit,
 //! delay or reorder). The same seed and the same sequence of `send` calls
-//! give the same losses, duplicates and corruptions. When held packets are
-//! released depends on the wall clock, so delayed arrival order may vary.
+//! give the same losses, duplicates and corruptions.
+//!
+//! Held packets (latency, delay, reordering) are released by the
+//! injector's [`Clock`]: at a `send` or `recv_batch` of this device, every
+//! packet whose release time has come goes out, in release order.
+//! [`FaultInjector::next_release`] says when the next one is due, so a
+//! simulation with a [`crate::time::ManualClock`] (see
+//! [`FaultInjector::with_clock`]) can jump time to it: then the same seed,
+//! the same sends and the same clock readings give the same packets in
+//! the same order, byte for byte. With the default [`SystemClock`], release
+//! times follow the wall clock and the arrival order of held packets
+//! depends on thread scheduling.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::{Device, PacketBatch};
+use crate::time::{Clock, Instant, SystemClock};
 
 /// How long a packet chosen for reordering waits for a later packet to
 /// overtake it before it is released anyway.
@@ -36,9 +48,14 @@ pub struct FaultConfig {
     pub loss: f64,
     /// Chance a packet is sent twice.
     pub duplicate: f64,
-    /// Chance a packet is held back until the next one has been sent (or
-    /// for 10 ms). Ignored when `delay` is set: random delays reorder.
+    /// Chance a packet is held back until a packet sent after it has gone
+    /// out (or for 10 ms past its arrival time). Ignored when `delay` is
+    /// set: random delays reorder.
     pub reorder: f64,
+    /// Every packet arrives this long after it was sent (a link's one-way
+    /// latency); delay and reordering add to it. Default zero: packets
+    /// not chosen for delay or reordering go out at once.
+    pub latency: Duration,
     /// Chance one random bit of a packet is flipped.
     pub corrupt: f64,
     /// Each packet is held for a uniform random time in `min..=max`.
@@ -55,6 +72,7 @@ impl Default for FaultConfig {
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
+            latency: Duration::ZERO,
             corrupt: 0.0,
             delay: None,
             max_held: 1024,
@@ -73,11 +91,21 @@ pub struct FaultStats {
 }
 
 /// Wraps a [`Device`] and applies a [`FaultConfig`] to what it sends.
-#[derive(Debug)]
 pub struct FaultInjector<D: Device> {
     inner: D,
     config: FaultConfig,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
+}
+
+impl<D: Device + std::fmt::Debug> std::fmt::Debug for FaultInjector<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultInjector")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -85,28 +113,46 @@ struct State {
     rng: SplitMix64,
     /// Sorted by `release_at`; equal times keep their sending order.
     held: Vec<Held>,
+    /// Copies put through so far: each copy's sending order.
+    sent: u64,
     stats: FaultStats,
 }
 
 #[derive(Debug)]
 struct Held {
     release_at: Instant,
-    /// Released as soon as a later packet has gone out (reordering).
+    /// Released as soon as a packet sent after it has gone out
+    /// (reordering).
     after_next: bool,
+    /// The copy's place in sending order.
+    seq: u64,
     packet: Vec<u8>,
 }
 
 impl<D: Device> FaultInjector<D> {
+    /// Faults `inner` by `config`, timing held packets by the wall clock.
     pub fn new(inner: D, config: FaultConfig) -> Self {
         FaultInjector {
             inner,
             state: Mutex::new(State {
                 rng: SplitMix64(config.seed),
                 held: Vec::new(),
+                sent: 0,
                 stats: FaultStats::default(),
             }),
             config,
+            clock: Arc::new(SystemClock::new()),
         }
+    }
+
+    /// Times held packets by `clock` instead of the wall clock (a
+    /// [`crate::time::ManualClock`] for simulations). Call it before the
+    /// first `send`: held packets keep the times of the clock they were
+    /// held under.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn stats(&self) -> FaultStats {
@@ -118,9 +164,16 @@ impl<D: Device> FaultInjector<D> {
         &self.inner
     }
 
-    /// Packets currently held for delay or reordering.
+    /// Packets currently held for latency, delay or reordering.
     pub fn held(&self) -> usize {
         self.state.lock().held.len()
+    }
+
+    /// When the earliest held packet is due, by this injector's clock;
+    /// `None` when nothing is held. A simulation advances its clock to it
+    /// and then calls `send` or `recv_batch`, which release it.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.state.lock().held.first().map(|h| h.release_at)
     }
 
     /// Sends every held packet now, in release order.
@@ -141,7 +194,7 @@ impl<D: Device> FaultInjector<D> {
     fn release_due(&self, state: &mut State, now: Instant) -> io::Result<Option<Instant>> {
         let due = state.held.partition_point(|h| h.release_at <= now);
         for held in state.held.drain(..due).collect::<Vec<_>>() {
-            self.inner.send(&held.packet)?;
+            self.emit(state, &held.packet, held.seq, held.after_next)?;
         }
         Ok(state.held.first().map(|h| h.release_at))
     }
@@ -150,11 +203,11 @@ impl<D: Device> FaultInjector<D> {
     /// packet first if the queue is full.
     fn hold(&self, state: &mut State, held: Held) -> io::Result<()> {
         if self.config.max_held == 0 {
-            return self.inner.send(&held.packet);
+            return self.emit(state, &held.packet, held.seq, held.after_next);
         }
         if state.held.len() >= self.config.max_held {
             let first = state.held.remove(0);
-            self.inner.send(&first.packet)?;
+            self.emit(state, &first.packet, first.seq, first.after_next)?;
         }
         let at = state
             .held
@@ -163,40 +216,44 @@ impl<D: Device> FaultInjector<D> {
         Ok(())
     }
 
-    /// Sends `packet` now and lets the packets held for reordering follow it.
-    fn send_now(&self, state: &mut State, packet: &[u8]) -> io::Result<()> {
+    /// Sends copy number `seq`; unless it was itself held for reordering,
+    /// the packets held for reordering that were sent before it follow it:
+    /// it has overtaken them.
+    fn emit(&self, state: &mut State, packet: &[u8], seq: u64, after_next: bool) -> io::Result<()> {
         self.inner.send(packet)?;
-        if state.held.iter().any(|h| h.after_next) {
-            let (overtaken, rest): (Vec<Held>, Vec<Held>) = std::mem::take(&mut state.held)
-                .into_iter()
-                .partition(|h| h.after_next);
-            state.held = rest;
-            for held in overtaken {
-                self.inner.send(&held.packet)?;
-            }
+        if after_next || !state.held.iter().any(|h| h.after_next && h.seq < seq) {
+            return Ok(());
+        }
+        let (overtaken, rest): (Vec<Held>, Vec<Held>) = std::mem::take(&mut state.held)
+            .into_iter()
+            .partition(|h| h.after_next && h.seq < seq);
+        state.held = rest;
+        for held in overtaken {
+            self.inner.send(&held.packet)?;
         }
         Ok(())
     }
 }
 
 impl<D: Device> Device for FaultInjector<D> {
-    /// Receives from the wrapped device unchanged, but wakes in time to
-    /// release held packets: the wait is cut at the next release time.
+    /// Receives from the wrapped device unchanged, but releases held
+    /// packets whose time has come first, and wakes in time to release
+    /// the next: the wait is cut at the next release time. The timeout
+    /// itself is real time (the wrapped device blocks for real).
     fn recv_batch(&self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
-        let start = Instant::now();
-        let deadline = start.checked_add(timeout);
+        let until = std::time::Instant::now().checked_add(timeout);
         loop {
-            let now = Instant::now();
+            let now = self.clock.now();
             let next = {
                 let mut state = self.state.lock();
                 self.release_due(&mut state, now)?
             };
-            let remaining = match deadline {
-                Some(d) => d.saturating_duration_since(now),
+            let remaining = match until {
+                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
                 None => timeout,
             };
             let wait = match next {
-                Some(at) => remaining.min(at.saturating_duration_since(now)),
+                Some(at) => remaining.min(at - now),
                 None => remaining,
             };
             let n = self.inner.recv_batch(batch, wait)?;
@@ -207,7 +264,7 @@ impl<D: Device> Device for FaultInjector<D> {
     }
 
     fn send(&self, packet: &[u8]) -> io::Result<()> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let cfg = &self.config;
         let mut state = self.state.lock();
         self.release_due(&mut state, now)?;
@@ -222,6 +279,8 @@ impl<D: Device> Device for FaultInjector<D> {
             1
         };
         for _ in 0..copies {
+            let seq = state.sent;
+            state.sent += 1;
             let mut copy = None;
             if state.rng.chance(cfg.corrupt) && !packet.is_empty() {
                 let bit = state.rng.below(packet.len() as u64 * 8) as usize;
@@ -232,33 +291,32 @@ impl<D: Device> Device for FaultInjector<D> {
                 copy = Some(p);
                 state.stats.corrupted += 1;
             }
-            if let Some((min, max)) = cfg.delay {
+            let arrival = now + cfg.latency;
+            let held = if let Some((min, max)) = cfg.delay {
                 let span = max.saturating_sub(min).as_nanos();
                 let extra = state.rng.below(u64::try_from(span).unwrap_or(u64::MAX));
-                let release_at = now + min + Duration::from_nanos(extra);
                 state.stats.delayed += 1;
-                let packet = copy.unwrap_or_else(|| packet.to_vec());
-                self.hold(
-                    &mut state,
-                    Held {
-                        release_at,
-                        after_next: false,
-                        packet,
-                    },
-                )?;
+                Some((arrival + min + Duration::from_nanos(extra), false))
             } else if state.rng.chance(cfg.reorder) {
                 state.stats.reordered += 1;
-                let packet = copy.unwrap_or_else(|| packet.to_vec());
-                self.hold(
-                    &mut state,
-                    Held {
-                        release_at: now + REORDER_HOLD,
-                        after_next: true,
-                        packet,
-                    },
-                )?;
+                Some((arrival + REORDER_HOLD, true))
+            } else if !cfg.latency.is_zero() {
+                Some((arrival, false))
             } else {
-                self.send_now(&mut state, copy.as_deref().unwrap_or(packet))?;
+                None
+            };
+            match held {
+                Some((release_at, after_next)) => {
+                    let packet = copy.unwrap_or_else(|| packet.to_vec());
+                    let held = Held {
+                        release_at,
+                        after_next,
+                        seq,
+                        packet,
+                    };
+                    self.hold(&mut state, held)?;
+                }
+                None => self.emit(&mut state, copy.as_deref().unwrap_or(packet), seq, false)?,
             }
         }
         Ok(())
@@ -303,6 +361,7 @@ impl SplitMix64 {
 mod tests {
     use super::*;
     use crate::device::mem::{MemDevice, MemPair};
+    use crate::time::ManualClock;
     use crate::wire::{ipv4::Ipv4Repr, udp::UdpRepr};
     use std::net::Ipv4Addr;
 
@@ -449,7 +508,7 @@ mod tests {
         // Only the injector's own recv calls release held packets: a
         // receive with a long timeout must still wake to release them.
         let mut scratch = PacketBatch::new(4, 64);
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         a.recv_batch(&mut scratch, Duration::from_millis(100))
             .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(100));
@@ -474,6 +533,104 @@ mod tests {
         let mut sorted = got.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+    }
+
+    fn manual(config: FaultConfig) -> (FaultInjector<MemDevice>, MemDevice, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Instant::ZERO));
+        let (a, b) = faulty(config);
+        (a.with_clock(clock.clone()), b, clock)
+    }
+
+    #[test]
+    fn latency_releases_by_the_injected_clock_in_order() {
+        let (a, b, clock) = manual(FaultConfig {
+            latency: Duration::from_millis(5),
+            ..FaultConfig::default()
+        });
+        send_numbered(&a, 3);
+        clock.advance(Duration::from_millis(1));
+        send_numbered(&a, 2);
+        assert_eq!(a.next_release(), Some(Instant::from_millis(5)));
+        // However long the wall clock runs, simulated time has not come.
+        let mut scratch = PacketBatch::new(4, 64);
+        a.recv_batch(&mut scratch, Duration::from_millis(5))
+            .unwrap();
+        assert_eq!((a.held(), drain(&b).len()), (5, 0));
+        clock.set(Instant::from_millis(5));
+        a.recv_batch(&mut scratch, Duration::ZERO).unwrap();
+        assert_eq!(numbers(&drain(&b)), vec![0, 1, 2]);
+        assert_eq!(a.next_release(), Some(Instant::from_millis(6)));
+        clock.set(Instant::from_millis(6));
+        a.recv_batch(&mut scratch, Duration::ZERO).unwrap();
+        assert_eq!(numbers(&drain(&b)), vec![0, 1]);
+        assert_eq!(a.next_release(), None);
+    }
+
+    #[test]
+    fn reordered_packet_follows_the_next_one_sent_after_it() {
+        let (a, b, clock) = manual(FaultConfig {
+            seed: 1,
+            reorder: 0.3,
+            latency: Duration::from_millis(2),
+            ..FaultConfig::default()
+        });
+        for i in 0..200u32 {
+            a.send(&i.to_be_bytes()).unwrap();
+            clock.advance(Duration::from_micros(100));
+        }
+        while let Some(at) = a.next_release() {
+            clock.set(at);
+            a.recv_batch(&mut PacketBatch::new(1, 64), Duration::ZERO)
+                .unwrap();
+        }
+        let got = numbers(&drain(&b));
+        assert!(a.stats().reordered > 30);
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..200).collect::<Vec<_>>());
+        // Packets 100 us apart and a 10 ms hold: every reordered packet is
+        // overtaken by a later one, and no other packet is. So the packets
+        // that arrive after a higher-numbered one are exactly the
+        // reordered ones.
+        let mut highest = None;
+        let mut late = 0;
+        for &n in &got {
+            if highest.is_some_and(|h| h > n) {
+                late += 1;
+            }
+            highest = highest.max(Some(n));
+        }
+        assert_eq!(late, a.stats().reordered);
+    }
+
+    #[test]
+    fn same_seed_and_clock_give_the_same_arrival_order() {
+        let run = |seed| {
+            let (a, b, clock) = manual(FaultConfig {
+                seed,
+                loss: 0.1,
+                duplicate: 0.1,
+                reorder: 0.2,
+                delay: Some((Duration::from_millis(1), Duration::from_millis(9))),
+                ..FaultConfig::default()
+            });
+            for i in 0..500u32 {
+                a.send(&i.to_be_bytes()).unwrap();
+                clock.advance(Duration::from_micros(300));
+            }
+            while let Some(at) = a.next_release() {
+                clock.set(at);
+                a.recv_batch(&mut PacketBatch::new(1, 64), Duration::ZERO)
+                    .unwrap();
+            }
+            numbers(&drain(&b))
+        };
+        let first = run(3);
+        assert_eq!(run(3), first);
+        assert_ne!(run(4), first);
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        assert_ne!(sorted, first, "random delays reorder");
     }
 
     #[test]

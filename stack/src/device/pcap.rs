@@ -3,7 +3,10 @@
 //!
 //! The link type is LINKTYPE_RAW (101): each record is a bare IPv4
 //! packet, which is exactly what a TUN device carries. Timestamps are wall
-//! clock (Unix epoch, microseconds) so a capture lines up with other logs.
+//! clock (Unix epoch, microseconds) so a capture lines up with other logs;
+//! [`PcapWriter::with_clock`] stamps them from a [`Clock`] instead (a
+//! simulation's, counted from its epoch), so that a simulated run gives
+//! the same capture byte for byte.
 //!
 //! The file is flushed after every received batch and every sent packet,
 //! so a run that ends by Ctrl-C still leaves a readable capture. A failure
@@ -20,6 +23,7 @@ use pcap_file::pcap::{PcapHeader, PcapPacket};
 use pcap_file::{DataLink, Endianness};
 
 use super::{Device, PacketBatch};
+use crate::time::Clock;
 
 /// The most bytes of one packet we record: the IPv4 maximum.
 const SNAPLEN: u32 = 0xffff;
@@ -28,6 +32,8 @@ const SNAPLEN: u32 = 0xffff;
 pub struct PcapWriter<D: Device> {
     inner: D,
     sink: Mutex<Sink>,
+    /// Where timestamps come from; `None` for the wall clock.
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl<D: Device> std::fmt::Debug for PcapWriter<D> {
@@ -95,7 +101,23 @@ impl<D: Device> PcapWriter<D> {
         Ok(PcapWriter {
             inner,
             sink: Mutex::new(sink),
+            clock: None,
         })
+    }
+
+    /// Stamps packets with `clock`'s time (microseconds since its epoch)
+    /// instead of the wall clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn now(&self) -> Duration {
+        match &self.clock {
+            Some(clock) => Duration::from_micros(clock.now().total_micros()),
+            None => wall_now(),
+        }
     }
 
     /// The wrapped device.
@@ -135,7 +157,7 @@ impl Sink {
     }
 }
 
-fn now() -> Duration {
+fn wall_now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -145,7 +167,7 @@ impl<D: Device> Device for PcapWriter<D> {
     fn recv_batch(&self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
         let n = self.inner.recv_batch(batch, timeout)?;
         if n > 0 {
-            let at = now();
+            let at = self.now();
             let mut sink = self.sink.lock();
             for packet in batch.iter() {
                 sink.record(packet, at);
@@ -158,7 +180,7 @@ impl<D: Device> Device for PcapWriter<D> {
     fn send(&self, packet: &[u8]) -> io::Result<()> {
         {
             let mut sink = self.sink.lock();
-            sink.record(packet, now());
+            sink.record(packet, self.now());
             sink.flush_or_log();
         }
         self.inner.send(packet)
@@ -173,6 +195,7 @@ impl<D: Device> Device for PcapWriter<D> {
 mod tests {
     use super::*;
     use crate::device::mem::MemPair;
+    use crate::time::{Instant, ManualClock};
     use pcap_file::pcap::PcapReader;
 
     /// A `Write` the test can read back while the writer still owns it.
@@ -225,6 +248,25 @@ mod tests {
         );
         // The peer still got what was sent.
         assert_eq!(b.recv_batch(&mut batch, Duration::ZERO).unwrap(), 2);
+    }
+
+    #[test]
+    fn injected_clock_stamps_the_records() {
+        let clock = Arc::new(ManualClock::new(Instant::from_micros(1_500_000)));
+        let (a, _b) = MemPair::new(8, 1500);
+        let out = Shared::default();
+        let a = PcapWriter::new(a, out.clone())
+            .unwrap()
+            .with_clock(clock.clone());
+        a.send(b"\x45 one").unwrap();
+        clock.advance(Duration::from_micros(250));
+        a.send(b"\x45 two").unwrap();
+        let bytes = out.0.lock().clone();
+        let mut reader = PcapReader::new(&bytes[..]).unwrap();
+        let first = reader.next_packet().unwrap().unwrap().timestamp;
+        let second = reader.next_packet().unwrap().unwrap().timestamp;
+        assert_eq!(first, Duration::from_micros(1_500_000));
+        assert_eq!(second, Duration::from_micros(1_500_250));
     }
 
     #[test]

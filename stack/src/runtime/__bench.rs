@@ -46,7 +46,7 @@ impl Demux {
     pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Demux> {
         config.validate()?;
         let rx = Rx::new(config.rx_batch);
-        let inner = Inner::new(Box::new(device), config);
+        let inner = Inner::threadless(Box::new(device), config);
         let mut demux = Demux {
             now: inner.now(),
             inner,

@@ -18,6 +18,13 @@
 //!   (`socket`): lock a socket, send or receive, and transmit directly,
 //!   since a TUN write is safe from any thread.
 //!
+//! A **driven** stack ([`Stack::driven`]) has neither thread: whoever
+//! drives it calls [`Stack::poll`] (one non-blocking RX pass, then every
+//! timer due) and reads [`Stack::poll_at`] for when to call it next, with
+//! time from an injected clock. Two driven stacks over a
+//! [`crate::device::mem::MemPair`], one `ManualClock` and seeded keys run
+//! a whole conversation in simulated time, reproducibly.
+//!
 //! # Ownership
 //!
 //! `Inner` is the shared state; the threads hold it. User-facing handles
@@ -47,15 +54,18 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
-use crate::device::Device;
+use crate::device::{Device, PacketBatch};
 use crate::icmp::RateLimiter;
 use crate::stats::{bump, Stats};
+use crate::table::ports::PortAllocator;
 use crate::table::SocketTable;
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::secret::seeded_key;
 use crate::tcp::syncookie::SynCookies;
 use crate::time::{Clock, Instant, SystemClock};
 use socket::{Entry, TcpSocket, TcpState};
@@ -91,7 +101,7 @@ impl Drop for Owner {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) device: Box<dyn Device>,
-    pub(crate) clock: SystemClock,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) table: RwLock<SocketTable<Entry>>,
     pub(crate) stats: Stats,
     /// The ISN key (RFC 6528), shared by active opens and every listener.
@@ -102,6 +112,15 @@ pub(crate) struct Inner {
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     pub(crate) shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// A driven stack's RX state, used by `poll`; `None` when threads
+    /// drive the stack.
+    driven: Option<Mutex<Driven>>,
+}
+
+/// What the RX thread keeps on its stack, kept here for `poll` instead.
+struct Driven {
+    rx: rx::Rx,
+    batch: PacketBatch,
 }
 
 impl Stack {
@@ -114,7 +133,16 @@ impl Stack {
     /// (the message names the field); any error from spawning a thread.
     pub fn new<D: Device + 'static>(device: D, config: Config) -> io::Result<Stack> {
         config.validate()?;
-        let inner = Arc::new(Inner::new(Box::new(device), config));
+        let clock = SystemClock::new();
+        // The timer thread keeps a copy of `clock` (it is `Copy`, same
+        // epoch) to turn deadlines into std instants for its waits.
+        let inner = Arc::new(Inner::new(
+            Box::new(device),
+            config,
+            Arc::new(clock),
+            Keys::random(),
+            None,
+        ));
         let rx = {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
@@ -125,7 +153,7 @@ impl Stack {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
                 .name("stack-timers".into())
-                .spawn(move || timers::run(&inner))?
+                .spawn(move || timers::run(&inner, &clock))?
         };
         inner.threads.lock().extend([rx, timer]);
         Ok(Stack {
@@ -134,6 +162,81 @@ impl Stack {
             }),
             inner,
         })
+    }
+
+    /// A stack on `device` with `config` that no thread drives: time comes
+    /// from `clock`, and nothing happens until the caller calls
+    /// [`poll`](Self::poll). Every key the stack would draw at random (ISNs,
+    /// SYN cookies, ephemeral ports) is derived from `seed` instead, so
+    /// the same seed, clock readings and calls give the same packets.
+    ///
+    /// For simulations and tests: a seed is no secret, so ISNs and cookies
+    /// of a driven stack are predictable. A single thread that drives the
+    /// stack uses non-blocking sockets (`set_nonblocking`,
+    /// [`TcpStream::connect_nonblocking`](crate::TcpStream::connect_nonblocking));
+    /// a blocking call waits for another thread to poll, and its timeout
+    /// (`set_read_timeout`, `connect_timeout`) counts real time.
+    ///
+    /// # Errors
+    ///
+    /// None today; the result matches [`Stack::new`].
+    pub fn driven<D: Device + 'static>(
+        device: D,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> io::Result<Stack> {
+        config.validate()?;
+        let driven = Driven {
+            rx: rx::Rx::new(config.rx_batch),
+            batch: PacketBatch::new(config.rx_batch, config.mtu),
+        };
+        let inner = Arc::new(Inner::new(
+            Box::new(device),
+            config,
+            clock,
+            Keys::seeded(seed),
+            Some(Mutex::new(driven)),
+        ));
+        Ok(Stack {
+            _owner: Arc::new(Owner {
+                inner: Arc::clone(&inner),
+            }),
+            inner,
+        })
+    }
+
+    /// Drives a [`driven`](Self::driven) stack one step without blocking:
+    /// receives one batch of what the device has ready and processes it
+    /// (as the RX thread would), then fires every timer due at the
+    /// clock's `now`. Returns how many packets and timers it handled; 0
+    /// means there was nothing to do until [`poll_at`](Self::poll_at) or
+    /// until a packet arrives.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` on a stack that threads drive ([`Stack::new`]); an
+    /// I/O error from the device.
+    pub fn poll(&self) -> io::Result<usize> {
+        let Some(driven) = &self.inner.driven else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "poll drives only a stack made by Stack::driven",
+            ));
+        };
+        let mut driven = driven.lock();
+        let Driven { rx, batch } = &mut *driven;
+        let received = rx::receive(&self.inner, rx, batch, Duration::ZERO)?;
+        let fired = timers::fire_due(&self.inner, self.inner.now());
+        Ok(received + fired)
+    }
+
+    /// When the earliest timer is due: the latest time by which a driven
+    /// stack must be polled again if no packet arrives first. `None`
+    /// when no timer is armed. It may be early (a deadline that moved
+    /// later is found out when it fires), never late.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.inner.timers.next()
     }
 
     /// The address this stack owns.
@@ -164,23 +267,63 @@ impl Stack {
     }
 }
 
+/// The keys a stack would otherwise draw at random.
+struct Keys {
+    isn: IsnGenerator,
+    cookies: SynCookies,
+    ports: PortAllocator,
+}
+
+impl Keys {
+    fn random() -> Keys {
+        Keys {
+            isn: IsnGenerator::new(),
+            cookies: SynCookies::new(),
+            ports: PortAllocator::new(),
+        }
+    }
+
+    /// Derived from `seed`: reproducible, and so no secret.
+    fn seeded(seed: u64) -> Keys {
+        Keys {
+            isn: IsnGenerator::with_key(seeded_key(seed, b"initial sequence numbers")),
+            cookies: SynCookies::with_key(seeded_key(seed, b"syn cookies")),
+            ports: PortAllocator::with_key(seeded_key(seed, b"ephemeral ports")),
+        }
+    }
+}
+
 impl Inner {
+    /// State with a system clock and random keys that no thread drives:
+    /// for the demux benchmark and unit tests, which call the RX path
+    /// directly.
+    pub(crate) fn threadless(device: Box<dyn Device>, config: Config) -> Inner {
+        let clock = Arc::new(SystemClock::new());
+        Inner::new(device, config, clock, Keys::random(), None)
+    }
+
     /// The shared state of a stack on `device`, with no threads yet.
     /// `config` was validated.
-    fn new(device: Box<dyn Device>, config: Config) -> Inner {
-        let clock = SystemClock::new();
+    fn new(
+        device: Box<dyn Device>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        keys: Keys,
+        driven: Option<Mutex<Driven>>,
+    ) -> Inner {
         Inner {
-            table: RwLock::new(SocketTable::new(config.max_connections)),
-            icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, Instant::ZERO)),
+            table: RwLock::new(SocketTable::with_ports(config.max_connections, keys.ports)),
+            icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, clock.now())),
             config,
             device,
             clock,
             stats: Stats::default(),
-            isn: IsnGenerator::new(),
-            cookies: SynCookies::new(),
+            isn: keys.isn,
+            cookies: keys.cookies,
             timers: timers::Timers::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            driven,
         }
     }
 

@@ -228,7 +228,10 @@ mod tests {
     /// A stack's state with no threads, and the other end of its link.
     fn inner() -> (Inner, MemDevice) {
         let (ours, peer) = MemPair::new(16, 1500);
-        (Inner::new(Box::new(ours), Config::with_addr(US)), peer)
+        (
+            Inner::threadless(Box::new(ours), Config::with_addr(US)),
+            peer,
+        )
     }
 
     fn ours(port: u16) -> SocketAddrV4 {

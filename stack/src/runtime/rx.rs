@@ -6,8 +6,9 @@
 //! at once (ICMP echo, RST for a closed port, ICMP port unreachable), puts
 //! a UDP datagram onto its socket's queue, gives a segment for a listener
 //! to the sans-IO `tcp::listener::Listener` and carries out its decision,
-//! or appends a connection's segment index to its queue for this batch. A socket's queue is bounded by `socket_queue_depth`: a flood
-//! at one connection fills only that queue. After the batch each socket
+//! or appends a connection's segment index to its queue for this batch. A
+//! socket's queue is bounded by `socket_queue_depth`: a flood at one
+//! connection fills only that queue. After the batch each socket
 //! with a non-empty queue is locked once, its segments handed to the
 //! connection in arrival order, and whatever the connection owes is sent:
 //! a batch of data segments costs one cumulative ACK.
@@ -15,6 +16,7 @@
 //! Counters of replies are bumped before the reply is sent, so a peer that
 //! has seen the reply also sees the count.
 
+use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,8 +46,7 @@ pub(crate) fn run(inner: &Inner) {
     let mut batch = PacketBatch::new(inner.config.rx_batch, inner.config.mtu);
     let mut last_error = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
-        match inner.device.recv_batch(&mut batch, POLL_INTERVAL) {
-            Ok(0) => continue,
+        match receive(inner, &mut rx, &mut batch, POLL_INTERVAL) {
             Ok(_) => {}
             Err(e) => {
                 // Log once per distinct error, then back off so a broken
@@ -55,11 +56,25 @@ pub(crate) fn run(inner: &Inner) {
                     last_error = Some(e.kind());
                 }
                 std::thread::sleep(POLL_INTERVAL);
-                continue;
             }
         }
-        rx.process(inner, &batch);
     }
+}
+
+/// One RX pass, shared by the RX thread and a driven stack's `poll`:
+/// waits up to `timeout` for a batch and processes it. Returns the number
+/// of packets received.
+pub(crate) fn receive(
+    inner: &Inner,
+    rx: &mut Rx,
+    batch: &mut PacketBatch,
+    timeout: Duration,
+) -> io::Result<usize> {
+    let n = inner.device.recv_batch(batch, timeout)?;
+    if n > 0 {
+        rx.process(inner, batch);
+    }
+    Ok(n)
 }
 
 /// The RX thread's per-batch state, reused across batches so the steady

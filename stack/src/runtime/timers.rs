@@ -16,7 +16,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::stats::bump;
-use crate::time::Instant;
+use crate::time::{Instant, SystemClock};
 
 use super::socket::TcpSocket;
 use super::Inner;
@@ -65,6 +65,13 @@ impl Timers {
         }
     }
 
+    /// The earliest deadline in the heap. It may be stale (the socket's
+    /// deadline moved later, or the socket is gone): firing it then does
+    /// nothing but look again.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.lock().peek().map(|d| d.at)
+    }
+
     /// Wakes the timer thread so it sees the shutdown flag. Taking the
     /// heap's lock first means the thread is either waiting (and gets the
     /// signal) or has yet to check the flag, never in between.
@@ -74,22 +81,24 @@ impl Timers {
     }
 }
 
-pub(crate) fn run(inner: &Inner) {
+/// The timer thread's loop. Only a threaded stack has one, and its clock
+/// is the system clock: `clock` turns deadlines into std instants to wait
+/// for.
+pub(crate) fn run(inner: &Inner, clock: &SystemClock) {
     let timers = &inner.timers;
     loop {
+        fire_due(inner, inner.now());
+        // The shutdown flag and the next deadline are read under the
+        // heap's lock, which `schedule` and `wake` take to notify: a
+        // deadline or a shutdown that comes after this read wakes the wait.
         let mut heap = timers.heap.lock();
         if inner.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let now = inner.now();
         match heap.peek().map(|d| d.at) {
-            Some(at) if at <= now => {
-                let Some(due) = heap.pop() else { continue };
-                drop(heap);
-                fire(inner, due, now);
-            }
+            Some(at) if at <= inner.now() => {}
             Some(at) => {
-                let wake_at = inner.clock.to_std(at);
+                let wake_at = clock.to_std(at);
                 timers.cond.wait_until(&mut heap, wake_at);
             }
             None => {
@@ -97,6 +106,28 @@ pub(crate) fn run(inner: &Inner) {
             }
         }
     }
+}
+
+/// Fires the deadlines due at `now`: one pass of the timer thread, and
+/// of a driven stack's `poll`. At most as many as the heap held on entry:
+/// a timer that keeps re-arming itself at `now` is fired again at the
+/// next call rather than spinning here. Returns how many fired.
+pub(crate) fn fire_due(inner: &Inner, now: Instant) -> usize {
+    let budget = inner.timers.heap.lock().len();
+    let mut fired = 0;
+    while fired < budget {
+        let due = {
+            let mut heap = inner.timers.heap.lock();
+            match heap.peek() {
+                Some(d) if d.at <= now => heap.pop(),
+                _ => None,
+            }
+        };
+        let Some(due) = due else { break };
+        fire(inner, due, now);
+        fired += 1;
+    }
+    fired
 }
 
 fn fire(inner: &Inner, due: Deadline, now: Instant) {

@@ -81,12 +81,18 @@ impl<T> SocketTable<T> {
     /// An empty table that holds at most `max_connections` TCP
     /// connections (listeners and UDP sockets are not counted).
     pub fn new(max_connections: usize) -> SocketTable<T> {
+        SocketTable::with_ports(max_connections, PortAllocator::new())
+    }
+
+    /// [`new`](Self::new), choosing ephemeral ports with `ports` (a keyed
+    /// allocator makes the choice reproducible).
+    pub fn with_ports(max_connections: usize, ports: PortAllocator) -> SocketTable<T> {
         SocketTable {
             connections: HashMap::new(),
             listeners: HashMap::new(),
             udp: HashMap::new(),
             conn_ports: HashMap::new(),
-            ports: PortAllocator::new(),
+            ports,
             max_connections,
         }
     }
@@ -229,13 +235,28 @@ impl<T> SocketTable<T> {
         self.connections.len()
     }
 
-    /// Every socket, for a snapshot: connections, then listeners, then UDP.
+    /// Every socket, for a snapshot or a shutdown: connections by
+    /// four-tuple, then listeners, then UDP sockets by address. The order
+    /// is fixed, not the maps' (which follows their random hash keys), so
+    /// what is done to each in turn (a shutdown's resets) is reproducible.
+    /// Sorting allocates: this is for rare, whole-table work, not the hot
+    /// path.
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        self.connections
-            .values()
-            .chain(self.listeners.values())
-            .chain(self.udp.values())
+        let mut connections: Vec<(&FourTuple, &T)> = self.connections.iter().collect();
+        connections.sort_unstable_by_key(|(k, _)| (k.local, k.remote));
+        let (listeners, udp) = (sorted_bound(&self.listeners), sorted_bound(&self.udp));
+        connections
+            .into_iter()
+            .map(|(_, t)| t)
+            .chain(listeners.into_iter().chain(udp).map(|(_, t)| t))
     }
+}
+
+/// The sockets of `map` by address.
+fn sorted_bound<T>(map: &HashMap<ListenKey, T>) -> Vec<(ListenKey, &T)> {
+    let mut v: Vec<(ListenKey, &T)> = map.iter().map(|(k, t)| (*k, t)).collect();
+    v.sort_unstable_by_key(|(k, _)| (k.addr, k.port));
+    v
 }
 
 /// The socket bound to `local`, else to the wildcard address on its port.
@@ -268,6 +289,32 @@ mod tests {
     }
     fn remote(port: u16) -> SocketAddrV4 {
         SocketAddrV4::new(PEER, port)
+    }
+
+    #[test]
+    fn iteration_order_does_not_depend_on_hash_keys_or_insertion() {
+        let ports = [50007, 50001, 50003, 50009, 50002];
+        let fill = |order: &[u16]| {
+            let mut t = SocketTable::new(10);
+            for &p in order {
+                let tuple = FourTuple {
+                    local: local(80),
+                    remote: remote(p),
+                };
+                t.insert_connection(tuple, p).unwrap();
+                t.bind_udp(ListenKey::new(US, p), p + 1).unwrap();
+            }
+            t.bind_listener(ListenKey::new(US, 80), 80).unwrap();
+            t.iter().copied().collect::<Vec<_>>()
+        };
+        let mut reversed = ports;
+        reversed.reverse();
+        let sorted = fill(&ports);
+        assert_eq!(fill(&reversed), sorted);
+        assert_eq!(
+            sorted,
+            vec![50001, 50002, 50003, 50007, 50009, 80, 50002, 50003, 50004, 50008, 50010]
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! and consecutive connections to one server do not reuse a port soon.
 //! Candidates are then walked in order until one is free.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::net::SocketAddrV4;
+
+use crate::tcp::secret::SecretKey;
 
 pub const EPHEMERAL_FIRST: u16 = 49152;
 pub const EPHEMERAL_LAST: u16 = 65535;
@@ -18,14 +18,25 @@ const RANGE: u32 = (EPHEMERAL_LAST - EPHEMERAL_FIRST) as u32 + 1;
 /// Picks ephemeral ports; the table tells it which are in use.
 #[derive(Debug)]
 pub struct PortAllocator {
-    secret: RandomState,
+    /// RFC 6056 §3.3.3: the key of the hash F(remote, secret).
+    secret: SecretKey,
     next_step: u32,
 }
 
 impl PortAllocator {
+    /// An allocator under a fresh random key.
     pub fn new() -> PortAllocator {
         PortAllocator {
-            secret: RandomState::new(),
+            secret: SecretKey::random(),
+            next_step: 0,
+        }
+    }
+
+    /// An allocator under a fixed key: the same key and the same sequence
+    /// of calls give the same ports (tests and reproducible simulations).
+    pub fn with_key(key: [u8; 16]) -> PortAllocator {
+        PortAllocator {
+            secret: SecretKey::from_bytes(key),
             next_step: 0,
         }
     }
@@ -38,7 +49,11 @@ impl PortAllocator {
         remote: SocketAddrV4,
         mut in_use: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let offset = (self.secret.hash_one(remote) as u32) % RANGE;
+        let mut msg = [0u8; 6];
+        msg[..4].copy_from_slice(&remote.ip().octets());
+        msg[4..].copy_from_slice(&remote.port().to_be_bytes());
+        // Truncation is intended: any 32 bits of the hash pick the offset.
+        let offset = (self.secret.hash(&msg) as u32) % RANGE;
         for i in 0..RANGE {
             let step = self.next_step.wrapping_add(i);
             let port = EPHEMERAL_FIRST as u32 + (offset.wrapping_add(step) % RANGE);
@@ -80,6 +95,18 @@ mod tests {
             assert!(used.insert(p), "port {p} handed out twice");
         }
         assert_eq!(alloc.allocate(REMOTE, |p| used.contains(&p)), None);
+    }
+
+    #[test]
+    fn same_key_same_ports_other_key_other_ports() {
+        let run = |key: [u8; 16]| {
+            let mut alloc = PortAllocator::with_key(key);
+            (0..8)
+                .map(|_| alloc.allocate(REMOTE, |_| false).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run([1; 16]), run([1; 16]));
+        assert_ne!(run([1; 16]), run([2; 16]));
     }
 
     #[test]

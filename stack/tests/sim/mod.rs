@@ -1,0 +1,315 @@
+//! A deterministic network of two stacks, for whole-stack tests.
+//!
+//! Two [`Stack::driven`] stacks, A and B, are joined by a
+//! [`MemPair`]; each end sends through a seeded [`FaultInjector`] (loss,
+//! duplication, reordering, latency) and records what crosses it with a
+//! [`PcapWriter`]. One [`ManualClock`] is the time of everything: no
+//! thread runs, nothing sleeps, and the test calls the sockets (in
+//! non-blocking mode) between steps.
+//!
+//! [`Sim::drive_bounded`] alternates: poll both stacks, let the
+//! application act, and when neither did anything, jump the clock to the
+//! next wakeup (a stack's earliest timer, a link's next held packet, or a
+//! time the application asked for). So a run takes as much simulated time
+//! as the protocol needs and as little wall time as the work needs, and a
+//! seed replays it exactly: the captures are identical byte for byte.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use stack::device::fault::{FaultConfig, FaultInjector};
+use stack::device::mem::{MemDevice, MemPair};
+use stack::device::pcap::PcapWriter;
+use stack::tcp::state::State;
+use stack::time::{Clock, Instant, ManualClock};
+use stack::{Config, Stack, TcpStream};
+
+pub const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+pub const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+
+/// Packets each direction of the memory link holds.
+const LINK_DEPTH: usize = 4096;
+const MTU: usize = 1500;
+
+/// One end's device: faults on what it sends, and a capture of both
+/// directions of its link (what it sent after the faults, and what it
+/// received).
+pub type Link = FaultInjector<PcapWriter<MemDevice>>;
+
+/// A stack and its end of the link.
+pub struct Node {
+    pub stack: Stack,
+    pub link: Arc<Link>,
+    capture: Capture,
+}
+
+/// What [`Sim::drive_bounded`]'s application callback did this step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The goal is reached: stop driving.
+    Done,
+    /// It moved bytes: look again before time moves on.
+    Busy,
+    /// Nothing to do until something arrives.
+    Idle,
+    /// Nothing to do until something arrives or this time comes.
+    Sleep(Instant),
+}
+
+pub struct Sim {
+    pub clock: Arc<ManualClock>,
+    pub a: Node,
+    pub b: Node,
+}
+
+impl Sim {
+    /// Two stacks at A and B over links faulted by `faults` (A's link with
+    /// its seed, B's with a seed derived from it); `seed` also keys both
+    /// stacks.
+    pub fn new(seed: u64, faults: FaultConfig, a: Config, b: Config) -> Sim {
+        let clock = Arc::new(ManualClock::new(Instant::ZERO));
+        let (da, db) = MemPair::new(LINK_DEPTH, MTU);
+        // Not `seed ^ constant`: SplitMix64 steps its state by a
+        // constant, so related seeds can give shifted copies of one
+        // sequence.
+        let b_faults = FaultConfig {
+            seed: faults.seed.wrapping_add(0x5851_f42d_4c95_7f2d),
+            ..faults.clone()
+        };
+        let a = Node::new(da, faults, a, &clock, seed);
+        let b = Node::new(db, b_faults, b, &clock, seed.wrapping_add(1));
+        Sim { clock, a, b }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Polls A, then B; returns the packets and timers they handled plus
+    /// the packets left waiting on the links (polling B may have released
+    /// packets to A, and a batch holds only so many).
+    pub fn poll(&self) -> usize {
+        let a = self.a.stack.poll().expect("poll A");
+        let b = self.b.stack.poll().expect("poll B");
+        a + b + self.a.waiting() + self.b.waiting()
+    }
+
+    /// The earliest time anything in the network is due: a stack's
+    /// timer or a packet held on a link.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        [
+            self.a.stack.poll_at(),
+            self.b.stack.poll_at(),
+            self.a.link.next_release(),
+            self.b.link.next_release(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the network and `app` until `app` says [`Flow::Done`]; returns
+    /// the number of steps taken.
+    ///
+    /// # Panics
+    ///
+    /// When nothing is left to happen and `app` is not done (a deadlock),
+    /// or after `max_steps` steps (a livelock: busy without finishing).
+    pub fn drive_bounded(&mut self, max_steps: u64, mut app: impl FnMut(&Sim) -> Flow) -> u64 {
+        for step in 0..max_steps {
+            let work = self.poll();
+            let wake = match app(self) {
+                Flow::Done => return step,
+                Flow::Busy => continue,
+                Flow::Idle => None,
+                Flow::Sleep(at) => Some(at),
+            };
+            if work > 0 {
+                continue;
+            }
+            let next = match (self.next_wakeup(), wake) {
+                (Some(x), Some(y)) => x.min(y),
+                (x, y) => x.or(y).unwrap_or_else(|| {
+                    panic!(
+                        "deadlock at {:?}: nothing scheduled and the application is waiting\nA: {:?}\nB: {:?}",
+                        self.now(),
+                        self.a.stack.sockets(),
+                        self.b.stack.sockets(),
+                    )
+                }),
+            };
+            if next > self.now() {
+                self.clock.set(next);
+            }
+        }
+        panic!(
+            "livelock: not done after {max_steps} steps ({:?} simulated)",
+            self.now()
+        );
+    }
+
+    /// SHA-256 over both captures (A's, then B's): equal digests mean the
+    /// same packets with the same timestamps, byte for byte.
+    pub fn trace_digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.a.capture.digest());
+        h.update(self.b.capture.digest());
+        h.finalize().into()
+    }
+
+    /// Bytes captured at A and at B.
+    pub fn captured(&self) -> (u64, u64) {
+        (self.a.capture.len(), self.b.capture.len())
+    }
+}
+
+impl Node {
+    /// Packets delivered to this end and not yet received.
+    fn waiting(&self) -> usize {
+        self.link.inner().inner().pending()
+    }
+
+    fn new(
+        dev: MemDevice,
+        faults: FaultConfig,
+        config: Config,
+        clock: &Arc<ManualClock>,
+        seed: u64,
+    ) -> Node {
+        let capture = Capture::default();
+        let clock: Arc<dyn Clock> = clock.clone();
+        let pcap = PcapWriter::new(dev, capture.clone())
+            .expect("pcap header")
+            .with_clock(Arc::clone(&clock));
+        let link = Arc::new(FaultInjector::new(pcap, faults).with_clock(Arc::clone(&clock)));
+        let stack = Stack::driven(Arc::clone(&link), config, clock, seed).expect("driven stack");
+        Node {
+            stack,
+            link,
+            capture,
+        }
+    }
+}
+
+/// A pcap sink that keeps a running SHA-256 and a length, not the bytes:
+/// a 10 MiB transfer captures tens of megabytes.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<(Sha256, u64)>>);
+
+impl Capture {
+    fn digest(&self) -> [u8; 32] {
+        self.0.lock().0.clone().finalize().into()
+    }
+
+    fn len(&self) -> u64 {
+        self.0.lock().1
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut c = self.0.lock();
+        c.0.update(buf);
+        c.1 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One side of a bulk transfer over a non-blocking stream: writes `out`
+/// then shuts down its write side, and reads until end-of-file.
+pub struct Pump {
+    pub stream: TcpStream,
+    out: Vec<u8>,
+    written: usize,
+    write_shut: bool,
+    pub got: Vec<u8>,
+    pub eof: bool,
+    /// Reads are held off until this time (a stalled reader).
+    pub read_from: Instant,
+}
+
+impl Pump {
+    pub fn new(stream: TcpStream, out: Vec<u8>) -> Pump {
+        stream.set_nonblocking(true).expect("non-blocking");
+        Pump {
+            stream,
+            out,
+            written: 0,
+            write_shut: false,
+            got: Vec::new(),
+            eof: false,
+            read_from: Instant::ZERO,
+        }
+    }
+
+    /// Everything written and shut down, and end-of-file read.
+    pub fn finished(&self) -> bool {
+        self.write_shut && self.eof
+    }
+
+    /// Writes and reads what it can without blocking; true if it moved
+    /// anything.
+    ///
+    /// # Panics
+    ///
+    /// On any error but `WouldBlock`.
+    pub fn pump(&mut self, now: Instant) -> bool {
+        // A close in SYN-SENT would abandon the connection (RFC 9293
+        // §3.10.4), so wait for the handshake as a blocking connect would.
+        if self.stream.state() == State::SynSent {
+            return false;
+        }
+        let mut moved = false;
+        while self.written < self.out.len() {
+            match (&self.stream).write(&self.out[self.written..]) {
+                Ok(n) => {
+                    self.written += n;
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        if self.written == self.out.len() && !self.write_shut {
+            self.stream.shutdown(Shutdown::Write).expect("shutdown");
+            self.write_shut = true;
+            moved = true;
+        }
+        let mut buf = [0u8; 64 * 1024];
+        while !self.eof && now >= self.read_from {
+            match (&self.stream).read(&mut buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read: {e}"),
+            }
+            moved = true;
+        }
+        moved
+    }
+}
+
+/// A stream of `len` bytes where byte i is (i mod 251) XOR `salt`.
+pub fn stream_bytes(salt: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i % 251) as u8) ^ salt).collect()
+}
+
+/// The address of `port` on B.
+pub fn on_b(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(B, port)
+}
+
+/// A duration as simulated time since the start.
+pub fn at(d: Duration) -> Instant {
+    Instant::ZERO + d
+}
