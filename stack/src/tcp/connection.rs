@@ -18,7 +18,6 @@ use super::error::{ConnError, ConnStats, RecvError, SendError};
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
-use super::send_buf::SendBuffer;
 use super::state::State;
 use super::timer::{Timer, TimerTable};
 use crate::time::Instant;
@@ -29,6 +28,9 @@ mod input;
 mod output;
 mod rack;
 mod recovery;
+mod send_space;
+
+use send_space::SendSpace;
 
 /// The smallest send MSS we accept from a peer's option. A peer announcing
 /// less (even 0) gets this: Linux clamps the same way (`tcp_min_snd_mss`),
@@ -98,36 +100,16 @@ pub struct Connection {
     timers: TimerTable,
     stats: ConnStats,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    send_buf: SendBuffer,
-    iss: SeqNumber,
-    snd_una: SeqNumber,
-    /// The next sequence number to send. After a timeout it goes back to
-    /// SND.UNA (go-back-N); `snd_max` remembers the highest ever sent.
-    snd_nxt: SeqNumber,
-    snd_max: SeqNumber,
-    /// The end of an outstanding zero-window probe byte, which lies
-    /// beyond SND.MAX without being part of the stream sent so far; an ACK
-    /// up to it is acceptable.
-    probe_end: Option<SeqNumber>,
-    /// The peer's window in bytes (already scaled).
-    snd_wnd: usize,
-    snd_wl1: SeqNumber,
-    snd_wl2: SeqNumber,
-    /// Largest window the peer ever offered (sender SWS, RFC 1122 §4.2.3.4).
-    max_snd_wnd: usize,
+    /// Send sequence space (RFC 9293 §3.3.1).
+    snd: SendSpace,
     /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
     send_mss: usize,
     /// Shift applied to the peer's window field (RFC 7323 §2.3).
     snd_wscale: u8,
     /// Shift applied to the window we advertise.
     rcv_wscale: u8,
-    /// Our SYN has been acknowledged; from then on SND.UNA is the sequence
-    /// number of the send buffer's first byte.
-    syn_acked: bool,
     /// `close` was called in SYN-RECEIVED: FIN once ESTABLISHED.
     close_pending: bool,
-    fin_acked: bool,
 
     // Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
     rtt: RttEstimator,
@@ -252,9 +234,7 @@ impl Connection {
         self.last_ack_sent = self.rcv_nxt;
         self.negotiate(&syn.options);
         self.rcv_adv = self.rcv_nxt + self.syn_window();
-        self.snd_wnd = usize::from(syn.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = syn.seq;
+        self.snd.peer_syn(syn.seq, usize::from(syn.window));
     }
 
     fn new(
@@ -276,22 +256,11 @@ impl Connection {
             passive: false,
             timers: TimerTable::default(),
             stats: ConnStats::default(),
-            send_buf: SendBuffer::new(config.send_buffer),
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            probe_end: None,
-            snd_wnd: 0,
-            snd_wl1: SeqNumber(0),
-            snd_wl2: iss,
-            max_snd_wnd: 0,
+            snd: SendSpace::new(iss, config.send_buffer),
             send_mss,
             snd_wscale: 0,
             rcv_wscale: 0,
-            syn_acked: false,
             close_pending: false,
-            fin_acked: false,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             rtt_probe: None,
             retransmits: 0,
@@ -383,7 +352,7 @@ impl Connection {
         if !self.state.can_queue_send() || self.close_pending {
             return Err(SendError::InvalidState);
         }
-        Ok(self.send_buf.write(data))
+        Ok(self.snd.queue(data))
     }
 
     /// Reads received in-order data. `Ok(0)` with a non-empty `buf` means
@@ -441,12 +410,12 @@ impl Connection {
             // SND.NXT in the RFC; after a timeout ours may lag SND.MAX,
             // which is what the peer's window is measured from.
             self.rst_owed = Some(RstOwed {
-                seq: self.snd_max,
+                seq: self.snd.max(),
                 ack: None,
             });
         }
         self.enter_closed();
-        self.send_buf.clear();
+        self.snd.discard();
         self.recv_buf.clear();
     }
 
@@ -492,22 +461,22 @@ impl Connection {
     /// RFC 6298 §5.4-5.6: go back to SND.UNA, back off the RTO, restart the
     /// timer. RFC 1122 §4.2.3.5: give up after too many.
     fn on_retransmit_timeout(&mut self, now: Instant) {
-        if self.snd_nxt == self.snd_una && self.snd_max == self.snd_una {
+        if self.snd.all_acked() {
             return; // nothing outstanding: a stale timer
         }
-        if self.syn_acked && self.snd_wnd == 0 {
+        if self.snd.syn_acked() && self.snd.wnd() == 0 {
             // The peer's window is closed: what we sent is probably sitting
             // beyond it. This is no loss, so no back-off and no step
             // towards giving up (RFC 1122 §4.2.2.17); go back to SND.UNA
             // and let the persist timer probe, starting now.
-            self.snd_nxt = self.snd_una;
+            self.snd.go_back();
             self.rtt_probe = None;
             self.rtx_owed = false;
             self.probe_owed = true;
             return;
         }
         self.retransmits += 1;
-        let limit = if self.syn_acked {
+        let limit = if self.snd.syn_acked() {
             self.config.max_retransmits
         } else {
             self.config.syn_retries
@@ -515,7 +484,7 @@ impl Connection {
         if self.retransmits > limit {
             if self.state.is_synchronized() {
                 self.rst_owed = Some(RstOwed {
-                    seq: self.snd_max,
+                    seq: self.snd.max(),
                     ack: None,
                 });
             }
@@ -525,10 +494,9 @@ impl Connection {
         self.stats.retransmit_timeouts += 1;
         self.rtt.backoff();
         self.rtt_probe = None;
-        if self.syn_acked {
+        if self.snd.syn_acked() {
             // RFC 5681 §3.1 / RFC 9438 §4.8: FlightSize before going back.
-            self.cc
-                .on_retransmit_timeout(now, distance(self.snd_una, self.snd_max));
+            self.cc.on_retransmit_timeout(now, self.snd.outstanding());
         }
         // RFC 6675 §5.1: nothing counts as retransmitted any more, and the
         // SACK recovery (if any) ends with RecoveryPoint = SND.MAX (below).
@@ -538,18 +506,18 @@ impl Connection {
         // range, and a second timeout in a row without progress forgets
         // everything, so a reneging peer costs one more RTO, never a stall.
         if self.retransmits > 1 {
-            self.scoreboard.clear(self.snd_una);
+            self.scoreboard.clear(self.snd.una());
         } else {
-            self.scoreboard.clear_retransmitted(self.snd_una);
+            self.scoreboard.clear_retransmitted(self.snd.una());
         }
         self.in_recovery = false;
         self.dup_acks = 0;
-        self.recover = self.snd_max;
+        self.recover = self.snd.max();
         self.rtx_owed = false;
         self.rack_reset();
         self.tlp_owed = false;
         self.tlp_probe = None;
-        self.snd_nxt = self.snd_una;
+        self.snd.go_back();
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
 
@@ -564,13 +532,13 @@ impl Connection {
         }
         if self.keepalive_sent >= KEEPALIVE_PROBES {
             self.rst_owed = Some(RstOwed {
-                seq: self.snd_max,
+                seq: self.snd.max(),
                 ack: None,
             });
             self.fail(ConnError::TimedOut);
             return;
         }
-        if self.flight() == 0 {
+        if self.snd.flight() == 0 {
             self.keepalive_owed = true;
             self.keepalive_sent += 1;
         }
@@ -605,7 +573,7 @@ impl Connection {
             (AckOwed::Delayed, None) => self.ack_owed = AckOwed::Now,
             _ => self.timers.stop(Timer::DelayedAck),
         }
-        if self.flight() == 0 && self.snd_max == self.snd_una {
+        if self.snd.all_acked() {
             self.timers.stop(Timer::Retransmit);
         }
         if !self.in_recovery {
@@ -614,10 +582,10 @@ impl Connection {
         self.tlp_update_timer(now);
         // RFC 9293 §3.8.6.1: with data waiting, a zero window and nothing
         // in flight, only a probe can learn that the window opened.
-        let stalled = self.syn_acked
-            && self.snd_wnd == 0
-            && self.snd_nxt == self.snd_una
-            && self.unsent_data() > 0
+        let stalled = self.snd.syn_acked()
+            && self.snd.wnd() == 0
+            && self.snd.nxt() == self.snd.una()
+            && self.snd.unsent() > 0
             && !self.timers.is_armed(Timer::Retransmit);
         if stalled {
             if !self.timers.is_armed(Timer::Persist) {
@@ -626,7 +594,7 @@ impl Connection {
             }
         } else {
             self.timers.stop(Timer::Persist);
-            if self.snd_wnd > 0 {
+            if self.snd.wnd() > 0 {
                 self.persist_backoff = 0;
             }
         }
@@ -690,39 +658,18 @@ impl Connection {
         if self.error.is_none() {
             self.error = Some(error);
         }
-        self.send_buf.clear();
+        self.snd.discard();
         self.enter_closed();
     }
 
     // ---- Derived quantities ----------------------------------------------
-
-    /// Sequence space sent and not yet acknowledged, counting from SND.NXT.
-    fn flight(&self) -> usize {
-        distance(self.snd_una, self.snd_nxt)
-    }
-
-    /// The highest acceptable SEG.ACK: SND.MAX, or a probe byte past it.
-    fn ack_limit(&self) -> SeqNumber {
-        match self.probe_end {
-            Some(end) if end > self.snd_max => end,
-            _ => self.snd_max,
-        }
-    }
 
     /// Whether our FIN is wanted: the application closed the write side.
     fn fin_wanted(&self) -> bool {
         matches!(
             self.state,
             State::FinWait1 | State::Closing | State::LastAck
-        ) && !self.fin_acked
-    }
-
-    /// Queued bytes not yet sent (beyond SND.NXT).
-    fn unsent_data(&self) -> usize {
-        if !self.syn_acked {
-            return self.send_buf.len();
-        }
-        self.send_buf.len().saturating_sub(self.flight())
+        ) && !self.snd.fin_acked()
     }
 
     // ---- Options ----------------------------------------------------------
@@ -775,12 +722,12 @@ impl Connection {
 
     /// Bytes queued and not yet acknowledged.
     pub fn send_queue(&self) -> usize {
-        self.send_buf.len()
+        self.snd.buf().len()
     }
 
     /// Room in the send buffer.
     pub fn send_free(&self) -> usize {
-        self.send_buf.free()
+        self.snd.buf().free()
     }
 
     /// A blocked reader should wake: data ready, FIN received, error, or
@@ -796,7 +743,7 @@ impl Connection {
     /// the write side is over (error, closed).
     pub fn can_send(&self) -> bool {
         let open = self.state.can_queue_send() && !self.close_pending;
-        !open || self.send_buf.free() > 0 || self.error.is_some()
+        !open || self.snd.buf().free() > 0 || self.error.is_some()
     }
 
     /// Reached ESTABLISHED (or later) at least once.
@@ -835,7 +782,7 @@ impl Connection {
 
     /// The peer's window in bytes, scaled.
     pub fn peer_window(&self) -> usize {
-        self.snd_wnd
+        self.snd.wnd()
     }
 
     /// The payload bytes in a full-sized segment we send.
@@ -867,13 +814,12 @@ impl Connection {
     /// Asserts the invariants every input must preserve (used by the
     /// property tests).
     pub(crate) fn check_invariants(&self) {
-        assert!(self.snd_una <= self.snd_nxt, "{self:?}");
-        assert!(self.snd_nxt <= self.snd_max, "{self:?}");
-        assert!(self.send_buf.len() <= self.config.send_buffer);
+        self.snd.check();
+        assert!(self.snd.buf().len() <= self.config.send_buffer);
         assert!(self.recv_buf.len() <= self.config.recv_buffer);
-        if self.syn_acked && !self.fin_acked && self.state != State::Closed {
+        if self.snd.syn_acked() && !self.snd.fin_acked() && self.state != State::Closed {
             // Everything sent is in the buffer (plus at most our FIN).
-            assert!(self.flight() <= self.send_buf.len() + 1, "{self:?}");
+            assert!(self.snd.flight() <= self.snd.buf().len() + 1, "{self:?}");
         }
         if self.state.is_synchronized() && self.state != State::Closed {
             // Never shrink the window we advertised (RFC 9293 §3.8.6.2.2).
@@ -896,11 +842,11 @@ impl fmt::Debug for Connection {
             .field("remote", &self.remote)
             .field("state", &self.state)
             .field("error", &self.error)
-            .field("snd_una", &self.snd_una)
-            .field("snd_nxt", &self.snd_nxt)
-            .field("snd_wnd", &self.snd_wnd)
+            .field("snd_una", &self.snd.una())
+            .field("snd_nxt", &self.snd.nxt())
+            .field("snd_wnd", &self.snd.wnd())
             .field("rcv_nxt", &self.rcv_nxt)
-            .field("send_queue", &self.send_buf.len())
+            .field("send_queue", &self.snd.buf().len())
             .field("recv_queue", &self.recv_buf.len())
             .field("cc", &self.cc.name())
             .finish_non_exhaustive()

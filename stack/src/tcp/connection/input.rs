@@ -38,7 +38,7 @@ impl Connection {
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         // First: the ACK must acknowledge our SYN (SND.UNA < SEG.ACK =<
         // SND.NXT); otherwise <SEQ=SEG.ACK><CTL=RST>, unless it is a RST.
-        let ack_ok = seg.flags.ack() && seg.ack > self.snd_una && seg.ack <= self.ack_limit();
+        let ack_ok = seg.flags.ack() && self.snd.acks_new(seg.ack);
         if seg.flags.ack() && !ack_ok {
             if !seg.flags.rst() {
                 self.owe_rst(seg.ack, None);
@@ -57,7 +57,7 @@ impl Connection {
             return;
         }
         self.take_peer_syn(seg);
-        self.snd_wl2 = seg.ack;
+        self.snd.set_wl2(seg.ack);
         if ack_ok {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
             self.enter_established(now);
@@ -67,7 +67,7 @@ impl Connection {
             // Simultaneous open: SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT>
             // <CTL=SYN,ACK> (re-emitting our SYN with an ACK).
             self.state = State::SynReceived;
-            self.snd_nxt = self.iss;
+            self.snd.resend_syn();
             self.rtt_probe = None;
         }
     }
@@ -82,7 +82,7 @@ impl Connection {
             && !seg.flags.rst()
             && seg.seq == self.irs
         {
-            self.snd_nxt = self.iss;
+            self.snd.resend_syn();
             self.rtt_probe = None;
             return;
         }
@@ -171,12 +171,10 @@ impl Connection {
             }
         }
         if self.state == State::SynReceived {
-            if seg.ack > self.snd_una && seg.ack <= self.ack_limit() {
+            if self.snd.acks_new(seg.ack) {
                 self.enter_established(now);
-                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
+                let wnd = usize::from(seg.window) << self.snd_wscale;
+                self.snd.set_window(seg.seq, seg.ack, wnd);
             } else {
                 // <SEQ=SEG.ACK><CTL=RST>
                 self.owe_rst(seg.ack, None);
@@ -253,19 +251,18 @@ impl Connection {
         // segment MUST be discarded and an ACK sent back", rate-limited
         // like every challenge ACK (§7). This also catches blind data
         // injection with a guessed sequence number but a stale ACK.
-        let floor = self.snd_una - self.max_snd_wnd.min(i32::MAX as usize);
-        if seg.ack > self.ack_limit() || seg.ack < floor {
+        if !self.snd.ack_in_range(seg.ack) {
             self.challenge_ack(now);
             return false;
         }
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
         let new_sack = self.update_scoreboard(seg.ack, seg.options.sack_blocks());
-        if seg.ack > self.snd_una {
+        if seg.ack > self.snd.una() {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
-        } else if seg.ack == self.snd_una
-            && self.flight() > 0
+        } else if seg.ack == self.snd.una()
+            && self.snd.flight() > 0
             && !seg.flags.fin()
-            && ((seg.payload.is_empty() && new_wnd == self.snd_wnd) || new_sack)
+            && ((seg.payload.is_empty() && new_wnd == self.snd.wnd()) || new_sack)
         {
             // RFC 5681 §2's duplicate ACK (no data, same window), or, with
             // SACK, any ACK that reports newly received data beyond a hole
@@ -279,15 +276,8 @@ impl Connection {
             self.rack_detect(now);
         }
         // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
-        if seg.ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack))
-        {
-            self.snd_wnd = new_wnd;
-            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-        }
-        if self.fin_acked {
+        self.snd.update_window(seg.seq, seg.ack, new_wnd);
+        if self.snd.fin_acked() {
             match self.state {
                 State::FinWait1 => self.state = State::FinWait2,
                 State::Closing => self.enter_time_wait(now),
@@ -304,27 +294,8 @@ impl Connection {
     /// SND.UNA < ack =< SND.MAX: free acknowledged bytes, take an RTT
     /// sample, feed congestion control, restart the timer.
     pub(super) fn ack_new_data(&mut self, now: Instant, ack: SeqNumber, ts: Option<Timestamps>) {
-        let mut acked = distance(self.snd_una, ack);
-        if !self.syn_acked && acked > 0 {
-            self.syn_acked = true;
-            acked -= 1;
-        }
-        let data = acked.min(self.send_buf.len());
-        self.send_buf.consume(data);
-        if acked > data && self.fin_wanted() {
-            self.fin_acked = true;
-        }
-        self.snd_una = ack;
-        if self.snd_nxt < ack {
-            self.snd_nxt = ack;
-        }
-        if self.snd_max < ack {
-            // The peer took a zero-window probe byte.
-            self.snd_max = ack;
-        }
-        if self.probe_end.is_some_and(|end| end <= ack) {
-            self.probe_end = None;
-        }
+        let fin_sent = self.fin_wanted();
+        let data = self.snd.take_ack(ack, fin_sent);
         self.retransmits = 0;
         self.persist_backoff = 0;
 
@@ -366,7 +337,7 @@ impl Connection {
         }
 
         // RFC 6298 §5.2-5.3.
-        if self.flight() == 0 {
+        if self.snd.flight() == 0 {
             self.timers.stop(Timer::Retransmit);
         } else {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -440,7 +411,7 @@ impl Connection {
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
-                if self.fin_acked {
+                if self.snd.fin_acked() {
                     self.enter_time_wait(now);
                 } else {
                     self.state = State::Closing;

@@ -40,8 +40,8 @@ impl Connection {
             State::TimeWait => return self.ack_if_owed(now),
             _ => {}
         }
-        if !self.syn_acked {
-            if self.snd_nxt == self.iss {
+        if !self.snd.syn_acked() {
+            if self.snd.nxt() == self.snd.iss() {
                 return Some(self.syn(now));
             }
             if self.state == State::SynSent {
@@ -96,7 +96,7 @@ impl Connection {
             self.keepalive_owed = false;
             self.stats.keepalive_probes += 1;
             // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT-1, no data.
-            let seq = self.snd_una - 1;
+            let seq = self.snd.una() - 1;
             return Some(self.finish(now, seq, TcpFlags::ACK, &[]));
         }
         if self.window_update_owed() {
@@ -107,7 +107,7 @@ impl Connection {
 
     /// Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again.
     fn syn(&mut self, now: Instant) -> TcpRepr<'static> {
-        let retransmission = self.snd_max != self.iss;
+        let retransmission = self.snd.max() != self.snd.iss();
         let mut options = TcpOptions {
             mss: Some(self.config.mss),
             ..TcpOptions::default()
@@ -132,15 +132,14 @@ impl Connection {
         };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
         let window = self.syn_window() as u16;
-        let mut repr = self.bare(self.iss, flags, window);
+        let mut repr = self.bare(self.snd.iss(), flags, window);
         repr.ack = self.rcv_nxt;
         repr.options = options;
-        self.snd_nxt = self.iss + 1;
-        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.snd.sent_to(self.snd.iss() + 1);
         if retransmission {
             self.stats.segs_retransmitted += 1;
         } else {
-            self.rtt_probe = Some((self.snd_nxt, now));
+            self.rtt_probe = Some((self.snd.nxt(), now));
         }
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -156,16 +155,16 @@ impl Connection {
     /// when it opens. It does not advance SND.NXT or SND.MAX; an ACK of it
     /// is acceptable through `probe_end`.
     fn zero_window_probe(&mut self, buf: &mut [u8]) -> Option<Planned> {
-        if self.snd_nxt != self.snd_una || self.snd_wnd > 0 {
+        if self.snd.nxt() != self.snd.una() || self.snd.wnd() > 0 {
             return None;
         }
-        let n = self.send_buf.read_at(0, buf.get_mut(..1)?);
+        let n = self.snd.buf().read_at(0, buf.get_mut(..1)?);
         if n == 0 {
             return None;
         }
         self.stats.zero_window_probes += 1;
-        let seq = self.snd_una;
-        self.probe_end = Some(seq + n);
+        let seq = self.snd.una();
+        self.snd.probe_sent(seq + n);
         Some((seq, TcpFlags::ACK, n))
     }
 
@@ -174,33 +173,31 @@ impl Connection {
     /// alone. With SACK it stops where the peer's first SACKed range
     /// begins.
     fn fast_retransmit(&mut self, buf: &mut [u8]) -> Option<Planned> {
-        let outstanding = distance(self.snd_una, self.snd_max);
-        let queued = self.send_buf.len();
+        let outstanding = self.snd.outstanding();
+        let queued = self.snd.buf().len();
         let fin_sent = self.fin_wanted() && outstanding > queued;
         let mut len = queued
             .min(outstanding)
             .min(self.payload_mss())
             .min(buf.len());
-        if let Some(sacked) = self.scoreboard.next_sacked(self.snd_una) {
-            len = len.min(distance(self.snd_una, sacked));
+        if let Some(sacked) = self.scoreboard.next_sacked(self.snd.una()) {
+            len = len.min(distance(self.snd.una(), sacked));
         }
         let fin = fin_sent && len == queued;
         if len == 0 && !fin {
             return None;
         }
-        let n = self.send_buf.read_at(0, &mut buf[..len]);
+        let n = self.snd.buf().read_at(0, &mut buf[..len]);
         let mut flags = TcpFlags::ACK;
         if fin {
             flags = flags | TcpFlags::FIN;
         }
         self.stats.segs_retransmitted += 1;
         self.stats.bytes_retransmitted += n as u64;
-        let seq = self.snd_una;
+        let seq = self.snd.una();
         let end = seq + n + usize::from(fin);
         self.scoreboard.mark_retransmitted(seq + n);
-        if self.snd_nxt < end {
-            self.snd_nxt = end;
-        }
+        self.snd.resent_to(end);
         Some((seq, flags, n))
     }
 
@@ -209,13 +206,13 @@ impl Connection {
     pub(super) fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
         // After a timeout, the go-back-N resend skips what the peer SACKed
         // (RFC 6675 §5.1: use the SACK information after an RTO).
-        if self.snd_nxt < self.snd_max {
-            if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
-                self.snd_nxt = end.min(self.snd_max);
+        if self.snd.nxt() < self.snd.max() {
+            if let Some(end) = self.scoreboard.sacked_end(self.snd.nxt()) {
+                self.snd.skip_to(end);
             }
         }
-        let offset = self.flight();
-        let queued = self.send_buf.len();
+        let offset = self.snd.flight();
+        let queued = self.snd.buf().len();
         if offset > queued {
             return None; // FIN already sent
         }
@@ -224,10 +221,10 @@ impl Connection {
         let max = self.payload_mss().min(buf.len());
         let usable = self.usable_window();
         let mut len = avail.min(usable).min(max);
-        let resend = self.snd_nxt < self.snd_max;
+        let resend = self.snd.nxt() < self.snd.max();
         if resend {
-            if let Some(sacked) = self.scoreboard.next_sacked(self.snd_nxt) {
-                len = len.min(distance(self.snd_nxt, sacked));
+            if let Some(sacked) = self.scoreboard.next_sacked(self.snd.nxt()) {
+                len = len.min(distance(self.snd.nxt(), sacked));
             }
         }
         // A FIN needs no window (it is retransmitted if dropped).
@@ -241,18 +238,18 @@ impl Connection {
             // 1122 §4.2.3.4): a window-limited one only if it is at least
             // half the largest window the peer offered, or nothing is in
             // flight (so a small window can never stall us).
-            let idle = self.snd_max == self.snd_una;
+            let idle = self.snd.max() == self.snd.una();
             let ok = if len == avail {
                 self.config.nodelay || idle
             } else {
-                idle || len >= self.max_snd_wnd / 2
+                idle || len >= self.snd.max_wnd() / 2
             };
             if !ok {
                 return None;
             }
         }
-        let n = self.send_buf.read_at(offset, &mut buf[..len]);
-        let seq = self.snd_nxt;
+        let n = self.snd.buf().read_at(offset, &mut buf[..len]);
+        let seq = self.snd.nxt();
         let mut flags = TcpFlags::ACK;
         if n > 0 && n == avail {
             flags = flags | TcpFlags::PSH;
@@ -261,9 +258,9 @@ impl Connection {
             flags = flags | TcpFlags::FIN;
         }
         let end = seq + n + usize::from(fin);
-        if seq < self.snd_max {
+        if seq < self.snd.max() {
             self.stats.segs_retransmitted += 1;
-            self.stats.bytes_retransmitted += distance(seq, self.snd_max).min(n) as u64;
+            self.stats.bytes_retransmitted += distance(seq, self.snd.max()).min(n) as u64;
             self.scoreboard.mark_retransmitted(seq + n);
         } else {
             // RFC 8985 §7.2: new data restarts the probe timeout (armed
@@ -276,8 +273,7 @@ impl Connection {
                 self.rtt_probe = Some((end, now));
             }
         }
-        self.snd_nxt = end;
-        self.snd_max = self.snd_max.max(end);
+        self.snd.sent_to(end);
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
@@ -381,7 +377,7 @@ impl Connection {
         // it, so the ACK passes its acceptability test and is not ignored;
         // with SND.NXT two desynchronized peers would trade unacceptable
         // ACKs forever.
-        let seq = self.snd_max;
+        let seq = self.snd.max();
         Some(self.finish(now, seq, TcpFlags::ACK, &[]))
     }
 

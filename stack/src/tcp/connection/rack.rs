@@ -63,7 +63,7 @@ impl Connection {
             start: seq,
             end: seq + n,
             sent_at: now,
-            snd_max_at: self.snd_max,
+            snd_max_at: self.snd.max(),
             lost: false,
         });
     }
@@ -91,7 +91,7 @@ impl Connection {
             return;
         };
         let wait = srtt + (srtt / 4).max(MIN_REORDER_WINDOW);
-        let una = self.snd_una;
+        let una = self.snd.una();
         let delivered_high = self.scoreboard.high_sacked().unwrap_or(una).max(una);
         let mut later_delivered = false;
         let mut deadline: Option<Instant> = None;
@@ -150,7 +150,7 @@ impl Connection {
         self.rxt_log
             .iter()
             .filter(|r| r.lost)
-            .map(|r| distance(r.start.max(self.snd_una), r.end))
+            .map(|r| distance(r.start.max(self.snd.una()), r.end))
             .sum()
     }
 
@@ -170,15 +170,15 @@ impl Connection {
         self.rxt_lost_now = false;
         let rec = *self.rxt_log.get(i)?;
         self.rxt_log.remove(i);
-        let start = rec.start.max(self.snd_una);
+        let start = rec.start.max(self.snd.una());
         let mut end = rec.end;
         if let Some(sacked) = self.scoreboard.next_sacked(start) {
             end = end.min(sacked);
         }
-        let offset = distance(self.snd_una, start);
-        let avail = self.send_buf.len().saturating_sub(offset);
+        let offset = distance(self.snd.una(), start);
+        let avail = self.snd.buf().len().saturating_sub(offset);
         let len = distance(start, end).min(mss).min(avail).min(buf.len());
-        let n = self.send_buf.read_at(offset, buf.get_mut(..len)?);
+        let n = self.snd.buf().read_at(offset, buf.get_mut(..len)?);
         if n == 0 {
             return None;
         }
@@ -196,14 +196,14 @@ impl Connection {
     fn tlp_eligible(&self) -> bool {
         self.config.tail_loss_probe
             && self.sack_ok
-            && self.syn_acked
+            && self.snd.syn_acked()
             && matches!(self.state, State::Established | State::CloseWait)
             && !self.in_recovery
             && self.retransmits == 0
             && self.tlp_probe.is_none()
-            && self.snd_nxt == self.snd_max
-            && self.snd_una < self.snd_max
-            && self.snd_wnd > 0
+            && self.snd.nxt() == self.snd.max()
+            && self.snd.una() < self.snd.max()
+            && self.snd.wnd() > 0
             && self.rtt.srtt().is_some()
     }
 
@@ -212,7 +212,7 @@ impl Connection {
     fn pto(&self) -> Option<Duration> {
         let srtt = self.rtt.srtt()?;
         let mut pto = (srtt * 2).max(MIN_PTO);
-        if self.flight() <= self.payload_mss() {
+        if self.snd.flight() <= self.payload_mss() {
             pto += WORST_CASE_DELAYED_ACK;
         }
         Some(pto)
@@ -257,7 +257,7 @@ impl Connection {
             return None;
         }
         let mut planned = None;
-        if self.unsent_data() > 0 {
+        if self.snd.unsent() > 0 {
             self.tlp_sending = true;
             planned = self.new_data(now, buf);
             self.tlp_sending = false;
@@ -275,17 +275,17 @@ impl Connection {
 
     /// The last full (or shorter) segment below SND.MAX, sent again.
     fn retransmit_last(&mut self, buf: &mut [u8]) -> Option<Planned> {
-        let data = distance(self.snd_una, self.snd_max).min(self.send_buf.len());
+        let data = self.snd.outstanding().min(self.snd.buf().len());
         let len = data.min(self.payload_mss()).min(buf.len());
         if len == 0 {
             return None;
         }
         let offset = data - len;
-        let n = self.send_buf.read_at(offset, buf.get_mut(..len)?);
+        let n = self.snd.buf().read_at(offset, buf.get_mut(..len)?);
         if n == 0 {
             return None;
         }
-        let seq = self.snd_una + offset;
+        let seq = self.snd.una() + offset;
         // Karn's rule (RFC 6298 §3): the timed segment may be this one.
         if self.rtt_probe.is_some_and(|(end, _)| end > seq) {
             self.rtt_probe = None;
@@ -304,7 +304,7 @@ impl Connection {
         let Some((start, end)) = self.tlp_probe else {
             return;
         };
-        if self.snd_una >= end {
+        if self.snd.una() >= end {
             self.tlp_probe = None;
             return;
         }
@@ -314,8 +314,8 @@ impl Connection {
         }
         self.tlp_probe = None;
         // SND.UNA is never SACKed: below the probe lies at least one hole.
-        let hole_below = self.snd_una < start;
-        if hole_below && !self.in_recovery && self.snd_una >= self.recover {
+        let hole_below = self.snd.una() < start;
+        if hole_below && !self.in_recovery && self.snd.una() >= self.recover {
             self.scoreboard.mark_lost_below(start);
             self.enter_recovery(now);
         }

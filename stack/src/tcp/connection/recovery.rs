@@ -19,12 +19,12 @@ impl Connection {
         if !self.sack_ok {
             return false;
         }
-        let una = if ack > self.snd_una {
+        let una = if ack > self.snd.una() {
             ack
         } else {
-            self.snd_una
+            self.snd.una()
         };
-        self.scoreboard.update(una, self.snd_max, blocks)
+        self.scoreboard.update(una, self.snd.max(), blocks)
     }
 
     /// RFC 5681 §3.2 / RFC 6675 §5: a duplicate ACK. The third (DupThresh)
@@ -34,13 +34,13 @@ impl Connection {
     pub(super) fn on_dup_ack(&mut self, now: Instant) {
         self.dup_acks = self.dup_acks.saturating_add(1);
         self.stats.dup_acks += 1;
-        if self.in_recovery || self.snd_una < self.recover {
+        if self.in_recovery || self.snd.una() < self.recover {
             return;
         }
         let lost = self.sack_ok
             && self
                 .scoreboard
-                .is_lost(self.snd_una, self.payload_mss(), self.snd_una);
+                .is_lost(self.snd.una(), self.payload_mss(), self.snd.una());
         if self.dup_acks as usize >= DUP_THRESH || lost {
             self.enter_recovery(now);
         }
@@ -54,17 +54,16 @@ impl Connection {
         self.rack_reset();
         self.tlp_probe = None;
         self.tlp_owed = false;
-        self.recover = self.snd_max;
+        self.recover = self.snd.max();
         // FlightSize (RFC 5681 §3.1, equation 4).
-        self.cc
-            .on_congestion_event(now, distance(self.snd_una, self.snd_max));
+        self.cc.on_congestion_event(now, self.snd.outstanding());
         self.rtx_owed = true;
         // Karn's rule (RFC 6298 §3): the timed segment may be resent.
         self.rtt_probe = None;
         self.stats.fast_retransmits += 1;
         if self.sack_ok {
             self.stats.sack_recoveries += 1;
-            self.scoreboard.clear_retransmitted(self.snd_una);
+            self.scoreboard.clear_retransmitted(self.snd.una());
         }
     }
 
@@ -91,7 +90,7 @@ impl Connection {
     /// RFC 6675 §4 SetPipe during SACK recovery.
     pub(super) fn pipe(&self) -> usize {
         self.scoreboard
-            .pipe(self.snd_una, self.snd_max, self.payload_mss())
+            .pipe(self.snd.una(), self.snd.max(), self.payload_mss())
     }
 
     fn sack_recovery(&self) -> bool {
@@ -108,7 +107,7 @@ impl Connection {
     /// duplicates each let one new segment out, so a small window still
     /// produces three duplicates).
     pub(super) fn usable_window(&self) -> usize {
-        let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
+        let by_peer = self.snd.peer_room();
         if self.tlp_sending {
             // RFC 8985 §7.3: a probe of new data needs only the peer's
             // window.
@@ -122,7 +121,7 @@ impl Connection {
             return by_peer.min(room);
         }
         let left_network = self.dup_acks as usize * self.payload_mss();
-        let pipe = self.flight().saturating_sub(left_network);
+        let pipe = self.snd.flight().saturating_sub(left_network);
         by_peer.min(self.cc.window().saturating_sub(pipe))
     }
 
@@ -139,22 +138,21 @@ impl Connection {
         if self.cc.window().saturating_sub(self.pipe()) < mss {
             return None;
         }
-        let hole = match self.scoreboard.next_hole(self.snd_una, mss, true) {
+        let hole = match self.scoreboard.next_hole(self.snd.una(), mss, true) {
             Some(hole) => Some(hole),
             None => {
-                let new_data_can_go = self.unsent_data() > 0
-                    && distance(self.snd_nxt, self.snd_una + self.snd_wnd) > 0;
+                let new_data_can_go = self.snd.unsent() > 0 && self.snd.peer_room() > 0;
                 if new_data_can_go {
                     return None;
                 }
-                self.scoreboard.next_hole(self.snd_una, mss, false)
+                self.scoreboard.next_hole(self.snd.una(), mss, false)
             }
         };
         let (start, end) = hole?;
-        let offset = distance(self.snd_una, start);
-        let avail = self.send_buf.len().saturating_sub(offset);
+        let offset = distance(self.snd.una(), start);
+        let avail = self.snd.buf().len().saturating_sub(offset);
         let len = distance(start, end).min(mss).min(avail).min(buf.len());
-        let n = self.send_buf.read_at(offset, buf.get_mut(..len)?);
+        let n = self.snd.buf().read_at(offset, buf.get_mut(..len)?);
         if n == 0 {
             return None;
         }
