@@ -15,7 +15,6 @@ use std::time::Duration;
 use super::config::{TcpConfig, DEFAULT_PEER_MSS, KEEPALIVE_PROBES};
 use super::congestion::{new_controller, CongestionControl};
 use super::error::{ConnError, ConnStats, RecvError, SendError};
-use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::state::State;
@@ -28,8 +27,10 @@ mod input;
 mod output;
 mod rack;
 mod recovery;
+mod recv_space;
 mod send_space;
 
+use recv_space::RecvSpace;
 use send_space::SendSpace;
 
 /// The smallest send MSS we accept from a peer's option. A peer announcing
@@ -104,10 +105,6 @@ pub struct Connection {
     snd: SendSpace,
     /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
     send_mss: usize,
-    /// Shift applied to the peer's window field (RFC 7323 §2.3).
-    snd_wscale: u8,
-    /// Shift applied to the window we advertise.
-    rcv_wscale: u8,
     /// `close` was called in SYN-RECEIVED: FIN once ESTABLISHED.
     close_pending: bool,
 
@@ -154,24 +151,12 @@ pub struct Connection {
     keepalive_owed: bool,
     keepalive_sent: u32,
 
-    // Receive sequence space.
-    recv_buf: RecvBuffer,
-    irs: SeqNumber,
-    rcv_nxt: SeqNumber,
-    /// The right edge of the window we advertised; it never moves left
-    /// (RFC 9293 §3.8.6.2.2).
-    rcv_adv: SeqNumber,
-    /// The peer's FIN has been received and is in sequence.
-    fin_rcvd: bool,
-    /// A FIN that arrived ahead of missing data: its sequence number.
-    pending_fin: Option<SeqNumber>,
+    /// Receive sequence space (RFC 9293 §3.3.1).
+    rcv: RecvSpace,
     ack_owed: AckOwed,
     /// In-order segments received since our last ACK (delayed ACK).
     unacked_segs: u32,
     rst_owed: Option<RstOwed>,
-    /// Start of the most recent out-of-order segment: its SACK block goes
-    /// first (RFC 2018 §4).
-    last_ooo: Option<SeqNumber>,
 
     // Options negotiated on the SYNs.
     sack_ok: bool,
@@ -197,7 +182,7 @@ impl Connection {
         conn.sack_ok = config.sack;
         conn.ts_ok = config.timestamps;
         if config.window_scaling {
-            conn.rcv_wscale = window_shift(config.recv_buffer);
+            conn.rcv.set_wscale(window_shift(config.recv_buffer));
         }
         conn
     }
@@ -229,11 +214,9 @@ impl Connection {
     /// window, which in a SYN is never scaled (RFC 7323 §2.2). Our own SYN
     /// offered an unscaled window of `syn_window()` bytes.
     fn take_peer_syn(&mut self, syn: &TcpRepr<'_>) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.last_ack_sent = self.rcv_nxt;
+        self.rcv.peer_syn(syn.seq);
+        self.last_ack_sent = self.rcv.nxt();
         self.negotiate(&syn.options);
-        self.rcv_adv = self.rcv_nxt + self.syn_window();
         self.snd.peer_syn(syn.seq, usize::from(syn.window));
     }
 
@@ -258,8 +241,6 @@ impl Connection {
             stats: ConnStats::default(),
             snd: SendSpace::new(iss, config.send_buffer),
             send_mss,
-            snd_wscale: 0,
-            rcv_wscale: 0,
             close_pending: false,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             rtt_probe: None,
@@ -282,16 +263,10 @@ impl Connection {
             persist_backoff: 0,
             keepalive_owed: false,
             keepalive_sent: 0,
-            recv_buf: RecvBuffer::with_max_ranges(config.recv_buffer, config.max_ooo_ranges),
-            irs: SeqNumber(0),
-            rcv_nxt: SeqNumber(0),
-            rcv_adv: SeqNumber(0),
-            fin_rcvd: false,
-            pending_fin: None,
+            rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
             ack_owed: AckOwed::None,
             unacked_segs: 0,
             rst_owed: None,
-            last_ooo: None,
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
@@ -307,12 +282,12 @@ impl Connection {
         self.send_mss = usize::from(peer_mss.min(self.config.mss)).max(MIN_SEND_MSS);
         match opts.window_scale {
             Some(shift) if self.config.window_scaling => {
-                self.snd_wscale = shift.min(14);
-                self.rcv_wscale = window_shift(self.config.recv_buffer);
+                self.snd.set_wscale(shift.min(14));
+                self.rcv.set_wscale(window_shift(self.config.recv_buffer));
             }
             _ => {
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
+                self.snd.set_wscale(0);
+                self.rcv.set_wscale(0);
             }
         }
         self.sack_ok = self.config.sack && opts.sack_permitted;
@@ -328,11 +303,6 @@ impl Connection {
     fn payload_mss(&self) -> usize {
         let ts = if self.ts_ok { 12 } else { 0 };
         self.send_mss.saturating_sub(ts).max(1)
-    }
-
-    /// The window we put in a SYN: unscaled, so at most 65535.
-    fn syn_window(&self) -> usize {
-        self.recv_buf.window().min(0xffff)
     }
 
     // ---- Application commands -------------------------------------------
@@ -368,11 +338,11 @@ impl Connection {
         if let Some(e) = self.error {
             return Err(RecvError::Conn(e));
         }
-        let n = self.recv_buf.read(buf);
+        let n = self.rcv.read(buf);
         if n > 0 || buf.is_empty() {
             return Ok(n);
         }
-        if self.fin_rcvd {
+        if self.rcv.fin_rcvd() {
             return Err(RecvError::Finished);
         }
         if self.state == State::Closed {
@@ -416,7 +386,7 @@ impl Connection {
         }
         self.enter_closed();
         self.snd.discard();
-        self.recv_buf.clear();
+        self.rcv.discard();
     }
 
     // ---- Timers ---------------------------------------------------------
@@ -717,7 +687,7 @@ impl Connection {
 
     /// Bytes ready for `recv`.
     pub fn recv_queue(&self) -> usize {
-        self.recv_buf.len()
+        self.rcv.buf().len()
     }
 
     /// Bytes queued and not yet acknowledged.
@@ -733,8 +703,8 @@ impl Connection {
     /// A blocked reader should wake: data ready, FIN received, error, or
     /// closed.
     pub fn can_recv(&self) -> bool {
-        !self.recv_buf.is_empty()
-            || self.fin_rcvd
+        !self.rcv.buf().is_empty()
+            || self.rcv.fin_rcvd()
             || self.error.is_some()
             || self.state == State::Closed
     }
@@ -792,10 +762,11 @@ impl Connection {
 
     /// (our shift, the peer's shift) when window scaling is in use.
     pub fn window_scale(&self) -> Option<(u8, u8)> {
-        if self.rcv_wscale == 0 && self.snd_wscale == 0 {
+        let (ours, peers) = (self.rcv.wscale(), self.snd.wscale());
+        if ours == 0 && peers == 0 {
             None
         } else {
-            Some((self.rcv_wscale, self.snd_wscale))
+            Some((ours, peers))
         }
     }
 
@@ -816,19 +787,14 @@ impl Connection {
     pub(crate) fn check_invariants(&self) {
         self.snd.check();
         assert!(self.snd.buf().len() <= self.config.send_buffer);
-        assert!(self.recv_buf.len() <= self.config.recv_buffer);
+        assert!(self.rcv.buf().len() <= self.config.recv_buffer);
         if self.snd.syn_acked() && !self.snd.fin_acked() && self.state != State::Closed {
             // Everything sent is in the buffer (plus at most our FIN).
             assert!(self.snd.flight() <= self.snd.buf().len() + 1, "{self:?}");
         }
-        if self.state.is_synchronized() && self.state != State::Closed {
-            // Never shrink the window we advertised (RFC 9293 §3.8.6.2.2).
-            assert!(self.rcv_adv >= self.rcv_nxt, "{self:?}");
-            assert!(
-                distance(self.rcv_nxt, self.rcv_adv) <= self.recv_buf.window(),
-                "{self:?}"
-            );
-        }
+        // Never shrink the window we advertised (RFC 9293 §3.8.6.2.2).
+        self.rcv
+            .check(self.state.is_synchronized() && self.state != State::Closed);
         if self.state == State::Closed {
             assert_eq!(self.timers.next_timeout(), None);
         }
@@ -845,9 +811,9 @@ impl fmt::Debug for Connection {
             .field("snd_una", &self.snd.una())
             .field("snd_nxt", &self.snd.nxt())
             .field("snd_wnd", &self.snd.wnd())
-            .field("rcv_nxt", &self.rcv_nxt)
+            .field("rcv_nxt", &self.rcv.nxt())
             .field("send_queue", &self.snd.buf().len())
-            .field("recv_queue", &self.recv_buf.len())
+            .field("recv_queue", &self.rcv.buf().len())
             .field("cc", &self.cc.name())
             .finish_non_exhaustive()
     }

@@ -1,7 +1,7 @@
 //! Segment arrival: RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), step by step.
 //! Nothing here emits; each step records what is owed.
 
-use super::{distance, ts_clock, AckOwed, Connection, RstOwed};
+use super::{ts_clock, AckOwed, Connection, RstOwed};
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
@@ -80,7 +80,7 @@ impl Connection {
             && seg.flags.syn()
             && !seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs()
         {
             self.snd.resend_syn();
             self.rtt_probe = None;
@@ -93,7 +93,7 @@ impl Connection {
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs()
         {
             let mut rest = *seg;
             rest.flags = TcpFlags(seg.flags.0 & !TcpFlags::SYN.0);
@@ -115,13 +115,13 @@ impl Connection {
         }
 
         // First: the sequence number test (four cases).
-        let rcv_wnd = distance(self.rcv_nxt, self.rcv_adv);
+        let rcv_wnd = self.rcv.window();
         let mut take_text = true;
-        if !self.acceptable(seg, rcv_wnd) {
+        if !self.rcv.acceptable(seg.seq, seg.seg_len(), rcv_wnd) {
             // "If the RCV.WND is zero, no segments will be acceptable, but
             // special allowance should be made to accept valid ACKs, URGs,
             // and RSTs": keep the control part of a segment at RCV.NXT.
-            if !(rcv_wnd == 0 && seg.seq == self.rcv_nxt) {
+            if !(rcv_wnd == 0 && seg.seq == self.rcv.nxt()) {
                 if !seg.flags.rst() {
                     // "an acknowledgment should be sent in reply".
                     self.stats.unacceptable += 1;
@@ -143,7 +143,7 @@ impl Connection {
         // if it is exactly at RCV.NXT; in window otherwise gets a
         // challenge ACK.
         if seg.flags.rst() {
-            if seg.seq == self.rcv_nxt {
+            if seg.seq == self.rcv.nxt() {
                 self.on_rst();
             } else {
                 self.challenge_ack(now);
@@ -173,7 +173,7 @@ impl Connection {
         if self.state == State::SynReceived {
             if self.snd.acks_new(seg.ack) {
                 self.enter_established(now);
-                let wnd = usize::from(seg.window) << self.snd_wscale;
+                let wnd = self.snd.scaled(seg.window);
                 self.snd.set_window(seg.seq, seg.ack, wnd);
             } else {
                 // <SEQ=SEG.ACK><CTL=RST>
@@ -195,29 +195,11 @@ impl Connection {
         }
 
         // Eighth: FIN.
-        if seg.flags.fin() && fin_in_window && !self.fin_rcvd {
-            let fin_seq = seg.seq + seg.payload.len();
-            if fin_seq >= self.rcv_nxt && self.pending_fin.is_none() {
-                self.pending_fin = Some(fin_seq);
-            }
+        if seg.flags.fin() && fin_in_window && !self.rcv.fin_rcvd() {
+            self.rcv.fin_arrived(seg.seq + seg.payload.len());
             self.ack_owed = AckOwed::Now;
         }
         self.take_fin(now);
-    }
-
-    /// RFC 9293 §3.10.7.4's acceptability test.
-    fn acceptable(&self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
-        let len = seg.seg_len();
-        let end = self.rcv_nxt + rcv_wnd;
-        match (len, rcv_wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_window(self.rcv_nxt, end),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_window(self.rcv_nxt, end)
-                    || (seg.seq + (len - 1)).in_window(self.rcv_nxt, end)
-            }
-        }
     }
 
     /// RFC 9293 §3.10.7.4 second step, by state.
@@ -255,7 +237,7 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
-        let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        let new_wnd = self.snd.scaled(seg.window);
         let new_sack = self.update_scoreboard(seg.ack, seg.options.sack_blocks());
         if seg.ack > self.snd.una() {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
@@ -347,39 +329,24 @@ impl Connection {
     /// The seventh step: store the in-window part of the payload. Returns
     /// whether the whole payload fitted (so a FIN after it is in window).
     fn process_text(&mut self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
-        let mut data = seg.payload;
-        let mut start = seg.seq;
-        if data.is_empty() {
+        if seg.payload.is_empty() {
             return true;
         }
-        // Trim what we already have (a duplicate or overlapping prefix).
-        if start < self.rcv_nxt {
-            let skip = distance(start, self.rcv_nxt);
-            data = data.get(skip..).unwrap_or(&[]);
-            start = self.rcv_nxt;
-        }
-        let offset = distance(self.rcv_nxt, start);
-        let room = rcv_wnd.saturating_sub(offset);
-        let fits = data.len() <= room;
-        if !fits {
-            // Trim to the window (RFC 9293 §3.10.7.4, "trimmed").
-            data = data.get(..room).unwrap_or(&[]);
+        let stored = self.rcv.store(seg.seq, seg.payload, rcv_wnd);
+        if !stored.fits || stored.len == 0 {
+            // Trimmed to the window (RFC 9293 §3.10.7.4, "trimmed"), or
+            // nothing new (a duplicate): answered at once.
             self.ack_owed = AckOwed::Now;
         }
-        if data.is_empty() {
-            // Nothing new: a duplicate, answered at once.
-            self.ack_owed = AckOwed::Now;
-            return fits;
+        if stored.len == 0 {
+            return stored.fits;
         }
-        let advanced = self.recv_buf.write_at(offset, data);
-        self.rcv_nxt += advanced;
-        self.stats.bytes_received += advanced as u64;
-        if offset > 0 {
+        self.stats.bytes_received += stored.advanced as u64;
+        if stored.offset > 0 {
             // Out of order: a duplicate ACK at once (RFC 5681 §4.2) with
             // SACK blocks; this segment's block goes first.
-            self.last_ooo = Some(start);
             self.ack_owed = AckOwed::Now;
-        } else if advanced > data.len() {
+        } else if stored.advanced > stored.len {
             // It filled a hole: ACK at once (RFC 5681 §4.2).
             self.ack_owed = AckOwed::Now;
         } else if self.config.delayed_ack.is_none() {
@@ -393,20 +360,14 @@ impl Connection {
                 self.ack_owed = AckOwed::Delayed;
             }
         }
-        fits
+        stored.fits
     }
 
     /// The eighth step, once all data before a FIN has arrived.
     fn take_fin(&mut self, now: Instant) {
-        let Some(fin_seq) = self.pending_fin else {
-            return;
-        };
-        if fin_seq != self.rcv_nxt || self.fin_rcvd {
+        if !self.rcv.take_fin() {
             return;
         }
-        self.pending_fin = None;
-        self.fin_rcvd = true;
-        self.rcv_nxt += 1;
         self.ack_owed = AckOwed::Now;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,

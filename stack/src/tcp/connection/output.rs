@@ -6,7 +6,7 @@ use super::{distance, ts_clock, AckOwed, Connection, Planned};
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use crate::wire::SeqNumber;
 
 impl Connection {
@@ -116,7 +116,7 @@ impl Connection {
         // Active open offers what is configured; passive open answers only
         // what the peer offered (negotiate() already decided).
         if (active && self.config.window_scaling) || (!active && self.window_scale().is_some()) {
-            options.window_scale = Some(self.rcv_wscale);
+            options.window_scale = Some(self.rcv.wscale());
         }
         options.sack_permitted = self.sack_ok;
         if self.ts_ok {
@@ -131,9 +131,9 @@ impl Connection {
             TcpFlags::SYN | TcpFlags::ACK
         };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        let window = self.syn_window() as u16;
+        let window = self.rcv.syn_window() as u16;
         let mut repr = self.bare(self.snd.iss(), flags, window);
-        repr.ack = self.rcv_nxt;
+        repr.ack = self.rcv.nxt();
         repr.options = options;
         self.snd.sent_to(self.snd.iss() + 1);
         if retransmission {
@@ -300,7 +300,7 @@ impl Connection {
                 tsecr: self.ts_recent,
             });
         }
-        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 {
+        if self.sack_ok && self.rcv.buf().ooo_bytes() > 0 {
             // 40 option bytes: 3 blocks beside timestamps, else 4.
             let by_options = if self.ts_ok { 3 } else { 4 };
             let room = self
@@ -311,61 +311,16 @@ impl Connection {
             if max == 0 {
                 return options;
             }
-            let block = |(start, end): (usize, usize)| SackBlock {
-                left: self.rcv_nxt + start,
-                right: self.rcv_nxt + end,
-            };
-            let recent = self.last_ooo.and_then(|at| {
-                self.recv_buf
-                    .ooo_ranges()
-                    .map(block)
-                    .find(|b| at.in_window(b.left, b.right))
-            });
-            if let Some(first) = recent {
-                options.push_sack(first);
-            }
-            for b in self.recv_buf.ooo_ranges().map(block) {
-                if usize::from(options.sack_len) >= max {
-                    break;
-                }
-                if Some(b) != recent {
-                    options.push_sack(b);
-                }
-            }
+            self.rcv.push_sack_blocks(&mut options, max);
         }
         options
-    }
-
-    /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves
-    /// only by at least min(buffer/2, MSS); it never moves left. Returns
-    /// the window field, scaled.
-    fn advertise_window(&mut self) -> u16 {
-        let max_adv = 0xffff_usize << self.rcv_wscale;
-        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
-        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
-        if self.rcv_adv < self.rcv_nxt
-            || (edge > self.rcv_adv && distance(self.rcv_adv, edge) >= threshold.max(1))
-        {
-            self.rcv_adv = edge;
-        }
-        let wnd = distance(self.rcv_nxt, self.rcv_adv) >> self.rcv_wscale;
-        wnd.min(0xffff) as u16
     }
 
     /// After the reader freed space: worth telling the peer if the edge
     /// can move by the SWS threshold and the peer may be short of window
     /// (less than half the buffer advertised).
     fn window_update_owed(&self) -> bool {
-        if !self.state.accepts_text() || self.fin_rcvd {
-            return false;
-        }
-        let max_adv = 0xffff_usize << self.rcv_wscale;
-        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
-        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
-        let advertised = distance(self.rcv_nxt, self.rcv_adv);
-        edge > self.rcv_adv
-            && distance(self.rcv_adv, edge) >= threshold.max(1)
-            && advertised < self.config.recv_buffer.min(max_adv) / 2
+        self.state.accepts_text() && !self.rcv.fin_rcvd() && self.rcv.window_update_due()
     }
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
@@ -389,13 +344,14 @@ impl Connection {
         flags: TcpFlags,
         payload: &'p [u8],
     ) -> TcpRepr<'p> {
-        let window = self.advertise_window();
+        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) is the receive space's.
+        let window = self.rcv.advertise();
         let mut repr = self.bare(seq, flags | TcpFlags::ACK, window);
-        repr.ack = self.rcv_nxt;
+        repr.ack = self.rcv.nxt();
         repr.options = self.options(now, payload.len());
         repr.payload = payload;
         self.sent_ack();
-        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 && repr.options.sack_len == 0 {
+        if self.sack_ok && self.rcv.buf().ooo_bytes() > 0 && repr.options.sack_len == 0 {
             // No room for SACK blocks beside this payload (see `options`):
             // a pure ACK carrying them follows (RFC 2018 §4: SACK in every
             // ACK while data is out of order).
@@ -409,7 +365,7 @@ impl Connection {
     fn sent_ack(&mut self) {
         self.ack_owed = AckOwed::None;
         self.unacked_segs = 0;
-        self.last_ack_sent = self.rcv_nxt;
+        self.last_ack_sent = self.rcv.nxt();
         self.timers.stop(Timer::DelayedAck);
     }
 

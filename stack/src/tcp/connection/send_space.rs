@@ -42,6 +42,8 @@ pub(super) struct SendSpace {
     /// Largest window the peer ever offered (sender SWS, RFC 1122
     /// §4.2.3.4; RFC 5961 §5.2's MAX.SND.WND).
     max_wnd: usize,
+    /// Shift applied to the peer's window field (RFC 7323 §2.3).
+    wscale: u8,
     /// Our SYN has been acknowledged.
     syn_acked: bool,
     /// Our FIN has been acknowledged.
@@ -61,6 +63,7 @@ impl SendSpace {
             wl1: SeqNumber(0),
             wl2: iss,
             max_wnd: 0,
+            wscale: 0,
             syn_acked: false,
             fin_acked: false,
         }
@@ -92,6 +95,19 @@ impl SendSpace {
 
     pub(super) fn max_wnd(&self) -> usize {
         self.max_wnd
+    }
+
+    pub(super) fn wscale(&self) -> u8 {
+        self.wscale
+    }
+
+    pub(super) fn set_wscale(&mut self, shift: u8) {
+        self.wscale = shift;
+    }
+
+    /// A window field from the peer, scaled (never in a SYN).
+    pub(super) fn scaled(&self, window: u16) -> usize {
+        usize::from(window) << self.wscale
     }
 
     pub(super) fn syn_acked(&self) -> bool {
