@@ -25,11 +25,13 @@ use crate::wire::SeqNumber;
 
 mod input;
 mod output;
+mod owed;
 mod rack;
 mod recovery;
 mod recv_space;
 mod send_space;
 
+use owed::{AckOwed, Owed};
 use recv_space::RecvSpace;
 use send_space::SendSpace;
 
@@ -44,24 +46,6 @@ const MAX_PERSIST_BACKOFF: u32 = 16;
 /// A data-bearing segment decided on: its sequence number, flags, and how
 /// many payload bytes were written to the front of the caller's buffer.
 type Planned = (SeqNumber, TcpFlags, usize);
-
-/// What acknowledgment we owe the peer. Ordered: `Now` beats `Delayed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum AckOwed {
-    None,
-    /// In-order data arrived; the delayed-ACK timer runs (RFC 1122 §4.2.3.2).
-    Delayed,
-    /// The next `poll_transmit` sends an ACK, alone or on data.
-    Now,
-}
-
-/// A RST that the next `poll_transmit` emits, before anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RstOwed {
-    seq: SeqNumber,
-    /// `Some` for `<CTL=RST,ACK>`.
-    ack: Option<SeqNumber>,
-}
 
 /// A TCP connection (RFC 9293), sans-IO.
 ///
@@ -126,10 +110,6 @@ pub struct Connection {
     /// RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX when loss
     /// recovery (or the last RTO) began.
     recover: SeqNumber,
-    /// RFC 5961 §7 rate limit: start of the current one-second window and
-    /// challenge ACKs sent in it.
-    challenge_window: Option<Instant>,
-    challenge_count: u32,
     /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
     /// or a partial ACK).
     rtx_owed: bool,
@@ -146,17 +126,13 @@ pub struct Connection {
     tlp_probe: Option<(SeqNumber, SeqNumber)>,
     /// A probe of new data is being built: only the peer's window limits.
     tlp_sending: bool,
-    probe_owed: bool,
     persist_backoff: u32,
-    keepalive_owed: bool,
     keepalive_sent: u32,
 
     /// Receive sequence space (RFC 9293 §3.3.1).
     rcv: RecvSpace,
-    ack_owed: AckOwed,
-    /// In-order segments received since our last ACK (delayed ACK).
-    unacked_segs: u32,
-    rst_owed: Option<RstOwed>,
+    /// The replies owed to the peer, for the next `poll_transmit`.
+    owed: Owed,
 
     // Options negotiated on the SYNs.
     sack_ok: bool,
@@ -250,8 +226,6 @@ impl Connection {
             scoreboard: Scoreboard::new(iss),
             in_recovery: false,
             recover: iss,
-            challenge_window: None,
-            challenge_count: 0,
             rtx_owed: false,
             rxt_log: Vec::with_capacity(rack::MAX_RXT_RECORDS),
             rxt_loss_reduced: false,
@@ -259,14 +233,10 @@ impl Connection {
             tlp_owed: false,
             tlp_probe: None,
             tlp_sending: false,
-            probe_owed: false,
             persist_backoff: 0,
-            keepalive_owed: false,
             keepalive_sent: 0,
             rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
-            ack_owed: AckOwed::None,
-            unacked_segs: 0,
-            rst_owed: None,
+            owed: Owed::new(config.challenge_acks_per_sec),
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
@@ -379,10 +349,7 @@ impl Connection {
         ) {
             // SND.NXT in the RFC; after a timeout ours may lag SND.MAX,
             // which is what the peer's window is measured from.
-            self.rst_owed = Some(RstOwed {
-                seq: self.snd.max(),
-                ack: None,
-            });
+            self.owed.rst(self.snd.max(), None);
         }
         self.enter_closed();
         self.snd.discard();
@@ -414,12 +381,12 @@ impl Connection {
         }
         if self.timers.is_expired(Timer::Persist, now) {
             self.timers.stop(Timer::Persist);
-            self.probe_owed = true;
+            self.owed.probe();
             self.persist_backoff = (self.persist_backoff + 1).min(MAX_PERSIST_BACKOFF);
         }
         if self.timers.is_expired(Timer::DelayedAck, now) {
             self.timers.stop(Timer::DelayedAck);
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         if self.timers.is_expired(Timer::Keepalive, now) {
             self.timers.stop(Timer::Keepalive);
@@ -442,7 +409,7 @@ impl Connection {
             self.snd.go_back();
             self.rtt_probe = None;
             self.rtx_owed = false;
-            self.probe_owed = true;
+            self.owed.probe();
             return;
         }
         self.retransmits += 1;
@@ -453,10 +420,7 @@ impl Connection {
         };
         if self.retransmits > limit {
             if self.state.is_synchronized() {
-                self.rst_owed = Some(RstOwed {
-                    seq: self.snd.max(),
-                    ack: None,
-                });
+                self.owed.rst(self.snd.max(), None);
             }
             self.fail(ConnError::TimedOut);
             return;
@@ -501,15 +465,12 @@ impl Connection {
             return;
         }
         if self.keepalive_sent >= KEEPALIVE_PROBES {
-            self.rst_owed = Some(RstOwed {
-                seq: self.snd.max(),
-                ack: None,
-            });
+            self.owed.rst(self.snd.max(), None);
             self.fail(ConnError::TimedOut);
             return;
         }
         if self.snd.flight() == 0 {
-            self.keepalive_owed = true;
+            self.owed.keepalive();
             self.keepalive_sent += 1;
         }
         self.timers.set(Timer::Keepalive, now + interval);
@@ -534,13 +495,13 @@ impl Connection {
             }
             _ => {}
         }
-        match (self.ack_owed, self.config.delayed_ack) {
+        match (self.owed.ack(), self.config.delayed_ack) {
             (AckOwed::Delayed, Some(delay)) => {
                 if !self.timers.is_armed(Timer::DelayedAck) {
                     self.timers.set(Timer::DelayedAck, now + delay);
                 }
             }
-            (AckOwed::Delayed, None) => self.ack_owed = AckOwed::Now,
+            (AckOwed::Delayed, None) => self.owed.ack_now(),
             _ => self.timers.stop(Timer::DelayedAck),
         }
         if self.snd.all_acked() {
@@ -607,18 +568,15 @@ impl Connection {
         self.timers
             .set(Timer::TimeWait, now + self.config.msl.saturating_mul(2));
         self.rtx_owed = false;
-        self.probe_owed = false;
-        self.keepalive_owed = false;
+        self.owed.cancel_probes();
         self.tlp_owed = false;
     }
 
     fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.timers.stop_all();
-        self.ack_owed = AckOwed::None;
+        self.owed.closed();
         self.rtx_owed = false;
-        self.probe_owed = false;
-        self.keepalive_owed = false;
         self.tlp_owed = false;
         self.close_pending = false;
     }
@@ -724,7 +682,7 @@ impl Connection {
     /// CLOSED with nothing left to send: the runtime may drop it. TIME-WAIT
     /// is not closed until it expires.
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.rst_owed.is_none()
+        self.state == State::Closed && !self.owed.rst_pending()
     }
 
     pub fn error(&self) -> Option<ConnError> {

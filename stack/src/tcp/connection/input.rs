@@ -1,7 +1,7 @@
 //! Segment arrival: RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), step by step.
 //! Nothing here emits; each step records what is owed.
 
-use super::{ts_clock, AckOwed, Connection, RstOwed};
+use super::{ts_clock, Connection};
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
@@ -62,7 +62,7 @@ impl Connection {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
             self.enter_established(now);
             // Any data on the SYN-ACK is not taken; the peer retransmits it.
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         } else {
             // Simultaneous open: SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT>
             // <CTL=SYN,ACK> (re-emitting our SYN with an ACK).
@@ -108,7 +108,7 @@ impl Connection {
             if let Some(ts) = seg.options.timestamps {
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.stats.unacceptable += 1;
-                    self.ack_owed = AckOwed::Now;
+                    self.owed.ack_now();
                     return;
                 }
             }
@@ -125,7 +125,7 @@ impl Connection {
                 if !seg.flags.rst() {
                     // "an acknowledgment should be sent in reply".
                     self.stats.unacceptable += 1;
-                    self.ack_owed = AckOwed::Now;
+                    self.owed.ack_now();
                     if self.state == State::TimeWait && seg.flags.fin() {
                         // A retransmitted FIN: restart the 2 MSL wait.
                         self.enter_time_wait(now);
@@ -135,7 +135,7 @@ impl Connection {
             }
             take_text = false;
             if !seg.payload.is_empty() || seg.flags.fin() {
-                self.ack_owed = AckOwed::Now;
+                self.owed.ack_now();
             }
         }
 
@@ -197,7 +197,7 @@ impl Connection {
         // Eighth: FIN.
         if seg.flags.fin() && fin_in_window && !self.rcv.fin_rcvd() {
             self.rcv.fin_arrived(seg.seq + seg.payload.len());
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         self.take_fin(now);
     }
@@ -336,7 +336,7 @@ impl Connection {
         if !stored.fits || stored.len == 0 {
             // Trimmed to the window (RFC 9293 §3.10.7.4, "trimmed"), or
             // nothing new (a duplicate): answered at once.
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         if stored.len == 0 {
             return stored.fits;
@@ -345,20 +345,14 @@ impl Connection {
         if stored.offset > 0 {
             // Out of order: a duplicate ACK at once (RFC 5681 §4.2) with
             // SACK blocks; this segment's block goes first.
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         } else if stored.advanced > stored.len {
             // It filled a hole: ACK at once (RFC 5681 §4.2).
-            self.ack_owed = AckOwed::Now;
-        } else if self.config.delayed_ack.is_none() {
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         } else {
             // RFC 1122 §4.2.3.2: at least every second segment.
-            self.unacked_segs += 1;
-            if self.unacked_segs >= 2 {
-                self.ack_owed = AckOwed::Now;
-            } else if self.ack_owed < AckOwed::Delayed {
-                self.ack_owed = AckOwed::Delayed;
-            }
+            self.owed
+                .in_order_segment(self.config.delayed_ack.is_some());
         }
         stored.fits
     }
@@ -368,7 +362,7 @@ impl Connection {
         if !self.rcv.take_fin() {
             return;
         }
-        self.ack_owed = AckOwed::Now;
+        self.owed.ack_now();
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
@@ -387,23 +381,14 @@ impl Connection {
     /// `challenge_acks_per_sec` per one-second window (§7); the rest are
     /// counted and not sent.
     fn challenge_ack(&mut self, now: Instant) {
-        let window_over = self
-            .challenge_window
-            .is_none_or(|start| now.saturating_duration_since(start) >= Duration::from_secs(1));
-        if window_over {
-            self.challenge_window = Some(now);
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < self.config.challenge_acks_per_sec {
-            self.challenge_count += 1;
+        if self.owed.challenge_ack(now) {
             self.stats.challenge_acks_sent += 1;
-            self.ack_owed = AckOwed::Now;
         } else {
             self.stats.challenge_acks_suppressed += 1;
         }
     }
 
     fn owe_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
-        self.rst_owed = Some(RstOwed { seq, ack });
+        self.owed.rst(seq, ack);
     }
 }

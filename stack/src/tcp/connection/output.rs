@@ -17,7 +17,7 @@ impl Connection {
     /// ip, ..)`. Ports are src = local, dst = remote.
     #[must_use]
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
-        if let Some(rst) = self.rst_owed.take() {
+        if let Some(rst) = self.owed.take_rst() {
             self.stats.rst_sent += 1;
             self.stats.segs_sent += 1;
             let mut repr = self.bare(rst.seq, TcpFlags::RST, 0);
@@ -52,8 +52,7 @@ impl Connection {
         // Each candidate writes its payload into `buf` and says where it
         // goes; the segment borrowing `buf` is built once, below.
         let mut planned = None;
-        if self.probe_owed {
-            self.probe_owed = false;
+        if self.owed.take_probe() {
             planned = self.zero_window_probe(buf);
         }
         if planned.is_none() && self.tlp_owed {
@@ -92,15 +91,14 @@ impl Connection {
             let payload: &'b [u8] = &buf[..n];
             return Some(self.finish(now, seq, flags, payload));
         }
-        if self.keepalive_owed {
-            self.keepalive_owed = false;
+        if self.owed.take_keepalive() {
             self.stats.keepalive_probes += 1;
             // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT-1, no data.
             let seq = self.snd.una() - 1;
             return Some(self.finish(now, seq, TcpFlags::ACK, &[]));
         }
         if self.window_update_owed() {
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         self.ack_if_owed(now)
     }
@@ -324,7 +322,7 @@ impl Connection {
     }
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
-        if self.ack_owed != AckOwed::Now {
+        if self.owed.ack() != AckOwed::Now {
             return None;
         }
         // Like BSD: a bare ACK carries SND.MAX, not a SND.NXT that a
@@ -355,7 +353,7 @@ impl Connection {
             // No room for SACK blocks beside this payload (see `options`):
             // a pure ACK carrying them follows (RFC 2018 §4: SACK in every
             // ACK while data is out of order).
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         self.stats.segs_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
@@ -363,8 +361,7 @@ impl Connection {
     }
 
     fn sent_ack(&mut self) {
-        self.ack_owed = AckOwed::None;
-        self.unacked_segs = 0;
+        self.owed.sent_ack();
         self.last_ack_sent = self.rcv.nxt();
         self.timers.stop(Timer::DelayedAck);
     }
