@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use super::config::{TcpConfig, DEFAULT_PEER_MSS, KEEPALIVE_PROBES};
+use super::config::{TcpConfig, KEEPALIVE_PROBES};
 use super::congestion::{new_controller, CongestionControl};
 use super::error::{ConnError, ConnStats, RecvError, SendError};
 use super::rtt::RttEstimator;
@@ -24,6 +24,7 @@ use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 mod input;
+mod negotiated;
 mod output;
 mod owed;
 mod rack;
@@ -31,14 +32,10 @@ mod recovery;
 mod recv_space;
 mod send_space;
 
+use negotiated::{window_shift, Negotiated};
 use owed::{AckOwed, Owed};
 use recv_space::RecvSpace;
 use send_space::SendSpace;
-
-/// The smallest send MSS we accept from a peer's option. A peer announcing
-/// less (even 0) gets this: Linux clamps the same way (`tcp_min_snd_mss`),
-/// and a zero MSS would make us emit empty segments forever.
-const MIN_SEND_MSS: usize = 64;
 
 /// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
 const MAX_PERSIST_BACKOFF: u32 = 16;
@@ -87,8 +84,6 @@ pub struct Connection {
 
     /// Send sequence space (RFC 9293 §3.3.1).
     snd: SendSpace,
-    /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
-    send_mss: usize,
     /// `close` was called in SYN-RECEIVED: FIN once ESTABLISHED.
     close_pending: bool,
 
@@ -134,13 +129,8 @@ pub struct Connection {
     /// The replies owed to the peer, for the next `poll_transmit`.
     owed: Owed,
 
-    // Options negotiated on the SYNs.
-    sack_ok: bool,
-    ts_ok: bool,
-    /// RFC 7323 §4.3 TS.Recent.
-    ts_recent: u32,
-    /// RCV.NXT in the last ACK we sent (RFC 7323 §4.3 Last.ACK.sent).
-    last_ack_sent: SeqNumber,
+    /// Options negotiated on the SYNs.
+    opts: Negotiated,
 }
 
 impl Connection {
@@ -155,8 +145,7 @@ impl Connection {
     ) -> Connection {
         let mut conn = Connection::new(now, local, remote, iss, config);
         conn.state = State::SynSent;
-        conn.sack_ok = config.sack;
-        conn.ts_ok = config.timestamps;
+        conn.opts.offer(config);
         if config.window_scaling {
             conn.rcv.set_wscale(window_shift(config.recv_buffer));
         }
@@ -191,7 +180,7 @@ impl Connection {
     /// offered an unscaled window of `syn_window()` bytes.
     fn take_peer_syn(&mut self, syn: &TcpRepr<'_>) {
         self.rcv.peer_syn(syn.seq);
-        self.last_ack_sent = self.rcv.nxt();
+        self.opts.sent_ack(self.rcv.nxt());
         self.negotiate(&syn.options);
         self.snd.peer_syn(syn.seq, usize::from(syn.window));
     }
@@ -204,7 +193,7 @@ impl Connection {
         config: &TcpConfig,
     ) -> Connection {
         let _ = now;
-        let send_mss = usize::from(DEFAULT_PEER_MSS.min(config.mss)).max(MIN_SEND_MSS);
+        let opts = Negotiated::new(config);
         Connection {
             config: config.clone(),
             local,
@@ -216,12 +205,11 @@ impl Connection {
             timers: TimerTable::default(),
             stats: ConnStats::default(),
             snd: SendSpace::new(iss, config.send_buffer),
-            send_mss,
             close_pending: false,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             rtt_probe: None,
             retransmits: 0,
-            cc: new_controller(config.congestion, send_mss),
+            cc: new_controller(config.congestion, opts.send_mss()),
             dup_acks: 0,
             scoreboard: Scoreboard::new(iss),
             in_recovery: false,
@@ -237,42 +225,22 @@ impl Connection {
             keepalive_sent: 0,
             rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
             owed: Owed::new(config.challenge_acks_per_sec),
-            sack_ok: false,
-            ts_ok: false,
-            ts_recent: 0,
-            last_ack_sent: SeqNumber(0),
+            opts,
         }
     }
 
-    /// Applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1, 536 if
-    /// absent), window scale (RFC 7323 §2.2: only if both SYNs carry it),
-    /// SACK-permitted and timestamps (only if both offered).
+    /// Applies the options of the peer's SYN (see `Negotiated::peer_syn`)
+    /// and tells congestion control the MSS they leave.
     fn negotiate(&mut self, opts: &TcpOptions) {
-        let peer_mss = opts.mss.unwrap_or(DEFAULT_PEER_MSS);
-        self.send_mss = usize::from(peer_mss.min(self.config.mss)).max(MIN_SEND_MSS);
-        match opts.window_scale {
-            Some(shift) if self.config.window_scaling => {
-                self.snd.set_wscale(shift.min(14));
-                self.rcv.set_wscale(window_shift(self.config.recv_buffer));
-            }
-            _ => {
-                self.snd.set_wscale(0);
-                self.rcv.set_wscale(0);
-            }
-        }
-        self.sack_ok = self.config.sack && opts.sack_permitted;
-        self.ts_ok = self.config.timestamps && opts.timestamps.is_some();
-        if let Some(ts) = opts.timestamps {
-            self.ts_recent = ts.tsval;
-        }
+        let (ours, peers) = self.opts.peer_syn(&self.config, opts);
+        self.rcv.set_wscale(ours);
+        self.snd.set_wscale(peers);
         self.cc.set_mss(self.payload_mss());
     }
 
-    /// Payload bytes in a full-sized segment with our fixed options: RFC
-    /// 9293 §3.7.1 subtracts TCP options from the MSS.
+    /// Payload bytes in a full-sized segment with our fixed options.
     fn payload_mss(&self) -> usize {
-        let ts = if self.ts_ok { 12 } else { 0 };
-        self.send_mss.saturating_sub(ts).max(1)
+        self.opts.payload_mss()
     }
 
     // ---- Application commands -------------------------------------------
@@ -730,11 +698,11 @@ impl Connection {
 
     /// Whether SACK and timestamps were negotiated.
     pub fn sack_enabled(&self) -> bool {
-        self.sack_ok && self.state != State::SynSent
+        self.opts.sack() && self.state != State::SynSent
     }
 
     pub fn timestamps_enabled(&self) -> bool {
-        self.ts_ok && self.state != State::SynSent
+        self.opts.timestamps() && self.state != State::SynSent
     }
 }
 
@@ -777,24 +745,7 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// The shift that makes `buffer` fit the 16-bit window field (RFC 7323
-/// §2.3: at most 14).
-fn window_shift(buffer: usize) -> u8 {
-    let mut shift = 0u8;
-    while shift < 14 && (buffer >> shift) > 0xffff {
-        shift += 1;
-    }
-    shift
-}
-
 /// `to - from` in sequence space, 0 when `to` is behind.
 fn distance(from: SeqNumber, to: SeqNumber) -> usize {
     usize::try_from(to - from).unwrap_or(0)
-}
-
-/// TSval: our clock in milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s
-/// ticks). Offset by one so that no TSval is 0, which TSecr uses for
-/// "nothing to echo".
-fn ts_clock(now: Instant) -> u32 {
-    (now.total_millis() as u32).wrapping_add(1)
 }

@@ -1,14 +1,13 @@
 //! Segment arrival: RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), step by step.
 //! Nothing here emits; each step records what is owed.
 
-use super::{ts_clock, Connection};
+use super::Connection;
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpRepr, Timestamps};
 use crate::wire::SeqNumber;
-use std::time::Duration;
 
 impl Connection {
     /// Processes one segment of this four-tuple. It never emits directly:
@@ -104,9 +103,9 @@ impl Connection {
 
         // RFC 7323 §5.3 PAWS: a segment whose TSval is older than
         // TS.Recent is a duplicate from an earlier wrap; ACK and drop.
-        if self.ts_ok && !seg.flags.rst() {
+        if !seg.flags.rst() {
             if let Some(ts) = seg.options.timestamps {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if self.opts.paws_rejects(ts.tsval) {
                     self.stats.unacceptable += 1;
                     self.owed.ack_now();
                     return;
@@ -163,12 +162,8 @@ impl Connection {
             return;
         }
         // RFC 7323 §4.3: remember the TSval to echo.
-        if self.ts_ok {
-            if let Some(ts) = seg.options.timestamps {
-                if seg.seq <= self.last_ack_sent {
-                    self.ts_recent = ts.tsval;
-                }
-            }
+        if let Some(ts) = seg.options.timestamps {
+            self.opts.note_tsval(seg.seq, ts.tsval);
         }
         if self.state == State::SynReceived {
             if self.snd.acks_new(seg.ack) {
@@ -284,15 +279,7 @@ impl Connection {
         // RTT: from the echoed timestamp (RFC 7323 §4.1, valid even for
         // retransmitted segments) or from the timed segment (Karn's rule:
         // never a retransmitted one, RFC 6298 §3).
-        let mut sample = None;
-        if self.ts_ok {
-            if let Some(ts) = ts.filter(|ts| ts.tsecr != 0) {
-                let ms = ts_clock(now).wrapping_sub(ts.tsecr);
-                if ms < 60_000 {
-                    sample = Some(Duration::from_millis(u64::from(ms)));
-                }
-            }
-        }
+        let mut sample = self.opts.rtt_sample(now, ts);
         if let Some((end, sent)) = self.rtt_probe {
             if ack >= end {
                 self.rtt_probe = None;

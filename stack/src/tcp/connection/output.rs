@@ -2,11 +2,11 @@
 //! new data (window, congestion, Nagle and SWS rules) with FIN, keepalive,
 //! or a bare ACK. Each `poll_transmit` emits at most one segment.
 
-use super::{distance, ts_clock, AckOwed, Connection, Planned};
+use super::{distance, AckOwed, Connection, Planned};
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 impl Connection {
@@ -116,13 +116,9 @@ impl Connection {
         if (active && self.config.window_scaling) || (!active && self.window_scale().is_some()) {
             options.window_scale = Some(self.rcv.wscale());
         }
-        options.sack_permitted = self.sack_ok;
-        if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: ts_clock(now),
-                tsecr: if active { 0 } else { self.ts_recent },
-            });
-        }
+        options.sack_permitted = self.opts.sack();
+        let tsecr = if active { 0 } else { self.opts.ts_recent() };
+        options.timestamps = self.opts.timestamps_option(now, tsecr);
         let flags = if active {
             TcpFlags::SYN
         } else {
@@ -291,18 +287,16 @@ impl Connection {
     /// segment that could not carry the blocks with a pure ACK that does,
     /// so the peer still learns of every hole at once.
     fn options(&self, now: Instant, payload: usize) -> TcpOptions {
-        let mut options = TcpOptions::default();
-        if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: ts_clock(now),
-                tsecr: self.ts_recent,
-            });
-        }
-        if self.sack_ok && self.rcv.buf().ooo_bytes() > 0 {
+        let mut options = TcpOptions {
+            timestamps: self.opts.timestamps_option(now, self.opts.ts_recent()),
+            ..TcpOptions::default()
+        };
+        if self.opts.sack() && self.rcv.buf().ooo_bytes() > 0 {
             // 40 option bytes: 3 blocks beside timestamps, else 4.
-            let by_options = if self.ts_ok { 3 } else { 4 };
+            let by_options = if self.opts.timestamps() { 3 } else { 4 };
             let room = self
-                .send_mss
+                .opts
+                .send_mss()
                 .saturating_sub(payload + options.wire_len())
                 .saturating_sub(4);
             let max = by_options.min(room / 8);
@@ -349,7 +343,7 @@ impl Connection {
         repr.options = self.options(now, payload.len());
         repr.payload = payload;
         self.sent_ack();
-        if self.sack_ok && self.rcv.buf().ooo_bytes() > 0 && repr.options.sack_len == 0 {
+        if self.opts.sack() && self.rcv.buf().ooo_bytes() > 0 && repr.options.sack_len == 0 {
             // No room for SACK blocks beside this payload (see `options`):
             // a pure ACK carrying them follows (RFC 2018 §4: SACK in every
             // ACK while data is out of order).
@@ -362,7 +356,7 @@ impl Connection {
 
     fn sent_ack(&mut self) {
         self.owed.sent_ack();
-        self.last_ack_sent = self.rcv.nxt();
+        self.opts.sent_ack(self.rcv.nxt());
         self.timers.stop(Timer::DelayedAck);
     }
 

@@ -53,7 +53,7 @@ impl Connection {
     /// Remembers that `[seq, seq + n)` was retransmitted at `now` in SACK
     /// recovery.
     pub(super) fn rack_sent(&mut self, now: Instant, seq: SeqNumber, n: usize) {
-        if !self.config.rack || !self.in_recovery || !self.sack_ok || n == 0 {
+        if !self.config.rack || !self.in_recovery || !self.opts.sack() || n == 0 {
             return;
         }
         if self.rxt_log.len() >= MAX_RXT_RECORDS {
@@ -83,7 +83,7 @@ impl Connection {
     /// overtaken but not yet old enough arm the reorder timer (§6.2 step
     /// 5).
     pub(super) fn rack_detect(&mut self, now: Instant) {
-        if !self.config.rack || !self.in_recovery || !self.sack_ok {
+        if !self.config.rack || !self.in_recovery || !self.opts.sack() {
             self.rack_reset();
             return;
         }
@@ -158,7 +158,7 @@ impl Connection {
     /// hole (RFC 8985 §6.3: lost segments are retransmitted by the usual
     /// recovery, here in place of NextSeg, within cwnd - pipe).
     pub(super) fn rack_retransmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
-        if !self.in_recovery || !self.sack_ok {
+        if !self.in_recovery || !self.opts.sack() {
             return None;
         }
         let i = self.rxt_log.iter().position(|r| r.lost)?;
@@ -195,7 +195,7 @@ impl Connection {
     /// outstanding; and only in states that send data without a FIN.
     fn tlp_eligible(&self) -> bool {
         self.config.tail_loss_probe
-            && self.sack_ok
+            && self.opts.sack()
             && self.snd.syn_acked()
             && matches!(self.state, State::Established | State::CloseWait)
             && !self.in_recovery

@@ -16,7 +16,7 @@ impl Connection {
     /// segment's (already validated) SEG.ACK. Returns whether they carried
     /// new information (RFC 6675 §2), which makes the ACK a duplicate.
     pub(super) fn update_scoreboard(&mut self, ack: SeqNumber, blocks: &[SackBlock]) -> bool {
-        if !self.sack_ok {
+        if !self.opts.sack() {
             return false;
         }
         let una = if ack > self.snd.una() {
@@ -37,7 +37,7 @@ impl Connection {
         if self.in_recovery || self.snd.una() < self.recover {
             return;
         }
-        let lost = self.sack_ok
+        let lost = self.opts.sack()
             && self
                 .scoreboard
                 .is_lost(self.snd.una(), self.payload_mss(), self.snd.una());
@@ -61,7 +61,7 @@ impl Connection {
         // Karn's rule (RFC 6298 §3): the timed segment may be resent.
         self.rtt_probe = None;
         self.stats.fast_retransmits += 1;
-        if self.sack_ok {
+        if self.opts.sack() {
             self.stats.sack_recoveries += 1;
             self.scoreboard.clear_retransmitted(self.snd.una());
         }
@@ -76,7 +76,7 @@ impl Connection {
             self.in_recovery = false;
             self.dup_acks = 0;
             self.rack_reset();
-        } else if !self.sack_ok {
+        } else if !self.opts.sack() {
             // RFC 6582 §3.2 step 3, partial ACK: retransmit the next hole
             // at once; this ACK shows one segment has left the network.
             self.rtx_owed = true;
@@ -94,7 +94,7 @@ impl Connection {
     }
 
     fn sack_recovery(&self) -> bool {
-        self.in_recovery && self.sack_ok
+        self.in_recovery && self.opts.sack()
     }
 
     /// min(peer window left, congestion window left).
