@@ -16,7 +16,6 @@ use super::config::{TcpConfig, KEEPALIVE_PROBES};
 use super::congestion::{new_controller, CongestionControl};
 use super::error::{ConnError, ConnStats, RecvError, SendError};
 use super::rtt::RttEstimator;
-use super::sack::Scoreboard;
 use super::state::State;
 use super::timer::{Timer, TimerTable};
 use crate::time::Instant;
@@ -24,6 +23,7 @@ use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 mod input;
+mod loss;
 mod negotiated;
 mod output;
 mod owed;
@@ -32,6 +32,7 @@ mod recovery;
 mod recv_space;
 mod send_space;
 
+use loss::LossRecovery;
 use negotiated::{window_shift, Negotiated};
 use owed::{AckOwed, Owed};
 use recv_space::RecvSpace;
@@ -95,32 +96,9 @@ pub struct Connection {
     /// Consecutive timeouts without progress.
     retransmits: u32,
     cc: Box<dyn CongestionControl>,
-    dup_acks: u32,
-    /// What the peer SACKed above SND.UNA (RFC 6675), bounded by
-    /// `sack::MAX_RANGES`; empty unless SACK was negotiated.
-    scoreboard: Scoreboard,
-    /// In fast recovery: RFC 6675 SACK-based if SACK was negotiated,
-    /// RFC 6582 NewReno otherwise.
-    in_recovery: bool,
-    /// RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX when loss
-    /// recovery (or the last RTO) began.
-    recover: SeqNumber,
-    /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
-    /// or a partial ACK).
-    rtx_owed: bool,
-    /// RFC 8985 §6: the holes retransmitted in this SACK recovery with
-    /// their send times, oldest first; at most `rack::MAX_RXT_RECORDS`.
-    rxt_log: Vec<rack::RxtRecord>,
-    /// A lost retransmission already lowered cwnd in this episode.
-    rxt_loss_reduced: bool,
-    /// That first lost retransmission is still to be resent, at once.
-    rxt_lost_now: bool,
-    /// RFC 8985 §7: the probe timer fired; the next poll sends a probe.
-    tlp_owed: bool,
-    /// The outstanding tail loss probe, `[start, end)`.
-    tlp_probe: Option<(SeqNumber, SeqNumber)>,
-    /// A probe of new data is being built: only the peer's window limits.
-    tlp_sending: bool,
+    /// Loss detection and recovery: SACK scoreboard, the recovery
+    /// episode, RACK and the tail loss probe.
+    loss: LossRecovery,
     persist_backoff: u32,
     keepalive_sent: u32,
 
@@ -210,17 +188,7 @@ impl Connection {
             rtt_probe: None,
             retransmits: 0,
             cc: new_controller(config.congestion, opts.send_mss()),
-            dup_acks: 0,
-            scoreboard: Scoreboard::new(iss),
-            in_recovery: false,
-            recover: iss,
-            rtx_owed: false,
-            rxt_log: Vec::with_capacity(rack::MAX_RXT_RECORDS),
-            rxt_loss_reduced: false,
-            rxt_lost_now: false,
-            tlp_owed: false,
-            tlp_probe: None,
-            tlp_sending: false,
+            loss: LossRecovery::new(iss),
             persist_backoff: 0,
             keepalive_sent: 0,
             rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
@@ -376,7 +344,7 @@ impl Connection {
             // and let the persist timer probe, starting now.
             self.snd.go_back();
             self.rtt_probe = None;
-            self.rtx_owed = false;
+            self.loss.cancel_rtx();
             self.owed.probe();
             return;
         }
@@ -407,18 +375,9 @@ impl Connection {
         // `Scoreboard::advance` notices SND.UNA landing inside a SACKed
         // range, and a second timeout in a row without progress forgets
         // everything, so a reneging peer costs one more RTO, never a stall.
-        if self.retransmits > 1 {
-            self.scoreboard.clear(self.snd.una());
-        } else {
-            self.scoreboard.clear_retransmitted(self.snd.una());
-        }
-        self.in_recovery = false;
-        self.dup_acks = 0;
-        self.recover = self.snd.max();
-        self.rtx_owed = false;
-        self.rack_reset();
-        self.tlp_owed = false;
-        self.tlp_probe = None;
+        self.loss
+            .timeout(self.snd.una(), self.snd.max(), self.retransmits > 1);
+        self.timers.stop(Timer::Reorder);
         self.snd.go_back();
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
@@ -475,7 +434,7 @@ impl Connection {
         if self.snd.all_acked() {
             self.timers.stop(Timer::Retransmit);
         }
-        if !self.in_recovery {
+        if !self.loss.in_recovery() {
             self.timers.stop(Timer::Reorder);
         }
         self.tlp_update_timer(now);
@@ -535,17 +494,15 @@ impl Connection {
         self.timers.stop_all();
         self.timers
             .set(Timer::TimeWait, now + self.config.msl.saturating_mul(2));
-        self.rtx_owed = false;
+        self.loss.stop();
         self.owed.cancel_probes();
-        self.tlp_owed = false;
     }
 
     fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.timers.stop_all();
         self.owed.closed();
-        self.rtx_owed = false;
-        self.tlp_owed = false;
+        self.loss.stop();
         self.close_pending = false;
     }
 

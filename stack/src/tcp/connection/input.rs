@@ -249,7 +249,7 @@ impl Connection {
         }
         // RFC 8985: what a probe's ACK shows, and lost retransmissions.
         self.tlp_on_ack(now);
-        if self.in_recovery {
+        if self.loss.in_recovery() {
             self.rack_detect(now);
         }
         // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
@@ -290,14 +290,23 @@ impl Connection {
             self.rtt.sample(rtt);
         }
 
-        if self.scoreboard.advance(ack) {
+        if self.loss.scoreboard.advance(ack) {
             // The peer dropped data it had SACKed (RFC 2018 §8).
-            self.scoreboard.clear(ack);
+            self.loss.scoreboard.clear(ack);
         }
-        if self.in_recovery {
-            self.ack_in_recovery(ack);
+        if self.loss.in_recovery() {
+            // RFC 6675 §5 / RFC 6582 §3.2 step 3: a full ACK ends recovery
+            // (cwnd is already ssthresh); a partial one without SACK owes
+            // the next hole at once, and that resend may be the timed
+            // segment (Karn's rule).
+            if self.loss.new_ack(ack, self.opts.sack()) {
+                self.rtt_probe = None;
+            }
+            if !self.loss.in_recovery() {
+                self.timers.stop(Timer::Reorder);
+            }
         } else {
-            self.dup_acks = 0;
+            self.loss.new_ack(ack, self.opts.sack());
             if data > 0 {
                 self.cc.on_ack(now, data, sample);
             }

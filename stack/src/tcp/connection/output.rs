@@ -55,12 +55,10 @@ impl Connection {
         if self.owed.take_probe() {
             planned = self.zero_window_probe(buf);
         }
-        if planned.is_none() && self.tlp_owed {
-            self.tlp_owed = false;
+        if planned.is_none() && self.loss.tlp.take_owed() {
             planned = self.loss_probe(now, buf);
         }
-        if planned.is_none() && self.rtx_owed {
-            self.rtx_owed = false;
+        if planned.is_none() && self.loss.take_rtx() {
             planned = self.fast_retransmit(buf);
             if let Some((seq, _, n)) = planned {
                 self.rack_sent(now, seq, n);
@@ -174,7 +172,7 @@ impl Connection {
             .min(outstanding)
             .min(self.payload_mss())
             .min(buf.len());
-        if let Some(sacked) = self.scoreboard.next_sacked(self.snd.una()) {
+        if let Some(sacked) = self.loss.scoreboard.next_sacked(self.snd.una()) {
             len = len.min(distance(self.snd.una(), sacked));
         }
         let fin = fin_sent && len == queued;
@@ -190,7 +188,7 @@ impl Connection {
         self.stats.bytes_retransmitted += n as u64;
         let seq = self.snd.una();
         let end = seq + n + usize::from(fin);
-        self.scoreboard.mark_retransmitted(seq + n);
+        self.loss.scoreboard.mark_retransmitted(seq + n);
         self.snd.resent_to(end);
         Some((seq, flags, n))
     }
@@ -201,7 +199,7 @@ impl Connection {
         // After a timeout, the go-back-N resend skips what the peer SACKed
         // (RFC 6675 §5.1: use the SACK information after an RTO).
         if self.snd.nxt() < self.snd.max() {
-            if let Some(end) = self.scoreboard.sacked_end(self.snd.nxt()) {
+            if let Some(end) = self.loss.scoreboard.sacked_end(self.snd.nxt()) {
                 self.snd.skip_to(end);
             }
         }
@@ -217,7 +215,7 @@ impl Connection {
         let mut len = avail.min(usable).min(max);
         let resend = self.snd.nxt() < self.snd.max();
         if resend {
-            if let Some(sacked) = self.scoreboard.next_sacked(self.snd.nxt()) {
+            if let Some(sacked) = self.loss.scoreboard.next_sacked(self.snd.nxt()) {
                 len = len.min(distance(self.snd.nxt(), sacked));
             }
         }
@@ -255,12 +253,12 @@ impl Connection {
         if seq < self.snd.max() {
             self.stats.segs_retransmitted += 1;
             self.stats.bytes_retransmitted += distance(seq, self.snd.max()).min(n) as u64;
-            self.scoreboard.mark_retransmitted(seq + n);
+            self.loss.scoreboard.mark_retransmitted(seq + n);
         } else {
             // RFC 8985 §7.2: new data restarts the probe timeout (armed
             // again by `update_timers` once the burst is out).
             self.timers.stop(Timer::LossProbe);
-            if self.rtt_probe.is_none() && !self.in_recovery {
+            if self.rtt_probe.is_none() && !self.loss.in_recovery() {
                 // Karn's rule: time only segments sent for the first
                 // time. Not in recovery either: their ACK waits for the
                 // holes below.

@@ -3,10 +3,10 @@
 //! RFC 6675 (scoreboard, `pipe`, NextSeg); without, RFC 6582 NewReno (one
 //! hole per partial ACK). Congestion control hears of it once per episode
 //! (`on_congestion_event`); during recovery cwnd stays at ssthresh and
-//! `on_ack` is not called.
+//! `on_ack` is not called. The episode's state is `loss::LossRecovery`.
 
 use super::{distance, Connection, Planned};
-use crate::tcp::sack::DUP_THRESH;
+use crate::tcp::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags};
 use crate::wire::SeqNumber;
@@ -19,12 +19,8 @@ impl Connection {
         if !self.opts.sack() {
             return false;
         }
-        let una = if ack > self.snd.una() {
-            ack
-        } else {
-            self.snd.una()
-        };
-        self.scoreboard.update(una, self.snd.max(), blocks)
+        let una = ack.max(self.snd.una());
+        self.loss.scoreboard.update(una, self.snd.max(), blocks)
     }
 
     /// RFC 5681 §3.2 / RFC 6675 §5: a duplicate ACK. The third (DupThresh)
@@ -32,16 +28,10 @@ impl Connection {
     /// running or SND.UNA has not passed the last RecoveryPoint (RFC 6582
     /// §3.2 step 2, RFC 6675 §5 "MUST NOT be initiated until...").
     pub(super) fn on_dup_ack(&mut self, now: Instant) {
-        self.dup_acks = self.dup_acks.saturating_add(1);
         self.stats.dup_acks += 1;
-        if self.in_recovery || self.snd.una() < self.recover {
-            return;
-        }
-        let lost = self.opts.sack()
-            && self
-                .scoreboard
-                .is_lost(self.snd.una(), self.payload_mss(), self.snd.una());
-        if self.dup_acks as usize >= DUP_THRESH || lost {
+        let una = self.snd.una();
+        let lost = self.opts.sack() && self.loss.scoreboard.is_lost(una, self.payload_mss(), una);
+        if self.loss.dup_ack(una, lost) {
             self.enter_recovery(now);
         }
     }
@@ -49,52 +39,28 @@ impl Connection {
     /// RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint =
     /// SND.MAX, one congestion event, retransmit SND.UNA's segment at once.
     pub(super) fn enter_recovery(&mut self, now: Instant) {
-        self.in_recovery = true;
-        // A new episode: RFC 8985 §7.4, no probe outstanding across it.
-        self.rack_reset();
-        self.tlp_probe = None;
-        self.tlp_owed = false;
-        self.recover = self.snd.max();
+        self.loss
+            .start(self.snd.una(), self.snd.max(), self.opts.sack());
+        self.timers.stop(Timer::Reorder);
         // FlightSize (RFC 5681 §3.1, equation 4).
         self.cc.on_congestion_event(now, self.snd.outstanding());
-        self.rtx_owed = true;
         // Karn's rule (RFC 6298 §3): the timed segment may be resent.
         self.rtt_probe = None;
         self.stats.fast_retransmits += 1;
         if self.opts.sack() {
             self.stats.sack_recoveries += 1;
-            self.scoreboard.clear_retransmitted(self.snd.una());
         }
-    }
-
-    /// New data was acknowledged up to `ack` (already SND.UNA) during
-    /// recovery: leave it on a full ACK, else handle the partial ACK.
-    pub(super) fn ack_in_recovery(&mut self, ack: SeqNumber) {
-        if ack >= self.recover {
-            // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment;
-            // cwnd is already ssthresh.
-            self.in_recovery = false;
-            self.dup_acks = 0;
-            self.rack_reset();
-        } else if !self.opts.sack() {
-            // RFC 6582 §3.2 step 3, partial ACK: retransmit the next hole
-            // at once; this ACK shows one segment has left the network.
-            self.rtx_owed = true;
-            self.dup_acks = 1;
-            self.rtt_probe = None;
-        }
-        // With SACK a partial ACK needs nothing here: `pipe` and NextSeg
-        // (RFC 6675 §5 step (C)) decide what goes next.
     }
 
     /// RFC 6675 §4 SetPipe during SACK recovery.
     pub(super) fn pipe(&self) -> usize {
-        self.scoreboard
+        self.loss
+            .scoreboard
             .pipe(self.snd.una(), self.snd.max(), self.payload_mss())
     }
 
     fn sack_recovery(&self) -> bool {
-        self.in_recovery && self.opts.sack()
+        self.loss.in_recovery() && self.opts.sack()
     }
 
     /// min(peer window left, congestion window left).
@@ -108,7 +74,7 @@ impl Connection {
     /// produces three duplicates).
     pub(super) fn usable_window(&self) -> usize {
         let by_peer = self.snd.peer_room();
-        if self.tlp_sending {
+        if self.loss.tlp.sending() {
             // RFC 8985 §7.3: a probe of new data needs only the peer's
             // window.
             return by_peer;
@@ -120,7 +86,7 @@ impl Connection {
             }
             return by_peer.min(room);
         }
-        let left_network = self.dup_acks as usize * self.payload_mss();
+        let left_network = self.loss.dup_acks() as usize * self.payload_mss();
         let pipe = self.snd.flight().saturating_sub(left_network);
         by_peer.min(self.cc.window().saturating_sub(pipe))
     }
@@ -138,25 +104,26 @@ impl Connection {
         if self.cc.window().saturating_sub(self.pipe()) < mss {
             return None;
         }
-        let hole = match self.scoreboard.next_hole(self.snd.una(), mss, true) {
+        let una = self.snd.una();
+        let hole = match self.loss.scoreboard.next_hole(una, mss, true) {
             Some(hole) => Some(hole),
             None => {
                 let new_data_can_go = self.snd.unsent() > 0 && self.snd.peer_room() > 0;
                 if new_data_can_go {
                     return None;
                 }
-                self.scoreboard.next_hole(self.snd.una(), mss, false)
+                self.loss.scoreboard.next_hole(una, mss, false)
             }
         };
         let (start, end) = hole?;
-        let offset = distance(self.snd.una(), start);
+        let offset = distance(una, start);
         let avail = self.snd.buf().len().saturating_sub(offset);
         let len = distance(start, end).min(mss).min(avail).min(buf.len());
         let n = self.snd.buf().read_at(offset, buf.get_mut(..len)?);
         if n == 0 {
             return None;
         }
-        self.scoreboard.mark_retransmitted(start + n);
+        self.loss.scoreboard.mark_retransmitted(start + n);
         self.stats.segs_retransmitted += 1;
         self.stats.bytes_retransmitted += n as u64;
         Some((start, TcpFlags::ACK, n))
