@@ -682,6 +682,23 @@ impl Connection {
             assert_eq!(self.timers.next_timeout(), None);
         }
     }
+
+    /// Asserts that a segment `poll_transmit` just returned lies in our
+    /// sequence space: from ISS up to SND.MAX (or the zero-window probe
+    /// byte past it), and acknowledges exactly RCV.NXT. A RST is exempt: it
+    /// may answer an unacceptable ACK with that ACK's number (RFC 9293
+    /// §3.10.7.3).
+    pub(crate) fn check_emitted(&self, seg: &TcpRepr<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        let end = seg.seq + seg.seg_len();
+        assert!(seg.seq >= self.snd.iss(), "{seg:?} {self:?}");
+        assert!(end <= self.snd.ack_limit(), "{seg:?} {self:?}");
+        if seg.flags.ack() {
+            assert_eq!(seg.ack, self.rcv.nxt(), "{seg:?} {self:?}");
+        }
+    }
 }
 
 impl fmt::Debug for Connection {
