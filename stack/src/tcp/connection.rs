@@ -31,12 +31,14 @@ mod rack;
 mod recovery;
 mod recv_space;
 mod send_space;
+mod timing;
 
 use loss::LossRecovery;
 use negotiated::{window_shift, Negotiated};
 use owed::{AckOwed, Owed};
 use recv_space::RecvSpace;
 use send_space::SendSpace;
+use timing::Timing;
 
 /// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
 const MAX_PERSIST_BACKOFF: u32 = 16;
@@ -89,10 +91,8 @@ pub struct Connection {
     close_pending: bool,
 
     // Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
-    rtt: RttEstimator,
-    /// The segment being timed: (sequence number that acks it, sent at).
-    /// Karn's rule: only never-retransmitted segments are timed.
-    rtt_probe: Option<(SeqNumber, Instant)>,
+    /// The RTT estimator and the segment being timed (Karn's rule).
+    rtt: Timing,
     /// Consecutive timeouts without progress.
     retransmits: u32,
     cc: Box<dyn CongestionControl>,
@@ -184,8 +184,11 @@ impl Connection {
             stats: ConnStats::default(),
             snd: SendSpace::new(iss, config.send_buffer),
             close_pending: false,
-            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
-            rtt_probe: None,
+            rtt: Timing::new(RttEstimator::new(
+                config.initial_rto,
+                config.min_rto,
+                config.max_rto,
+            )),
             retransmits: 0,
             cc: new_controller(config.congestion, opts.send_mss()),
             loss: LossRecovery::new(iss),
@@ -343,7 +346,7 @@ impl Connection {
             // towards giving up (RFC 1122 §4.2.2.17); go back to SND.UNA
             // and let the persist timer probe, starting now.
             self.snd.go_back();
-            self.rtt_probe = None;
+            self.rtt.forget();
             self.loss.cancel_rtx();
             self.owed.probe();
             return;
@@ -362,8 +365,7 @@ impl Connection {
             return;
         }
         self.stats.retransmit_timeouts += 1;
-        self.rtt.backoff();
-        self.rtt_probe = None;
+        self.rtt.timeout();
         if self.snd.syn_acked() {
             // RFC 5681 §3.1 / RFC 9438 §4.8: FlightSize before going back.
             self.cc.on_retransmit_timeout(now, self.snd.outstanding());

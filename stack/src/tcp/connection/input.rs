@@ -67,7 +67,7 @@ impl Connection {
             // <CTL=SYN,ACK> (re-emitting our SYN with an ACK).
             self.state = State::SynReceived;
             self.snd.resend_syn();
-            self.rtt_probe = None;
+            self.rtt.forget();
         }
     }
 
@@ -82,7 +82,7 @@ impl Connection {
             && seg.seq == self.rcv.irs()
         {
             self.snd.resend_syn();
-            self.rtt_probe = None;
+            self.rtt.forget();
             return;
         }
         // Simultaneous open (RFC 9293 Figure 8): the peer's SYN,ACK repeats
@@ -279,16 +279,8 @@ impl Connection {
         // RTT: from the echoed timestamp (RFC 7323 §4.1, valid even for
         // retransmitted segments) or from the timed segment (Karn's rule:
         // never a retransmitted one, RFC 6298 §3).
-        let mut sample = self.opts.rtt_sample(now, ts);
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt_probe = None;
-                sample = sample.or(Some(now - sent));
-            }
-        }
-        if let Some(rtt) = sample {
-            self.rtt.sample(rtt);
-        }
+        let echoed = self.opts.rtt_sample(now, ts);
+        let sample = self.rtt.on_ack(now, ack, echoed);
 
         if self.loss.scoreboard.advance(ack) {
             // The peer dropped data it had SACKed (RFC 2018 §8).
@@ -300,7 +292,7 @@ impl Connection {
             // the next hole at once, and that resend may be the timed
             // segment (Karn's rule).
             if self.loss.new_ack(ack, self.opts.sack()) {
-                self.rtt_probe = None;
+                self.rtt.forget();
             }
             if !self.loss.in_recovery() {
                 self.timers.stop(Timer::Reorder);

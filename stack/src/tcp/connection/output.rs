@@ -131,7 +131,7 @@ impl Connection {
         if retransmission {
             self.stats.segs_retransmitted += 1;
         } else {
-            self.rtt_probe = Some((self.snd.nxt(), now));
+            self.rtt.time(self.snd.nxt(), now);
         }
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -258,11 +258,11 @@ impl Connection {
             // RFC 8985 §7.2: new data restarts the probe timeout (armed
             // again by `update_timers` once the burst is out).
             self.timers.stop(Timer::LossProbe);
-            if self.rtt_probe.is_none() && !self.loss.in_recovery() {
+            if !self.loss.in_recovery() {
                 // Karn's rule: time only segments sent for the first
                 // time. Not in recovery either: their ACK waits for the
                 // holes below.
-                self.rtt_probe = Some((end, now));
+                self.rtt.time(end, now);
             }
         }
         self.snd.sent_to(end);

@@ -185,9 +185,7 @@ impl Connection {
         }
         let seq = self.snd.una() + offset;
         // Karn's rule (RFC 6298 §3): the timed segment may be this one.
-        if self.rtt_probe.is_some_and(|(end, _)| end > seq) {
-            self.rtt_probe = None;
-        }
+        self.rtt.forget_from(seq);
         self.stats.segs_retransmitted += 1;
         self.stats.bytes_retransmitted += n as u64;
         Some((seq, TcpFlags::ACK, n))

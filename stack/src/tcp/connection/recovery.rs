@@ -45,7 +45,7 @@ impl Connection {
         // FlightSize (RFC 5681 §3.1, equation 4).
         self.cc.on_congestion_event(now, self.snd.outstanding());
         // Karn's rule (RFC 6298 §3): the timed segment may be resent.
-        self.rtt_probe = None;
+        self.rtt.forget();
         self.stats.fast_retransmits += 1;
         if self.opts.sack() {
             self.stats.sack_recoveries += 1;
