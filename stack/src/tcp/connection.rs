@@ -30,6 +30,7 @@ use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
+mod backoff;
 #[cfg(test)]
 mod checks;
 mod input;
@@ -44,15 +45,13 @@ mod send_space;
 mod timeouts;
 mod timing;
 
+use backoff::Backoff;
 use loss::LossRecovery;
 use negotiated::{window_shift, Negotiated};
 use owed::{AckOwed, Owed};
 use recv_space::RecvSpace;
 use send_space::SendSpace;
 use timing::Timing;
-
-/// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
-const MAX_PERSIST_BACKOFF: u32 = 16;
 
 /// A data-bearing segment decided on: its sequence number, flags, and how
 /// many payload bytes were written to the front of the caller's buffer.
@@ -104,14 +103,13 @@ pub struct Connection {
     // Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
     /// The RTT estimator and the segment being timed (Karn's rule).
     rtt: Timing,
-    /// Consecutive timeouts without progress.
-    retransmits: u32,
+    /// Back-off and give-up counters (retransmissions, persist,
+    /// keepalive).
+    backoff: Backoff,
     cc: Box<dyn CongestionControl>,
     /// Loss detection and recovery: SACK scoreboard, the recovery
     /// episode, RACK and the tail loss probe.
     loss: LossRecovery,
-    persist_backoff: u32,
-    keepalive_sent: u32,
 
     /// Receive sequence space (RFC 9293 §3.3.1).
     rcv: RecvSpace,
@@ -200,11 +198,9 @@ impl Connection {
                 config.min_rto,
                 config.max_rto,
             )),
-            retransmits: 0,
+            backoff: Backoff::default(),
             cc: new_controller(config.congestion, opts.send_mss()),
             loss: LossRecovery::new(iss),
-            persist_backoff: 0,
-            keepalive_sent: 0,
             rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
             owed: Owed::new(config.challenge_acks_per_sec),
             opts,
@@ -372,7 +368,7 @@ impl Connection {
     /// like `SO_KEEPALIVE`; `None` stops probing.
     pub fn set_keepalive(&mut self, now: Instant, idle: Option<Duration>) {
         self.config.keepalive = idle;
-        self.keepalive_sent = 0;
+        self.backoff.heard();
         match idle {
             Some(k) if matches!(self.state, State::Established | State::CloseWait) => {
                 self.timers.set(Timer::Keepalive, now + k);

@@ -26,7 +26,7 @@ impl Connection {
         }
         if let Some(k) = self.config.keepalive {
             if matches!(self.state, State::Established | State::CloseWait) {
-                self.keepalive_sent = 0;
+                self.backoff.heard();
                 self.timers.set(Timer::Keepalive, now + k);
             }
         }
@@ -273,8 +273,7 @@ impl Connection {
     pub(super) fn ack_new_data(&mut self, now: Instant, ack: SeqNumber, ts: Option<Timestamps>) {
         let fin_sent = self.fin_wanted();
         let data = self.snd.take_ack(ack, fin_sent);
-        self.retransmits = 0;
-        self.persist_backoff = 0;
+        self.backoff.progress();
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1, valid even for
         // retransmitted segments) or from the timed segment (Karn's rule:

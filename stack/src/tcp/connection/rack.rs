@@ -108,7 +108,7 @@ impl Connection {
             && self.snd.syn_acked()
             && matches!(self.state, State::Established | State::CloseWait)
             && !self.loss.in_recovery()
-            && self.retransmits == 0
+            && self.backoff.retransmits() == 0
             && !self.loss.tlp.outstanding()
             && self.snd.nxt() == self.snd.max()
             && self.snd.una() < self.snd.max()

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{AckOwed, Connection, MAX_PERSIST_BACKOFF};
+use super::{AckOwed, Connection};
 use crate::tcp::config::KEEPALIVE_PROBES;
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
@@ -38,7 +38,7 @@ impl Connection {
         if self.timers.is_expired(Timer::Persist, now) {
             self.timers.stop(Timer::Persist);
             self.owed.probe();
-            self.persist_backoff = (self.persist_backoff + 1).min(MAX_PERSIST_BACKOFF);
+            self.backoff.persist_fired();
         }
         if self.timers.is_expired(Timer::DelayedAck, now) {
             self.timers.stop(Timer::DelayedAck);
@@ -68,13 +68,12 @@ impl Connection {
             self.owed.probe();
             return;
         }
-        self.retransmits += 1;
         let limit = if self.snd.syn_acked() {
             self.config.max_retransmits
         } else {
             self.config.syn_retries
         };
-        if self.retransmits > limit {
+        if self.backoff.retransmit_timeout(limit) {
             if self.state.is_synchronized() {
                 self.owed.rst(self.snd.max(), None);
             }
@@ -94,8 +93,11 @@ impl Connection {
         // `Scoreboard::advance` notices SND.UNA landing inside a SACKed
         // range, and a second timeout in a row without progress forgets
         // everything, so a reneging peer costs one more RTO, never a stall.
-        self.loss
-            .timeout(self.snd.una(), self.snd.max(), self.retransmits > 1);
+        self.loss.timeout(
+            self.snd.una(),
+            self.snd.max(),
+            self.backoff.retransmits() > 1,
+        );
         self.timers.stop(Timer::Reorder);
         self.snd.go_back();
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -110,14 +112,14 @@ impl Connection {
         if !matches!(self.state, State::Established | State::CloseWait) {
             return;
         }
-        if self.keepalive_sent >= KEEPALIVE_PROBES {
+        if self.backoff.keepalives() >= KEEPALIVE_PROBES {
             self.owed.rst(self.snd.max(), None);
             self.fail(ConnError::TimedOut);
             return;
         }
         if self.snd.flight() == 0 {
             self.owed.keepalive();
-            self.keepalive_sent += 1;
+            self.backoff.keepalive_sent();
         }
         self.timers.set(Timer::Keepalive, now + interval);
     }
@@ -172,19 +174,15 @@ impl Connection {
         } else {
             self.timers.stop(Timer::Persist);
             if self.snd.wnd() > 0 {
-                self.persist_backoff = 0;
+                self.backoff.window_open();
             }
         }
     }
 
-    /// RTO times 2^backoff, capped at `max_rto` (RFC 1122 §4.2.2.17:
-    /// exponential back-off, never give up while the peer answers).
+    /// See `Backoff::persist_interval`.
     fn persist_interval(&self) -> Duration {
-        let factor = 1u32 << self.persist_backoff.min(MAX_PERSIST_BACKOFF);
-        self.rtt
-            .rto()
-            .saturating_mul(factor)
-            .min(self.config.max_rto)
+        self.backoff
+            .persist_interval(self.rtt.rto(), self.config.max_rto)
     }
 
     /// The earliest deadline among the running timers; `None` when nothing
