@@ -10,24 +10,26 @@
 //!
 //! # NewReno against CUBIC
 //!
-//! Simulated seconds to send 10 MiB one way with SACK and timestamps, 4 MiB
-//! buffers, mean of three seeds for the random-loss links (loss in both
-//! directions, 100 Mbit/s, no queue drops), one run for the drop-tail
-//! bottlenecks (`tcp::tests::sim::compare_congestion_control`, an ignored
-//! test that prints this table):
+//! Simulated seconds to send 10 MiB one way with SACK, timestamps and
+//! RACK-TLP, 4 MiB buffers, mean of three seeds for the random-loss links
+//! (loss in both directions, 100 Mbit/s, no queue drops), one run for the
+//! drop-tail bottlenecks. RTOs are retransmission timeouts per run (the
+//! mean, rounded down). `tcp::tests::sim::compare_congestion_control`, an
+//! ignored test, prints this table; re-run it with
+//! `cargo test -p stack --release --lib compare_congestion -- --ignored --nocapture`.
 //!
 //! | link                                   | NewReno s | CUBIC s | NewReno RTOs | CUBIC RTOs |
 //! |----------------------------------------|-----------|---------|--------------|------------|
-//! | 1% loss, 20 ms RTT                     | 11.02     | 8.30    | 0            | 0          |
-//! | 5% loss, 20 ms RTT                     | 39.45     | 28.15   | 28           | 20         |
-//! | 1% loss, 100 ms RTT                    | 54.92     | 45.03   | 2            | 1          |
+//! | 1% loss, 20 ms RTT                     | 10.50     | 8.84    | 0            | 0          |
+//! | 5% loss, 20 ms RTT                     | 41.35     | 27.79   | 11           | 0          |
+//! | 1% loss, 100 ms RTT                    | 55.22     | 42.67   | 1            | 1          |
 //! | 0.1% loss, 100 ms RTT                  | 12.43     | 6.17    | 0            | 0          |
 //! | 100 Mbit/s, 64 KiB queue, 20 ms RTT    | 1.21      | 1.01    | 0            | 0          |
-//! | 100 Mbit/s, 256 KiB queue, 100 ms RTT  | 3.14      | 3.65    | 1            | 2          |
+//! | 100 Mbit/s, 256 KiB queue, 100 ms RTT  | 3.20      | 4.77    | 1            | 2          |
 //!
-//! CUBIC wins on every random-loss link (25-50% faster) and on the short
-//! bottleneck; it loses the long-RTT bottleneck by one extra RTO after the
-//! slow-start overshoot. `TcpConfig::default()` therefore uses CUBIC.
+//! CUBIC wins on every random-loss link (16-50% less time) and on the short
+//! bottleneck (17%); it loses the long-RTT bottleneck (49% more time, with
+//! one more RTO). `TcpConfig::default()` therefore uses CUBIC.
 //!
 //! All windows are in bytes. The caller reports only ACKs of new data outside
 //! recovery to `on_ack`; `now` is the simulated or real time of the ACK.

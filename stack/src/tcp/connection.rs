@@ -3,63 +3,60 @@
 //! and deadlines come out through `poll_*`; nothing here reads a clock,
 //! touches a device or spawns a thread.
 //!
-//! The inputs live in `connection/input.rs` (RFC 9293 §3.10.7, "SEGMENT
-//! ARRIVES"), the outputs in `connection/output.rs` (what to send next).
-//! This file holds the state, the application commands, the timers and the
+//! The state is a composition of owned parts, each with its invariants
+//! and tests (quinn-proto's `Connection` is the model): `SendSpace` and
+//! `RecvSpace` (the two sequence spaces, RFC 9293 §3.3.1), `LossRecovery`
+//! (SACK scoreboard, recovery episode, RACK and TLP), `Timing` (RTT and
+//! Karn's rule), `Negotiated` (the SYNs' options), `Owed` (the replies the
+//! next `poll_transmit` sends), plus congestion control and the timer
+//! table. The `Connection` methods orchestrate them: inputs in
+//! `connection/input.rs` (RFC 9293 §3.10.7, "SEGMENT ARRIVES"), outputs in
+//! `connection/output.rs`, timeouts in `connection/timeouts.rs`, recovery
+//! in `recovery.rs` and `rack.rs`. This file holds the struct, the
+//! constructors, the application commands, the transitions and the
 //! getters.
 
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use super::config::{TcpConfig, DEFAULT_PEER_MSS, KEEPALIVE_PROBES};
+use super::config::TcpConfig;
 use super::congestion::{new_controller, CongestionControl};
 use super::error::{ConnError, ConnStats, RecvError, SendError};
-use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
-use super::sack::Scoreboard;
-use super::send_buf::SendBuffer;
 use super::state::State;
 use super::timer::{Timer, TimerTable};
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
+mod backoff;
+#[cfg(test)]
+mod checks;
 mod input;
+mod loss;
+mod negotiated;
 mod output;
+mod owed;
 mod passive;
 mod rack;
 mod recovery;
+mod recv_space;
+mod send_space;
+mod timeouts;
+mod timing;
 
-/// The smallest send MSS we accept from a peer's option. A peer announcing
-/// less (even 0) gets this: Linux clamps the same way (`tcp_min_snd_mss`),
-/// and a zero MSS would make us emit empty segments forever.
-const MIN_SEND_MSS: usize = 64;
-
-/// Zero-window probes back off up to 2^this times the RTO (then `max_rto`).
-const MAX_PERSIST_BACKOFF: u32 = 16;
+use backoff::Backoff;
+use loss::LossRecovery;
+use negotiated::{window_shift, Negotiated};
+use owed::{AckOwed, Owed};
+use recv_space::RecvSpace;
+use send_space::SendSpace;
+use timing::Timing;
 
 /// A data-bearing segment decided on: its sequence number, flags, and how
 /// many payload bytes were written to the front of the caller's buffer.
 type Planned = (SeqNumber, TcpFlags, usize);
-
-/// What acknowledgment we owe the peer. Ordered: `Now` beats `Delayed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum AckOwed {
-    None,
-    /// In-order data arrived; the delayed-ACK timer runs (RFC 1122 §4.2.3.2).
-    Delayed,
-    /// The next `poll_transmit` sends an ACK, alone or on data.
-    Now,
-}
-
-/// A RST that the next `poll_transmit` emits, before anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RstOwed {
-    seq: SeqNumber,
-    /// `Some` for `<CTL=RST,ACK>`.
-    ack: Option<SeqNumber>,
-}
 
 /// A TCP connection (RFC 9293), sans-IO.
 ///
@@ -99,106 +96,29 @@ pub struct Connection {
     timers: TimerTable,
     stats: ConnStats,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    send_buf: SendBuffer,
-    iss: SeqNumber,
-    snd_una: SeqNumber,
-    /// The next sequence number to send. After a timeout it goes back to
-    /// SND.UNA (go-back-N); `snd_max` remembers the highest ever sent.
-    snd_nxt: SeqNumber,
-    snd_max: SeqNumber,
-    /// The end of an outstanding zero-window probe byte, which lies
-    /// beyond SND.MAX without being part of the stream sent so far; an ACK
-    /// up to it is acceptable.
-    probe_end: Option<SeqNumber>,
-    /// The peer's window in bytes (already scaled).
-    snd_wnd: usize,
-    snd_wl1: SeqNumber,
-    snd_wl2: SeqNumber,
-    /// Largest window the peer ever offered (sender SWS, RFC 1122 §4.2.3.4).
-    max_snd_wnd: usize,
-    /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
-    send_mss: usize,
-    /// Shift applied to the peer's window field (RFC 7323 §2.3).
-    snd_wscale: u8,
-    /// Shift applied to the window we advertise.
-    rcv_wscale: u8,
-    /// Our SYN has been acknowledged; from then on SND.UNA is the sequence
-    /// number of the send buffer's first byte.
-    syn_acked: bool,
+    /// Send sequence space (RFC 9293 §3.3.1).
+    snd: SendSpace,
     /// `close` was called in SYN-RECEIVED: FIN once ESTABLISHED.
     close_pending: bool,
-    fin_acked: bool,
 
     // Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
-    rtt: RttEstimator,
-    /// The segment being timed: (sequence number that acks it, sent at).
-    /// Karn's rule: only never-retransmitted segments are timed.
-    rtt_probe: Option<(SeqNumber, Instant)>,
-    /// Consecutive timeouts without progress.
-    retransmits: u32,
+    /// The RTT estimator and the segment being timed (Karn's rule).
+    rtt: Timing,
+    /// Back-off and give-up counters (retransmissions, persist,
+    /// keepalive).
+    backoff: Backoff,
     cc: Box<dyn CongestionControl>,
-    dup_acks: u32,
-    /// What the peer SACKed above SND.UNA (RFC 6675), bounded by
-    /// `sack::MAX_RANGES`; empty unless SACK was negotiated.
-    scoreboard: Scoreboard,
-    /// In fast recovery: RFC 6675 SACK-based if SACK was negotiated,
-    /// RFC 6582 NewReno otherwise.
-    in_recovery: bool,
-    /// RFC 6582 "recover" / RFC 6675 RecoveryPoint: SND.MAX when loss
-    /// recovery (or the last RTO) began.
-    recover: SeqNumber,
-    /// RFC 5961 §7 rate limit: start of the current one-second window and
-    /// challenge ACKs sent in it.
-    challenge_window: Option<Instant>,
-    challenge_count: u32,
-    /// Retransmit the segment at SND.UNA on the next poll (fast retransmit
-    /// or a partial ACK).
-    rtx_owed: bool,
-    /// RFC 8985 §6: the holes retransmitted in this SACK recovery with
-    /// their send times, oldest first; at most `rack::MAX_RXT_RECORDS`.
-    rxt_log: Vec<rack::RxtRecord>,
-    /// A lost retransmission already lowered cwnd in this episode.
-    rxt_loss_reduced: bool,
-    /// That first lost retransmission is still to be resent, at once.
-    rxt_lost_now: bool,
-    /// RFC 8985 §7: the probe timer fired; the next poll sends a probe.
-    tlp_owed: bool,
-    /// The outstanding tail loss probe, `[start, end)`.
-    tlp_probe: Option<(SeqNumber, SeqNumber)>,
-    /// A probe of new data is being built: only the peer's window limits.
-    tlp_sending: bool,
-    probe_owed: bool,
-    persist_backoff: u32,
-    keepalive_owed: bool,
-    keepalive_sent: u32,
+    /// Loss detection and recovery: SACK scoreboard, the recovery
+    /// episode, RACK and the tail loss probe.
+    loss: LossRecovery,
 
-    // Receive sequence space.
-    recv_buf: RecvBuffer,
-    irs: SeqNumber,
-    rcv_nxt: SeqNumber,
-    /// The right edge of the window we advertised; it never moves left
-    /// (RFC 9293 §3.8.6.2.2).
-    rcv_adv: SeqNumber,
-    /// The peer's FIN has been received and is in sequence.
-    fin_rcvd: bool,
-    /// A FIN that arrived ahead of missing data: its sequence number.
-    pending_fin: Option<SeqNumber>,
-    ack_owed: AckOwed,
-    /// In-order segments received since our last ACK (delayed ACK).
-    unacked_segs: u32,
-    rst_owed: Option<RstOwed>,
-    /// Start of the most recent out-of-order segment: its SACK block goes
-    /// first (RFC 2018 §4).
-    last_ooo: Option<SeqNumber>,
+    /// Receive sequence space (RFC 9293 §3.3.1).
+    rcv: RecvSpace,
+    /// The replies owed to the peer, for the next `poll_transmit`.
+    owed: Owed,
 
-    // Options negotiated on the SYNs.
-    sack_ok: bool,
-    ts_ok: bool,
-    /// RFC 7323 §4.3 TS.Recent.
-    ts_recent: u32,
-    /// RCV.NXT in the last ACK we sent (RFC 7323 §4.3 Last.ACK.sent).
-    last_ack_sent: SeqNumber,
+    /// Options negotiated on the SYNs.
+    opts: Negotiated,
 }
 
 impl Connection {
@@ -213,10 +133,9 @@ impl Connection {
     ) -> Connection {
         let mut conn = Connection::new(now, local, remote, iss, config);
         conn.state = State::SynSent;
-        conn.sack_ok = config.sack;
-        conn.ts_ok = config.timestamps;
+        conn.opts.offer(config);
         if config.window_scaling {
-            conn.rcv_wscale = window_shift(config.recv_buffer);
+            conn.rcv.set_wscale(window_shift(config.recv_buffer));
         }
         conn
     }
@@ -248,14 +167,10 @@ impl Connection {
     /// window, which in a SYN is never scaled (RFC 7323 §2.2). Our own SYN
     /// offered an unscaled window of `syn_window()` bytes.
     fn take_peer_syn(&mut self, syn: &TcpRepr<'_>) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.last_ack_sent = self.rcv_nxt;
+        self.rcv.peer_syn(syn.seq);
+        self.opts.sent_ack(self.rcv.nxt());
         self.negotiate(&syn.options);
-        self.rcv_adv = self.rcv_nxt + self.syn_window();
-        self.snd_wnd = usize::from(syn.window);
-        self.max_snd_wnd = self.snd_wnd;
-        self.snd_wl1 = syn.seq;
+        self.snd.peer_syn(syn.seq, usize::from(syn.window));
     }
 
     fn new(
@@ -266,7 +181,7 @@ impl Connection {
         config: &TcpConfig,
     ) -> Connection {
         let _ = now;
-        let send_mss = usize::from(DEFAULT_PEER_MSS.min(config.mss)).max(MIN_SEND_MSS);
+        let opts = Negotiated::new(config);
         Connection {
             config: config.clone(),
             local,
@@ -277,94 +192,34 @@ impl Connection {
             passive: false,
             timers: TimerTable::default(),
             stats: ConnStats::default(),
-            send_buf: SendBuffer::new(config.send_buffer),
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            probe_end: None,
-            snd_wnd: 0,
-            snd_wl1: SeqNumber(0),
-            snd_wl2: iss,
-            max_snd_wnd: 0,
-            send_mss,
-            snd_wscale: 0,
-            rcv_wscale: 0,
-            syn_acked: false,
+            snd: SendSpace::new(iss, config.send_buffer),
             close_pending: false,
-            fin_acked: false,
-            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
-            rtt_probe: None,
-            retransmits: 0,
-            cc: new_controller(config.congestion, send_mss),
-            dup_acks: 0,
-            scoreboard: Scoreboard::new(iss),
-            in_recovery: false,
-            recover: iss,
-            challenge_window: None,
-            challenge_count: 0,
-            rtx_owed: false,
-            rxt_log: Vec::with_capacity(rack::MAX_RXT_RECORDS),
-            rxt_loss_reduced: false,
-            rxt_lost_now: false,
-            tlp_owed: false,
-            tlp_probe: None,
-            tlp_sending: false,
-            probe_owed: false,
-            persist_backoff: 0,
-            keepalive_owed: false,
-            keepalive_sent: 0,
-            recv_buf: RecvBuffer::with_max_ranges(config.recv_buffer, config.max_ooo_ranges),
-            irs: SeqNumber(0),
-            rcv_nxt: SeqNumber(0),
-            rcv_adv: SeqNumber(0),
-            fin_rcvd: false,
-            pending_fin: None,
-            ack_owed: AckOwed::None,
-            unacked_segs: 0,
-            rst_owed: None,
-            last_ooo: None,
-            sack_ok: false,
-            ts_ok: false,
-            ts_recent: 0,
-            last_ack_sent: SeqNumber(0),
+            rtt: Timing::new(RttEstimator::new(
+                config.initial_rto,
+                config.min_rto,
+                config.max_rto,
+            )),
+            backoff: Backoff::default(),
+            cc: new_controller(config.congestion, opts.send_mss()),
+            loss: LossRecovery::new(iss),
+            rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
+            owed: Owed::new(config.challenge_acks_per_sec),
+            opts,
         }
     }
 
-    /// Applies the options of the peer's SYN: MSS (RFC 9293 §3.7.1, 536 if
-    /// absent), window scale (RFC 7323 §2.2: only if both SYNs carry it),
-    /// SACK-permitted and timestamps (only if both offered).
+    /// Applies the options of the peer's SYN (see `Negotiated::peer_syn`)
+    /// and tells congestion control the MSS they leave.
     fn negotiate(&mut self, opts: &TcpOptions) {
-        let peer_mss = opts.mss.unwrap_or(DEFAULT_PEER_MSS);
-        self.send_mss = usize::from(peer_mss.min(self.config.mss)).max(MIN_SEND_MSS);
-        match opts.window_scale {
-            Some(shift) if self.config.window_scaling => {
-                self.snd_wscale = shift.min(14);
-                self.rcv_wscale = window_shift(self.config.recv_buffer);
-            }
-            _ => {
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
-            }
-        }
-        self.sack_ok = self.config.sack && opts.sack_permitted;
-        self.ts_ok = self.config.timestamps && opts.timestamps.is_some();
-        if let Some(ts) = opts.timestamps {
-            self.ts_recent = ts.tsval;
-        }
+        let (ours, peers) = self.opts.peer_syn(&self.config, opts);
+        self.rcv.set_wscale(ours);
+        self.snd.set_wscale(peers);
         self.cc.set_mss(self.payload_mss());
     }
 
-    /// Payload bytes in a full-sized segment with our fixed options: RFC
-    /// 9293 §3.7.1 subtracts TCP options from the MSS.
+    /// Payload bytes in a full-sized segment with our fixed options.
     fn payload_mss(&self) -> usize {
-        let ts = if self.ts_ok { 12 } else { 0 };
-        self.send_mss.saturating_sub(ts).max(1)
-    }
-
-    /// The window we put in a SYN: unscaled, so at most 65535.
-    fn syn_window(&self) -> usize {
-        self.recv_buf.window().min(0xffff)
+        self.opts.payload_mss()
     }
 
     // ---- Application commands -------------------------------------------
@@ -384,7 +239,7 @@ impl Connection {
         if !self.state.can_queue_send() || self.close_pending {
             return Err(SendError::InvalidState);
         }
-        Ok(self.send_buf.write(data))
+        Ok(self.snd.queue(data))
     }
 
     /// Reads received in-order data. `Ok(0)` with a non-empty `buf` means
@@ -400,11 +255,11 @@ impl Connection {
         if let Some(e) = self.error {
             return Err(RecvError::Conn(e));
         }
-        let n = self.recv_buf.read(buf);
+        let n = self.rcv.read(buf);
         if n > 0 || buf.is_empty() {
             return Ok(n);
         }
-        if self.fin_rcvd {
+        if self.rcv.fin_rcvd() {
             return Err(RecvError::Finished);
         }
         if self.state == State::Closed {
@@ -441,213 +296,11 @@ impl Connection {
         ) {
             // SND.NXT in the RFC; after a timeout ours may lag SND.MAX,
             // which is what the peer's window is measured from.
-            self.rst_owed = Some(RstOwed {
-                seq: self.snd_max,
-                ack: None,
-            });
+            self.owed.rst(self.snd.max(), None);
         }
         self.enter_closed();
-        self.send_buf.clear();
-        self.recv_buf.clear();
-    }
-
-    // ---- Timers ---------------------------------------------------------
-
-    /// Runs every timer due at `now`. Call it when `poll_timeout`'s instant
-    /// has passed (calling it early is harmless), then `poll_transmit`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.timers.is_expired(Timer::TimeWait, now) {
-            // RFC 9293 §3.10.8: "If the time-wait timeout expires on a
-            // connection, delete the TCB".
-            self.enter_closed();
-            return;
-        }
-        if self.timers.is_expired(Timer::Retransmit, now) {
-            self.timers.stop(Timer::Retransmit);
-            self.on_retransmit_timeout(now);
-        }
-        if self.timers.is_expired(Timer::LossProbe, now) {
-            self.timers.stop(Timer::LossProbe);
-            self.on_loss_probe_timeout();
-        }
-        if self.timers.is_expired(Timer::Reorder, now) {
-            self.timers.stop(Timer::Reorder);
-            self.rack_detect(now);
-        }
-        if self.timers.is_expired(Timer::Persist, now) {
-            self.timers.stop(Timer::Persist);
-            self.probe_owed = true;
-            self.persist_backoff = (self.persist_backoff + 1).min(MAX_PERSIST_BACKOFF);
-        }
-        if self.timers.is_expired(Timer::DelayedAck, now) {
-            self.timers.stop(Timer::DelayedAck);
-            self.ack_owed = AckOwed::Now;
-        }
-        if self.timers.is_expired(Timer::Keepalive, now) {
-            self.timers.stop(Timer::Keepalive);
-            self.on_keepalive_timeout(now);
-        }
-        self.update_timers(now);
-    }
-
-    /// RFC 6298 §5.4-5.6: go back to SND.UNA, back off the RTO, restart the
-    /// timer. RFC 1122 §4.2.3.5: give up after too many.
-    fn on_retransmit_timeout(&mut self, now: Instant) {
-        if self.snd_nxt == self.snd_una && self.snd_max == self.snd_una {
-            return; // nothing outstanding: a stale timer
-        }
-        if self.syn_acked && self.snd_wnd == 0 {
-            // The peer's window is closed: what we sent is probably sitting
-            // beyond it. This is no loss, so no back-off and no step
-            // towards giving up (RFC 1122 §4.2.2.17); go back to SND.UNA
-            // and let the persist timer probe, starting now.
-            self.snd_nxt = self.snd_una;
-            self.rtt_probe = None;
-            self.rtx_owed = false;
-            self.probe_owed = true;
-            return;
-        }
-        self.retransmits += 1;
-        let limit = if self.syn_acked {
-            self.config.max_retransmits
-        } else {
-            self.config.syn_retries
-        };
-        if self.retransmits > limit {
-            if self.state.is_synchronized() {
-                self.rst_owed = Some(RstOwed {
-                    seq: self.snd_max,
-                    ack: None,
-                });
-            }
-            self.fail(ConnError::TimedOut);
-            return;
-        }
-        self.stats.retransmit_timeouts += 1;
-        self.rtt.backoff();
-        self.rtt_probe = None;
-        if self.syn_acked {
-            // RFC 5681 §3.1 / RFC 9438 §4.8: FlightSize before going back.
-            self.cc
-                .on_retransmit_timeout(now, distance(self.snd_una, self.snd_max));
-        }
-        // RFC 6675 §5.1: nothing counts as retransmitted any more, and the
-        // SACK recovery (if any) ends with RecoveryPoint = SND.MAX (below).
-        // We keep the SACKed ranges (the errata to RFC 2018 allows it with
-        // a reneging test): the go-back-N resend skips them. The tests:
-        // `Scoreboard::advance` notices SND.UNA landing inside a SACKed
-        // range, and a second timeout in a row without progress forgets
-        // everything, so a reneging peer costs one more RTO, never a stall.
-        if self.retransmits > 1 {
-            self.scoreboard.clear(self.snd_una);
-        } else {
-            self.scoreboard.clear_retransmitted(self.snd_una);
-        }
-        self.in_recovery = false;
-        self.dup_acks = 0;
-        self.recover = self.snd_max;
-        self.rtx_owed = false;
-        self.rack_reset();
-        self.tlp_owed = false;
-        self.tlp_probe = None;
-        self.snd_nxt = self.snd_una;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-    }
-
-    /// RFC 1122 §4.2.3.6: probe an idle connection; fail after
-    /// [`KEEPALIVE_PROBES`] unanswered probes.
-    fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(interval) = self.config.keepalive else {
-            return;
-        };
-        if !matches!(self.state, State::Established | State::CloseWait) {
-            return;
-        }
-        if self.keepalive_sent >= KEEPALIVE_PROBES {
-            self.rst_owed = Some(RstOwed {
-                seq: self.snd_max,
-                ack: None,
-            });
-            self.fail(ConnError::TimedOut);
-            return;
-        }
-        if self.flight() == 0 {
-            self.keepalive_owed = true;
-            self.keepalive_sent += 1;
-        }
-        self.timers.set(Timer::Keepalive, now + interval);
-    }
-
-    /// Brings the persist, delayed-ACK and retransmit timers in line with
-    /// the current state. Runs after every input and after `poll_transmit`
-    /// has nothing more to send.
-    fn update_timers(&mut self, now: Instant) {
-        match self.state {
-            State::Closed | State::Listen => {
-                self.timers.stop_all();
-                return;
-            }
-            State::TimeWait => {
-                let deadline = self.timers.deadline(Timer::TimeWait);
-                self.timers.stop_all();
-                if let Some(at) = deadline {
-                    self.timers.set(Timer::TimeWait, at);
-                }
-                return;
-            }
-            _ => {}
-        }
-        match (self.ack_owed, self.config.delayed_ack) {
-            (AckOwed::Delayed, Some(delay)) => {
-                if !self.timers.is_armed(Timer::DelayedAck) {
-                    self.timers.set(Timer::DelayedAck, now + delay);
-                }
-            }
-            (AckOwed::Delayed, None) => self.ack_owed = AckOwed::Now,
-            _ => self.timers.stop(Timer::DelayedAck),
-        }
-        if self.flight() == 0 && self.snd_max == self.snd_una {
-            self.timers.stop(Timer::Retransmit);
-        }
-        if !self.in_recovery {
-            self.timers.stop(Timer::Reorder);
-        }
-        self.tlp_update_timer(now);
-        // RFC 9293 §3.8.6.1: with data waiting, a zero window and nothing
-        // in flight, only a probe can learn that the window opened.
-        let stalled = self.syn_acked
-            && self.snd_wnd == 0
-            && self.snd_nxt == self.snd_una
-            && self.unsent_data() > 0
-            && !self.timers.is_armed(Timer::Retransmit);
-        if stalled {
-            if !self.timers.is_armed(Timer::Persist) {
-                self.timers
-                    .set(Timer::Persist, now + self.persist_interval());
-            }
-        } else {
-            self.timers.stop(Timer::Persist);
-            if self.snd_wnd > 0 {
-                self.persist_backoff = 0;
-            }
-        }
-    }
-
-    /// RTO times 2^backoff, capped at `max_rto` (RFC 1122 §4.2.2.17:
-    /// exponential back-off, never give up while the peer answers).
-    fn persist_interval(&self) -> Duration {
-        let factor = 1u32 << self.persist_backoff.min(MAX_PERSIST_BACKOFF);
-        self.rtt
-            .rto()
-            .saturating_mul(factor)
-            .min(self.config.max_rto)
-    }
-
-    /// The earliest deadline among the running timers; `None` when nothing
-    /// is pending. Call after `poll_transmit` returned `None`.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_timeout()
+        self.snd.discard();
+        self.rcv.discard();
     }
 
     // ---- Transitions ----------------------------------------------------
@@ -669,20 +322,15 @@ impl Connection {
         self.timers.stop_all();
         self.timers
             .set(Timer::TimeWait, now + self.config.msl.saturating_mul(2));
-        self.rtx_owed = false;
-        self.probe_owed = false;
-        self.keepalive_owed = false;
-        self.tlp_owed = false;
+        self.loss.stop();
+        self.owed.cancel_probes();
     }
 
     fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.timers.stop_all();
-        self.ack_owed = AckOwed::None;
-        self.rtx_owed = false;
-        self.probe_owed = false;
-        self.keepalive_owed = false;
-        self.tlp_owed = false;
+        self.owed.closed();
+        self.loss.stop();
         self.close_pending = false;
     }
 
@@ -691,39 +339,18 @@ impl Connection {
         if self.error.is_none() {
             self.error = Some(error);
         }
-        self.send_buf.clear();
+        self.snd.discard();
         self.enter_closed();
     }
 
     // ---- Derived quantities ----------------------------------------------
-
-    /// Sequence space sent and not yet acknowledged, counting from SND.NXT.
-    fn flight(&self) -> usize {
-        distance(self.snd_una, self.snd_nxt)
-    }
-
-    /// The highest acceptable SEG.ACK: SND.MAX, or a probe byte past it.
-    fn ack_limit(&self) -> SeqNumber {
-        match self.probe_end {
-            Some(end) if end > self.snd_max => end,
-            _ => self.snd_max,
-        }
-    }
 
     /// Whether our FIN is wanted: the application closed the write side.
     fn fin_wanted(&self) -> bool {
         matches!(
             self.state,
             State::FinWait1 | State::Closing | State::LastAck
-        ) && !self.fin_acked
-    }
-
-    /// Queued bytes not yet sent (beyond SND.NXT).
-    fn unsent_data(&self) -> usize {
-        if !self.syn_acked {
-            return self.send_buf.len();
-        }
-        self.send_buf.len().saturating_sub(self.flight())
+        ) && !self.snd.fin_acked()
     }
 
     // ---- Options ----------------------------------------------------------
@@ -742,7 +369,7 @@ impl Connection {
     /// like `SO_KEEPALIVE`; `None` stops probing.
     pub fn set_keepalive(&mut self, now: Instant, idle: Option<Duration>) {
         self.config.keepalive = idle;
-        self.keepalive_sent = 0;
+        self.backoff.heard();
         match idle {
             Some(k) if matches!(self.state, State::Established | State::CloseWait) => {
                 self.timers.set(Timer::Keepalive, now + k);
@@ -771,24 +398,24 @@ impl Connection {
 
     /// Bytes ready for `recv`.
     pub fn recv_queue(&self) -> usize {
-        self.recv_buf.len()
+        self.rcv.buf().len()
     }
 
     /// Bytes queued and not yet acknowledged.
     pub fn send_queue(&self) -> usize {
-        self.send_buf.len()
+        self.snd.buf().len()
     }
 
     /// Room in the send buffer.
     pub fn send_free(&self) -> usize {
-        self.send_buf.free()
+        self.snd.buf().free()
     }
 
     /// A blocked reader should wake: data ready, FIN received, error, or
     /// closed.
     pub fn can_recv(&self) -> bool {
-        !self.recv_buf.is_empty()
-            || self.fin_rcvd
+        !self.rcv.buf().is_empty()
+            || self.rcv.fin_rcvd()
             || self.error.is_some()
             || self.state == State::Closed
     }
@@ -797,7 +424,7 @@ impl Connection {
     /// the write side is over (error, closed).
     pub fn can_send(&self) -> bool {
         let open = self.state.can_queue_send() && !self.close_pending;
-        !open || self.send_buf.free() > 0 || self.error.is_some()
+        !open || self.snd.buf().free() > 0 || self.error.is_some()
     }
 
     /// Reached ESTABLISHED (or later) at least once.
@@ -808,7 +435,7 @@ impl Connection {
     /// CLOSED with nothing left to send: the runtime may drop it. TIME-WAIT
     /// is not closed until it expires.
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed && self.rst_owed.is_none()
+        self.state == State::Closed && !self.owed.rst_pending()
     }
 
     pub fn error(&self) -> Option<ConnError> {
@@ -836,7 +463,7 @@ impl Connection {
 
     /// The peer's window in bytes, scaled.
     pub fn peer_window(&self) -> usize {
-        self.snd_wnd
+        self.snd.wnd()
     }
 
     /// The payload bytes in a full-sized segment we send.
@@ -846,47 +473,21 @@ impl Connection {
 
     /// (our shift, the peer's shift) when window scaling is in use.
     pub fn window_scale(&self) -> Option<(u8, u8)> {
-        if self.rcv_wscale == 0 && self.snd_wscale == 0 {
+        let (ours, peers) = (self.rcv.wscale(), self.snd.wscale());
+        if ours == 0 && peers == 0 {
             None
         } else {
-            Some((self.rcv_wscale, self.snd_wscale))
+            Some((ours, peers))
         }
     }
 
     /// Whether SACK and timestamps were negotiated.
     pub fn sack_enabled(&self) -> bool {
-        self.sack_ok && self.state != State::SynSent
+        self.opts.sack() && self.state != State::SynSent
     }
 
     pub fn timestamps_enabled(&self) -> bool {
-        self.ts_ok && self.state != State::SynSent
-    }
-}
-
-#[cfg(test)]
-impl Connection {
-    /// Asserts the invariants every input must preserve (used by the
-    /// property tests).
-    pub(crate) fn check_invariants(&self) {
-        assert!(self.snd_una <= self.snd_nxt, "{self:?}");
-        assert!(self.snd_nxt <= self.snd_max, "{self:?}");
-        assert!(self.send_buf.len() <= self.config.send_buffer);
-        assert!(self.recv_buf.len() <= self.config.recv_buffer);
-        if self.syn_acked && !self.fin_acked && self.state != State::Closed {
-            // Everything sent is in the buffer (plus at most our FIN).
-            assert!(self.flight() <= self.send_buf.len() + 1, "{self:?}");
-        }
-        if self.state.is_synchronized() && self.state != State::Closed {
-            // Never shrink the window we advertised (RFC 9293 §3.8.6.2.2).
-            assert!(self.rcv_adv >= self.rcv_nxt, "{self:?}");
-            assert!(
-                distance(self.rcv_nxt, self.rcv_adv) <= self.recv_buf.window(),
-                "{self:?}"
-            );
-        }
-        if self.state == State::Closed {
-            assert_eq!(self.timers.next_timeout(), None);
-        }
+        self.opts.timestamps() && self.state != State::SynSent
     }
 }
 
@@ -897,35 +498,18 @@ impl fmt::Debug for Connection {
             .field("remote", &self.remote)
             .field("state", &self.state)
             .field("error", &self.error)
-            .field("snd_una", &self.snd_una)
-            .field("snd_nxt", &self.snd_nxt)
-            .field("snd_wnd", &self.snd_wnd)
-            .field("rcv_nxt", &self.rcv_nxt)
-            .field("send_queue", &self.send_buf.len())
-            .field("recv_queue", &self.recv_buf.len())
+            .field("snd_una", &self.snd.una())
+            .field("snd_nxt", &self.snd.nxt())
+            .field("snd_wnd", &self.snd.wnd())
+            .field("rcv_nxt", &self.rcv.nxt())
+            .field("send_queue", &self.snd.buf().len())
+            .field("recv_queue", &self.rcv.buf().len())
             .field("cc", &self.cc.name())
             .finish_non_exhaustive()
     }
 }
 
-/// The shift that makes `buffer` fit the 16-bit window field (RFC 7323
-/// §2.3: at most 14).
-fn window_shift(buffer: usize) -> u8 {
-    let mut shift = 0u8;
-    while shift < 14 && (buffer >> shift) > 0xffff {
-        shift += 1;
-    }
-    shift
-}
-
 /// `to - from` in sequence space, 0 when `to` is behind.
 fn distance(from: SeqNumber, to: SeqNumber) -> usize {
     usize::try_from(to - from).unwrap_or(0)
-}
-
-/// TSval: our clock in milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s
-/// ticks). Offset by one so that no TSval is 0, which TSecr uses for
-/// "nothing to echo".
-fn ts_clock(now: Instant) -> u32 {
-    (now.total_millis() as u32).wrapping_add(1)
 }

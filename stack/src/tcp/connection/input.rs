@@ -1,14 +1,13 @@
 //! Segment arrival: RFC 9293 §3.10.7 ("SEGMENT ARRIVES"), step by step.
 //! Nothing here emits; each step records what is owed.
 
-use super::{distance, ts_clock, AckOwed, Connection, RstOwed};
+use super::Connection;
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpRepr, Timestamps};
 use crate::wire::SeqNumber;
-use std::time::Duration;
 
 impl Connection {
     /// Processes one segment of this four-tuple. It never emits directly:
@@ -27,7 +26,7 @@ impl Connection {
         }
         if let Some(k) = self.config.keepalive {
             if matches!(self.state, State::Established | State::CloseWait) {
-                self.keepalive_sent = 0;
+                self.backoff.heard();
                 self.timers.set(Timer::Keepalive, now + k);
             }
         }
@@ -38,7 +37,7 @@ impl Connection {
     fn on_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         // First: the ACK must acknowledge our SYN (SND.UNA < SEG.ACK =<
         // SND.NXT); otherwise <SEQ=SEG.ACK><CTL=RST>, unless it is a RST.
-        let ack_ok = seg.flags.ack() && seg.ack > self.snd_una && seg.ack <= self.ack_limit();
+        let ack_ok = seg.flags.ack() && self.snd.acks_new(seg.ack);
         if seg.flags.ack() && !ack_ok {
             if !seg.flags.rst() {
                 self.owe_rst(seg.ack, None);
@@ -57,18 +56,18 @@ impl Connection {
             return;
         }
         self.take_peer_syn(seg);
-        self.snd_wl2 = seg.ack;
+        self.snd.set_wl2(seg.ack);
         if ack_ok {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
             self.enter_established(now);
             // Any data on the SYN-ACK is not taken; the peer retransmits it.
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         } else {
             // Simultaneous open: SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT>
             // <CTL=SYN,ACK> (re-emitting our SYN with an ACK).
             self.state = State::SynReceived;
-            self.snd_nxt = self.iss;
-            self.rtt_probe = None;
+            self.snd.resend_syn();
+            self.rtt.forget();
         }
     }
 
@@ -80,10 +79,10 @@ impl Connection {
             && seg.flags.syn()
             && !seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs()
         {
-            self.snd_nxt = self.iss;
-            self.rtt_probe = None;
+            self.snd.resend_syn();
+            self.rtt.forget();
             return;
         }
         // Simultaneous open (RFC 9293 Figure 8): the peer's SYN,ACK repeats
@@ -93,7 +92,7 @@ impl Connection {
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
-            && seg.seq == self.irs
+            && seg.seq == self.rcv.irs()
         {
             let mut rest = *seg;
             rest.flags = TcpFlags(seg.flags.0 & !TcpFlags::SYN.0);
@@ -104,28 +103,28 @@ impl Connection {
 
         // RFC 7323 §5.3 PAWS: a segment whose TSval is older than
         // TS.Recent is a duplicate from an earlier wrap; ACK and drop.
-        if self.ts_ok && !seg.flags.rst() {
+        if !seg.flags.rst() {
             if let Some(ts) = seg.options.timestamps {
-                if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if self.opts.paws_rejects(ts.tsval) {
                     self.stats.unacceptable += 1;
-                    self.ack_owed = AckOwed::Now;
+                    self.owed.ack_now();
                     return;
                 }
             }
         }
 
         // First: the sequence number test (four cases).
-        let rcv_wnd = distance(self.rcv_nxt, self.rcv_adv);
+        let rcv_wnd = self.rcv.window();
         let mut take_text = true;
-        if !self.acceptable(seg, rcv_wnd) {
+        if !self.rcv.acceptable(seg.seq, seg.seg_len(), rcv_wnd) {
             // "If the RCV.WND is zero, no segments will be acceptable, but
             // special allowance should be made to accept valid ACKs, URGs,
             // and RSTs": keep the control part of a segment at RCV.NXT.
-            if !(rcv_wnd == 0 && seg.seq == self.rcv_nxt) {
+            if !(rcv_wnd == 0 && seg.seq == self.rcv.nxt()) {
                 if !seg.flags.rst() {
                     // "an acknowledgment should be sent in reply".
                     self.stats.unacceptable += 1;
-                    self.ack_owed = AckOwed::Now;
+                    self.owed.ack_now();
                     if self.state == State::TimeWait && seg.flags.fin() {
                         // A retransmitted FIN: restart the 2 MSL wait.
                         self.enter_time_wait(now);
@@ -135,7 +134,7 @@ impl Connection {
             }
             take_text = false;
             if !seg.payload.is_empty() || seg.flags.fin() {
-                self.ack_owed = AckOwed::Now;
+                self.owed.ack_now();
             }
         }
 
@@ -143,7 +142,7 @@ impl Connection {
         // if it is exactly at RCV.NXT; in window otherwise gets a
         // challenge ACK.
         if seg.flags.rst() {
-            if seg.seq == self.rcv_nxt {
+            if seg.seq == self.rcv.nxt() {
                 self.on_rst();
             } else {
                 self.challenge_ack(now);
@@ -163,20 +162,14 @@ impl Connection {
             return;
         }
         // RFC 7323 §4.3: remember the TSval to echo.
-        if self.ts_ok {
-            if let Some(ts) = seg.options.timestamps {
-                if seg.seq <= self.last_ack_sent {
-                    self.ts_recent = ts.tsval;
-                }
-            }
+        if let Some(ts) = seg.options.timestamps {
+            self.opts.note_tsval(seg.seq, ts.tsval);
         }
         if self.state == State::SynReceived {
-            if seg.ack > self.snd_una && seg.ack <= self.ack_limit() {
+            if self.snd.acks_new(seg.ack) {
                 self.enter_established(now);
-                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
+                let wnd = self.snd.scaled(seg.window);
+                self.snd.set_window(seg.seq, seg.ack, wnd);
             } else {
                 // <SEQ=SEG.ACK><CTL=RST>
                 self.owe_rst(seg.ack, None);
@@ -197,29 +190,11 @@ impl Connection {
         }
 
         // Eighth: FIN.
-        if seg.flags.fin() && fin_in_window && !self.fin_rcvd {
-            let fin_seq = seg.seq + seg.payload.len();
-            if fin_seq >= self.rcv_nxt && self.pending_fin.is_none() {
-                self.pending_fin = Some(fin_seq);
-            }
-            self.ack_owed = AckOwed::Now;
+        if seg.flags.fin() && fin_in_window && !self.rcv.fin_rcvd() {
+            self.rcv.fin_arrived(seg.seq + seg.payload.len());
+            self.owed.ack_now();
         }
         self.take_fin(now);
-    }
-
-    /// RFC 9293 §3.10.7.4's acceptability test.
-    fn acceptable(&self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
-        let len = seg.seg_len();
-        let end = self.rcv_nxt + rcv_wnd;
-        match (len, rcv_wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_window(self.rcv_nxt, end),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_window(self.rcv_nxt, end)
-                    || (seg.seq + (len - 1)).in_window(self.rcv_nxt, end)
-            }
-        }
     }
 
     /// RFC 9293 §3.10.7.4 second step, by state.
@@ -253,19 +228,18 @@ impl Connection {
         // segment MUST be discarded and an ACK sent back", rate-limited
         // like every challenge ACK (§7). This also catches blind data
         // injection with a guessed sequence number but a stale ACK.
-        let floor = self.snd_una - self.max_snd_wnd.min(i32::MAX as usize);
-        if seg.ack > self.ack_limit() || seg.ack < floor {
+        if !self.snd.ack_in_range(seg.ack) {
             self.challenge_ack(now);
             return false;
         }
-        let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        let new_wnd = self.snd.scaled(seg.window);
         let new_sack = self.update_scoreboard(seg.ack, seg.options.sack_blocks());
-        if seg.ack > self.snd_una {
+        if seg.ack > self.snd.una() {
             self.ack_new_data(now, seg.ack, seg.options.timestamps);
-        } else if seg.ack == self.snd_una
-            && self.flight() > 0
+        } else if seg.ack == self.snd.una()
+            && self.snd.flight() > 0
             && !seg.flags.fin()
-            && ((seg.payload.is_empty() && new_wnd == self.snd_wnd) || new_sack)
+            && ((seg.payload.is_empty() && new_wnd == self.snd.wnd()) || new_sack)
         {
             // RFC 5681 §2's duplicate ACK (no data, same window), or, with
             // SACK, any ACK that reports newly received data beyond a hole
@@ -275,19 +249,12 @@ impl Connection {
         }
         // RFC 8985: what a probe's ACK shows, and lost retransmissions.
         self.tlp_on_ack(now);
-        if self.in_recovery {
+        if self.loss.in_recovery() {
             self.rack_detect(now);
         }
         // Window update (SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
-        if seg.ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack))
-        {
-            self.snd_wnd = new_wnd;
-            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-        }
-        if self.fin_acked {
+        self.snd.update_window(seg.seq, seg.ack, new_wnd);
+        if self.snd.fin_acked() {
             match self.state {
                 State::FinWait1 => self.state = State::FinWait2,
                 State::Closing => self.enter_time_wait(now),
@@ -304,60 +271,33 @@ impl Connection {
     /// SND.UNA < ack =< SND.MAX: free acknowledged bytes, take an RTT
     /// sample, feed congestion control, restart the timer.
     pub(super) fn ack_new_data(&mut self, now: Instant, ack: SeqNumber, ts: Option<Timestamps>) {
-        let mut acked = distance(self.snd_una, ack);
-        if !self.syn_acked && acked > 0 {
-            self.syn_acked = true;
-            acked -= 1;
-        }
-        let data = acked.min(self.send_buf.len());
-        self.send_buf.consume(data);
-        if acked > data && self.fin_wanted() {
-            self.fin_acked = true;
-        }
-        self.snd_una = ack;
-        if self.snd_nxt < ack {
-            self.snd_nxt = ack;
-        }
-        if self.snd_max < ack {
-            // The peer took a zero-window probe byte.
-            self.snd_max = ack;
-        }
-        if self.probe_end.is_some_and(|end| end <= ack) {
-            self.probe_end = None;
-        }
-        self.retransmits = 0;
-        self.persist_backoff = 0;
+        let fin_sent = self.fin_wanted();
+        let data = self.snd.take_ack(ack, fin_sent);
+        self.backoff.progress();
 
         // RTT: from the echoed timestamp (RFC 7323 §4.1, valid even for
         // retransmitted segments) or from the timed segment (Karn's rule:
         // never a retransmitted one, RFC 6298 §3).
-        let mut sample = None;
-        if self.ts_ok {
-            if let Some(ts) = ts.filter(|ts| ts.tsecr != 0) {
-                let ms = ts_clock(now).wrapping_sub(ts.tsecr);
-                if ms < 60_000 {
-                    sample = Some(Duration::from_millis(u64::from(ms)));
-                }
-            }
-        }
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt_probe = None;
-                sample = sample.or(Some(now - sent));
-            }
-        }
-        if let Some(rtt) = sample {
-            self.rtt.sample(rtt);
-        }
+        let echoed = self.opts.rtt_sample(now, ts);
+        let sample = self.rtt.on_ack(now, ack, echoed);
 
-        if self.scoreboard.advance(ack) {
+        if self.loss.scoreboard.advance(ack) {
             // The peer dropped data it had SACKed (RFC 2018 §8).
-            self.scoreboard.clear(ack);
+            self.loss.scoreboard.clear(ack);
         }
-        if self.in_recovery {
-            self.ack_in_recovery(ack);
+        if self.loss.in_recovery() {
+            // RFC 6675 §5 / RFC 6582 §3.2 step 3: a full ACK ends recovery
+            // (cwnd is already ssthresh); a partial one without SACK owes
+            // the next hole at once, and that resend may be the timed
+            // segment (Karn's rule).
+            if self.loss.new_ack(ack, self.opts.sack()) {
+                self.rtt.forget();
+            }
+            if !self.loss.in_recovery() {
+                self.timers.stop(Timer::Reorder);
+            }
         } else {
-            self.dup_acks = 0;
+            self.loss.new_ack(ack, self.opts.sack());
             if data > 0 {
                 self.cc.on_ack(now, data, sample);
             }
@@ -366,7 +306,7 @@ impl Connection {
         }
 
         // RFC 6298 §5.2-5.3.
-        if self.flight() == 0 {
+        if self.snd.flight() == 0 {
             self.timers.stop(Timer::Retransmit);
         } else {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -376,71 +316,44 @@ impl Connection {
     /// The seventh step: store the in-window part of the payload. Returns
     /// whether the whole payload fitted (so a FIN after it is in window).
     fn process_text(&mut self, seg: &TcpRepr<'_>, rcv_wnd: usize) -> bool {
-        let mut data = seg.payload;
-        let mut start = seg.seq;
-        if data.is_empty() {
+        if seg.payload.is_empty() {
             return true;
         }
-        // Trim what we already have (a duplicate or overlapping prefix).
-        if start < self.rcv_nxt {
-            let skip = distance(start, self.rcv_nxt);
-            data = data.get(skip..).unwrap_or(&[]);
-            start = self.rcv_nxt;
+        let stored = self.rcv.store(seg.seq, seg.payload, rcv_wnd);
+        if !stored.fits || stored.len == 0 {
+            // Trimmed to the window (RFC 9293 §3.10.7.4, "trimmed"), or
+            // nothing new (a duplicate): answered at once.
+            self.owed.ack_now();
         }
-        let offset = distance(self.rcv_nxt, start);
-        let room = rcv_wnd.saturating_sub(offset);
-        let fits = data.len() <= room;
-        if !fits {
-            // Trim to the window (RFC 9293 §3.10.7.4, "trimmed").
-            data = data.get(..room).unwrap_or(&[]);
-            self.ack_owed = AckOwed::Now;
+        if stored.len == 0 {
+            return stored.fits;
         }
-        if data.is_empty() {
-            // Nothing new: a duplicate, answered at once.
-            self.ack_owed = AckOwed::Now;
-            return fits;
-        }
-        let advanced = self.recv_buf.write_at(offset, data);
-        self.rcv_nxt += advanced;
-        self.stats.bytes_received += advanced as u64;
-        if offset > 0 {
+        self.stats.bytes_received += stored.advanced as u64;
+        if stored.offset > 0 {
             // Out of order: a duplicate ACK at once (RFC 5681 §4.2) with
             // SACK blocks; this segment's block goes first.
-            self.last_ooo = Some(start);
-            self.ack_owed = AckOwed::Now;
-        } else if advanced > data.len() {
+            self.owed.ack_now();
+        } else if stored.advanced > stored.len {
             // It filled a hole: ACK at once (RFC 5681 §4.2).
-            self.ack_owed = AckOwed::Now;
-        } else if self.config.delayed_ack.is_none() {
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         } else {
             // RFC 1122 §4.2.3.2: at least every second segment.
-            self.unacked_segs += 1;
-            if self.unacked_segs >= 2 {
-                self.ack_owed = AckOwed::Now;
-            } else if self.ack_owed < AckOwed::Delayed {
-                self.ack_owed = AckOwed::Delayed;
-            }
+            self.owed
+                .in_order_segment(self.config.delayed_ack.is_some());
         }
-        fits
+        stored.fits
     }
 
     /// The eighth step, once all data before a FIN has arrived.
     fn take_fin(&mut self, now: Instant) {
-        let Some(fin_seq) = self.pending_fin else {
-            return;
-        };
-        if fin_seq != self.rcv_nxt || self.fin_rcvd {
+        if !self.rcv.take_fin() {
             return;
         }
-        self.pending_fin = None;
-        self.fin_rcvd = true;
-        self.rcv_nxt += 1;
-        self.ack_owed = AckOwed::Now;
+        self.owed.ack_now();
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
-                if self.fin_acked {
+                if self.snd.fin_acked() {
                     self.enter_time_wait(now);
                 } else {
                     self.state = State::Closing;
@@ -455,23 +368,14 @@ impl Connection {
     /// `challenge_acks_per_sec` per one-second window (§7); the rest are
     /// counted and not sent.
     fn challenge_ack(&mut self, now: Instant) {
-        let window_over = self
-            .challenge_window
-            .is_none_or(|start| now.saturating_duration_since(start) >= Duration::from_secs(1));
-        if window_over {
-            self.challenge_window = Some(now);
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < self.config.challenge_acks_per_sec {
-            self.challenge_count += 1;
+        if self.owed.challenge_ack(now) {
             self.stats.challenge_acks_sent += 1;
-            self.ack_owed = AckOwed::Now;
         } else {
             self.stats.challenge_acks_suppressed += 1;
         }
     }
 
     fn owe_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
-        self.rst_owed = Some(RstOwed { seq, ack });
+        self.owed.rst(seq, ack);
     }
 }

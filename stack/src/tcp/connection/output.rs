@@ -2,11 +2,11 @@
 //! new data (window, congestion, Nagle and SWS rules) with FIN, keepalive,
 //! or a bare ACK. Each `poll_transmit` emits at most one segment.
 
-use super::{distance, ts_clock, AckOwed, Connection, Planned};
+use super::{distance, AckOwed, Connection, Planned};
 use crate::tcp::state::State;
 use crate::tcp::timer::Timer;
 use crate::time::Instant;
-use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 impl Connection {
@@ -17,7 +17,7 @@ impl Connection {
     /// ip, ..)`. Ports are src = local, dst = remote.
     #[must_use]
     pub fn poll_transmit<'b>(&mut self, now: Instant, buf: &'b mut [u8]) -> Option<TcpRepr<'b>> {
-        if let Some(rst) = self.rst_owed.take() {
+        if let Some(rst) = self.owed.take_rst() {
             self.stats.rst_sent += 1;
             self.stats.segs_sent += 1;
             let mut repr = self.bare(rst.seq, TcpFlags::RST, 0);
@@ -40,8 +40,8 @@ impl Connection {
             State::TimeWait => return self.ack_if_owed(now),
             _ => {}
         }
-        if !self.syn_acked {
-            if self.snd_nxt == self.iss {
+        if !self.snd.syn_acked() {
+            if self.snd.nxt() == self.snd.iss() {
                 return Some(self.syn(now));
             }
             if self.state == State::SynSent {
@@ -52,16 +52,13 @@ impl Connection {
         // Each candidate writes its payload into `buf` and says where it
         // goes; the segment borrowing `buf` is built once, below.
         let mut planned = None;
-        if self.probe_owed {
-            self.probe_owed = false;
+        if self.owed.take_probe() {
             planned = self.zero_window_probe(buf);
         }
-        if planned.is_none() && self.tlp_owed {
-            self.tlp_owed = false;
+        if planned.is_none() && self.loss.tlp.take_owed() {
             planned = self.loss_probe(now, buf);
         }
-        if planned.is_none() && self.rtx_owed {
-            self.rtx_owed = false;
+        if planned.is_none() && self.loss.take_rtx() {
             planned = self.fast_retransmit(buf);
             if let Some((seq, _, n)) = planned {
                 self.rack_sent(now, seq, n);
@@ -92,22 +89,21 @@ impl Connection {
             let payload: &'b [u8] = &buf[..n];
             return Some(self.finish(now, seq, flags, payload));
         }
-        if self.keepalive_owed {
-            self.keepalive_owed = false;
+        if self.owed.take_keepalive() {
             self.stats.keepalive_probes += 1;
             // RFC 1122 §4.2.3.6: SEG.SEQ = SND.NXT-1, no data.
-            let seq = self.snd_una - 1;
+            let seq = self.snd.una() - 1;
             return Some(self.finish(now, seq, TcpFlags::ACK, &[]));
         }
         if self.window_update_owed() {
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         self.ack_if_owed(now)
     }
 
     /// Our SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), first or again.
     fn syn(&mut self, now: Instant) -> TcpRepr<'static> {
-        let retransmission = self.snd_max != self.iss;
+        let retransmission = self.snd.max() != self.snd.iss();
         let mut options = TcpOptions {
             mss: Some(self.config.mss),
             ..TcpOptions::default()
@@ -116,31 +112,26 @@ impl Connection {
         // Active open offers what is configured; passive open answers only
         // what the peer offered (negotiate() already decided).
         if (active && self.config.window_scaling) || (!active && self.window_scale().is_some()) {
-            options.window_scale = Some(self.rcv_wscale);
+            options.window_scale = Some(self.rcv.wscale());
         }
-        options.sack_permitted = self.sack_ok;
-        if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: ts_clock(now),
-                tsecr: if active { 0 } else { self.ts_recent },
-            });
-        }
+        options.sack_permitted = self.opts.sack();
+        let tsecr = if active { 0 } else { self.opts.ts_recent() };
+        options.timestamps = self.opts.timestamps_option(now, tsecr);
         let flags = if active {
             TcpFlags::SYN
         } else {
             TcpFlags::SYN | TcpFlags::ACK
         };
         // RFC 7323 §2.2: the window in a SYN is never scaled.
-        let window = self.syn_window() as u16;
-        let mut repr = self.bare(self.iss, flags, window);
-        repr.ack = self.rcv_nxt;
+        let window = self.rcv.syn_window() as u16;
+        let mut repr = self.bare(self.snd.iss(), flags, window);
+        repr.ack = self.rcv.nxt();
         repr.options = options;
-        self.snd_nxt = self.iss + 1;
-        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.snd.sent_to(self.snd.iss() + 1);
         if retransmission {
             self.stats.segs_retransmitted += 1;
         } else {
-            self.rtt_probe = Some((self.snd_nxt, now));
+            self.rtt.time(self.snd.nxt(), now);
         }
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -156,16 +147,16 @@ impl Connection {
     /// when it opens. It does not advance SND.NXT or SND.MAX; an ACK of it
     /// is acceptable through `probe_end`.
     fn zero_window_probe(&mut self, buf: &mut [u8]) -> Option<Planned> {
-        if self.snd_nxt != self.snd_una || self.snd_wnd > 0 {
+        if self.snd.nxt() != self.snd.una() || self.snd.wnd() > 0 {
             return None;
         }
-        let n = self.send_buf.read_at(0, buf.get_mut(..1)?);
+        let n = self.snd.buf().read_at(0, buf.get_mut(..1)?);
         if n == 0 {
             return None;
         }
         self.stats.zero_window_probes += 1;
-        let seq = self.snd_una;
-        self.probe_end = Some(seq + n);
+        let seq = self.snd.una();
+        self.snd.probe_sent(seq + n);
         Some((seq, TcpFlags::ACK, n))
     }
 
@@ -174,33 +165,31 @@ impl Connection {
     /// alone. With SACK it stops where the peer's first SACKed range
     /// begins.
     fn fast_retransmit(&mut self, buf: &mut [u8]) -> Option<Planned> {
-        let outstanding = distance(self.snd_una, self.snd_max);
-        let queued = self.send_buf.len();
+        let outstanding = self.snd.outstanding();
+        let queued = self.snd.buf().len();
         let fin_sent = self.fin_wanted() && outstanding > queued;
         let mut len = queued
             .min(outstanding)
             .min(self.payload_mss())
             .min(buf.len());
-        if let Some(sacked) = self.scoreboard.next_sacked(self.snd_una) {
-            len = len.min(distance(self.snd_una, sacked));
+        if let Some(sacked) = self.loss.scoreboard.next_sacked(self.snd.una()) {
+            len = len.min(distance(self.snd.una(), sacked));
         }
         let fin = fin_sent && len == queued;
         if len == 0 && !fin {
             return None;
         }
-        let n = self.send_buf.read_at(0, &mut buf[..len]);
+        let n = self.snd.buf().read_at(0, &mut buf[..len]);
         let mut flags = TcpFlags::ACK;
         if fin {
             flags = flags | TcpFlags::FIN;
         }
         self.stats.segs_retransmitted += 1;
         self.stats.bytes_retransmitted += n as u64;
-        let seq = self.snd_una;
+        let seq = self.snd.una();
         let end = seq + n + usize::from(fin);
-        self.scoreboard.mark_retransmitted(seq + n);
-        if self.snd_nxt < end {
-            self.snd_nxt = end;
-        }
+        self.loss.scoreboard.mark_retransmitted(seq + n);
+        self.snd.resent_to(end);
         Some((seq, flags, n))
     }
 
@@ -209,13 +198,13 @@ impl Connection {
     pub(super) fn new_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<Planned> {
         // After a timeout, the go-back-N resend skips what the peer SACKed
         // (RFC 6675 §5.1: use the SACK information after an RTO).
-        if self.snd_nxt < self.snd_max {
-            if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
-                self.snd_nxt = end.min(self.snd_max);
+        if self.snd.nxt() < self.snd.max() {
+            if let Some(end) = self.loss.scoreboard.sacked_end(self.snd.nxt()) {
+                self.snd.skip_to(end);
             }
         }
-        let offset = self.flight();
-        let queued = self.send_buf.len();
+        let offset = self.snd.flight();
+        let queued = self.snd.buf().len();
         if offset > queued {
             return None; // FIN already sent
         }
@@ -224,10 +213,10 @@ impl Connection {
         let max = self.payload_mss().min(buf.len());
         let usable = self.usable_window();
         let mut len = avail.min(usable).min(max);
-        let resend = self.snd_nxt < self.snd_max;
+        let resend = self.snd.nxt() < self.snd.max();
         if resend {
-            if let Some(sacked) = self.scoreboard.next_sacked(self.snd_nxt) {
-                len = len.min(distance(self.snd_nxt, sacked));
+            if let Some(sacked) = self.loss.scoreboard.next_sacked(self.snd.nxt()) {
+                len = len.min(distance(self.snd.nxt(), sacked));
             }
         }
         // A FIN needs no window (it is retransmitted if dropped).
@@ -241,18 +230,18 @@ impl Connection {
             // 1122 §4.2.3.4): a window-limited one only if it is at least
             // half the largest window the peer offered, or nothing is in
             // flight (so a small window can never stall us).
-            let idle = self.snd_max == self.snd_una;
+            let idle = self.snd.max() == self.snd.una();
             let ok = if len == avail {
                 self.config.nodelay || idle
             } else {
-                idle || len >= self.max_snd_wnd / 2
+                idle || len >= self.snd.max_wnd() / 2
             };
             if !ok {
                 return None;
             }
         }
-        let n = self.send_buf.read_at(offset, &mut buf[..len]);
-        let seq = self.snd_nxt;
+        let n = self.snd.buf().read_at(offset, &mut buf[..len]);
+        let seq = self.snd.nxt();
         let mut flags = TcpFlags::ACK;
         if n > 0 && n == avail {
             flags = flags | TcpFlags::PSH;
@@ -261,23 +250,22 @@ impl Connection {
             flags = flags | TcpFlags::FIN;
         }
         let end = seq + n + usize::from(fin);
-        if seq < self.snd_max {
+        if seq < self.snd.max() {
             self.stats.segs_retransmitted += 1;
-            self.stats.bytes_retransmitted += distance(seq, self.snd_max).min(n) as u64;
-            self.scoreboard.mark_retransmitted(seq + n);
+            self.stats.bytes_retransmitted += distance(seq, self.snd.max()).min(n) as u64;
+            self.loss.scoreboard.mark_retransmitted(seq + n);
         } else {
             // RFC 8985 §7.2: new data restarts the probe timeout (armed
             // again by `update_timers` once the burst is out).
             self.timers.stop(Timer::LossProbe);
-            if self.rtt_probe.is_none() && !self.in_recovery {
+            if !self.loss.in_recovery() {
                 // Karn's rule: time only segments sent for the first
                 // time. Not in recovery either: their ACK waits for the
                 // holes below.
-                self.rtt_probe = Some((end, now));
+                self.rtt.time(end, now);
             }
         }
-        self.snd_nxt = end;
-        self.snd_max = self.snd_max.max(end);
+        self.snd.sent_to(end);
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
@@ -297,83 +285,36 @@ impl Connection {
     /// segment that could not carry the blocks with a pure ACK that does,
     /// so the peer still learns of every hole at once.
     fn options(&self, now: Instant, payload: usize) -> TcpOptions {
-        let mut options = TcpOptions::default();
-        if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: ts_clock(now),
-                tsecr: self.ts_recent,
-            });
-        }
-        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 {
+        let mut options = TcpOptions {
+            timestamps: self.opts.timestamps_option(now, self.opts.ts_recent()),
+            ..TcpOptions::default()
+        };
+        if self.opts.sack() && self.rcv.buf().ooo_bytes() > 0 {
             // 40 option bytes: 3 blocks beside timestamps, else 4.
-            let by_options = if self.ts_ok { 3 } else { 4 };
+            let by_options = if self.opts.timestamps() { 3 } else { 4 };
             let room = self
-                .send_mss
+                .opts
+                .send_mss()
                 .saturating_sub(payload + options.wire_len())
                 .saturating_sub(4);
             let max = by_options.min(room / 8);
             if max == 0 {
                 return options;
             }
-            let block = |(start, end): (usize, usize)| SackBlock {
-                left: self.rcv_nxt + start,
-                right: self.rcv_nxt + end,
-            };
-            let recent = self.last_ooo.and_then(|at| {
-                self.recv_buf
-                    .ooo_ranges()
-                    .map(block)
-                    .find(|b| at.in_window(b.left, b.right))
-            });
-            if let Some(first) = recent {
-                options.push_sack(first);
-            }
-            for b in self.recv_buf.ooo_ranges().map(block) {
-                if usize::from(options.sack_len) >= max {
-                    break;
-                }
-                if Some(b) != recent {
-                    options.push_sack(b);
-                }
-            }
+            self.rcv.push_sack_blocks(&mut options, max);
         }
         options
-    }
-
-    /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves
-    /// only by at least min(buffer/2, MSS); it never moves left. Returns
-    /// the window field, scaled.
-    fn advertise_window(&mut self) -> u16 {
-        let max_adv = 0xffff_usize << self.rcv_wscale;
-        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
-        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
-        if self.rcv_adv < self.rcv_nxt
-            || (edge > self.rcv_adv && distance(self.rcv_adv, edge) >= threshold.max(1))
-        {
-            self.rcv_adv = edge;
-        }
-        let wnd = distance(self.rcv_nxt, self.rcv_adv) >> self.rcv_wscale;
-        wnd.min(0xffff) as u16
     }
 
     /// After the reader freed space: worth telling the peer if the edge
     /// can move by the SWS threshold and the peer may be short of window
     /// (less than half the buffer advertised).
     fn window_update_owed(&self) -> bool {
-        if !self.state.accepts_text() || self.fin_rcvd {
-            return false;
-        }
-        let max_adv = 0xffff_usize << self.rcv_wscale;
-        let edge = self.rcv_nxt + self.recv_buf.window().min(max_adv);
-        let threshold = (self.config.recv_buffer / 2).min(usize::from(self.config.mss));
-        let advertised = distance(self.rcv_nxt, self.rcv_adv);
-        edge > self.rcv_adv
-            && distance(self.rcv_adv, edge) >= threshold.max(1)
-            && advertised < self.config.recv_buffer.min(max_adv) / 2
+        self.state.accepts_text() && !self.rcv.fin_rcvd() && self.rcv.window_update_due()
     }
 
     fn ack_if_owed(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
-        if self.ack_owed != AckOwed::Now {
+        if self.owed.ack() != AckOwed::Now {
             return None;
         }
         // Like BSD: a bare ACK carries SND.MAX, not a SND.NXT that a
@@ -381,7 +322,7 @@ impl Connection {
         // it, so the ACK passes its acceptability test and is not ignored;
         // with SND.NXT two desynchronized peers would trade unacceptable
         // ACKs forever.
-        let seq = self.snd_max;
+        let seq = self.snd.max();
         Some(self.finish(now, seq, TcpFlags::ACK, &[]))
     }
 
@@ -393,17 +334,18 @@ impl Connection {
         flags: TcpFlags,
         payload: &'p [u8],
     ) -> TcpRepr<'p> {
-        let window = self.advertise_window();
+        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) is the receive space's.
+        let window = self.rcv.advertise();
         let mut repr = self.bare(seq, flags | TcpFlags::ACK, window);
-        repr.ack = self.rcv_nxt;
+        repr.ack = self.rcv.nxt();
         repr.options = self.options(now, payload.len());
         repr.payload = payload;
         self.sent_ack();
-        if self.sack_ok && self.recv_buf.ooo_bytes() > 0 && repr.options.sack_len == 0 {
+        if self.opts.sack() && self.rcv.buf().ooo_bytes() > 0 && repr.options.sack_len == 0 {
             // No room for SACK blocks beside this payload (see `options`):
             // a pure ACK carrying them follows (RFC 2018 §4: SACK in every
             // ACK while data is out of order).
-            self.ack_owed = AckOwed::Now;
+            self.owed.ack_now();
         }
         self.stats.segs_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
@@ -411,9 +353,8 @@ impl Connection {
     }
 
     fn sent_ack(&mut self) {
-        self.ack_owed = AckOwed::None;
-        self.unacked_segs = 0;
-        self.last_ack_sent = self.rcv_nxt;
+        self.owed.sent_ack();
+        self.opts.sent_ack(self.rcv.nxt());
         self.timers.stop(Timer::DelayedAck);
     }
 

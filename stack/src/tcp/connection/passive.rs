@@ -47,8 +47,8 @@ impl Connection {
         };
         let mut conn = Connection::accept(now, local, remote, &syn, ack.ack - 1, config);
         // Our SYN occupies ISS: it was sent, as the cookie.
-        conn.snd_nxt = conn.iss + 1;
-        conn.snd_max = conn.snd_nxt;
+        let syn_end = conn.snd.iss() + 1;
+        conn.snd.sent_to(syn_end);
         conn.handle_segment(now, ack);
         conn
     }

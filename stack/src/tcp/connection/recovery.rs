@@ -3,10 +3,10 @@
 //! RFC 6675 (scoreboard, `pipe`, NextSeg); without, RFC 6582 NewReno (one
 //! hole per partial ACK). Congestion control hears of it once per episode
 //! (`on_congestion_event`); during recovery cwnd stays at ssthresh and
-//! `on_ack` is not called.
+//! `on_ack` is not called. The episode's state is `loss::LossRecovery`.
 
 use super::{distance, Connection, Planned};
-use crate::tcp::sack::DUP_THRESH;
+use crate::tcp::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::{SackBlock, TcpFlags};
 use crate::wire::SeqNumber;
@@ -16,15 +16,11 @@ impl Connection {
     /// segment's (already validated) SEG.ACK. Returns whether they carried
     /// new information (RFC 6675 §2), which makes the ACK a duplicate.
     pub(super) fn update_scoreboard(&mut self, ack: SeqNumber, blocks: &[SackBlock]) -> bool {
-        if !self.sack_ok {
+        if !self.opts.sack() {
             return false;
         }
-        let una = if ack > self.snd_una {
-            ack
-        } else {
-            self.snd_una
-        };
-        self.scoreboard.update(una, self.snd_max, blocks)
+        let una = ack.max(self.snd.una());
+        self.loss.scoreboard.update(una, self.snd.max(), blocks)
     }
 
     /// RFC 5681 §3.2 / RFC 6675 §5: a duplicate ACK. The third (DupThresh)
@@ -32,16 +28,10 @@ impl Connection {
     /// running or SND.UNA has not passed the last RecoveryPoint (RFC 6582
     /// §3.2 step 2, RFC 6675 §5 "MUST NOT be initiated until...").
     pub(super) fn on_dup_ack(&mut self, now: Instant) {
-        self.dup_acks = self.dup_acks.saturating_add(1);
         self.stats.dup_acks += 1;
-        if self.in_recovery || self.snd_una < self.recover {
-            return;
-        }
-        let lost = self.sack_ok
-            && self
-                .scoreboard
-                .is_lost(self.snd_una, self.payload_mss(), self.snd_una);
-        if self.dup_acks as usize >= DUP_THRESH || lost {
+        let una = self.snd.una();
+        let lost = self.opts.sack() && self.loss.scoreboard.is_lost(una, self.payload_mss(), una);
+        if self.loss.dup_ack(una, lost) {
             self.enter_recovery(now);
         }
     }
@@ -49,53 +39,28 @@ impl Connection {
     /// RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint =
     /// SND.MAX, one congestion event, retransmit SND.UNA's segment at once.
     pub(super) fn enter_recovery(&mut self, now: Instant) {
-        self.in_recovery = true;
-        // A new episode: RFC 8985 §7.4, no probe outstanding across it.
-        self.rack_reset();
-        self.tlp_probe = None;
-        self.tlp_owed = false;
-        self.recover = self.snd_max;
+        self.loss
+            .start(self.snd.una(), self.snd.max(), self.opts.sack());
+        self.timers.stop(Timer::Reorder);
         // FlightSize (RFC 5681 §3.1, equation 4).
-        self.cc
-            .on_congestion_event(now, distance(self.snd_una, self.snd_max));
-        self.rtx_owed = true;
+        self.cc.on_congestion_event(now, self.snd.outstanding());
         // Karn's rule (RFC 6298 §3): the timed segment may be resent.
-        self.rtt_probe = None;
+        self.rtt.forget();
         self.stats.fast_retransmits += 1;
-        if self.sack_ok {
+        if self.opts.sack() {
             self.stats.sack_recoveries += 1;
-            self.scoreboard.clear_retransmitted(self.snd_una);
         }
-    }
-
-    /// New data was acknowledged up to `ack` (already SND.UNA) during
-    /// recovery: leave it on a full ACK, else handle the partial ACK.
-    pub(super) fn ack_in_recovery(&mut self, ack: SeqNumber) {
-        if ack >= self.recover {
-            // RFC 6675 §5 / RFC 6582 §3.2 step 3: full acknowledgment;
-            // cwnd is already ssthresh.
-            self.in_recovery = false;
-            self.dup_acks = 0;
-            self.rack_reset();
-        } else if !self.sack_ok {
-            // RFC 6582 §3.2 step 3, partial ACK: retransmit the next hole
-            // at once; this ACK shows one segment has left the network.
-            self.rtx_owed = true;
-            self.dup_acks = 1;
-            self.rtt_probe = None;
-        }
-        // With SACK a partial ACK needs nothing here: `pipe` and NextSeg
-        // (RFC 6675 §5 step (C)) decide what goes next.
     }
 
     /// RFC 6675 §4 SetPipe during SACK recovery.
     pub(super) fn pipe(&self) -> usize {
-        self.scoreboard
-            .pipe(self.snd_una, self.snd_max, self.payload_mss())
+        self.loss
+            .scoreboard
+            .pipe(self.snd.una(), self.snd.max(), self.payload_mss())
     }
 
     fn sack_recovery(&self) -> bool {
-        self.in_recovery && self.sack_ok
+        self.loss.in_recovery() && self.opts.sack()
     }
 
     /// min(peer window left, congestion window left).
@@ -108,8 +73,8 @@ impl Connection {
     /// duplicates each let one new segment out, so a small window still
     /// produces three duplicates).
     pub(super) fn usable_window(&self) -> usize {
-        let by_peer = distance(self.snd_nxt, self.snd_una + self.snd_wnd);
-        if self.tlp_sending {
+        let by_peer = self.snd.peer_room();
+        if self.loss.tlp.sending() {
             // RFC 8985 §7.3: a probe of new data needs only the peer's
             // window.
             return by_peer;
@@ -121,8 +86,8 @@ impl Connection {
             }
             return by_peer.min(room);
         }
-        let left_network = self.dup_acks as usize * self.payload_mss();
-        let pipe = self.flight().saturating_sub(left_network);
+        let left_network = self.loss.dup_acks() as usize * self.payload_mss();
+        let pipe = self.snd.flight().saturating_sub(left_network);
         by_peer.min(self.cc.window().saturating_sub(pipe))
     }
 
@@ -139,26 +104,26 @@ impl Connection {
         if self.cc.window().saturating_sub(self.pipe()) < mss {
             return None;
         }
-        let hole = match self.scoreboard.next_hole(self.snd_una, mss, true) {
+        let una = self.snd.una();
+        let hole = match self.loss.scoreboard.next_hole(una, mss, true) {
             Some(hole) => Some(hole),
             None => {
-                let new_data_can_go = self.unsent_data() > 0
-                    && distance(self.snd_nxt, self.snd_una + self.snd_wnd) > 0;
+                let new_data_can_go = self.snd.unsent() > 0 && self.snd.peer_room() > 0;
                 if new_data_can_go {
                     return None;
                 }
-                self.scoreboard.next_hole(self.snd_una, mss, false)
+                self.loss.scoreboard.next_hole(una, mss, false)
             }
         };
         let (start, end) = hole?;
-        let offset = distance(self.snd_una, start);
-        let avail = self.send_buf.len().saturating_sub(offset);
+        let offset = distance(una, start);
+        let avail = self.snd.buf().len().saturating_sub(offset);
         let len = distance(start, end).min(mss).min(avail).min(buf.len());
-        let n = self.send_buf.read_at(offset, buf.get_mut(..len)?);
+        let n = self.snd.buf().read_at(offset, buf.get_mut(..len)?);
         if n == 0 {
             return None;
         }
-        self.scoreboard.mark_retransmitted(start + n);
+        self.loss.scoreboard.mark_retransmitted(start + n);
         self.stats.segs_retransmitted += 1;
         self.stats.bytes_retransmitted += n as u64;
         Some((start, TcpFlags::ACK, n))

@@ -1,6 +1,8 @@
 //! Property test: a connection in any state, fed arbitrary segments,
 //! timeouts and application calls at arbitrary times, never panics,
-//! `poll_transmit` always runs dry, and its invariants hold.
+//! `poll_transmit` always runs dry, and its invariants hold: every segment
+//! it emits lies in its sequence space, no timer is left overdue, and once
+//! CLOSED it stays CLOSED and silent (at most the RST it owed on the way).
 
 use proptest::prelude::*;
 
@@ -27,6 +29,7 @@ fn fixture(i: u8) -> Connection {
             nodelay: false,
             recv_buffer: 3000,
             send_buffer: 5000,
+            keepalive: Some(Duration::from_millis(1000)),
             ..cfg()
         }),
     }
@@ -60,13 +63,23 @@ fn seq_near(base: u32) -> impl Strategy<Value = u32> {
     ]
 }
 
+/// A window field: closed and tiny windows (persist timer, sender SWS)
+/// as often as arbitrary ones.
+fn window() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        1 => Just(0u16),
+        1 => 1u16..2000,
+        2 => any::<u16>(),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (
             0u8..0x20,
             seq_near(R),
             seq_near(L),
-            any::<u16>(),
+            window(),
             prop_oneof![3 => Just(0usize), 2 => 0usize..1600],
             proptest::option::of((any::<u32>(), any::<u32>())),
             proptest::option::of((seq_near(L), seq_near(L))),
@@ -137,7 +150,7 @@ fn apply(c: &mut Connection, now: &mut u64, op: &Op) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     #[test]
     fn any_input_in_any_state_keeps_invariants(
@@ -148,21 +161,32 @@ proptest! {
         let mut now = 0u64;
         let mut buf = vec![0u8; 2000];
         for op in &ops {
+            let was_closed = c.state() == State::Closed;
             apply(&mut c, &mut now, op);
-            let mut n = 0;
+            let (mut n, mut rsts) = (0, 0);
             while let Some(seg) = c.poll_transmit(ms(now), &mut buf) {
                 prop_assert!(seg.payload.len() <= 1460);
                 prop_assert!(seg.header_len() <= crate::wire::tcp::MAX_HEADER_LEN);
                 prop_assert!(!(seg.flags.syn() && seg.flags.fin()));
+                c.check_emitted(&seg);
+                rsts += usize::from(seg.flags.rst());
                 n += 1;
                 prop_assert!(n < 200, "poll_transmit never runs dry");
             }
             c.check_invariants();
-            if c.is_closed() {
-                prop_assert_eq!(c.poll_timeout(), None);
+            if was_closed {
+                // RFC 9293 §3.10.7.1: a closed connection has no TCB; no
+                // input, command or timer brings it back or makes it send.
+                prop_assert_eq!(c.state(), State::Closed);
+                prop_assert_eq!(n, 0, "a closed connection sent {:?}", op);
+            } else if c.state() == State::Closed {
+                // Closing may owe one RST (abort, give-up), nothing else.
+                prop_assert!(n == rsts && n <= 1, "{} segments while closing", n);
             }
+            // Every due timer ran: the next deadline is in the future, or
+            // a runtime waiting for it would spin.
             if let Some(t) = c.poll_timeout() {
-                prop_assert!(t >= ms(now) || c.state() != State::Closed);
+                prop_assert!(t > ms(now), "overdue timer at {:?}, now {}", t, now);
             }
         }
     }
