@@ -437,7 +437,7 @@ impl Device for TunDevice {
 /// Attaches to `name` with `tun-tap`: no packet information, no
 /// virtio-net header.
 fn attach_plain(name: &str) -> Result<Link, TunError> {
-    let iface = tun_tap::Iface::without_packet_info(name, tun_tap::Mode::Tun)
+    let iface = retry_busy(|| tun_tap::Iface::without_packet_info(name, tun_tap::Mode::Tun))
         .map_err(|e| TunError::from_open(name, e))?;
     let fd = iface.as_raw_fd();
     set_non_blocking(fd).map_err(|e| TunError::Io(name.to_string(), e))?;
@@ -449,6 +449,29 @@ fn attach_plain(name: &str) -> Result<Link, TunError> {
         tracing::debug!("{name}: clearing offloads: {e}");
     }
     Ok(Link::Plain(iface))
+}
+
+/// How long an attach retries while the device is busy.
+const BUSY_WAIT: Duration = Duration::from_millis(500);
+
+/// Runs `attach` until it does not fail with EBUSY, for at most
+/// [`BUSY_WAIT`].
+///
+/// A TUN device takes one attachment at a time, and closing ours does
+/// not free it while a child process forked meanwhile (by any thread of
+/// this process) still holds a copy of the fd until its `exec` closes
+/// it. So a re-attach right after a close, as `Offload::Auto`'s fallback
+/// and any reopen do, can briefly find the device busy.
+fn retry_busy<T>(mut attach: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        match attach() {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < BUSY_WAIT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Why an offload attach failed.
@@ -479,7 +502,7 @@ fn attach_vnet(name: &str) -> Result<(File, Offloads), VnetError> {
         )));
     }
     let flags = libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR;
-    tun_set_iff(fd, name, flags as libc::c_short)
+    retry_busy(|| tun_set_iff(fd, name, flags as libc::c_short))
         .map_err(|e| VnetError::Open(TunError::from_open(name, e)))?;
     // 10 bytes, the legacy `struct virtio_net_hdr`: the 12-byte variant
     // adds only `num_buffers`, which serves virtio's mergeable receive
