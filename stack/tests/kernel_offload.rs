@@ -162,6 +162,28 @@ fn kernel_syn(ns: &NetNs, dev: &TunDevice) -> (Vec<u8>, RxMeta) {
     panic!("no SYN from the kernel");
 }
 
+/// Checks what `meta` promises about `packet`: the IPv4 header checksum
+/// is always valid; the TCP checksum verifies in full when it is to be
+/// verified, and holds exactly the pseudo-header sum over the whole TCP
+/// length (even of a super-segment) when it is partial.
+fn check_rx_checksums(packet: &[u8], meta: RxMeta) {
+    let ip = Ipv4HeaderSlice::from_slice(packet).unwrap();
+    assert_eq!(ip.header_checksum(), ip.to_header().calc_header_checksum());
+    match meta.checksum {
+        RxChecksum::Unverified | RxChecksum::Verified => {
+            assert!(tcp_checksum_valid(packet), "{meta:?}");
+        }
+        RxChecksum::Partial => {
+            let seg = TcpSuperSegment::parse(packet).unwrap();
+            let at = seg.ip_header_len() + 16;
+            assert_eq!(
+                u16::from_be_bytes([packet[at], packet[at + 1]]),
+                seg.partial_checksum()
+            );
+        }
+    }
+}
+
 /// Whether the TCP checksum of `packet` verifies in full.
 fn tcp_checksum_valid(packet: &[u8]) -> bool {
     let ip = Ipv4HeaderSlice::from_slice(packet).unwrap();
@@ -189,11 +211,7 @@ fn kernel_syn_arrives_with_a_partial_checksum() {
             gso_size: None
         }
     );
-    let seg = TcpSuperSegment::parse(&syn).unwrap();
-    assert_eq!(
-        u16::from_be_bytes([syn[36], syn[37]]),
-        seg.partial_checksum()
-    );
+    check_rx_checksums(&syn, meta);
     assert!(!tcp_checksum_valid(&syn));
 }
 
@@ -212,6 +230,7 @@ fn offload_off_is_a_plain_device_even_after_an_offload_attach() {
     assert_eq!(dev.max_packet(), 1500);
     let (syn, meta) = kernel_syn(&ns, &dev);
     assert_eq!(meta, RxMeta::default());
+    check_rx_checksums(&syn, meta);
     assert!(
         tcp_checksum_valid(&syn),
         "plain attach got a partial checksum"
@@ -238,6 +257,7 @@ struct HandTcp {
     /// Largest packet read and the GSO sizes seen on data.
     largest_rx: usize,
     rx_gso: Vec<u16>,
+    rx_checksums: Vec<RxChecksum>,
 }
 
 const CLIENT_PORT: u16 = 40000;
@@ -283,6 +303,8 @@ impl HandTcp {
             }
             got = true;
             self.largest_rx = self.largest_rx.max(packet.len());
+            check_rx_checksums(packet, meta);
+            self.rx_checksums.push(meta.checksum);
             let payload = &packet[ip.slice().len() + tcp.slice().len()..];
             if tcp.syn() {
                 self.rcv_nxt = tcp.sequence_number().wrapping_add(1);
@@ -363,6 +385,8 @@ struct Transfer {
     tx_sizes: Vec<usize>,
     largest_rx: usize,
     rx_gso: Vec<u16>,
+    /// The checksum state of every TCP packet the kernel sent.
+    rx_checksums: Vec<RxChecksum>,
 }
 
 /// Connects by hand to a kernel listener through `dev`, sends it 64 KiB
@@ -396,6 +420,7 @@ fn echo_through_kernel(ns: &NetNs, dev: TunDevice, max_payload: usize) -> Transf
         peer_fin: false,
         largest_rx: 0,
         rx_gso: Vec::new(),
+        rx_checksums: Vec::new(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
 
@@ -449,6 +474,7 @@ fn echo_through_kernel(ns: &NetNs, dev: TunDevice, max_payload: usize) -> Transf
         tx_sizes,
         largest_rx: hand.largest_rx,
         rx_gso: hand.rx_gso,
+        rx_checksums: hand.rx_checksums,
     }
 }
 
@@ -470,6 +496,12 @@ fn tso_super_segments_reach_a_kernel_socket_intact() {
     // And the echo came back as the kernel's own super-segments.
     assert!(t.largest_rx > 1500, "no receive super-segment");
     assert!(t.rx_gso.contains(&MSS), "gso sizes {:?}", t.rx_gso);
+    // The kernel's TCP leaves every checksum to the device.
+    assert!(
+        t.rx_checksums.iter().all(|&c| c == RxChecksum::Partial),
+        "{:?}",
+        t.rx_checksums
+    );
 }
 
 #[test]
@@ -486,4 +518,5 @@ fn plain_device_segments_super_segments_in_software() {
     assert!(t.tx_sizes.iter().any(|&n| n > usize::from(MSS)));
     assert!(t.largest_rx <= 1500);
     assert!(t.rx_gso.is_empty());
+    assert!(t.rx_checksums.iter().all(|&c| c == RxChecksum::Unverified));
 }

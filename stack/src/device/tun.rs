@@ -147,40 +147,7 @@ impl TunDevice {
         if !interface_exists(name) {
             return Err(TunError::NotFound(name.to_string()));
         }
-        let (link, offloads) = match offload {
-            Offload::Off => (attach_plain(name)?, Offloads::default()),
-            Offload::On | Offload::Auto => match attach_vnet(name) {
-                Ok((file, granted)) if granted.csum && granted.tso4 => (Link::Vnet(file), granted),
-                Ok((_, granted)) if offload == Offload::On => {
-                    return Err(TunError::OffloadRefused(
-                        name.to_string(),
-                        io::Error::new(
-                            io::ErrorKind::Unsupported,
-                            format!("the kernel granted {granted}, not checksum + TSO4"),
-                        ),
-                    ));
-                }
-                Ok((file, granted)) if granted.csum => {
-                    tracing::warn!("{name}: the kernel granted checksum offload but not TSO4");
-                    (Link::Vnet(file), granted)
-                }
-                Ok((file, _)) => {
-                    // A header on every packet buys nothing without
-                    // offload; detach and attach plainly.
-                    drop(file);
-                    tracing::warn!("{name}: the kernel refused offload; attaching without it");
-                    (attach_plain(name)?, Offloads::default())
-                }
-                Err(VnetError::Open(e)) => return Err(e),
-                Err(VnetError::Refused(e)) if offload == Offload::On => {
-                    return Err(TunError::OffloadRefused(name.to_string(), e));
-                }
-                Err(VnetError::Refused(e)) => {
-                    tracing::warn!("{name}: no virtio-net header ({e}); attaching without offload");
-                    (attach_plain(name)?, Offloads::default())
-                }
-            },
-        };
+        let (link, offloads) = attach(name, offload)?;
         wait_until_running(name);
         if let Some(kernel_mtu) = kernel_mtu(name) {
             if kernel_mtu != mtu {
@@ -293,18 +260,12 @@ impl TunDevice {
         }
     }
 
-    /// Writes one packet (as `parts`, concatenated), retrying on EINTR. A
-    /// full kernel queue (EAGAIN, ENOBUFS) drops the packet and counts
-    /// it, as a real NIC would.
-    fn write_parts(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {
+    /// Writes one packet with `write`, retrying on EINTR. A full kernel
+    /// queue (EAGAIN, ENOBUFS) drops the packet and counts it, as a real
+    /// NIC would.
+    fn write_retrying(&self, mut write: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
         loop {
-            let written = match &self.link {
-                Link::Plain(iface) => iface.send(parts.first().map_or(&[][..], |p| &p[..])),
-                // A TUN write is one packet and is never split: the kernel
-                // takes all of it or fails.
-                Link::Vnet(file) => (&*file).write_vectored(parts),
-            };
-            match written {
+            match write() {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e)
@@ -316,6 +277,20 @@ impl TunDevice {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Writes one packet given as `parts` (virtio-net header first) with
+    /// one writev(2). A TUN write is one packet and is never split: the
+    /// kernel takes all of it or fails.
+    fn write_vnet(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {
+        match &self.link {
+            Link::Vnet(file) => self.write_retrying(|| (&*file).write_vectored(parts)),
+            // Offloads are granted only with a vnet header, so no caller
+            // gets here; say so rather than write a header as data.
+            Link::Plain(_) => Err(io::Error::other(
+                "a virtio-net header on a device attached without one",
+            )),
         }
     }
 
@@ -352,7 +327,7 @@ impl TunDevice {
             csum_offset: TCP_CHECKSUM_OFFSET,
         }
         .to_bytes();
-        self.write_parts(&[
+        self.write_vnet(&[
             IoSlice::new(&hdr),
             IoSlice::new(headers),
             IoSlice::new(seg.payload()),
@@ -391,11 +366,11 @@ impl Device for TunDevice {
     /// virtio-net header when offloading). A full kernel queue (EAGAIN,
     /// ENOBUFS) drops the packet and counts it, as a real NIC would.
     fn send(&self, packet: &[u8]) -> io::Result<()> {
-        match self.link {
-            Link::Plain(_) => self.write_parts(&[IoSlice::new(packet)]),
+        match &self.link {
+            Link::Plain(iface) => self.write_retrying(|| iface.send(packet)),
             Link::Vnet(_) => {
                 let hdr = VirtioNetHdr::PLAIN.to_bytes();
-                self.write_parts(&[IoSlice::new(&hdr), IoSlice::new(packet)])
+                self.write_vnet(&[IoSlice::new(&hdr), IoSlice::new(packet)])
             }
         }
     }
@@ -432,6 +407,45 @@ impl Device for TunDevice {
             gso::segment(seg.packet(), mss, |p| self.send(p))
         }
     }
+}
+
+/// Attaches to `name` as `offload` says: an offload attach with what the
+/// kernel grants, or a plain one.
+fn attach(name: &str, offload: Offload) -> Result<(Link, Offloads), TunError> {
+    Ok(match offload {
+        Offload::Off => (attach_plain(name)?, Offloads::default()),
+        Offload::On | Offload::Auto => match attach_vnet(name) {
+            Ok((file, granted)) if granted.csum && granted.tso4 => (Link::Vnet(file), granted),
+            Ok((_, granted)) if offload == Offload::On => {
+                return Err(TunError::OffloadRefused(
+                    name.to_string(),
+                    io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        format!("the kernel granted {granted}, not checksum + TSO4"),
+                    ),
+                ));
+            }
+            Ok((file, granted)) if granted.csum => {
+                tracing::warn!("{name}: the kernel granted checksum offload but not TSO4");
+                (Link::Vnet(file), granted)
+            }
+            Ok((file, _)) => {
+                // A header on every packet buys nothing without
+                // offload; detach and attach plainly.
+                drop(file);
+                tracing::warn!("{name}: the kernel refused offload; attaching without it");
+                (attach_plain(name)?, Offloads::default())
+            }
+            Err(VnetError::Open(e)) => return Err(e),
+            Err(VnetError::Refused(e)) if offload == Offload::On => {
+                return Err(TunError::OffloadRefused(name.to_string(), e));
+            }
+            Err(VnetError::Refused(e)) => {
+                tracing::warn!("{name}: no virtio-net header ({e}); attaching without offload");
+                (attach_plain(name)?, Offloads::default())
+            }
+        },
+    })
 }
 
 /// Attaches to `name` with `tun-tap`: no packet information, no
