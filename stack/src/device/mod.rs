@@ -24,6 +24,7 @@ use std::io;
 use std::time::Duration;
 
 pub mod fault;
+pub mod gso;
 pub mod mem;
 // Test support for the real-TUN tests, not part of the stack's API;
 // `unsafe` for setns(2), which std does not wrap.
@@ -35,6 +36,7 @@ pub mod pcap;
 // std does not wrap.
 #[allow(unsafe_code)]
 pub mod tun;
+pub mod vnet;
 
 /// A point-to-point link that carries whole IPv4 packets.
 ///
@@ -62,6 +64,42 @@ pub trait Device: Send + Sync {
 
     /// The largest packet this device carries, IP header included.
     fn mtu(&self) -> usize;
+
+    /// The largest packet `recv_batch` may return: size [`PacketBatch`]
+    /// buffers with it. The MTU, unless the device receives
+    /// super-segments (an offload TUN device: 65535).
+    fn max_packet(&self) -> usize {
+        self.mtu()
+    }
+
+    /// The largest packet [`Device::send_tso`] takes, IP header included:
+    /// 65535 for a TUN device whose kernel granted TSO, else the MTU (the
+    /// default segments in software, but building bigger super-segments
+    /// than the link takes only to split them again gains nothing).
+    fn max_segment(&self) -> usize {
+        self.mtu()
+    }
+
+    /// Sends one IPv4 TCP super-segment: a packet whose TCP payload may
+    /// span many segments of `mss` bytes, as the link sees them.
+    ///
+    /// Its IPv4 header checksum and TCP checksum are ignored (the device
+    /// fills in whatever it needs), so the caller need not compute them;
+    /// its IPv4 total length must be right. Each segment gets the
+    /// super-segment's flags except that FIN and PSH go only on the last
+    /// and CWR only on the first (see [`gso`]).
+    ///
+    /// The default splits it in software ([`gso::segment`]) and calls
+    /// [`Device::send`] for each piece, which works on every device; a
+    /// TUN device with TSO hands it to the kernel in one write.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `packet` is not a well-formed unfragmented IPv4
+    /// TCP packet or `mss` is zero; else what `send` returns.
+    fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
+        gso::segment(packet, mss, |seg| self.send(seg))
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -73,6 +111,15 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn mtu(&self) -> usize {
         (**self).mtu()
+    }
+    fn max_packet(&self) -> usize {
+        (**self).max_packet()
+    }
+    fn max_segment(&self) -> usize {
+        (**self).max_segment()
+    }
+    fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
+        (**self).send_tso(packet, mss)
     }
 }
 
@@ -86,6 +133,56 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn mtu(&self) -> usize {
         (**self).mtu()
     }
+    fn max_packet(&self) -> usize {
+        (**self).max_packet()
+    }
+    fn max_segment(&self) -> usize {
+        (**self).max_segment()
+    }
+    fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
+        (**self).send_tso(packet, mss)
+    }
+}
+
+/// What a device knows about a received packet beyond its bytes: the
+/// virtio-net header of an offload TUN device, reduced to what the
+/// receive path acts on. Devices without offload report the default:
+/// verify everything in software, not a super-segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Whether the transport (TCP/UDP) checksum must be verified. The
+    /// IPv4 header checksum is always valid and always worth checking.
+    pub checksum: RxChecksum,
+    /// `Some(mss)`: the packet is a TCP super-segment (generic
+    /// segmentation offload): one IPv4 packet of up to 65535 bytes, its
+    /// total length and TCP sequence space covering data the kernel would
+    /// otherwise have sent as segments of `mss` payload bytes. It is a
+    /// valid TCP segment as it stands (RFC 9293 bounds a segment by the
+    /// window, not the MSS), so the receive path takes it whole.
+    pub gso_size: Option<u16>,
+}
+
+/// The state of a received packet's transport checksum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// Nothing is known: verify it in software (RFC 9293 §3.1, RFC 768).
+    #[default]
+    Unverified,
+    /// The kernel verified it (virtio-net `DATA_VALID`).
+    Verified,
+    /// The kernel never computed it (virtio-net `NEEDS_CSUM`): the
+    /// checksum field holds only the folded pseudo-header sum, so
+    /// verifying it in software would fail and drop a good packet. The
+    /// packet came straight from the local kernel's memory, not over a
+    /// wire, so there is nothing to verify. Do not verify it.
+    Partial,
+}
+
+impl RxChecksum {
+    /// Whether the receive path must verify the checksum in software.
+    pub fn must_verify(self) -> bool {
+        self == RxChecksum::Unverified
+    }
 }
 
 /// A fixed set of packet buffers filled by one `recv_batch` call and
@@ -93,11 +190,14 @@ impl<D: Device + ?Sized> Device for Box<D> {
 ///
 /// DoS warning: a batch holds at most `capacity` packets of at most
 /// `buf_len` bytes; longer packets are truncated by the device (and then
-/// rejected by the IPv4 length check).
+/// rejected by the IPv4 length check). Size `buf_len` with the device's
+/// [`Device::max_packet`]: an offload TUN device needs 65535 per buffer,
+/// so a batch of 64 holds 4 MiB.
 #[derive(Debug)]
 pub struct PacketBatch {
     data: Vec<u8>,
     lens: Vec<usize>,
+    metas: Vec<RxMeta>,
     buf_len: usize,
     capacity: usize,
 }
@@ -109,6 +209,7 @@ impl PacketBatch {
         PacketBatch {
             data: vec![0; capacity * buf_len],
             lens: Vec::with_capacity(capacity),
+            metas: Vec::with_capacity(capacity),
             buf_len,
             capacity,
         }
@@ -136,6 +237,7 @@ impl PacketBatch {
 
     pub fn clear(&mut self) {
         self.lens.clear();
+        self.metas.clear();
     }
 
     /// Lends the next free buffer to `fill`, which returns how many bytes it
@@ -149,14 +251,28 @@ impl PacketBatch {
         &mut self,
         fill: impl FnOnce(&mut [u8]) -> Result<Option<usize>, E>,
     ) -> Result<bool, E> {
+        self.push_with_meta(|buf| Ok(fill(buf)?.map(|n| (n, RxMeta::default()))))
+    }
+
+    /// As [`PacketBatch::push_with`], for a device that also knows the
+    /// packet's [`RxMeta`]: `fill` returns the length and the metadata.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `fill` returns.
+    pub fn push_with_meta<E>(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Result<Option<(usize, RxMeta)>, E>,
+    ) -> Result<bool, E> {
         if self.is_full() {
             return Ok(false);
         }
         let start = self.lens.len() * self.buf_len;
         let buf = &mut self.data[start..start + self.buf_len];
         match fill(buf)? {
-            Some(n) => {
+            Some((n, meta)) => {
                 self.lens.push(n.min(self.buf_len));
+                self.metas.push(meta);
                 Ok(true)
             }
             None => Ok(false),
@@ -191,6 +307,17 @@ impl PacketBatch {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len()).filter_map(move |i| self.get(i))
     }
+
+    /// The metadata of the `i`th packet (the default for packets pushed
+    /// without any).
+    pub fn meta(&self, i: usize) -> Option<RxMeta> {
+        self.metas.get(i).copied()
+    }
+
+    /// Each packet with its metadata.
+    pub fn iter_with_meta(&self) -> impl Iterator<Item = (&[u8], RxMeta)> + '_ {
+        (0..self.len()).filter_map(move |i| Some((self.get(i)?, self.meta(i)?)))
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +337,57 @@ mod tests {
         assert!(batch.is_empty());
         assert!(batch.push(b"z"));
         assert_eq!(batch.iter().collect::<Vec<_>>(), vec![&b"z"[..]]);
+    }
+
+    #[test]
+    fn metadata_defaults_to_verify_and_travels_with_its_packet() {
+        let mut batch = PacketBatch::new(3, 8);
+        assert!(batch.push(b"plain"));
+        let partial = RxMeta {
+            checksum: RxChecksum::Partial,
+            gso_size: Some(1448),
+        };
+        assert!(batch
+            .push_with_meta(|buf| {
+                buf[..3].copy_from_slice(b"gso");
+                Ok::<_, ()>(Some((3, partial)))
+            })
+            .unwrap());
+        assert!(!batch.push_with_meta(|_| Ok::<_, ()>(None)).unwrap());
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.meta(0), Some(RxMeta::default()));
+        assert!(batch.meta(0).unwrap().checksum.must_verify());
+        assert_eq!(batch.meta(1), Some(partial));
+        assert!(!RxChecksum::Partial.must_verify());
+        assert!(!RxChecksum::Verified.must_verify());
+        assert_eq!(batch.meta(2), None);
+        let got: Vec<_> = batch.iter_with_meta().collect();
+        assert_eq!(
+            got,
+            vec![(&b"plain"[..], RxMeta::default()), (&b"gso"[..], partial)]
+        );
+        batch.clear();
+        assert_eq!(batch.meta(0), None);
+    }
+
+    #[test]
+    fn default_send_tso_segments_in_software() {
+        use etherparse::PacketBuilder;
+        let (a, b) = mem::MemPair::new(16, 1500);
+        let payload: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+        let mut packet = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .tcp(80, 40000, 1, 1024)
+            .ack(1)
+            .write(&mut packet, &payload)
+            .unwrap();
+        assert_eq!(a.max_segment(), a.mtu());
+        assert_eq!(a.max_packet(), a.mtu());
+        a.send_tso(&packet, 1460).unwrap();
+        let mut batch = PacketBatch::new(8, 1500);
+        assert_eq!(b.recv_batch(&mut batch, Duration::ZERO).unwrap(), 3);
+        let lens: Vec<usize> = batch.iter().map(<[u8]>::len).collect();
+        assert_eq!(lens, vec![1500, 1500, 40 + 4000 - 2 * 1460]);
+        assert!(a.send_tso(&packet[..30], 1460).is_err());
     }
 }
