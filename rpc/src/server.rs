@@ -318,11 +318,12 @@ impl Router {
     }
 
     fn too_many_heavy(&self) -> RpcError {
-        RpcError::server_error(TOO_MANY_HEAVY, "Too many expensive calls in one batch")
-            .with_data(format!(
+        let why = format!(
             "a batch may call expensive methods at most {} times; send the rest in another message",
             self.max_heavy
-        ))
+        );
+        RpcError::server_error(TOO_MANY_HEAVY, "Too many expensive calls in one batch")
+            .with_data(why)
     }
 
     /// One request object in, its response out (`None` for a notification).
