@@ -393,13 +393,11 @@ impl Services {
         if service != Service::Http && stream.read_timed_out {
             Counters::hit(&self.counters.idle_timeouts);
         }
-        let write_timed_out = matches!(&done, Err(e) if e.kind() == io::ErrorKind::TimedOut)
-            && !stream.read_timed_out;
         // RFC 862/863 and HTTP: after the last byte, our FIN. A peer that
         // already left makes this fail, which changes nothing. After a
         // write timeout there is no point queueing a FIN behind data the
         // peer does not take: the stream is dropped as it is.
-        if !write_timed_out {
+        if !stream.write_timed_out {
             let _ = stream.get_ref().shutdown_write();
         }
         done

@@ -160,6 +160,8 @@ pub struct Tracked<S> {
     counters: Arc<Counters>,
     /// A read failed with a timeout: the peer was idle too long.
     pub(crate) read_timed_out: bool,
+    /// A write failed with a timeout: the peer's window stayed shut.
+    pub(crate) write_timed_out: bool,
 }
 
 impl<S> Tracked<S> {
@@ -170,6 +172,7 @@ impl<S> Tracked<S> {
             slot,
             counters,
             read_timed_out: false,
+            write_timed_out: false,
         }
     }
 
@@ -205,6 +208,7 @@ impl<S: Write> Write for Tracked<S> {
             }
             Err(e) => {
                 if is_timeout(&e) {
+                    self.write_timed_out = true;
                     Counters::hit(&self.counters.write_timeouts);
                     // Whatever the caller does next, this connection is done.
                     return Err(io::Error::new(
