@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use crate::host::ConnInfo;
 use crate::services::bytes;
+use crate::services::conn::ReadTimeout;
 use crate::services::limits::{is_timeout, Counters, Limits};
-use crate::services::ReadTimeout;
 
 /// The largest request head (request line and header fields) accepted;
 /// a larger one gets 431 (RFC 6585 §5).
@@ -709,6 +709,43 @@ mod tests {
             local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
             remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000),
         }
+    }
+
+    /// Serves `input`, then a read timeout: the output and the counters.
+    fn run_stalled(input: &[u8]) -> (String, Counters) {
+        let mut d = Duplex::new(input.to_vec());
+        d.stall = true;
+        let counters = Counters::default();
+        let deadlines = Deadlines::from(&Limits::default());
+        let _ = super::serve(&mut d, &info(), &Probe, &deadlines, &counters);
+        (String::from_utf8_lossy(&d.output).into_owned(), counters)
+    }
+
+    fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_timeout_inside_a_head_is_408_and_counted() {
+        let (out, c) = run_stalled(b"GET / HTTP/1.1\r\nX-a:");
+        assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
+        assert!(out.contains("Connection: close"), "{out}");
+        assert_eq!((count(&c.head_timeouts), count(&c.idle_timeouts)), (1, 0));
+    }
+
+    #[test]
+    fn a_timeout_between_requests_is_idle_and_silent() {
+        let (out, c) = run_stalled(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+        assert!(out.ends_with("GET /a 0\n"), "{out}");
+        assert_eq!((count(&c.head_timeouts), count(&c.idle_timeouts)), (0, 1));
+    }
+
+    #[test]
+    fn a_timeout_inside_a_body_is_counted_and_unanswered() {
+        let (out, c) = run_stalled(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(count(&c.body_timeouts), 1);
     }
 
     fn run(input: &[u8]) -> String {

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::services::conn::ReadTimeout;
 use crate::services::limits::{is_timeout, Counters};
-use crate::services::ReadTimeout;
 
 /// Closes one connection from another thread: typically `shutdown(Both)`
 /// on a cloned handle.
