@@ -48,8 +48,10 @@ use crate::scan;
 /// Default maximum number of entries in one batch.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
 
-/// Default maximum size of one batch's reply: 4 MiB.
-pub const DEFAULT_MAX_REPLY: usize = 4 << 20;
+/// Default maximum size of one batch's reply: 1 MiB, the line limit our
+/// own [`Client`](crate::Client) reads replies with, so any batch reply
+/// this server sends by default can be read by it.
+pub const DEFAULT_MAX_REPLY: usize = DEFAULT_MAX_LINE;
 
 /// Default number of calls to heavy methods run in one batch.
 pub const DEFAULT_MAX_HEAVY: usize = 1;
