@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the demo on the stack inside a private network namespace and puts
 # it under each of issue 12's exhaustion scenarios in turn; for each one
-# prints the demo's peak RSS, the CPU it spent and how a fresh client
+# prints the demo's peak RSS, the CPU it spent, its threads at the end of
+# the scenario (one per connection served, plus a few) and how a fresh client
 # fared meanwhile (GET / twice a second: median and worst latency, and
 # how many failed).
 #
@@ -119,12 +120,15 @@ def cpu_seconds():
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
-def rss_mib():
+def status(field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+def rss_mib():
+    return status("VmRSS") / 1024
 
 def connect(port, timeout=2.0, rcvbuf=None):
     s = socket.socket()
@@ -253,17 +257,18 @@ while time.monotonic() < end:
         next_get = time.monotonic() + 0.5
     time.sleep(0.05)
 cpu = cpu_seconds() - cpu0
+threads = status("Threads")
 stop.set()
 for t in attackers:
     t.join(10)
 total = len(lat) + failed
 med = f"{statistics.median(lat):.1f}" if lat else "-"
 worst = f"{max(lat):.1f}" if lat else "-"
-print(f"{scenario:<14} {peak:>8.1f} {cpu:>7.2f} {med:>9} {worst:>9} {failed:>4}/{total:<4}")
+print(f"{scenario:<14} {peak:>8.1f} {cpu:>7.2f} {threads:>8} {med:>9} {worst:>9} {failed:>4}/{total:<4}")
 PY
 
-printf '%-14s %8s %7s %9s %9s %9s\n' scenario "RSS MiB" "CPU s" "GET p50" "GET max" failed
-printf '%-14s %8s %7s %9s %9s %9s\n' "" "(peak)" "" "(ms)" "(ms)" ""
+printf '%-14s %8s %7s %8s %9s %9s %9s\n' scenario "RSS MiB" "CPU s" threads "GET p50" "GET max" failed
+printf '%-14s %8s %7s %8s %9s %9s %9s\n' "" "(peak)" "" "(at end)" "(ms)" "(ms)" ""
 for s in "${scenarios[@]}"; do
     ip netns exec "$NS" python3 "$TMP/run.py" "$demo_pid" "$s" "$seconds"
     # Let the demo shed the scenario's connections before the next one.
