@@ -6,7 +6,7 @@
 //! |-------|---------|------|----------|
 //! | connections served at once | [`MAX_CONNECTIONS`] | `--max-connections` | the longest-idle connection is closed (`evicted`); if none can be, the newcomer (`refused`) |
 //! | a whole HTTP request head | [`HEAD_TIMEOUT`] | `--head-timeout` | 408, closed (`head_timeouts`) |
-//! | an HTTP request body's average rate, after a grace | [`BODY_MIN_RATE`] B/s, [`BODY_GRACE`] | `--body-min-rate` | closed (`body_timeouts`) |
+//! | an HTTP request body's average rate, after a grace | [`BODY_MIN_RATE`] B/s, [`BODY_GRACE`] | `--body-min-rate` (the grace is `--head-timeout`) | closed (`body_timeouts`) |
 //! | an idle keep-alive HTTP connection | [`HTTP_IDLE_TIMEOUT`] | `--idle-timeout` | closed (`idle_timeouts`) |
 //! | an idle echo, discard or RPC connection | [`STREAM_IDLE_TIMEOUT`] | `--stream-idle-timeout` | closed (`idle_timeouts`) |
 //! | a write making no progress (the peer's window stays shut) | [`WRITE_TIMEOUT`] | `--write-timeout` | dropped (`write_timeouts`) |
