@@ -5,7 +5,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::services::limits::{self, Limits};
 
 /// A userspace TCP/IP stack as a host on a TUN device.
 ///
@@ -38,9 +40,80 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     pub pcap: Option<PathBuf>,
 
+    /// The server's limits (issue 12); each hit is counted under "demo" in
+    /// `GET /stats`.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The server's limits, as flags; the defaults are `services::limits`'.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct LimitArgs {
+    /// Connections served at once over all ports; at the cap a new one
+    /// closes the connection idle longest.
+    #[arg(long, value_name = "N", default_value_t = limits::MAX_CONNECTIONS, global = true,
+          value_parser = at_least_one)]
+    pub max_connections: usize,
+
+    /// Seconds a whole HTTP request head may take (408 after).
+    #[arg(long, value_name = "SECS", default_value_t = limits::HEAD_TIMEOUT.as_secs(), global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub head_timeout: u64,
+
+    /// The slowest average HTTP request body rate, bytes/s, after a grace
+    /// of as many seconds as --head-timeout.
+    #[arg(long, value_name = "BYTES", default_value_t = limits::BODY_MIN_RATE, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_min_rate: u64,
+
+    /// Seconds an HTTP connection may wait idle for its next request.
+    #[arg(long, value_name = "SECS", default_value_t = limits::HTTP_IDLE_TIMEOUT.as_secs(), global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// Seconds an echo, discard or JSON-RPC connection may stay idle.
+    #[arg(long, value_name = "SECS", default_value_t = limits::STREAM_IDLE_TIMEOUT.as_secs(), global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_idle_timeout: u64,
+
+    /// Seconds a write may make no progress (a peer whose window stays
+    /// shut) before the connection is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = limits::WRITE_TIMEOUT.as_secs(), global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+
+    /// The largest N served by GET /bytes/N (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = limits::MAX_BYTES, global = true)]
+    pub max_bytes: u64,
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of at least 1")),
+    }
+}
+
+impl LimitArgs {
+    /// The limits these flags give.
+    pub fn limits(&self) -> Limits {
+        let secs = std::time::Duration::from_secs;
+        Limits {
+            max_connections: self.max_connections,
+            head_timeout: secs(self.head_timeout),
+            body_min_rate: self.body_min_rate,
+            body_grace: secs(self.head_timeout),
+            http_idle_timeout: secs(self.idle_timeout),
+            stream_idle_timeout: secs(self.stream_idle_timeout),
+            write_timeout: secs(self.write_timeout),
+            max_bytes: self.max_bytes,
+        }
+    }
 }
 
 /// The commands.
@@ -116,6 +189,29 @@ mod tests {
         assert_eq!(cli.mtu, 1500);
         assert_eq!(cli.pcap, None);
         assert_eq!(cli.action(), Command::Serve);
+        assert_eq!(cli.limits.limits(), Limits::default());
+    }
+
+    #[test]
+    fn limit_flags_set_the_limits() {
+        let cli = parse(&[
+            "--max-connections",
+            "8",
+            "--head-timeout",
+            "2",
+            "--write-timeout",
+            "3",
+            "--max-bytes",
+            "1000",
+        ])
+        .expect("limits");
+        let l = cli.limits.limits();
+        assert_eq!(l.max_connections, 8);
+        assert_eq!(l.head_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(l.write_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(l.max_bytes, 1000);
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--head-timeout", "0"]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::host::{ConnInfo, HostInfo};
-use crate::services::{udp_echo, Service, Services};
+use crate::services::{udp_echo, Limits, Service, Services};
 
 /// The ports to serve on; 0 lets the kernel pick (for tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +143,8 @@ impl KernelServer {
 /// # Errors
 /// Binding a port failed (ports below 1024 need root or
 /// `CAP_NET_BIND_SERVICE`), or a listener failed for good.
-pub fn kernel_serve(ip: Ipv4Addr, host: Arc<dyn HostInfo>) -> io::Result<()> {
-    let server = kernel_serve_on(ip, Ports::default(), host)?;
+pub fn kernel_serve(ip: Ipv4Addr, host: Arc<dyn HostInfo>, limits: Limits) -> io::Result<()> {
+    let server = kernel_serve_with(ip, Ports::default(), host, limits)?;
     for (service, addr) in &server.tcp {
         tracing::info!(?service, %addr, "kernel listening");
     }
@@ -162,7 +162,20 @@ pub fn kernel_serve_on(
     ports: Ports,
     host: Arc<dyn HostInfo>,
 ) -> io::Result<KernelServer> {
-    let services = Services::new(host);
+    kernel_serve_with(ip, ports, host, Limits::default())
+}
+
+/// [`kernel_serve_on`] with these limits (tests use short timeouts).
+///
+/// # Errors
+/// Binding a port failed.
+pub fn kernel_serve_with(
+    ip: Ipv4Addr,
+    ports: Ports,
+    host: Arc<dyn HostInfo>,
+    limits: Limits,
+) -> io::Result<KernelServer> {
+    let services = Services::with_limits(host, limits);
     // Bind everything first, so a busy port fails the call and not a thread.
     let mut listeners = Vec::new();
     for service in Service::ALL {

@@ -14,7 +14,7 @@ pub mod services;
 pub mod stack_host;
 
 pub use host::{ConnInfo, HostInfo};
-pub use services::{Conn, ConnFns, Service, Services, MAX_CONNECTIONS};
+pub use services::{Conn, ConnFns, Limits, Service, Services, MAX_CONNECTIONS};
 
 /// Logs through `tracing` to stderr, filtered by `RUST_LOG` (default
 /// `info`, e.g. `RUST_LOG=demo=debug`). Calling it twice is harmless.

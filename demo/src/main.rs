@@ -39,7 +39,8 @@ fn main() -> ExitCode {
             args,
         } => call(&cli, server, &method, &args),
         Command::KernelServe { listen } => {
-            kernel_serve(listen, Arc::new(KernelHost::new())).map_err(|e| e.to_string())
+            kernel_serve(listen, Arc::new(KernelHost::new()), cli.limits.limits())
+                .map_err(|e| e.to_string())
         }
     };
     match result {
@@ -80,7 +81,8 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
 
 fn serve(cli: &Cli) -> Result<(), String> {
     let stack = start_stack(cli)?;
-    let services = Services::new(Arc::new(StackHost::new(stack.clone())));
+    let services =
+        Services::with_limits(Arc::new(StackHost::new(stack.clone())), cli.limits.limits());
     let mut threads = Vec::new();
     for service in Service::ALL {
         let listener = TcpListener::bind(&stack, service.port())

@@ -220,9 +220,16 @@ impl Ns {
     /// Starts the serving demo (defaults: tun0, 10.0.0.2) and waits until
     /// it answers a ping, bounded by [`START_TIMEOUT`].
     fn start_demo(&mut self) {
+        self.start_demo_with(&[]);
+    }
+
+    /// [`Ns::start_demo`] with these extra flags.
+    fn start_demo_with(&mut self, flags: &[&str]) {
         let log = fs::File::create(self.file("demo.log")).expect("log file");
+        let mut args = vec![demo_bin()];
+        args.extend_from_slice(flags);
         let child = self
-            .command(&[demo_bin()])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -694,4 +701,92 @@ fn client_modes_against_kernel_servers() {
     assert_eq!(ip, STACK);
     assert!(is_ephemeral(port), "port {port} not ephemeral");
     assert_eq!(remote, rpc);
+}
+
+/// Issue 12 against the stack, with the kernel as the peer (its TCP keeps
+/// a zero window and answers window probes, as the issue's reader did).
+/// One Python script plays every hostile client and prints what it saw.
+const EXHAUST_SCRIPT: &str = r#"
+import json, socket, sys, time
+ADDR = "10.0.0.2"
+
+def get(path):
+    c = socket.create_connection((ADDR, 80), timeout=20)
+    c.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+out = {}
+# Slow heads on every slot, then a fresh client.
+slow = []
+for _ in range(8):
+    s = socket.create_connection((ADDR, 80), timeout=20)
+    s.sendall(b"GET / HTTP/1.1\r\nX-a:")
+    slow.append(s)
+time.sleep(0.5)
+out["fresh_status"] = get("/")[0]
+# A reader that never reads: its window closes.
+z = socket.socket()
+z.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+z.connect((ADDR, 80))
+z.sendall(b"GET /bytes/100000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+deadline = time.time() + 20
+while time.time() < deadline:
+    demo = json.loads(get("/stats")[1])["demo"]
+    if demo["write_timeouts"] >= 1:
+        break
+    time.sleep(0.2)
+# The /bytes/N cap.
+out["over_cap_status"] = get("/bytes/200000001")[0]
+# A newline flood on 7070, then a request.
+r = socket.create_connection((ADDR, 7070), timeout=20)
+start = time.time()
+r.sendall(b"\n" * (16 << 20))
+r.sendall(b'{"jsonrpc":"2.0","method":"add","params":[2,3],"id":1}\n')
+line = r.makefile("rb").readline()
+out["flood_reply"] = json.loads(line)
+out["flood_seconds"] = time.time() - start
+out["demo"] = json.loads(get("/stats")[1])["demo"]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn exhaustion_limits_hold_on_the_stack() {
+    if !can_run("exhaustion_limits_hold_on_the_stack") {
+        return;
+    }
+    let mut ns = Ns::new("exhaust");
+    ns.start_demo_with(&[
+        "--max-connections",
+        "8",
+        "--head-timeout",
+        "60",
+        "--write-timeout",
+        "2",
+        "--max-bytes",
+        "200000000",
+    ]);
+    let script = ns.file("exhaust.py");
+    fs::write(&script, EXHAUST_SCRIPT).expect("script");
+    let out = ns.ok(&["timeout", "120", "python3", path_str(&script)]);
+    let seen: Value = serde_json::from_slice(&out).expect("the script's JSON");
+    eprintln!("exhaustion on the stack: {seen}");
+    assert_eq!(seen["fresh_status"], 200, "{seen}");
+    assert_eq!(seen["over_cap_status"], 413, "{seen}");
+    assert_eq!(seen["flood_reply"]["result"], 5, "{seen}");
+    let demo = &seen["demo"];
+    assert!(demo["evicted"].as_u64().expect("evicted") >= 1, "{seen}");
+    assert!(
+        demo["write_timeouts"].as_u64().expect("write_timeouts") >= 1,
+        "{seen}: {}",
+        ns.demo_log()
+    );
+    assert_eq!(demo["bytes_too_large"], 1, "{seen}");
+    ns.interrupt_demo();
 }

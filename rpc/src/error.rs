@@ -30,6 +30,10 @@ pub const SERVER_ERROR_MIN: i64 = -32099;
 /// batch exceeded a configured limit.
 pub const LIMIT_EXCEEDED: i64 = -32000;
 
+/// Implementation-defined server error: a batch called more methods marked
+/// heavy than the server allows in one batch (`Router::mark_heavy`).
+pub const TOO_MANY_HEAVY: i64 = -32001;
+
 /// The JSON-RPC 2.0 error object: `{"code": .., "message": .., "data": ..}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RpcError {

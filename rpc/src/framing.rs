@@ -5,9 +5,18 @@
 //! is the normal state of a stream, not an error), and then the JSON parse,
 //! which happens elsewhere (in the server or client) on a complete line.
 //!
+//! The work is linear in the bytes received, whatever their shape: the
+//! reader keeps a read offset into its buffer and moves the unread rest to
+//! the front only when the consumed part is at least as large as it (so
+//! every byte is moved at most about once), and whitespace between
+//! lines (blank lines, `\r\n`, indentation) is stepped over byte by byte
+//! without producing a frame. JSON allows whitespace before a text, so
+//! skipping it changes no message. A flood of bare `\n` therefore costs
+//! about what the same bytes cost as echo data.
+//!
 //! DoS bound: a line may be at most `max_line` bytes (default
-//! [`DEFAULT_MAX_LINE`], 1 MiB); the buffer never holds more than
-//! `max_line + READ_CHUNK` bytes. A longer line is reported once as
+//! [`DEFAULT_MAX_LINE`], 1 MiB); the buffer never holds more than about
+//! `2 * (max_line + READ_CHUNK)` bytes. A longer line is reported once as
 //! [`Frame::Oversize`] and the rest of it, up to the next newline, is
 //! discarded, so the connection stays usable.
 
@@ -39,7 +48,8 @@ pub fn check_line(buf: &[u8]) -> Check {
 /// One unit read off the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// A line without its `\n` (or `\r\n`).
+    /// A line without its `\n` (or `\r\n`) and without leading whitespace;
+    /// never empty.
     Line(Vec<u8>),
     /// A line longer than the limit was skipped; the peer should be told.
     Oversize,
@@ -48,13 +58,19 @@ pub enum Frame {
 /// Reads [`Frame`]s from a byte stream, keeping partial lines between reads.
 #[derive(Debug)]
 pub struct LineReader {
+    /// `buf[start..]` is unread input; `buf[..start]` is consumed and is
+    /// dropped lazily (see [`LineReader::compact`]).
     buf: Vec<u8>,
-    /// How much of `buf` is known to hold no newline (avoids rescanning
-    /// a long partial line on every small read).
+    start: usize,
+    /// `buf[start..scanned]` is known to hold no newline (avoids rescanning
+    /// a long partial line on every small read). Always `>= start`.
     scanned: usize,
     max_line: usize,
     /// Inside an oversize line: drop bytes until the next newline.
     discarding: bool,
+    /// Bytes moved by compaction so far: the framing's only work beyond
+    /// one scan of each byte (tests use it to show the cost is linear).
+    moved: u64,
 }
 
 impl LineReader {
@@ -62,10 +78,19 @@ impl LineReader {
     pub fn new(max_line: usize) -> LineReader {
         LineReader {
             buf: Vec::new(),
+            start: 0,
             scanned: 0,
             max_line,
             discarding: false,
+            moved: 0,
         }
+    }
+
+    /// How many bytes compaction has moved so far. At most about the
+    /// number of bytes read: a byte is moved only when at least as many
+    /// consumed bytes are dropped in front of it.
+    pub fn bytes_moved(&self) -> u64 {
+        self.moved
     }
 
     /// The next frame, reading from `r` as needed. `Ok(None)` at end of
@@ -88,37 +113,73 @@ impl LineReader {
             if n == 0 {
                 return Ok(self.finish());
             }
+            self.compact();
             self.buf
                 .extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 
+    /// Drops the consumed front of the buffer once it is at least as long
+    /// as the unread rest, so the bytes moved never exceed the bytes
+    /// consumed: amortised O(1) per byte, however short the lines.
+    fn compact(&mut self) {
+        let unread = self.buf.len() - self.start;
+        if self.start > 0 && self.start >= unread {
+            self.buf.copy_within(self.start.., 0);
+            self.buf.truncate(unread);
+            self.scanned -= self.start;
+            self.start = 0;
+            self.moved += unread as u64;
+        }
+    }
+
+    /// Marks `n` more bytes at the read offset consumed.
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.scanned = self.scanned.max(self.start);
+    }
+
     /// A frame from what is already buffered, if there is one.
     fn next_buffered(&mut self) -> Option<Frame> {
         loop {
+            if !self.discarding {
+                // Whitespace before a line, and blank lines: skipped here
+                // at one comparison per byte, never a frame.
+                let blank = self
+                    .buf
+                    .get(self.start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+                self.consume(blank);
+            }
             let unscanned = self.buf.get(self.scanned..).unwrap_or_default();
             match check_line(unscanned) {
                 Check::Complete(n) => {
-                    let len = self.scanned + n;
-                    let line: Vec<u8> = self.buf.drain(..len).collect();
-                    self.scanned = 0;
-                    if std::mem::take(&mut self.discarding) {
+                    let end = self.scanned + n;
+                    let line = self.buf.get(self.start..end).unwrap_or_default();
+                    let len = line.len();
+                    let frame = if std::mem::take(&mut self.discarding) {
                         // The tail of an oversize line: already reported.
-                        continue;
+                        None
+                    } else if len - 1 > self.max_line {
+                        Some(Frame::Oversize)
+                    } else {
+                        Some(Frame::Line(trim_newline(line).to_vec()))
+                    };
+                    self.consume(len);
+                    match frame {
+                        Some(f) => return Some(f),
+                        None => continue,
                     }
-                    if len - 1 > self.max_line {
-                        return Some(Frame::Oversize);
-                    }
-                    return Some(Frame::Line(trim_newline(line)));
                 }
                 Check::Incomplete if self.discarding => {
-                    self.buf.clear();
-                    self.scanned = 0;
+                    self.consume(self.buf.len() - self.start);
                     return None;
                 }
-                Check::Incomplete if self.buf.len() > self.max_line => {
-                    self.buf.clear();
-                    self.scanned = 0;
+                Check::Incomplete if self.buf.len() - self.start > self.max_line => {
+                    self.consume(self.buf.len() - self.start);
                     self.discarding = true;
                     return Some(Frame::Oversize);
                 }
@@ -132,23 +193,23 @@ impl LineReader {
 
     /// End of stream: hand out an unterminated last line.
     fn finish(&mut self) -> Option<Frame> {
-        let rest = std::mem::take(&mut self.buf);
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        let frame = if std::mem::take(&mut self.discarding) || rest.is_empty() {
+            None
+        } else {
+            Some(Frame::Line(trim_newline(rest).to_vec()))
+        };
+        self.buf.clear();
+        self.start = 0;
         self.scanned = 0;
-        if std::mem::take(&mut self.discarding) || rest.is_empty() {
-            return None;
-        }
-        Some(Frame::Line(trim_newline(rest)))
+        frame
     }
 }
 
-fn trim_newline(mut line: Vec<u8>) -> Vec<u8> {
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    line
+/// `line` without its final `\n` and a `\r` before it.
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// Writes `body` and a newline as one write, then flushes.
@@ -213,5 +274,41 @@ mod tests {
     fn oversize_at_end_of_stream_yields_nothing_more() {
         let input = vec![b'x'; 2 * READ_CHUNK];
         assert_eq!(frames(&input, 100), vec![Frame::Oversize]);
+    }
+
+    #[test]
+    fn blank_lines_and_leading_whitespace_make_no_frames() {
+        assert_eq!(
+            frames(b"\n\r\n  \n\t a\n\n\nb \r\n  \n", 10),
+            vec![line("a"), line("b ")]
+        );
+        assert_eq!(frames(b"\n\n\r\n   ", 10), vec![]);
+    }
+
+    /// Issue 12: 16 MiB of bare newlines used to shift the whole buffer
+    /// once per line. Now they make no frame and compaction moves
+    /// (almost) nothing.
+    #[test]
+    fn newline_flood_is_linear() {
+        let flood = vec![b'\n'; 16 << 20];
+        let mut input = flood.as_slice();
+        let mut r = LineReader::new(DEFAULT_MAX_LINE);
+        assert_eq!(r.read_frame(&mut input).unwrap(), None);
+        assert_eq!(r.bytes_moved(), 0);
+    }
+
+    /// Many short lines per read: every byte is moved at most once.
+    #[test]
+    fn short_lines_move_each_byte_at_most_once() {
+        let input: Vec<u8> = b"1\n".repeat(1 << 20);
+        let mut src = input.as_slice();
+        let mut r = LineReader::new(DEFAULT_MAX_LINE);
+        let mut n = 0;
+        while let Some(f) = r.read_frame(&mut src).unwrap() {
+            assert_eq!(f, line("1"));
+            n += 1;
+        }
+        assert_eq!(n, 1 << 20);
+        assert!(r.bytes_moved() <= input.len() as u64, "{}", r.bytes_moved());
     }
 }

@@ -10,14 +10,15 @@
 //! - [`message`]: `Request`, `Response`, `Id`, `Params` and their strict parse.
 //! - [`error`]: `RpcError` (the wire error object and spec codes), `CallError`.
 //! - [`framing`]: newline-delimited JSON, a "complete line?" check apart from the parse.
+//! - [`scan`]: cheap checks before a parse (the entry count of a batch).
 //! - [`http`]: HTTP/1.1 `POST` framing (keep-alive, `Expect: 100-continue`, 4xx).
 //! - [`server`]: `Router`, name -> typed handler; `handle_text`, `serve_lines`, `serve_http`.
 //! - [`client`]: `Client`, many threads calling at once over one connection.
 //! - [`stub`]: the [`service!`] macro, typed client and server from one definition.
 //! - [`discover`]: the `rpc.discover` document (OpenRPC style).
 //!
-//! Every bound (line length, body size, batch length, header size) is
-//! documented where it is enforced; exceeding it gets an error response,
+//! Every bound (line length, body size, batch length, batch reply size,
+//! heavy calls per batch, header size) is documented where it is enforced; exceeding it gets an error response,
 //! never a silent drop or a panic.
 
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod error;
 pub mod framing;
 pub mod http;
 pub mod message;
+pub mod scan;
 pub mod server;
 pub mod stub;
 

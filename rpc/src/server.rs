@@ -7,11 +7,30 @@
 //! own thread: handlers are `Fn + Send + Sync`. A handler that panics is
 //! answered with -32603 and the connection carries on.
 //!
-//! DoS bounds: a message is at most `max_message` bytes (default 1 MiB) on
-//! either framing, and a batch at most `max_batch` entries (default
-//! [`DEFAULT_MAX_BATCH`]); beyond them the peer gets an error response.
+//! DoS bounds (each a `with_*` setting; beyond any of them the peer gets an
+//! error response and the connection lives on):
+//! - a message is at most `max_message` bytes (default 1 MiB) on either
+//!   framing: -32000 "Message too large";
+//! - a batch has at most `max_batch` entries (default [`DEFAULT_MAX_BATCH`]),
+//!   counted by a cheap scan ([`crate::scan`]) *before* the text is parsed:
+//!   -32000 "Batch too large";
+//! - a batch's reply is at most `max_reply` bytes (default
+//!   [`DEFAULT_MAX_REPLY`]): once the replies so far would pass it, the
+//!   entry that would and every later one are not run, and each request
+//!   among them is answered -32600 "Batch reply too large" (a notification
+//!   among them is dropped unrun). The cap bounds the work and memory of
+//!   one batch at about `max_reply` plus `max_batch` small error objects;
+//!   a single request outside a batch is not capped by it;
+//! - at most `max_heavy` calls (default [`DEFAULT_MAX_HEAVY`]) of methods
+//!   marked heavy ([`Router::mark_heavy`], e.g. a snapshot of a large
+//!   table) run per batch; each one after them is answered
+//!   [`TOO_MANY_HEAVY`] (-32001) "Too many expensive calls in one batch".
+//!
+//! Over HTTP (`serve_http`, the demo's `POST /rpc`) all of these are
+//! JSON-RPC errors in a 200 response, as on a line; only a body over
+//! `max_message` is refused with HTTP 413 before it is read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 
@@ -20,13 +39,22 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::discover::{self, MethodInfo};
-use crate::error::{RpcError, LIMIT_EXCEEDED};
+use crate::error::{RpcError, INVALID_REQUEST, LIMIT_EXCEEDED, TOO_MANY_HEAVY};
 use crate::framing::{self, Frame, LineReader, DEFAULT_MAX_LINE};
 use crate::http::{HttpConn, Next};
 use crate::message::{Id, Params, Request, Response};
+use crate::scan;
 
 /// Default maximum number of entries in one batch.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
+
+/// Default maximum size of one batch's reply: 1 MiB, the line limit our
+/// own [`Client`](crate::Client) reads replies with, so any batch reply
+/// this server sends by default can be read by it.
+pub const DEFAULT_MAX_REPLY: usize = DEFAULT_MAX_LINE;
+
+/// Default number of calls to heavy methods run in one batch.
+pub const DEFAULT_MAX_HEAVY: usize = 1;
 
 /// A type-erased handler: params in, result or error out.
 pub type Handler = Box<dyn Fn(Option<Params>) -> Result<Value, RpcError> + Send + Sync + 'static>;
@@ -43,6 +71,9 @@ pub struct Router {
     version: String,
     max_message: usize,
     max_batch: usize,
+    max_reply: usize,
+    heavy: HashSet<String>,
+    max_heavy: usize,
 }
 
 impl Default for Router {
@@ -59,6 +90,8 @@ impl std::fmt::Debug for Router {
             .field("methods", &names)
             .field("max_message", &self.max_message)
             .field("max_batch", &self.max_batch)
+            .field("max_reply", &self.max_reply)
+            .field("max_heavy", &self.max_heavy)
             .finish()
     }
 }
@@ -72,6 +105,9 @@ impl Router {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             max_message: DEFAULT_MAX_LINE,
             max_batch: DEFAULT_MAX_BATCH,
+            max_reply: DEFAULT_MAX_REPLY,
+            heavy: HashSet::new(),
+            max_heavy: DEFAULT_MAX_HEAVY,
         }
     }
 
@@ -94,6 +130,30 @@ impl Router {
     #[must_use]
     pub fn with_max_batch(mut self, entries: usize) -> Router {
         self.max_batch = entries;
+        self
+    }
+
+    /// Sets the largest reply of one batch, in bytes (see the module docs
+    /// for what happens past it).
+    #[must_use]
+    pub fn with_max_reply(mut self, bytes: usize) -> Router {
+        self.max_reply = bytes;
+        self
+    }
+
+    /// Sets how many calls of heavy methods one batch may run.
+    #[must_use]
+    pub fn with_max_heavy(mut self, calls: usize) -> Router {
+        self.max_heavy = calls;
+        self
+    }
+
+    /// Marks `name` heavy: its cost grows with something the caller does
+    /// not control (a table snapshot), so a batch may call heavy methods
+    /// at most `max_heavy` times in all. Calls outside a batch are not
+    /// limited: each one is a separate message the peer had to send.
+    pub fn mark_heavy(&mut self, name: &str) -> &mut Router {
+        self.heavy.insert(name.to_owned());
         self
     }
 
@@ -168,6 +228,12 @@ impl Router {
             ));
             return Some(encode(&Response::err(Id::Null, e)));
         }
+        // The batch limit on a cheap count, before any parse.
+        if let Some(n) = scan::batch_len(text, self.max_batch) {
+            if n > self.max_batch {
+                return Some(encode(&Response::err(Id::Null, self.batch_too_large())));
+            }
+        }
         let value: Value = match serde_json::from_slice(text) {
             Ok(v) => v,
             Err(e) => {
@@ -181,25 +247,85 @@ impl Router {
                 let e = RpcError::invalid_request().with_data("empty batch");
                 Some(encode(&Response::err(Id::Null, e)))
             }
+            // The scan above counts what the parse finds; this stays as
+            // the rule's statement should the two ever disagree.
             Value::Array(items) if items.len() > self.max_batch => {
-                let e =
-                    RpcError::server_error(LIMIT_EXCEEDED, "Batch too large").with_data(format!(
-                        "a batch may hold at most {} entries, got {}",
-                        self.max_batch,
-                        items.len()
-                    ));
-                Some(encode(&Response::err(Id::Null, e)))
+                Some(encode(&Response::err(Id::Null, self.batch_too_large())))
             }
-            Value::Array(items) => {
-                let replies: Vec<Response> = items
-                    .into_iter()
-                    .filter_map(|v| self.handle_value(v))
-                    .collect();
-                // §6: nothing at all for a batch of only notifications.
-                (!replies.is_empty()).then(|| encode(&replies))
-            }
+            Value::Array(items) => self.handle_batch(items),
             single => self.handle_value(single).map(|r| encode(&r)),
         }
+    }
+
+    fn batch_too_large(&self) -> RpcError {
+        RpcError::server_error(LIMIT_EXCEEDED, "Batch too large").with_data(format!(
+            "a batch may hold at most {} entries",
+            self.max_batch
+        ))
+    }
+
+    /// A batch (§6), under the reply and heavy-call budgets of the module
+    /// docs. The reply is assembled as bytes while the entries run, so its
+    /// size is known without encoding anything twice.
+    fn handle_batch(&self, items: Vec<Value>) -> Option<Vec<u8>> {
+        let mut out = vec![b'['];
+        let mut over_budget = false;
+        let mut heavy_calls = 0usize;
+        for item in items {
+            let request = match Request::from_value(item) {
+                Ok(r) => r,
+                Err((e, id)) => {
+                    push_entry(&mut out, &encode(&Response::err(id, e)));
+                    continue;
+                }
+            };
+            let refusal = if over_budget {
+                Some(self.reply_too_large())
+            } else if self.heavy.contains(&request.method) {
+                heavy_calls += 1;
+                (heavy_calls > self.max_heavy).then(|| self.too_many_heavy())
+            } else {
+                None
+            };
+            let outcome = match refusal {
+                Some(e) => Err(e),
+                None => self.dispatch(&request.method, request.params),
+            };
+            // A notification is run for its effect and answered with nothing.
+            let Some(id) = request.id else { continue };
+            let mut reply = encode(&Response {
+                outcome,
+                id: id.clone(),
+            });
+            // +2: the comma before it and the closing bracket.
+            if !over_budget && out.len() + reply.len() + 2 > self.max_reply {
+                over_budget = true;
+                reply = encode(&Response::err(id, self.reply_too_large()));
+            }
+            push_entry(&mut out, &reply);
+        }
+        // §6: nothing at all for a batch of only notifications.
+        if out.len() == 1 {
+            return None;
+        }
+        out.push(b']');
+        Some(out)
+    }
+
+    fn reply_too_large(&self) -> RpcError {
+        RpcError::new(INVALID_REQUEST, "Batch reply too large").with_data(format!(
+            "a batch's reply may be at most {} bytes; this entry and the ones after it were not run",
+            self.max_reply
+        ))
+    }
+
+    fn too_many_heavy(&self) -> RpcError {
+        let why = format!(
+            "a batch may call expensive methods at most {} times; send the rest in another message",
+            self.max_heavy
+        );
+        RpcError::server_error(TOO_MANY_HEAVY, "Too many expensive calls in one batch")
+            .with_data(why)
     }
 
     /// One request object in, its response out (`None` for a notification).
@@ -246,7 +372,8 @@ impl Router {
 
     /// Serves newline-delimited JSON-RPC on `stream` until the peer closes
     /// it: one JSON text per line in, one response per line out. A bad
-    /// line gets an error response; blank lines are ignored.
+    /// line gets an error response; blank lines are skipped by the framing
+    /// and get nothing.
     ///
     /// # Errors
     ///
@@ -255,7 +382,6 @@ impl Router {
         let mut reader = LineReader::new(self.max_message);
         while let Some(frame) = reader.read_frame(&mut stream)? {
             let reply = match frame {
-                Frame::Line(line) if line.iter().all(u8::is_ascii_whitespace) => None,
                 Frame::Line(line) => self.handle_text(&line),
                 Frame::Oversize => {
                     let e = RpcError::server_error(LIMIT_EXCEEDED, "Message too large")
@@ -298,6 +424,14 @@ impl Router {
 fn to_result<R: Serialize>(r: R) -> Result<Value, RpcError> {
     serde_json::to_value(r)
         .map_err(|e| RpcError::internal_error(format!("cannot serialize result: {e}")))
+}
+
+/// Appends one encoded reply to a batch reply being built after `[`.
+fn push_entry(out: &mut Vec<u8>, reply: &[u8]) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(reply);
 }
 
 /// Encodes a response or batch; these types always serialize.
@@ -369,6 +503,65 @@ mod tests {
         assert_eq!(v["error"]["code"], LIMIT_EXCEEDED);
         let v = call(&r, &format!("[{one},{one}]"));
         assert_eq!(v.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn huge_batch_is_refused_on_the_count_before_the_parse() {
+        let r = router().with_max_batch(4);
+        // A million entries: refused by the scan, without building a Value.
+        let text = format!("[{}1]", "1,".repeat(1_000_000));
+        let v = call(&r.with_max_message(4 << 20), &text);
+        assert_eq!(v["error"]["code"], LIMIT_EXCEEDED);
+        assert_eq!(v["error"]["message"], "Batch too large");
+    }
+
+    #[test]
+    fn batch_reply_is_capped_and_later_entries_are_not_run() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&runs);
+        let mut r = Router::new().with_max_reply(1000);
+        r.register("big", move |(): ()| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok("x".repeat(300))
+        });
+        let one = |id: u32| format!(r#"{{"jsonrpc":"2.0","method":"big","id":{id}}}"#);
+        let batch: Vec<String> = (1..=10).map(one).collect();
+        let v = call(&r, &format!("[{}]", batch.join(",")));
+        let replies = v.as_array().unwrap();
+        assert_eq!(replies.len(), 10, "every request still gets an answer");
+        let ok = replies.iter().filter(|x| x.get("result").is_some()).count();
+        assert_eq!(ok, 2, "three 300-byte results pass 1000 bytes");
+        for x in &replies[ok..] {
+            assert_eq!(x["error"]["code"], crate::error::INVALID_REQUEST);
+            assert_eq!(x["error"]["message"], "Batch reply too large");
+        }
+        assert_eq!(replies[9]["id"], 10);
+        // The third ran (its reply was too large); the rest never did.
+        assert_eq!(runs.load(Ordering::Relaxed), 3);
+        let reply = r
+            .handle_text(format!("[{}]", batch.join(",")).as_bytes())
+            .unwrap();
+        assert!(reply.len() < 1000 + 8 * 200, "{}", reply.len());
+    }
+
+    #[test]
+    fn heavy_methods_are_limited_per_batch_not_per_message() {
+        let mut r = router().with_max_heavy(1);
+        r.register("table", |(): ()| Ok(vec![0u8; 10]));
+        r.mark_heavy("table");
+        let one = |id: u32| format!(r#"{{"jsonrpc":"2.0","method":"table","id":{id}}}"#);
+        let v = call(&r, &format!("[{},{},{}]", one(1), one(2), one(3)));
+        let replies = v.as_array().unwrap();
+        assert!(replies[0].get("result").is_some());
+        for x in &replies[1..] {
+            assert_eq!(x["error"]["code"], TOO_MANY_HEAVY);
+        }
+        // Alone, each call is served.
+        for id in 1..=3 {
+            assert!(call(&r, &one(id)).get("result").is_some());
+        }
     }
 
     #[test]

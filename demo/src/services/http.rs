@@ -16,11 +16,23 @@
 //! at most [`MAX_HEADERS`] fields (else 431); a connection holds one
 //! head buffer of [`MAX_HEAD_BYTES`] and one response buffer of
 //! [`OUT_BUF_BYTES`], whatever the bodies' sizes.
+//!
+//! Deadlines ([`Deadlines`], from the demo's `Limits`): the whole head of
+//! the first request must arrive within `head` of the connection's start,
+//! and a later one within `head` of its first byte (408, counted in
+//! `head_timeouts`); between requests the connection may idle for `idle`
+//! (closed quietly, `idle_timeouts`); a body must keep an average of
+//! `body_min_rate` bytes/s after `body_grace` (closed, `body_timeouts`).
+//! The read timeout is moved to the deadline before each read, so a byte
+//! arriving does not restart it.
 
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 use crate::host::ConnInfo;
 use crate::services::bytes;
+use crate::services::conn::ReadTimeout;
+use crate::services::limits::{is_timeout, Counters, Limits};
 
 /// The largest request head (request line and header fields) accepted;
 /// a larger one gets 431 (RFC 6585 §5).
@@ -38,6 +50,30 @@ pub const DRAIN_LIMIT: u64 = 64 * 1024;
 /// Size of the buffer a response is assembled in, so that a small response
 /// leaves in one `write` (one segment) and a large one in large writes.
 pub const OUT_BUF_BYTES: usize = 64 * 1024;
+
+/// The read deadlines of an HTTP connection; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// The longest a whole request head may take.
+    pub head: Duration,
+    /// The longest wait for the next request on a kept-alive connection.
+    pub idle: Duration,
+    /// The slowest average body rate, bytes per second (0 counts as 1).
+    pub body_min_rate: u64,
+    /// The time a body is given before the rate applies.
+    pub body_grace: Duration,
+}
+
+impl From<&Limits> for Deadlines {
+    fn from(l: &Limits) -> Deadlines {
+        Deadlines {
+            head: l.head_timeout,
+            idle: l.http_idle_timeout,
+            body_min_rate: l.body_min_rate,
+            body_grace: l.body_grace,
+        }
+    }
+}
 
 /// The interim response sent before reading a body the client holds back
 /// (RFC 9110 §10.1.1).
@@ -155,20 +191,34 @@ pub trait Handler {
 /// position of the next request is unknown.
 ///
 /// # Errors
-/// I/O errors of the stream, including read timeouts the caller set on it.
-pub fn serve<S, H>(stream: S, info: &ConnInfo, handler: &H) -> io::Result<u64>
+/// I/O errors of the stream, including a body slower than the deadlines
+/// allow (`TimedOut`).
+pub fn serve<S, H>(
+    stream: S,
+    info: &ConnInfo,
+    handler: &H,
+    deadlines: &Deadlines,
+    counters: &Counters,
+) -> io::Result<u64>
 where
-    S: Read + Write,
+    S: Read + Write + ReadTimeout,
     H: Handler + ?Sized,
 {
-    let mut conn = Conn::new(stream);
+    let mut conn = Conn::new(stream, *deadlines);
     let mut served = 0u64;
     loop {
         let req = match conn.read_head() {
             Ok(req) => req,
             Err(HeadError::Closed) => return Ok(served),
+            Err(HeadError::Idle) => {
+                Counters::hit(&counters.idle_timeouts);
+                return Ok(served);
+            }
             Err(HeadError::Io(e)) => return Err(e),
             Err(HeadError::Reject(resp)) => {
+                if resp.status == 408 {
+                    Counters::hit(&counters.head_timeouts);
+                }
                 conn.write_response(&resp, false, true)?;
                 return Ok(served + 1);
             }
@@ -179,18 +229,32 @@ where
             // RFC 9110 §10.1.1: a server MUST ignore a 100-continue
             // expectation in an HTTP/1.0 request.
             continue_pending: req.expect_continue && req.minor_version == 1,
+            started: None,
+            received: 0,
+            timed_out: false,
         };
-        let resp = handler.handle(&req, &mut body, info)?;
+        let handled = handler.handle(&req, &mut body, info);
+        let drained = match &handled {
+            Ok(_)
+                if body.remaining > 0
+                    && !body.continue_pending
+                    && body.remaining <= DRAIN_LIMIT =>
+            {
+                io::copy(&mut body, &mut io::sink()).map(|_| ())
+            }
+            _ => Ok(()),
+        };
+        if body.timed_out {
+            Counters::hit(&counters.body_timeouts);
+        }
+        let resp = handled?;
+        drained?;
         let mut close = !req.keep_alive;
         if body.remaining > 0 {
-            if body.continue_pending || body.remaining > DRAIN_LIMIT {
-                // The client either still waits for 100 Continue (it may
-                // send the body anyway later) or has a lot to send: the
-                // next request's start is unknown, so end here.
-                close = true;
-            } else {
-                io::copy(&mut body, &mut io::sink())?;
-            }
+            // The client either still waits for 100 Continue (it may send
+            // the body anyway later) or has a lot to send: the next
+            // request's start is unknown, so end here.
+            close = true;
         }
         conn.write_response(&resp, req.method == "HEAD", close)?;
         served += 1;
@@ -204,6 +268,8 @@ where
 enum HeadError {
     /// The client closed cleanly between requests.
     Closed,
+    /// No next request within the idle timeout.
+    Idle,
     /// The stream failed.
     Io(io::Error),
     /// The request is unacceptable: send this and close.
@@ -226,24 +292,36 @@ struct Conn<S> {
     start: usize,
     end: usize,
     out: Vec<u8>,
+    deadlines: Deadlines,
+    /// The deadline of the first request's head: the connection's start
+    /// plus `deadlines.head`.
+    first_deadline: Option<Instant>,
 }
 
-impl<S: Read + Write> Conn<S> {
-    fn new(stream: S) -> Conn<S> {
+impl<S: Read + Write + ReadTimeout> Conn<S> {
+    fn new(stream: S, deadlines: Deadlines) -> Conn<S> {
         Conn {
             stream,
             buf: vec![0u8; MAX_HEAD_BYTES].into_boxed_slice(),
             start: 0,
             end: 0,
             out: Vec::with_capacity(OUT_BUF_BYTES),
+            deadlines,
+            first_deadline: Instant::now().checked_add(deadlines.head),
         }
     }
 
     /// Reads until one complete request head is buffered, parses and
-    /// checks it, and consumes it from the buffer.
+    /// checks it, and consumes it from the buffer. The head must be
+    /// complete by its deadline (408); with no byte of it yet, the wait is
+    /// the idle timeout.
     fn read_head(&mut self) -> Result<Request, HeadError> {
+        let mut deadline = self.first_deadline.take();
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or(&[]);
+            if !pending.is_empty() && deadline.is_none() {
+                deadline = Instant::now().checked_add(self.deadlines.head);
+            }
             if !pending.is_empty() {
                 let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut parsed = httparse::Request::new(&mut fields);
@@ -280,10 +358,26 @@ impl<S: Read + Write> Conn<S> {
                 self.end -= self.start;
                 self.start = 0;
             }
-            let n = read_retrying(
+            let timeout = match deadline {
+                Some(at) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.head_timeout());
+                    }
+                    left
+                }
+                None => self.deadlines.idle,
+            };
+            self.stream.set_read_timeout(Some(timeout))?;
+            let n = match read_retrying(
                 &mut self.stream,
                 self.buf.get_mut(self.end..).unwrap_or(&mut []),
-            )?;
+            ) {
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) && deadline.is_some() => return Err(self.head_timeout()),
+                Err(e) if is_timeout(&e) => return Err(HeadError::Idle),
+                Err(e) => return Err(HeadError::Io(e)),
+            };
             if n == 0 {
                 return if self.start == self.end {
                     Err(HeadError::Closed)
@@ -297,6 +391,17 @@ impl<S: Read + Write> Conn<S> {
             }
             self.end += n;
         }
+    }
+
+    /// The 408 for a head not complete by its deadline (RFC 9110 §15.5.9).
+    fn head_timeout(&self) -> HeadError {
+        HeadError::Reject(Response::text(
+            408,
+            format!(
+                "the request head did not arrive within {} s",
+                self.deadlines.head.as_secs_f64()
+            ),
+        ))
     }
 
     /// Writes `resp` (only its head for a HEAD request), with
@@ -358,9 +463,49 @@ struct BodyReader<'a, S> {
     conn: &'a mut Conn<S>,
     remaining: u64,
     continue_pending: bool,
+    /// When the body was first read from the stream: the rate's origin.
+    started: Option<Instant>,
+    /// Body bytes delivered so far.
+    received: u64,
+    /// A read failed its rate deadline.
+    timed_out: bool,
 }
 
-impl<S: Read + Write> Read for BodyReader<'_, S> {
+impl<S: Read + Write + ReadTimeout> BodyReader<'_, S> {
+    /// The read timeout that keeps the average rate since `started` at or
+    /// above the minimum: the time the bytes received so far have earned,
+    /// plus the grace, minus the time spent; at most the idle timeout.
+    /// `None` when it has run out.
+    fn rate_timeout(&mut self) -> Option<Duration> {
+        let d = self.conn.deadlines;
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let rate = u128::from(d.body_min_rate.max(1));
+        let earned_nanos = u128::from(self.received) * 1_000_000_000 / rate;
+        let earned = Duration::from_nanos(u64::try_from(earned_nanos).unwrap_or(u64::MAX));
+        let Some(until) = started
+            .checked_add(d.body_grace)
+            .and_then(|t| t.checked_add(earned))
+        else {
+            // Centuries of credit: only the idle timeout applies.
+            return Some(d.idle);
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| left.min(d.idle))
+    }
+
+    fn too_slow(&mut self) -> io::Error {
+        self.timed_out = true;
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "request body slower than {} bytes/s",
+                self.conn.deadlines.body_min_rate
+            ),
+        )
+    }
+}
+
+impl<S: Read + Write + ReadTimeout> Read for BodyReader<'_, S> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 || out.is_empty() {
             return Ok(0);
@@ -373,9 +518,9 @@ impl<S: Read + Write> Read for BodyReader<'_, S> {
         let want = usize::try_from(self.remaining)
             .unwrap_or(usize::MAX)
             .min(out.len());
-        let dst = out.get_mut(..want).unwrap_or(&mut []);
-        let conn = &mut *self.conn;
-        let n = if conn.start < conn.end {
+        let n = if self.conn.start < self.conn.end {
+            let dst = out.get_mut(..want).unwrap_or(&mut []);
+            let conn = &mut *self.conn;
             let src = conn.buf.get(conn.start..conn.end).unwrap_or(&[]);
             let n = src.len().min(dst.len());
             dst.get_mut(..n)
@@ -384,7 +529,16 @@ impl<S: Read + Write> Read for BodyReader<'_, S> {
             conn.start += n;
             n
         } else {
-            read_retrying(&mut conn.stream, dst)?
+            let Some(timeout) = self.rate_timeout() else {
+                return Err(self.too_slow());
+            };
+            self.conn.stream.set_read_timeout(Some(timeout))?;
+            let dst = out.get_mut(..want).unwrap_or(&mut []);
+            match read_retrying(&mut self.conn.stream, dst) {
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) => return Err(self.too_slow()),
+                Err(e) => return Err(e),
+            }
         };
         if n == 0 {
             return Err(io::Error::new(
@@ -393,6 +547,7 @@ impl<S: Read + Write> Read for BodyReader<'_, S> {
             ));
         }
         self.remaining -= n as u64;
+        self.received += n as u64;
         Ok(n)
     }
 }
@@ -500,6 +655,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         411 => "Length Required",
         413 => "Content Too Large",
         417 => "Expectation Failed",
@@ -516,6 +672,21 @@ mod tests {
 
     use super::*;
     use crate::services::testutil::Duplex;
+
+    /// [`super::serve`] with the default deadlines.
+    fn serve<S: Read + Write + ReadTimeout>(
+        stream: S,
+        info: &ConnInfo,
+        handler: &dyn Handler,
+    ) -> io::Result<u64> {
+        super::serve(
+            stream,
+            info,
+            handler,
+            &Deadlines::from(&Limits::default()),
+            &Counters::default(),
+        )
+    }
 
     /// Echoes method, path and body length; reads the body for POST.
     struct Probe;
@@ -538,6 +709,43 @@ mod tests {
             local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
             remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000),
         }
+    }
+
+    /// Serves `input`, then a read timeout: the output and the counters.
+    fn run_stalled(input: &[u8]) -> (String, Counters) {
+        let mut d = Duplex::new(input.to_vec());
+        d.stall = true;
+        let counters = Counters::default();
+        let deadlines = Deadlines::from(&Limits::default());
+        let _ = super::serve(&mut d, &info(), &Probe, &deadlines, &counters);
+        (String::from_utf8_lossy(&d.output).into_owned(), counters)
+    }
+
+    fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_timeout_inside_a_head_is_408_and_counted() {
+        let (out, c) = run_stalled(b"GET / HTTP/1.1\r\nX-a:");
+        assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
+        assert!(out.contains("Connection: close"), "{out}");
+        assert_eq!((count(&c.head_timeouts), count(&c.idle_timeouts)), (1, 0));
+    }
+
+    #[test]
+    fn a_timeout_between_requests_is_idle_and_silent() {
+        let (out, c) = run_stalled(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+        assert!(out.ends_with("GET /a 0\n"), "{out}");
+        assert_eq!((count(&c.head_timeouts), count(&c.idle_timeouts)), (0, 1));
+    }
+
+    #[test]
+    fn a_timeout_inside_a_body_is_counted_and_unanswered() {
+        let (out, c) = run_stalled(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(count(&c.body_timeouts), 1);
     }
 
     fn run(input: &[u8]) -> String {
@@ -667,7 +875,7 @@ mod tests {
             allow: None,
             body: Body::Pattern(200_000),
         };
-        let mut conn = Conn::new(Duplex::new(Vec::new()));
+        let mut conn = Conn::new(Duplex::new(Vec::new()), Deadlines::from(&Limits::default()));
         conn.write_response(&resp, false, false).expect("write");
         let out = &conn.stream.output;
         let split = out

@@ -7,40 +7,38 @@
 //! its service on its own thread; [`Services::accept_loop`] is the whole
 //! per-port server loop, so a binary only binds listeners and calls it.
 //!
-//! DoS bound: at most [`MAX_CONNECTIONS`] connections are served at once
-//! over all ports; a connection accepted beyond that is closed at once and
-//! logged. Each connection thread uses a bounded amount of memory (see the
-//! bounds on each service), so the total is bounded too.
+//! DoS bounds: every limit is in [`limits`] with its default, flag and
+//! counter. At most `max_connections` ([`MAX_CONNECTIONS`]) connections are
+//! served at once over all ports; a connection accepted beyond that closes
+//! the one idle longest ([`registry`]) and takes its place. An evicted
+//! connection's thread may take a moment to notice, so up to twice
+//! `max_connections` threads can exist; past that a newcomer is refused.
+//! Each connection thread uses a bounded amount of memory (see the bounds
+//! on each service), so the total is bounded too; each wait has a deadline.
 
 pub mod bytes;
+pub mod conn;
 pub mod discard;
 pub mod echo;
 pub mod http;
+pub mod limits;
+pub mod registry;
 pub mod routes;
 pub mod rpc_service;
 pub mod udp_echo;
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::host::{ConnInfo, HostInfo};
-
-/// The most connections served at the same time, over all services. Each
-/// is one thread with its buffers (HTTP: 16 KiB head + 64 KiB response +
-/// 64 KiB hash buffer; RPC: up to one 1 MiB line).
-pub const MAX_CONNECTIONS: usize = 256;
-
-/// An HTTP connection with no request for this long is closed, so idle
-/// keep-alive connections do not hold [`MAX_CONNECTIONS`] slots forever.
-pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Echo, discard and RPC connections idle for this long are closed. Long,
-/// because a person typing into `nc` is a legitimate slow client.
-pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+pub use conn::{Conn, ConnFns, ReadTimeout};
+pub use limits::{Counters, Limits, HTTP_IDLE_TIMEOUT, MAX_CONNECTIONS, STREAM_IDLE_TIMEOUT};
+use registry::{Registry, Tracked};
 
 /// A TCP port's service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,101 +68,27 @@ impl Service {
     pub const ALL: [Service; 4] = [Service::Echo, Service::Discard, Service::Http, Service::Rpc];
 }
 
-/// What a connection must offer besides bytes: closing our sending side
-/// and a read timeout. Implemented for `std::net::TcpStream` and the
-/// stack's `TcpStream`; any other stream can be wrapped in [`ConnFns`].
-pub trait Conn: Read + Write + Send + Sized + 'static {
-    /// Sends our FIN (`shutdown(Shutdown::Write)`).
-    ///
-    /// # Errors
-    /// As the socket's shutdown.
-    fn shutdown_write(&self) -> io::Result<()>;
-
-    /// Sets (or with `None` clears) the read timeout.
-    ///
-    /// # Errors
-    /// As the socket's `set_read_timeout`.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+/// The host view the services answer from: the host's own, with the
+/// demo's limit counters added to `stats` under `"demo"` (the host's
+/// counters stay where they were, at the top level).
+struct DemoHost {
+    host: Arc<dyn HostInfo>,
+    counters: Arc<Counters>,
 }
 
-impl Conn for std::net::TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
+impl HostInfo for DemoHost {
+    fn sockets(&self) -> Value {
+        self.host.sockets()
     }
 
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::net::TcpStream::set_read_timeout(self, timeout)
-    }
-}
-
-impl Conn for stack::TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        stack::TcpStream::set_read_timeout(self, timeout)
-    }
-}
-
-/// Any stream as a [`Conn`], given its shutdown and timeout as functions:
-///
-/// ```ignore
-/// let conn = ConnFns::new(stream, |s| s.shutdown(Shutdown::Write), |s, t| s.set_read_timeout(t));
-/// ```
-pub struct ConnFns<T> {
-    stream: T,
-    shutdown_write: fn(&T) -> io::Result<()>,
-    set_read_timeout: fn(&T, Option<Duration>) -> io::Result<()>,
-}
-
-impl<T> ConnFns<T> {
-    /// Wraps `stream` with its two operations.
-    pub fn new(
-        stream: T,
-        shutdown_write: fn(&T) -> io::Result<()>,
-        set_read_timeout: fn(&T, Option<Duration>) -> io::Result<()>,
-    ) -> ConnFns<T> {
-        ConnFns {
-            stream,
-            shutdown_write,
-            set_read_timeout,
+    fn stats(&self) -> Value {
+        match self.host.stats() {
+            Value::Object(mut map) => {
+                map.insert("demo".to_owned(), self.counters.to_json());
+                Value::Object(map)
+            }
+            other => other,
         }
-    }
-
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &T {
-        &self.stream
-    }
-}
-
-impl<T: Read> Read for ConnFns<T> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
-    }
-}
-
-impl<T: Write> Write for ConnFns<T> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.stream.write_all(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-impl<T: Read + Write + Send + 'static> Conn for ConnFns<T> {
-    fn shutdown_write(&self) -> io::Result<()> {
-        (self.shutdown_write)(&self.stream)
-    }
-
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (self.set_read_timeout)(&self.stream, timeout)
     }
 }
 
@@ -173,25 +97,56 @@ impl<T: Read + Write + Send + 'static> Conn for ConnFns<T> {
 pub struct Services {
     routes: routes::Routes,
     router: Arc<rpc::Router>,
+    /// Threads serving connections, evicted ones included.
     active: Arc<AtomicUsize>,
-    max_connections: usize,
+    registry: Arc<Registry>,
+    limits: Limits,
+    counters: Arc<Counters>,
 }
 
 impl Services {
-    /// The demo's services over `host`, with [`MAX_CONNECTIONS`].
+    /// The demo's services over `host`, with the default [`Limits`].
     pub fn new(host: Arc<dyn HostInfo>) -> Arc<Services> {
-        Services::with_max_connections(host, MAX_CONNECTIONS)
+        Services::with_limits(host, Limits::default())
     }
 
     /// The same with another connection bound (tests use a small one).
     pub fn with_max_connections(host: Arc<dyn HostInfo>, max_connections: usize) -> Arc<Services> {
+        Services::with_limits(
+            host,
+            Limits {
+                max_connections,
+                ..Limits::default()
+            },
+        )
+    }
+
+    /// The demo's services over `host` with these limits.
+    pub fn with_limits(host: Arc<dyn HostInfo>, limits: Limits) -> Arc<Services> {
+        let counters = Arc::new(Counters::default());
+        let host: Arc<dyn HostInfo> = Arc::new(DemoHost {
+            host,
+            counters: Arc::clone(&counters),
+        });
         let router = Arc::new(rpc_service::router(Arc::clone(&host)));
         Arc::new(Services {
-            routes: routes::Routes::new(host, Arc::clone(&router)),
+            routes: routes::Routes::new(host, Arc::clone(&router), limits, Arc::clone(&counters)),
             router,
             active: Arc::new(AtomicUsize::new(0)),
-            max_connections,
+            registry: Arc::new(Registry::default()),
+            limits,
+            counters,
         })
+    }
+
+    /// The limits every connection is served with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How often each limit was hit.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The JSON-RPC router behind port 7070 and `POST /rpc`.
@@ -199,55 +154,115 @@ impl Services {
         &self.router
     }
 
-    /// How many connections are being served right now.
+    /// How many connections are being served right now (evicted ones that
+    /// are still winding down included).
     pub fn active_connections(&self) -> usize {
         self.active.load(Ordering::Relaxed)
     }
 
     /// Serves one connection on the calling thread until it ends, then
     /// closes our side. Returns the bytes (echo, discard) or responses
-    /// (HTTP) handled; 0 for RPC.
+    /// (HTTP) handled; 0 for RPC. The connection is registered for the
+    /// cap like any other (it may evict one, or be evicted).
     ///
     /// # Errors
-    /// The stream's I/O errors, including the idle timeouts above.
+    /// The stream's I/O errors, including the timeouts of [`Limits`];
+    /// `ConnectionRefused` if the cap is reached and nothing can be evicted.
     pub fn serve_connection<C: Conn>(
         &self,
         service: Service,
-        mut stream: C,
+        stream: C,
         info: ConnInfo,
     ) -> io::Result<u64> {
-        let timeout = match service {
-            Service::Http => HTTP_IDLE_TIMEOUT,
-            Service::Echo | Service::Discard | Service::Rpc => STREAM_IDLE_TIMEOUT,
+        let Some(slot) = self.admit(&stream, &info) else {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "connection cap reached",
+            ));
         };
-        if let Err(e) = stream.set_read_timeout(Some(timeout)) {
+        let limits = &self.limits;
+        let idle = match service {
+            Service::Http => limits.http_idle_timeout,
+            Service::Echo | Service::Discard | Service::Rpc => limits.stream_idle_timeout,
+        };
+        if let Err(e) = stream.set_read_timeout(Some(idle)) {
             tracing::debug!(%e, "cannot set a read timeout");
         }
+        if let Err(e) = stream.set_write_timeout(Some(limits.write_timeout)) {
+            tracing::debug!(%e, "cannot set a write timeout");
+        }
+        let mut stream = Tracked::new(stream, slot, Arc::clone(&self.counters));
         let done = match service {
             Service::Echo => echo::serve(&mut stream),
             Service::Discard => discard::serve(&mut stream),
-            Service::Http => http::serve(&mut stream, &info, &self.routes),
+            Service::Http => http::serve(
+                &mut stream,
+                &info,
+                &self.routes,
+                &http::Deadlines::from(limits),
+                &self.counters,
+            ),
             Service::Rpc => self.router.serve_lines(&mut stream).map(|()| 0),
         };
+        // HTTP counts its own read timeouts by phase; for the others a
+        // read timeout is the idle timeout.
+        if service != Service::Http && stream.read_timed_out {
+            Counters::hit(&self.counters.idle_timeouts);
+        }
         // RFC 862/863 and HTTP: after the last byte, our FIN. A peer that
-        // already left makes this fail, which changes nothing.
-        let _ = stream.shutdown_write();
+        // already left makes this fail, which changes nothing. After a
+        // write timeout there is no point queueing a FIN behind data the
+        // peer does not take: the stream is dropped as it is.
+        if !stream.write_timed_out {
+            let _ = stream.get_ref().shutdown_write();
+        }
         done
     }
 
-    /// Serves one connection on a new thread, unless [`MAX_CONNECTIONS`]
-    /// are already being served: then the stream is dropped (closed) at
-    /// once and a warning logged. Returns whether a thread was started.
+    /// Registers `stream` for the connection cap, evicting the longest-idle
+    /// connection if the cap is reached; `None` (counted, logged) if
+    /// nothing could be evicted.
+    fn admit<C: Conn>(&self, stream: &C, info: &ConnInfo) -> Option<registry::Slot> {
+        match self
+            .registry
+            .admit(stream.closer(), self.limits.max_connections)
+        {
+            Ok((slot, evicted)) => {
+                if evicted {
+                    Counters::hit(&self.counters.evicted);
+                    tracing::debug!(remote = %info.remote, "at the connection cap: evicted the longest-idle connection");
+                }
+                Some(slot)
+            }
+            Err(registry::Full) => {
+                Counters::hit(&self.counters.refused);
+                tracing::warn!(
+                    remote = %info.remote, local = %info.local,
+                    "{} connections already served and none can be closed: closing this one",
+                    self.limits.max_connections
+                );
+                None
+            }
+        }
+    }
+
+    /// Serves one connection on a new thread. At the connection cap the
+    /// longest-idle connection is closed to make room (see
+    /// [`Services::serve_connection`]); with twice the cap in threads
+    /// (evicted ones not yet gone) the stream is dropped (closed) at once
+    /// and a warning logged. Returns whether a thread was started.
     pub fn spawn_connection<C: Conn>(
         self: &Arc<Self>,
         service: Service,
         stream: C,
         info: ConnInfo,
     ) -> bool {
-        let Some(permit) = Permit::acquire(&self.active, self.max_connections) else {
+        let max_threads = self.limits.max_connections.saturating_mul(2);
+        let Some(permit) = Permit::acquire(&self.active, max_threads) else {
+            Counters::hit(&self.counters.refused);
             tracing::warn!(
                 remote = %info.remote, local = %info.local,
-                "{} connections already served: closing this one", self.max_connections
+                "{max_threads} connection threads running: closing this one"
             );
             return false;
         };
@@ -329,7 +344,7 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// One of the [`MAX_CONNECTIONS`] slots, given back on drop.
+/// One of the connection threads, given back on drop.
 struct Permit {
     active: Arc<AtomicUsize>,
 }
@@ -366,6 +381,9 @@ pub(crate) mod testutil {
         pos: usize,
         pub(crate) piece: usize,
         pub(crate) output: Vec<u8>,
+        /// At the end of the input, time out (as a socket whose read
+        /// timeout expired) instead of reporting end of stream.
+        pub(crate) stall: bool,
     }
 
     impl Duplex {
@@ -375,6 +393,7 @@ pub(crate) mod testutil {
                 pos: 0,
                 piece: 1000,
                 output: Vec::new(),
+                stall: false,
             }
         }
     }
@@ -382,10 +401,19 @@ pub(crate) mod testutil {
     impl Read for Duplex {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let rest = &self.input[self.pos..];
+            if rest.is_empty() && self.stall {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             let n = rest.len().min(buf.len()).min(self.piece);
             buf[..n].copy_from_slice(&rest[..n]);
             self.pos += n;
             Ok(n)
+        }
+    }
+
+    impl super::ReadTimeout for Duplex {
+        fn set_read_timeout(&self, _: Option<std::time::Duration>) -> io::Result<()> {
+            Ok(())
         }
     }
 

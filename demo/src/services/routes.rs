@@ -6,7 +6,7 @@
 //! | `GET /`          | text: the caller's 4-tuple and what else to try       |
 //! | `GET /sockets`   | JSON: [`HostInfo::sockets`]                           |
 //! | `GET /stats`     | JSON: [`HostInfo::stats`]                             |
-//! | `GET /bytes/N`   | N bytes, byte i = i mod 251 (N a decimal u64)         |
+//! | `GET /bytes/N`   | N bytes, byte i = i mod 251 (N decimal, at most `Limits::max_bytes`, default 16 GiB; more is 400) |
 //! | `POST /sha256`   | lowercase hex SHA-256 of the body, then `\n`          |
 //! | `POST /rpc`      | JSON-RPC 2.0 reply then `\n`; 204 if none; body at most [`MAX_RPC_BODY`] bytes |
 //!
@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::host::{ConnInfo, HostInfo};
 use crate::services::http::{Body, Handler, Request, Response};
+use crate::services::limits::{Counters, Limits};
 
 /// The largest `POST /rpc` body; a larger one gets 413 without being read.
 pub const MAX_RPC_BODY: u64 = 1 << 20;
@@ -30,12 +31,25 @@ const SHA_BUF: usize = 64 * 1024;
 pub struct Routes {
     host: Arc<dyn HostInfo>,
     router: Arc<rpc::Router>,
+    max_bytes: u64,
+    counters: Arc<Counters>,
 }
 
 impl Routes {
-    /// Routes answering from `host` and `router`.
-    pub fn new(host: Arc<dyn HostInfo>, router: Arc<rpc::Router>) -> Routes {
-        Routes { host, router }
+    /// Routes answering from `host` and `router`, within `limits`; the
+    /// limits hit are counted in `counters`.
+    pub fn new(
+        host: Arc<dyn HostInfo>,
+        router: Arc<rpc::Router>,
+        limits: Limits,
+        counters: Arc<Counters>,
+    ) -> Routes {
+        Routes {
+            host,
+            router,
+            max_bytes: limits.max_bytes,
+            counters,
+        }
     }
 }
 
@@ -53,7 +67,13 @@ impl Handler for Routes {
             "/rpc" if post => self.rpc(req, body)?,
             "/sha256" | "/rpc" => Response::method_not_allowed("POST"),
             _ => match path.strip_prefix("/bytes/") {
-                Some(n) if get => bytes(n),
+                Some(n) if get => {
+                    let resp = bytes(n, self.max_bytes);
+                    if resp.status == 413 {
+                        Counters::hit(&self.counters.bytes_too_large);
+                    }
+                    resp
+                }
                 Some(_) => Response::method_not_allowed("GET, HEAD"),
                 None => Response::text(404, format!("no such path {path:?}; GET / lists them")),
             },
@@ -129,21 +149,24 @@ fn index_page(info: &ConnInfo) -> String {
     )
 }
 
-/// `GET /bytes/N`: N is a plain decimal u64.
-fn bytes(n: &str) -> Response {
+/// `GET /bytes/N`: N is a plain decimal number up to `max`. A larger N
+/// is answered 413: what the client asked for is more than this server
+/// sends in one response (the limit is in the text).
+fn bytes(n: &str, max: u64) -> Response {
     match n.parse::<u64>() {
-        Ok(len) if n.bytes().all(|b| b.is_ascii_digit()) => Response {
+        Ok(len) if n.bytes().all(|b| b.is_ascii_digit()) && len <= max => Response {
             status: 200,
             content_type: "application/octet-stream",
             allow: None,
             body: Body::Pattern(len),
         },
+        Ok(_) if n.bytes().all(|b| b.is_ascii_digit()) => Response::text(
+            413,
+            format!("/bytes/N serves at most {max} bytes (demo --max-bytes); ask for less"),
+        ),
         _ => Response::text(
             400,
-            format!(
-                "/bytes/N needs N to be a decimal number of bytes up to {}, not {n:?}",
-                u64::MAX
-            ),
+            format!("/bytes/N needs N to be a decimal number of bytes up to {max}, not {n:?}"),
         ),
     }
 }
@@ -187,8 +210,23 @@ mod tests {
     #[test]
     fn bytes_rejects_signs_and_junk() {
         for bad in ["", "+5", "-1", "1e3", "0x10", "18446744073709551616", "5/"] {
-            assert_eq!(bytes(bad).status, 400, "{bad}");
+            assert_eq!(bytes(bad, u64::MAX).status, 400, "{bad}");
         }
-        assert_eq!(bytes("18446744073709551615").body, Body::Pattern(u64::MAX));
+        assert_eq!(
+            bytes("18446744073709551615", u64::MAX).body,
+            Body::Pattern(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn bytes_over_the_cap_is_413_with_the_limit() {
+        assert_eq!(bytes("1000", 1000).body, Body::Pattern(1000));
+        let r = bytes("1001", 1000);
+        assert_eq!(r.status, 413);
+        let Body::Bytes(text) = r.body else {
+            panic!("text")
+        };
+        assert!(String::from_utf8_lossy(&text).contains("at most 1000 bytes"));
+        assert_eq!(bytes("18446744073709551615", 1000).status, 413);
     }
 }

@@ -9,6 +9,12 @@
 //! | `sockets`      | none              | [`HostInfo::sockets`]            |
 //! | `stats`        | none              | [`HostInfo::stats`]              |
 //! | `rpc.discover` | none              | the OpenRPC document (rpc crate) |
+//!
+//! `sockets` and `stats` are heavy (their cost grows with the host's socket
+//! table, not with the request): a batch may call them at most
+//! [`rpc::server::DEFAULT_MAX_HEAVY`] times in all; further calls in that
+//! batch get -32001 (`rpc::error::TOO_MANY_HEAVY`). A batch's reply is
+//! capped at [`rpc::server::DEFAULT_MAX_REPLY`] bytes (-32600 past it).
 
 use std::sync::Arc;
 
@@ -54,6 +60,7 @@ impl Demo for DemoImpl {
 pub fn router(host: Arc<dyn HostInfo>) -> rpc::Router {
     let mut router = rpc::Router::new().with_info("demo", env!("CARGO_PKG_VERSION"));
     DemoImpl { host }.register_into(&mut router);
+    router.mark_heavy("sockets").mark_heavy("stats");
     router.register_raw(
         rpc::MethodInfo::new("echo", &[("params", "Value")], "Value")
             .with_summary("Returns its params as given."),

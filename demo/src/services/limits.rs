@@ -1,0 +1,141 @@
+//! The demo's budgets (issue 12): a deadline for every wait a peer can make
+//! a connection do, a cap on what one request can make the server spend,
+//! and a counter for each limit, shown under `"demo"` in `GET /stats`.
+//!
+//! | limit | default | flag | when hit |
+//! |-------|---------|------|----------|
+//! | connections served at once | [`MAX_CONNECTIONS`] | `--max-connections` | the longest-idle connection is closed (`evicted`); if none can be, the newcomer (`refused`) |
+//! | a whole HTTP request head | [`HEAD_TIMEOUT`] | `--head-timeout` | 408, closed (`head_timeouts`) |
+//! | an HTTP request body's average rate, after a grace | [`BODY_MIN_RATE`] B/s, [`BODY_GRACE`] | `--body-min-rate` (the grace is `--head-timeout`) | closed (`body_timeouts`) |
+//! | an idle keep-alive HTTP connection | [`HTTP_IDLE_TIMEOUT`] | `--idle-timeout` | closed (`idle_timeouts`) |
+//! | an idle echo, discard or RPC connection | [`STREAM_IDLE_TIMEOUT`] | `--stream-idle-timeout` | closed (`idle_timeouts`) |
+//! | a write making no progress (the peer's window stays shut) | [`WRITE_TIMEOUT`] | `--write-timeout` | dropped (`write_timeouts`) |
+//! | `GET /bytes/N` | [`MAX_BYTES`] | `--max-bytes` | 413 with the limit (`bytes_too_large`) |
+//!
+//! The head deadline runs from the connection's start for the first
+//! request and from a request's first byte for later ones; it is not
+//! restarted by each byte, so a peer trickling a head one byte at a time
+//! is closed after [`HEAD_TIMEOUT`] all the same.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The most connections served at the same time, over all services. Each
+/// is one thread with its buffers (HTTP: 16 KiB head + 64 KiB response +
+/// 64 KiB hash buffer; RPC: up to one 1 MiB line).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The longest a whole request head may take to arrive (nginx's
+/// `client_header_timeout` is 60 s; a head is a few hundred bytes).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The slowest average rate accepted for a request body, in bytes per
+/// second after [`BODY_GRACE`] (like Kestrel's minimum request body data
+/// rate): a 1 GiB upload may take 12 days, a stalled one cannot.
+pub const BODY_MIN_RATE: u64 = 1024;
+
+/// The time a request body is given before [`BODY_MIN_RATE`] applies.
+pub const BODY_GRACE: Duration = Duration::from_secs(10);
+
+/// An HTTP connection with no request for this long is closed, so idle
+/// keep-alive connections do not hold connection slots forever.
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Echo, discard and RPC connections idle for this long are closed. Long,
+/// because a person typing into `nc` is a legitimate slow client.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A write that makes no progress for this long fails and the connection
+/// is dropped: a reader that keeps its window shut holds a thread and a
+/// slot at most this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest `GET /bytes/N`: 16 GiB, minutes at the stack's speed.
+pub const MAX_BYTES: u64 = 16 << 30;
+
+/// Every limit above, as one value: the defaults, or the command line's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// See [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`HEAD_TIMEOUT`].
+    pub head_timeout: Duration,
+    /// See [`BODY_MIN_RATE`]; at least 1.
+    pub body_min_rate: u64,
+    /// See [`BODY_GRACE`].
+    pub body_grace: Duration,
+    /// See [`HTTP_IDLE_TIMEOUT`].
+    pub http_idle_timeout: Duration,
+    /// See [`STREAM_IDLE_TIMEOUT`].
+    pub stream_idle_timeout: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// See [`MAX_BYTES`].
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            head_timeout: HEAD_TIMEOUT,
+            body_min_rate: BODY_MIN_RATE,
+            body_grace: BODY_GRACE,
+            http_idle_timeout: HTTP_IDLE_TIMEOUT,
+            stream_idle_timeout: STREAM_IDLE_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            max_bytes: MAX_BYTES,
+        }
+    }
+}
+
+/// How often each limit was hit, since the start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections closed to make room for a new one.
+    pub evicted: AtomicU64,
+    /// New connections closed because no slot could be freed.
+    pub refused: AtomicU64,
+    /// Request heads not complete within the head timeout.
+    pub head_timeouts: AtomicU64,
+    /// Request bodies slower than the minimum rate.
+    pub body_timeouts: AtomicU64,
+    /// Connections closed for being idle.
+    pub idle_timeouts: AtomicU64,
+    /// Writes that made no progress within the write timeout.
+    pub write_timeouts: AtomicU64,
+    /// `GET /bytes/N` refused for N over the cap.
+    pub bytes_too_large: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub fn hit(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as a JSON object, named as the fields are.
+    pub fn to_json(&self) -> Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        json!({
+            "evicted": get(&self.evicted),
+            "refused": get(&self.refused),
+            "head_timeouts": get(&self.head_timeouts),
+            "body_timeouts": get(&self.body_timeouts),
+            "idle_timeouts": get(&self.idle_timeouts),
+            "write_timeouts": get(&self.write_timeouts),
+            "bytes_too_large": get(&self.bytes_too_large),
+        })
+    }
+}
+
+/// Whether `e` is what a socket's read or write timeout gives: `WouldBlock`
+/// from `std` on Unix, `TimedOut` from the stack.
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,274 @@
+//! The live connections, each with the time it last made progress, so that
+//! at the connection cap the one idle longest can be closed from the
+//! accepting thread (issue 12: "evict the longest-idle connection rather
+//! than refuse the newest").
+//!
+//! A connection is closed from outside with `shutdown(Both)` on a second
+//! handle to it (a [`Closer`]): the thread serving it then reads EOF or
+//! fails its write and ends. A trickling attacker makes progress too, but
+//! a fresh client has just made more, so under a flood of slow peers the
+//! newcomers push out the stalest of them.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::services::conn::ReadTimeout;
+use crate::services::limits::{is_timeout, Counters};
+
+/// Closes one connection from another thread: typically `shutdown(Both)`
+/// on a cloned handle.
+pub type Closer = Box<dyn Fn() + Send + Sync>;
+
+/// Milliseconds since the registry started: the clock of `last_active`.
+type Millis = u64;
+
+struct Entry {
+    last_active: Arc<AtomicU64>,
+    close: Option<Closer>,
+}
+
+/// The live connections.
+pub struct Registry {
+    epoch: Instant,
+    live: Mutex<HashMap<u64, Entry>>,
+    next_id: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            epoch: Instant::now(),
+            live: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Why [`Registry::admit`] did not admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+impl Registry {
+    fn now(&self) -> Millis {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How many connections are registered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        // A panic while holding the lock leaves a consistent map (every
+        // operation is one insert or remove), so a poisoned lock is usable.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new connection, closable by `close`. With `max` already
+    /// live, first closes the one that made progress least recently and
+    /// has a closer; returns whether one was evicted. Without any to
+    /// evict, refuses.
+    ///
+    /// # Errors
+    /// [`Full`] when `max` connections are live and none can be closed.
+    pub fn admit(
+        self: &Arc<Self>,
+        close: Option<Closer>,
+        max: usize,
+    ) -> Result<(Slot, bool), Full> {
+        let now = self.now();
+        let last_active = Arc::new(AtomicU64::new(now));
+        let mut evicted = None;
+        let id = {
+            let mut live = self.lock();
+            if live.len() >= max {
+                let oldest = live
+                    .iter()
+                    .filter(|(_, e)| e.close.is_some())
+                    .min_by_key(|(_, e)| e.last_active.load(Ordering::Relaxed))
+                    .map(|(id, _)| *id);
+                let Some(victim) = oldest.and_then(|id| live.remove(&id)) else {
+                    return Err(Full);
+                };
+                evicted = Some(victim);
+            }
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            live.insert(
+                id,
+                Entry {
+                    last_active: Arc::clone(&last_active),
+                    close,
+                },
+            );
+            id
+        };
+        let was_evicted = evicted.is_some();
+        // Close outside the lock: a shutdown may take the socket's lock.
+        if let Some(Entry {
+            close: Some(close), ..
+        }) = evicted
+        {
+            close();
+        }
+        Ok((
+            Slot {
+                id,
+                registry: Arc::clone(self),
+                last_active,
+            },
+            was_evicted,
+        ))
+    }
+}
+
+/// One registered connection; leaving the registry on drop.
+pub struct Slot {
+    id: u64,
+    registry: Arc<Registry>,
+    last_active: Arc<AtomicU64>,
+}
+
+impl Slot {
+    /// Records progress now.
+    pub fn touch(&self) {
+        self.last_active
+            .store(self.registry.now(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Already gone if it was evicted.
+        self.registry.lock().remove(&self.id);
+    }
+}
+
+/// A connection's stream as the services see it: each read or write that
+/// moves bytes marks the slot active, and a write that times out is
+/// counted (the caller then drops the connection).
+pub struct Tracked<S> {
+    stream: S,
+    slot: Slot,
+    counters: Arc<Counters>,
+    /// A read failed with a timeout: the peer was idle too long.
+    pub(crate) read_timed_out: bool,
+    /// A write failed with a timeout: the peer's window stayed shut.
+    pub(crate) write_timed_out: bool,
+}
+
+impl<S> Tracked<S> {
+    /// Wraps `stream`, registered as `slot`.
+    pub fn new(stream: S, slot: Slot, counters: Arc<Counters>) -> Tracked<S> {
+        Tracked {
+            stream,
+            slot,
+            counters,
+            read_timed_out: false,
+            write_timed_out: false,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S: Read> Read for Tracked<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream.read(buf) {
+            Ok(n) => {
+                if n > 0 {
+                    self.slot.touch();
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.read_timed_out |= is_timeout(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<S: Write> Write for Tracked<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.stream.write(buf) {
+            Ok(n) => {
+                self.slot.touch();
+                Ok(n)
+            }
+            Err(e) => {
+                if is_timeout(&e) {
+                    self.write_timed_out = true;
+                    Counters::hit(&self.counters.write_timeouts);
+                    // Whatever the caller does next, this connection is done.
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "write timed out: the peer's receive window stayed shut",
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl<S: ReadTimeout> ReadTimeout for Tracked<S> {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn closer(count: &Arc<AtomicUsize>) -> Option<Closer> {
+        let c = Arc::clone(count);
+        Some(Box::new(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+        }))
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_is_evicted() {
+        let reg = Arc::new(Registry::default());
+        let (a_closed, b_closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, _) = reg.admit(closer(&a_closed), 2).expect("a");
+        let (b, _) = reg.admit(closer(&b_closed), 2).expect("b");
+        // b idles; a makes progress later.
+        b.last_active.store(0, Ordering::Relaxed);
+        a.last_active.store(1_000, Ordering::Relaxed);
+        let (_c, evicted) = reg.admit(None, 2).expect("c");
+        assert!(evicted);
+        assert_eq!(b_closed.load(Ordering::Relaxed), 1);
+        assert_eq!(a_closed.load(Ordering::Relaxed), 0);
+        assert_eq!(reg.len(), 2);
+        drop(b);
+        assert_eq!(reg.len(), 2, "an evicted slot is already gone");
+        drop(a);
+        assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn without_a_closable_connection_the_newcomer_is_refused() {
+        let reg = Arc::new(Registry::default());
+        let _a = reg.admit(None, 1).expect("a");
+        assert_eq!(reg.admit(None, 1).err(), Some(Full));
+    }
+}
