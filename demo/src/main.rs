@@ -64,10 +64,7 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
         ),
         None => Box::new(tun),
     };
-    let config = Config {
-        mtu,
-        ..Config::with_addr(cli.addr)
-    };
+    let config = Config::with_addr(cli.addr).with_mtu(mtu);
     let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {

@@ -119,6 +119,17 @@ impl Config {
         }
     }
 
+    /// This configuration with `mtu`, and the MSS we advertise following
+    /// it (MTU less the IPv4 and TCP headers, RFC 9293 §3.7.1), so a full
+    /// segment fills one packet.
+    #[must_use]
+    pub fn with_mtu(mut self, mtu: usize) -> Config {
+        self.mtu = mtu;
+        let mss = mtu.saturating_sub(TCP_IPV4_HEADERS);
+        self.tcp.mss = u16::try_from(mss).unwrap_or(u16::MAX);
+        self
+    }
+
     /// Checks every field (and those of `tcp`) against the rules the
     /// stack relies on. `Stack::new` calls it; a stack never runs with a
     /// configuration that fails it.
@@ -484,5 +495,15 @@ mod tests {
         let e: io::Error = c.validate().unwrap_err().into();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         assert!(e.to_string().starts_with("Config::rx_batch = 70000"), "{e}");
+    }
+
+    #[test]
+    fn with_mtu_moves_the_mss_with_it() {
+        let c = Config::default().with_mtu(1400);
+        assert_eq!((c.mtu, c.tcp.mss), (1400, 1360));
+        assert!(c.validate().is_ok());
+        let jumbo = Config::default().with_mtu(9000);
+        assert_eq!(jumbo.tcp.mss, 8960);
+        assert!(jumbo.validate().is_ok());
     }
 }
