@@ -28,11 +28,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use stack::__bench::Demux;
+use stack::__bench::{self, Demux};
 use stack::device::{Device, PacketBatch};
-use stack::wire::ipv4::{self, Ipv4Repr};
-use stack::wire::tcp::{self, TcpFlags, TcpOptions, TcpRepr};
-use stack::wire::SeqNumber;
+use stack::wire::tcp::TcpFlags;
 use stack::Config;
 
 const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -58,32 +56,7 @@ impl Device for Sink {
 
 /// An IPv4 packet carrying a TCP segment from `from` to `US:port`.
 fn packet(from: SocketAddrV4, port: u16, flags: TcpFlags) -> Vec<u8> {
-    let seg = TcpRepr {
-        src_port: from.port(),
-        dst_port: port,
-        seq: SeqNumber(1),
-        ack: SeqNumber(1),
-        flags,
-        window: 64_000,
-        urgent: 0,
-        options: TcpOptions {
-            mss: flags.syn().then_some(1460),
-            ..TcpOptions::default()
-        },
-        payload: &[],
-    };
-    let ip = Ipv4Repr {
-        src: *from.ip(),
-        dst: US,
-        protocol: tcp::PROTOCOL,
-        ttl: 64,
-        payload_len: seg.buffer_len(),
-    };
-    let mut p = vec![0u8; ip.buffer_len()];
-    seg.emit(*from.ip(), US, &mut p[ipv4::HEADER_LEN..])
-        .unwrap();
-    ip.emit(&mut p).unwrap();
-    p
+    __bench::tcp_packet(from, US, port, flags)
 }
 
 /// A demultiplexer with `n` connections from distinct clients to port 80

@@ -11,7 +11,7 @@
 //! connections: what is measured is demultiplexing, not TCP.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -20,6 +20,8 @@ use crate::stats::Stats;
 use crate::table::FourTuple;
 use crate::tcp::connection::Connection;
 use crate::time::Instant;
+use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::tcp::{self, TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 use super::ops::OpenError;
@@ -117,42 +119,47 @@ fn open_error(e: OpenError) -> io::Error {
     io::Error::other(format!("{e:?}"))
 }
 
+/// A TCP segment from `from` to port `port` of `to` in an IPv4 packet with
+/// valid checksums (a SYN offers MSS 1460), as a peer would send it: the
+/// benchmark's and the tests' input.
+pub fn tcp_packet(from: SocketAddrV4, to: Ipv4Addr, port: u16, flags: TcpFlags) -> Vec<u8> {
+    let seg = TcpRepr {
+        src_port: from.port(),
+        dst_port: port,
+        seq: SeqNumber(1),
+        ack: SeqNumber(1),
+        flags,
+        window: 64_000,
+        urgent: 0,
+        options: TcpOptions {
+            mss: flags.syn().then_some(1460),
+            ..TcpOptions::default()
+        },
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src: *from.ip(),
+        dst: to,
+        protocol: tcp::PROTOCOL,
+        ttl: 64,
+        payload_len: seg.buffer_len(),
+    };
+    let mut p = vec![0u8; ip.buffer_len()];
+    // invariant: the buffer is exactly the packet's length, so neither
+    // emit can run out of room.
+    let emitted = seg
+        .emit(*from.ip(), to, &mut p[ipv4::HEADER_LEN..])
+        .and_then(|_| ip.emit(&mut p));
+    debug_assert!(emitted.is_ok());
+    p
+}
+
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
     use super::*;
     use crate::device::mem::MemPair;
-    use crate::wire::ipv4::{self, Ipv4Repr};
-    use crate::wire::tcp::{self, TcpFlags, TcpOptions, TcpRepr};
 
     const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-
-    fn packet(from: SocketAddrV4, port: u16, flags: TcpFlags) -> Vec<u8> {
-        let seg = TcpRepr {
-            src_port: from.port(),
-            dst_port: port,
-            seq: SeqNumber(1),
-            ack: SeqNumber(1),
-            flags,
-            window: 1000,
-            urgent: 0,
-            options: TcpOptions::default(),
-            payload: &[],
-        };
-        let ip = Ipv4Repr {
-            src: *from.ip(),
-            dst: US,
-            protocol: tcp::PROTOCOL,
-            ttl: 64,
-            payload_len: seg.buffer_len(),
-        };
-        let mut p = vec![0u8; ip.buffer_len()];
-        seg.emit(*from.ip(), US, &mut p[ipv4::HEADER_LEN..])
-            .unwrap_or_else(|e| panic!("{e}"));
-        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
-        p
-    }
 
     #[test]
     fn runs_the_real_demux_and_discards_batches() {
@@ -167,16 +174,16 @@ mod tests {
         d.add_connection(80, client)
             .unwrap_or_else(|e| panic!("{e}"));
         for _ in 0..10 {
-            d.demux(&packet(client, 80, TcpFlags::ACK));
+            d.demux(&tcp_packet(client, US, 80, TcpFlags::ACK));
         }
         // A miss is answered with a RST on the device.
-        d.demux(&packet(client, 81, TcpFlags::SYN));
+        d.demux(&tcp_packet(client, US, 81, TcpFlags::SYN));
         assert_eq!(d.stats().get("tcp_rx"), Some(11));
         assert_eq!(d.stats().get("tcp_rst_tx"), Some(1));
         assert_eq!(d.stats().get("drop_queue_full"), Some(0));
         assert_eq!(peer.pending(), 1);
         // Corrupt packets are dropped at the single drop site.
-        let mut bad = packet(client, 80, TcpFlags::ACK);
+        let mut bad = tcp_packet(client, US, 80, TcpFlags::ACK);
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         d.demux(&bad);
