@@ -8,6 +8,11 @@
 //! simulation's, counted from its epoch), so that a simulated run gives
 //! the same capture byte for byte.
 //!
+//! A super-segment sent with `Device::send_tso` is recorded once, as the
+//! single packet of up to 64 KiB the stack built (what tcpdump shows on an
+//! interface with TSO), not as the wire packets the device cuts it into;
+//! its TCP checksum may be unset, since the device fills it in.
+//!
 //! The file is flushed after every received batch and every sent packet,
 //! so a run that ends by Ctrl-C still leaves a readable capture. A failure
 //! to write the capture is logged once and never breaks the network path.
@@ -188,6 +193,26 @@ impl<D: Device> Device for PcapWriter<D> {
 
     fn mtu(&self) -> usize {
         self.inner.mtu()
+    }
+
+    fn max_packet(&self) -> usize {
+        self.inner.max_packet()
+    }
+
+    fn max_segment(&self) -> usize {
+        self.inner.max_segment()
+    }
+
+    /// Records the super-segment as one packet, as sent (up to 64 KiB;
+    /// its TCP checksum may be left for the device to fill in), then hands
+    /// it to the wrapped device's `send_tso`.
+    fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
+        {
+            let mut sink = self.sink.lock();
+            sink.record(packet, self.now());
+            sink.flush_or_log();
+        }
+        self.inner.send_tso(packet, mss)
     }
 }
 
