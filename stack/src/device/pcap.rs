@@ -248,6 +248,60 @@ mod tests {
     }
 
     #[test]
+    fn a_super_segment_is_recorded_once_and_arrives_cut_and_checksummed() {
+        use crate::wire::ipv4::{self, Ipv4Repr};
+        use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+        use crate::wire::SeqNumber;
+        use std::net::Ipv4Addr;
+
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let (a, b) = MemPair::with_max_segment(8, 1500, 0xffff);
+        let out = Shared::default();
+        let a = PcapWriter::new(a, out.clone()).unwrap();
+        assert_eq!((a.mtu(), a.max_segment()), (1500, 0xffff));
+        let payload: Vec<u8> = (0..3500u32).map(|i| i as u8).collect();
+        let seg = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: SeqNumber(100),
+            ack: SeqNumber(7),
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &payload,
+        };
+        // Built as the runtime builds one: no TCP checksum.
+        let mut packet = vec![0u8; ipv4::MAX_PACKET_LEN];
+        let len = seg
+            .emit_unchecksummed(&mut packet[ipv4::HEADER_LEN..])
+            .unwrap();
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol: 6,
+            ttl: 64,
+            payload_len: len,
+        };
+        ip.emit(&mut packet).unwrap();
+        let packet = &packet[..ip.buffer_len()];
+        a.send_tso(packet, 1000).unwrap();
+        // One record: the super-segment as built.
+        assert_eq!(read_back(&out.0.lock()).1, vec![packet.to_vec()]);
+        // Four wire packets, each with a checksum that verifies.
+        let mut batch = PacketBatch::new(8, 1500);
+        assert_eq!(b.recv_batch(&mut batch, Duration::ZERO).unwrap(), 4);
+        let mut got = Vec::new();
+        for p in batch.iter() {
+            let (ip, body) = Ipv4Repr::parse(p).unwrap();
+            let tcp = TcpRepr::parse(ip.src, ip.dst, body, true).unwrap();
+            assert_eq!(tcp.seq, SeqNumber(100) + got.len());
+            got.extend_from_slice(tcp.payload);
+        }
+        assert_eq!(got, payload);
+    }
+
+    #[test]
     fn records_both_directions_in_order_and_flushes_each() {
         let (a, b) = MemPair::new(8, 1500);
         let out = Shared::default();

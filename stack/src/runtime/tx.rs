@@ -118,7 +118,13 @@ pub(crate) fn transmit_tcp(inner: &Inner, conn: &mut Connection, now: Instant) {
                 inner.config.mtu
             };
             let built = build_ip(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
-                seg.emit(src, dst, buf)
+                // The device checksums each packet it cuts a
+                // super-segment into.
+                if tso {
+                    seg.emit_unchecksummed(buf)
+                } else {
+                    seg.emit(src, dst, buf)
+                }
             });
             if let Some(len) = built {
                 let result = if tso {
@@ -164,4 +170,23 @@ pub(crate) fn send_icmp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, msg: &IcmpR
 
 fn with_packet(f: impl FnOnce(&mut [u8])) {
     BUFFERS.with(|cell| f(&mut cell.borrow_mut().1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::MemPair;
+
+    #[test]
+    fn super_segment_payload_follows_the_device() {
+        let addr = Ipv4Addr::new(10, 0, 0, 2);
+        let (ours, _peer) = MemPair::new(4, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
+        assert_eq!(max_segment_payload(&inner), 0, "one MSS per segment");
+        let (ours, _peer) = MemPair::with_max_segment(4, 1500, 0xffff);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
+        // 65535 less 20 bytes of IPv4 and 60 of TCP header with options.
+        assert_eq!(max_segment_payload(&inner), 65_455);
+    }
 }
