@@ -8,6 +8,13 @@
 //! through untouched. Wrap both ends of a [`super::mem::MemPair`] to fault
 //! both directions (each end with its own seed).
 //!
+//! # Super-segments
+//!
+//! The injector advertises the wrapped device's `max_segment`, but cuts a
+//! super-segment (`Device::send_tso`) into MSS-sized packets itself and
+//! sends each through its faults: a loss is one wire packet, never a
+//! whole 64 KiB burst.
+//!
 //! # Time and determinism
 //!
 //! Every decision comes from a seeded SplitMix64 generator, drawn in a
@@ -325,6 +332,19 @@ impl<D: Device> Device for FaultInjector<D> {
     fn mtu(&self) -> usize {
         self.inner.mtu()
     }
+
+    fn max_packet(&self) -> usize {
+        self.inner.max_packet()
+    }
+
+    fn max_segment(&self) -> usize {
+        self.inner.max_segment()
+    }
+
+    // `send_tso` stays the default on purpose: the super-segment is cut
+    // into MSS-sized packets in software and each goes through `send`
+    // above, so loss, duplication and reordering hit single wire packets,
+    // as they do on a real link behind a NIC that segments.
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough to

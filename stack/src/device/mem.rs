@@ -25,12 +25,27 @@ impl MemPair {
     // A pair has two ends; `new` is the name callers of this API expect.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(queue_depth: usize, mtu: usize) -> (MemDevice, MemDevice) {
+        Self::with_max_segment(queue_depth, mtu, mtu)
+    }
+
+    /// Like [`MemPair::new`], but both ends advertise `max_segment` (at
+    /// least `mtu`, at most 65535) as [`Device::max_segment`]: the stack
+    /// then builds TCP super-segments of that size, which `send_tso` (the
+    /// default) cuts into MTU-sized packets in software. The link itself
+    /// still carries only packets up to `mtu`, so simulations exercise
+    /// the super-segment path of a TSO device.
+    pub fn with_max_segment(
+        queue_depth: usize,
+        mtu: usize,
+        max_segment: usize,
+    ) -> (MemDevice, MemDevice) {
         let depth = queue_depth.max(1);
+        let max_segment = max_segment.clamp(mtu, 0xffff.max(mtu));
         let (a_tx, b_rx) = crossbeam_channel::bounded(depth);
         let (b_tx, a_rx) = crossbeam_channel::bounded(depth);
         (
-            MemDevice::new(a_tx, a_rx, mtu),
-            MemDevice::new(b_tx, b_rx, mtu),
+            MemDevice::new(a_tx, a_rx, mtu, max_segment),
+            MemDevice::new(b_tx, b_rx, mtu, max_segment),
         )
     }
 }
@@ -41,17 +56,25 @@ pub struct MemDevice {
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,
     mtu: usize,
+    /// What `max_segment` advertises (see `MemPair::with_max_segment`).
+    max_segment: usize,
     dropped: AtomicU64,
     sent: AtomicU64,
     received: AtomicU64,
 }
 
 impl MemDevice {
-    fn new(tx: Sender<Vec<u8>>, rx: Receiver<Vec<u8>>, mtu: usize) -> MemDevice {
+    fn new(
+        tx: Sender<Vec<u8>>,
+        rx: Receiver<Vec<u8>>,
+        mtu: usize,
+        max_segment: usize,
+    ) -> MemDevice {
         MemDevice {
             tx,
             rx,
             mtu,
+            max_segment,
             dropped: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -133,6 +156,10 @@ impl Device for MemDevice {
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    fn max_segment(&self) -> usize {
+        self.max_segment
     }
 }
 

@@ -72,7 +72,8 @@ impl Inner {
             .write()
             .insert_ephemeral(self.config.addr, remote, |tuple| {
                 let iss = self.isn.isn(now, tuple.local, tuple.remote);
-                let conn = Connection::connect(now, tuple.local, remote, iss, &self.config.tcp);
+                let mut conn = Connection::connect(now, tuple.local, remote, iss, &self.config.tcp);
+                conn.set_max_segment_payload(tx::max_segment_payload(self));
                 let sock = Arc::new(TcpSocket::new(conn, None));
                 made = Some(Arc::clone(&sock));
                 Entry::Tcp(sock)

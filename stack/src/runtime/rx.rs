@@ -256,7 +256,8 @@ impl Rx {
     /// counts it as half-open) and services it after the batch: that sends
     /// its SYN-ACK, or hands it to the accept queue when it is already
     /// established.
-    fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, conn: Connection) {
+    fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, mut conn: Connection) {
+        conn.set_max_segment_payload(tx::max_segment_payload(inner));
         let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
         let inserted = inner
             .table

@@ -36,10 +36,26 @@ pub(crate) fn send_ip(
     protocol: u8,
     emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) {
-    let mtu = inner.config.mtu.min(packet.len());
-    let Some(body) = packet.get_mut(ipv4::HEADER_LEN..mtu) else {
-        return;
-    };
+    let limit = inner.config.mtu;
+    if let Some(len) = build_ip(inner, packet, limit, src, dst, protocol, emit) {
+        sent(inner, inner.device.send(&packet[..len]));
+    }
+}
+
+/// Writes an IPv4 packet of at most `limit` bytes into `packet` (see
+/// [`send_ip`]); returns its length, or `None` (counted) if it could not
+/// be built.
+fn build_ip(
+    inner: &Inner,
+    packet: &mut [u8],
+    limit: usize,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Option<usize> {
+    let limit = limit.min(packet.len());
+    let body = packet.get_mut(ipv4::HEADER_LEN..limit)?;
     let result = emit(body).and_then(|len| {
         let ip = Ipv4Repr {
             src,
@@ -52,30 +68,74 @@ pub(crate) fn send_ip(
         Ok(ip.buffer_len())
     });
     match result {
-        Ok(len) => match inner.device.send(&packet[..len]) {
-            Ok(()) => bump(&inner.stats.ip_tx),
-            Err(e) => {
-                bump(&inner.stats.tx_errors);
-                tracing::debug!("device send failed: {e}");
-            }
-        },
+        Ok(len) => Some(len),
         Err(e) => {
             bump(&inner.stats.tx_errors);
             tracing::warn!("could not build a packet to {dst}: {e}");
+            None
         }
     }
 }
 
-/// Sends every segment `conn` owes now.
+/// Counts the outcome of one device write.
+fn sent(inner: &Inner, result: std::io::Result<()>) {
+    match result {
+        Ok(()) => bump(&inner.stats.ip_tx),
+        Err(e) => {
+            bump(&inner.stats.tx_errors);
+            tracing::debug!("device send failed: {e}");
+        }
+    }
+}
+
+/// The payload limit for one TCP super-segment on this stack's device
+/// (`Connection::set_max_segment_payload`): the device's `max_segment()`
+/// less the IPv4 header and the largest TCP header, 0 (one MSS per
+/// segment) when the device segments no bigger than its MTU.
+pub(crate) fn max_segment_payload(inner: &Inner) -> usize {
+    let max = inner.device.max_segment().min(ipv4::MAX_PACKET_LEN);
+    if max <= inner.device.mtu() {
+        return 0;
+    }
+    max.saturating_sub(ipv4::HEADER_LEN + tcp::MAX_HEADER_LEN)
+}
+
+/// Sends every segment `conn` owes now. A segment whose payload exceeds
+/// the connection's MSS is a super-segment: it goes to the device's
+/// `send_tso`, which cuts it into MSS-sized packets (in the kernel, with
+/// an offload TUN device, or in software).
 pub(crate) fn transmit_tcp(inner: &Inner, conn: &mut Connection, now: Instant) {
     let (src, dst) = (*conn.local().ip(), *conn.remote().ip());
+    let mss = conn.effective_mss();
     BUFFERS.with(|cell| {
         let mut bufs = cell.borrow_mut();
         let (payload, packet) = &mut *bufs;
         while let Some(seg) = conn.poll_transmit(now, payload) {
-            send_ip(inner, packet, src, dst, tcp::PROTOCOL, |buf| {
-                seg.emit(src, dst, buf)
+            let tso = seg.payload.len() > mss;
+            let limit = if tso {
+                ipv4::MAX_PACKET_LEN
+            } else {
+                inner.config.mtu
+            };
+            let built = build_ip(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
+                // The device checksums each packet it cuts a
+                // super-segment into.
+                if tso {
+                    seg.emit_unchecksummed(buf)
+                } else {
+                    seg.emit(src, dst, buf)
+                }
             });
+            if let Some(len) = built {
+                let result = if tso {
+                    // The MSS came from a 16-bit option: it fits.
+                    let mss = u16::try_from(mss).unwrap_or(u16::MAX);
+                    inner.device.send_tso(&packet[..len], mss)
+                } else {
+                    inner.device.send(&packet[..len])
+                };
+                sent(inner, result);
+            }
             bump(&inner.stats.tcp_tx);
         }
     });
@@ -110,4 +170,23 @@ pub(crate) fn send_icmp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, msg: &IcmpR
 
 fn with_packet(f: impl FnOnce(&mut [u8])) {
     BUFFERS.with(|cell| f(&mut cell.borrow_mut().1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::MemPair;
+
+    #[test]
+    fn super_segment_payload_follows_the_device() {
+        let addr = Ipv4Addr::new(10, 0, 0, 2);
+        let (ours, _peer) = MemPair::new(4, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
+        assert_eq!(max_segment_payload(&inner), 0, "one MSS per segment");
+        let (ours, _peer) = MemPair::with_max_segment(4, 1500, 0xffff);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
+        // 65535 less 20 bytes of IPv4 and 60 of TCP header with options.
+        assert_eq!(max_segment_payload(&inner), 65_455);
+    }
 }

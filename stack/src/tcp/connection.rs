@@ -119,6 +119,10 @@ pub struct Connection {
 
     /// Options negotiated on the SYNs.
     opts: Negotiated,
+    /// The most payload one new-data segment may carry when the device
+    /// segments for us (TSO); 0 means one MSS. See
+    /// [`set_max_segment_payload`](Self::set_max_segment_payload).
+    max_segment_payload: usize,
 }
 
 impl Connection {
@@ -205,6 +209,7 @@ impl Connection {
             rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
             owed: Owed::new(config.challenge_acks_per_sec),
             opts,
+            max_segment_payload: 0,
         }
     }
 
@@ -380,6 +385,27 @@ impl Connection {
 
     pub fn keepalive(&self) -> Option<Duration> {
         self.config.keepalive
+    }
+
+    /// Lets one new-data segment carry up to `bytes` of payload, for a
+    /// device that cuts it into MSS-sized packets itself (TCP segmentation
+    /// offload; see `Device::send_tso`). Such a super-segment is a whole
+    /// number of MSS units (a short last unit only where Nagle and sender
+    /// SWS avoidance would send it by itself), within the congestion and
+    /// peer windows, and stands for that many segments on the wire:
+    /// congestion control, SACK, RACK-TLP and retransmissions all still
+    /// work in MSS units, and every retransmission, probe and SYN is at
+    /// most one MSS. 0 (the default), or anything below one MSS, means
+    /// one MSS per segment.
+    ///
+    /// The runtime sets it from the device's `max_segment()` less the
+    /// largest IPv4 and TCP headers.
+    pub fn set_max_segment_payload(&mut self, bytes: usize) {
+        self.max_segment_payload = bytes;
+    }
+
+    pub fn max_segment_payload(&self) -> usize {
+        self.max_segment_payload
     }
 
     // ---- Getters ----------------------------------------------------------

@@ -325,6 +325,26 @@ impl<'a> TcpRepr<'a> {
     /// `BufferTooSmall` when `buf` is shorter than [`Self::buffer_len`], or
     /// the options do not fit in 40 bytes.
     pub fn emit(&self, src: Ipv4Addr, dst: Ipv4Addr, buf: &mut [u8]) -> Result<usize, Error> {
+        let total = self.emit_unchecksummed(buf)?;
+        let buf = &mut buf[..total];
+        let len = u32::try_from(total).map_err(|_| Error::BufferTooSmall)?;
+        let sum = checksum::combine(&[
+            checksum::pseudo_header(src, dst, PROTOCOL, len),
+            checksum::sum(buf),
+        ]);
+        buf[16..18].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+        Ok(total)
+    }
+
+    /// Like [`Self::emit`], but leaves the checksum field zero: for a
+    /// super-segment handed to `Device::send_tso`, whose device fills in
+    /// the checksum of every packet it cuts (summing 64 KiB here would be
+    /// wasted).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::emit`].
+    pub fn emit_unchecksummed(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let header_len = self.header_len();
         let total = self.buffer_len();
         if header_len > MAX_HEADER_LEN || buf.len() < total {
@@ -343,12 +363,6 @@ impl<'a> TcpRepr<'a> {
         buf[18..20].copy_from_slice(&self.urgent.to_be_bytes());
         self.options.emit(&mut buf[MIN_HEADER_LEN..header_len]);
         buf[header_len..].copy_from_slice(self.payload);
-        let len = u32::try_from(total).map_err(|_| Error::BufferTooSmall)?;
-        let sum = checksum::combine(&[
-            checksum::pseudo_header(src, dst, PROTOCOL, len),
-            checksum::sum(buf),
-        ]);
-        buf[16..18].copy_from_slice(&checksum::finish(sum).to_be_bytes());
         Ok(total)
     }
 }

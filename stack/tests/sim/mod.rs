@@ -74,8 +74,22 @@ impl Sim {
     /// its seed, B's with a seed derived from it); `seed` also keys both
     /// stacks.
     pub fn new(seed: u64, faults: FaultConfig, a: Config, b: Config) -> Sim {
+        Sim::with_max_segment(seed, faults, a, b, MTU)
+    }
+
+    /// Like [`Sim::new`], but both devices advertise `max_segment` (see
+    /// `MemPair::with_max_segment`): the stacks build TCP super-segments
+    /// that the fault injectors cut into MTU-sized packets, so every
+    /// fault hits one wire packet.
+    pub fn with_max_segment(
+        seed: u64,
+        faults: FaultConfig,
+        a: Config,
+        b: Config,
+        max_segment: usize,
+    ) -> Sim {
         let clock = Arc::new(ManualClock::new(Instant::ZERO));
-        let (da, db) = MemPair::new(LINK_DEPTH, MTU);
+        let (da, db) = MemPair::with_max_segment(LINK_DEPTH, MTU, max_segment);
         // Not `seed ^ constant`: SplitMix64 steps its state by a
         // constant, so related seeds can give shifted copies of one
         // sequence.
@@ -168,6 +182,11 @@ impl Sim {
     pub fn captured(&self) -> (u64, u64) {
         (self.a.capture.len(), self.b.capture.len())
     }
+
+    /// The TCP data A and B each put on the wire.
+    pub fn tallies(&self) -> (Tally, Tally) {
+        (self.a.capture.tally(), self.b.capture.tally())
+    }
 }
 
 impl Node {
@@ -183,7 +202,7 @@ impl Node {
         clock: &Arc<ManualClock>,
         seed: u64,
     ) -> Node {
-        let capture = Capture::default();
+        let capture = Capture::new(config.addr);
         let clock: Arc<dyn Clock> = clock.clone();
         let pcap = PcapWriter::new(dev, capture.clone())
             .expect("pcap header")
@@ -198,26 +217,124 @@ impl Node {
     }
 }
 
-/// A pcap sink that keeps a running SHA-256 and a length, not the bytes:
-/// a 10 MiB transfer captures tens of megabytes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<(Sha256, u64)>>);
+/// A pcap sink that keeps a running SHA-256 and a length, not the bytes
+/// (a 10 MiB transfer captures tens of megabytes), and tallies the TCP
+/// data its own end sent ([`Tally`]).
+#[derive(Clone)]
+struct Capture(Arc<Mutex<CaptureState>>);
+
+struct CaptureState {
+    sha: Sha256,
+    len: u64,
+    /// The address of this capture's end: packets from it were sent.
+    own: Ipv4Addr,
+    /// The pcap file header (the first write) has gone by.
+    header_seen: bool,
+    tally: Tally,
+}
+
+/// The TCP data one end put on the wire (after its fault injector: lost
+/// packets are not in it, duplicates are twice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Packets with a TCP payload.
+    pub data_packets: u64,
+    /// Their payload bytes.
+    pub payload_bytes: u64,
+    /// Payload bytes at or below the highest sequence number sent before
+    /// them: retransmissions, plus injected duplicates and reorderings.
+    pub resent_bytes: u64,
+    /// The largest TCP payload of one wire packet.
+    pub max_payload: usize,
+    /// The end of the highest data sent so far (one connection per run).
+    high: Option<u32>,
+}
+
+impl Tally {
+    /// Counts one IPv4 packet sent by this end.
+    fn packet(&mut self, ip: &[u8]) {
+        let Some(&vihl) = ip.first() else { return };
+        let ihl = usize::from(vihl & 0x0f) * 4;
+        if ip.len() < ihl + 20 || ip[9] != 6 {
+            return;
+        }
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
+        let tcp = &ip[ihl..total];
+        let doff = usize::from(tcp[12] >> 4) * 4;
+        let len = tcp.len().saturating_sub(doff);
+        if len == 0 {
+            return;
+        }
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        let end = seq.wrapping_add(len as u32);
+        self.data_packets += 1;
+        self.payload_bytes += len as u64;
+        self.max_payload = self.max_payload.max(len);
+        let fresh = match self.high {
+            None => len,
+            // Sequence arithmetic (RFC 9293 §3.4): how far `end` passes
+            // the highest end so far.
+            Some(high) => usize::try_from(end.wrapping_sub(high) as i32)
+                .unwrap_or(0)
+                .min(len),
+        };
+        self.resent_bytes += (len - fresh) as u64;
+        if fresh > 0 {
+            self.high = Some(end);
+        }
+    }
+}
 
 impl Capture {
+    fn new(own: Ipv4Addr) -> Capture {
+        Capture(Arc::new(Mutex::new(CaptureState {
+            sha: Sha256::new(),
+            len: 0,
+            own,
+            header_seen: false,
+            tally: Tally::default(),
+        })))
+    }
+
     fn digest(&self) -> [u8; 32] {
-        self.0.lock().0.clone().finalize().into()
+        self.0.lock().sha.clone().finalize().into()
     }
 
     fn len(&self) -> u64 {
-        self.0.lock().1
+        self.0.lock().len
+    }
+
+    fn tally(&self) -> Tally {
+        self.0.lock().tally
     }
 }
 
 impl Write for Capture {
+    /// The pcap writer hands over the file header first, then whole
+    /// records at each flush point.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut c = self.0.lock();
-        c.0.update(buf);
-        c.1 += buf.len() as u64;
+        c.sha.update(buf);
+        c.len += buf.len() as u64;
+        if !c.header_seen {
+            c.header_seen = true;
+            return Ok(buf.len());
+        }
+        let own = c.own.octets();
+        let mut rest = buf;
+        // Record header: seconds, microseconds, captured and original
+        // lengths, native endian.
+        while rest.len() >= 16 {
+            let caplen = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
+            let Some(packet) = rest.get(16..16 + caplen) else {
+                break;
+            };
+            if packet.get(12..16) == Some(&own[..]) {
+                c.tally.packet(packet);
+            }
+            rest = &rest[16 + caplen..];
+        }
+        assert!(rest.is_empty(), "a pcap record split across writes");
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -1,6 +1,8 @@
 //! What to send next: RST owed, SYN, zero-window probe, fast retransmit,
 //! new data (window, congestion, Nagle and SWS rules) with FIN, keepalive,
-//! or a bare ACK. Each `poll_transmit` emits at most one segment.
+//! or a bare ACK. Each `poll_transmit` emits at most one segment: one MSS
+//! at most, except new data, which may be a super-segment of many MSS
+//! units when `set_max_segment_payload` allows it (TSO).
 
 use super::{distance, AckOwed, Connection, Planned};
 use crate::tcp::state::State;
@@ -11,7 +13,9 @@ use crate::wire::SeqNumber;
 
 impl Connection {
     /// The next segment to send, with its payload copied into `buf` (at
-    /// most the effective MSS and at most `buf.len()` bytes), or `None`
+    /// most the effective MSS, or for new data the super-segment limit of
+    /// [`set_max_segment_payload`](Self::set_max_segment_payload), and at
+    /// most `buf.len()` bytes), or `None`
     /// when nothing is owed. Call until `None` after every input or
     /// command; the caller emits it with `TcpRepr::emit(local ip, remote
     /// ip, ..)`. Ports are src = local, dst = remote.
@@ -210,13 +214,35 @@ impl Connection {
         }
         let avail = queued - offset;
         let fin_wanted = self.fin_wanted();
-        let max = self.payload_mss().min(buf.len());
+        let mss = self.payload_mss();
+        let resend = self.snd.nxt() < self.snd.max();
+        // Old data after a timeout and a tail loss probe go one MSS at a
+        // time (RFC 8985 §7.3: the probe is one segment).
+        let one = resend || self.loss.tlp.sending();
+        let short = mss.min(buf.len());
+        let max = self.segment_limit(one, buf.len());
         let usable = self.usable_window();
         let mut len = avail.min(usable).min(max);
-        let resend = self.snd.nxt() < self.snd.max();
         if resend {
             if let Some(sacked) = self.loss.scoreboard.next_sacked(self.snd.nxt()) {
                 len = len.min(distance(self.snd.nxt(), sacked));
+            }
+        }
+        if len > mss {
+            // A super-segment: whole MSS units, and a short last unit
+            // only if it would go out by itself right after them, when
+            // something is in flight: with our FIN, under nodelay when it
+            // ends the queue (Nagle, RFC 9293 §3.7.4), or when it is at
+            // least half the peer's largest window (sender SWS, RFC 1122
+            // §4.2.3.4).
+            let tail = len % mss;
+            let ok = if len == avail {
+                fin_wanted || self.config.nodelay
+            } else {
+                tail >= self.snd.max_wnd() / 2
+            };
+            if !ok {
+                len -= tail;
             }
         }
         // A FIN needs no window (it is retransmitted if dropped).
@@ -224,7 +250,7 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        if len < max && !fin && !resend {
+        if len < short && !fin && !resend {
             // A short segment. Nagle (RFC 9293 §3.7.4): only when nothing
             // is unacknowledged, unless nodelay. Sender SWS avoidance (RFC
             // 1122 §4.2.3.4): a window-limited one only if it is at least
@@ -270,6 +296,20 @@ impl Connection {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
         Some((seq, flags, n))
+    }
+
+    /// The most payload the next new-data segment may carry: one MSS
+    /// (`one`, or without a super-segment limit), else the limit set by
+    /// `set_max_segment_payload` rounded down to whole MSS units; never
+    /// more than `buf_len`.
+    fn segment_limit(&self, one: bool, buf_len: usize) -> usize {
+        let mss = self.payload_mss();
+        let single = mss.min(buf_len);
+        if one {
+            return single;
+        }
+        let units = self.max_segment_payload.min(buf_len) / mss;
+        (units * mss).max(single)
     }
 
     /// The options of a non-SYN segment: timestamps (RFC 7323 §3.2) and
@@ -347,7 +387,9 @@ impl Connection {
             // ACK while data is out of order).
             self.owed.ack_now();
         }
-        self.stats.segs_sent += 1;
+        // A super-segment counts as the MSS-sized segments the device
+        // cuts it into.
+        self.stats.segs_sent += payload.len().div_ceil(self.payload_mss()).max(1) as u64;
         self.stats.bytes_sent += payload.len() as u64;
         repr
     }

@@ -24,6 +24,7 @@ mod retransmit;
 mod sack;
 mod sim;
 mod transfer;
+mod tso;
 mod window;
 
 pub(super) const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
