@@ -15,7 +15,7 @@ use std::net::SocketAddrV4;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::device::Device;
+use crate::device::{Device, RxMeta};
 use crate::stats::Stats;
 use crate::table::FourTuple;
 use crate::tcp::connection::Connection;
@@ -96,7 +96,13 @@ impl Demux {
     /// Demultiplexes `packet` as the next packet of the current batch, as
     /// the RX thread does; ends the batch when it is full.
     pub fn demux(&mut self, packet: &[u8]) {
-        self.rx.demux(&self.inner, self.now, self.in_batch, packet);
+        self.rx.demux(
+            &self.inner,
+            self.now,
+            self.in_batch,
+            packet,
+            RxMeta::default(),
+        );
         self.in_batch += 1;
         if self.in_batch >= self.inner.config.rx_batch {
             self.rx.discard_batch();

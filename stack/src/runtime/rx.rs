@@ -15,6 +15,17 @@
 //!
 //! Counters of replies are bumped before the reply is sent, so a peer that
 //! has seen the reply also sees the count.
+//!
+//! # Offloads
+//!
+//! Batch buffers hold [`Device::max_packet`] bytes each, so an offload
+//! TUN device can hand over the kernel's TCP super-segments (up to 64 KiB)
+//! unsplit; each is taken as one segment (RFC 9293 bounds a segment by
+//! the window, not by the MSS) and counted in `rx_gso_segments`. The
+//! IPv4 header checksum is always verified; the TCP and UDP checksums only
+//! when the packet's [`RxMeta`] says they must be (`must_verify`): a
+//! packet the kernel verified, or never checksummed because it never left
+//! the host, is counted in `rx_csum_offloaded` instead.
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -22,7 +33,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::device::PacketBatch;
+use crate::device::{Device, PacketBatch, RxMeta};
 use crate::icmp;
 use crate::stats::bump;
 use crate::table::TcpLookup;
@@ -43,7 +54,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 pub(crate) fn run(inner: &Inner) {
     let mut rx = Rx::new(inner.config.rx_batch);
-    let mut batch = PacketBatch::new(inner.config.rx_batch, inner.config.mtu);
+    let mut batch = new_batch(inner.config.rx_batch, &*inner.device);
     let mut last_error = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
         match receive(inner, &mut rx, &mut batch, POLL_INTERVAL) {
@@ -59,6 +70,15 @@ pub(crate) fn run(inner: &Inner) {
             }
         }
     }
+}
+
+/// A batch of `rx_batch` buffers, each large enough for the largest
+/// packet `device` returns (a super-segment on an offload TUN device).
+///
+/// DoS warning: that is `rx_batch * device.max_packet()` bytes, 4 MiB for
+/// the default 64 buffers on an offload TUN device.
+pub(crate) fn new_batch(rx_batch: usize, device: &dyn Device) -> PacketBatch {
+    PacketBatch::new(rx_batch, device.max_packet())
 }
 
 /// One RX pass, shared by the RX thread and a driven stack's `poll`:
@@ -102,8 +122,8 @@ impl Rx {
     pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
         let now = inner.now();
         self.begin_batch(inner);
-        for (i, packet) in batch.iter().enumerate() {
-            self.demux(inner, now, i, packet);
+        for (i, (packet, meta)) in batch.iter_with_meta().enumerate() {
+            self.demux(inner, now, i, packet, meta);
         }
         self.service(inner, now, batch);
     }
@@ -114,10 +134,17 @@ impl Rx {
         self.queue_depth = inner.config.socket_queue_depth.max(1);
     }
 
-    /// Validates packet `index` of the batch and sends it on its way (the
-    /// benchmark in `benches/benches/table.rs` runs this through
-    /// [`super::__bench`]).
-    pub(crate) fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8]) {
+    /// Validates packet `index` of the batch, received with `meta`, and
+    /// sends it on its way (the benchmark in `benches/benches/table.rs`
+    /// runs this through [`super::__bench`]).
+    pub(crate) fn demux(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        index: usize,
+        packet: &[u8],
+        meta: RxMeta,
+    ) {
         bump(&inner.stats.ip_rx);
         let (ip, payload) = match Ipv4Repr::parse(packet) {
             Ok(parsed) => parsed,
@@ -127,8 +154,8 @@ impl Rx {
             return bump(&inner.stats.drop_not_ours);
         }
         match ip.protocol {
-            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload),
-            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet),
+            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
+            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
             ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
             _ => {
                 bump(&inner.stats.drop_unsupported);
@@ -144,12 +171,19 @@ impl Rx {
         index: usize,
         ip: &Ipv4Repr,
         payload: &[u8],
+        meta: RxMeta,
     ) {
-        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, true) {
+        // RFC 9293 §3.1: the checksum is verified, unless the device
+        // vouches for it (see the module docs).
+        let verify = transport_checksum(inner, meta);
+        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, verify) {
             Ok(seg) => seg,
             Err(e) => return inner.stats.count_drop(e),
         };
         bump(&inner.stats.tcp_rx);
+        if meta.gso_size.is_some() {
+            bump(&inner.stats.rx_gso_segments);
+        }
         let local = SocketAddrV4::new(ip.dst, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         let table = inner.table.read();
@@ -301,6 +335,16 @@ impl Rx {
     }
 }
 
+/// Whether the TCP or UDP checksum of a packet received with `meta` must
+/// be verified in software; counts the packets it need not be for.
+fn transport_checksum(inner: &Inner, meta: RxMeta) -> bool {
+    let verify = meta.checksum.must_verify();
+    if !verify {
+        bump(&inner.stats.rx_csum_offloaded);
+    }
+    verify
+}
+
 /// Parses a packet that already passed validation in `demux`, without
 /// checking its checksums again.
 fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
@@ -308,8 +352,18 @@ fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
     TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
 }
 
-fn demux_udp(inner: &Inner, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8]) {
-    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, true) {
+fn demux_udp(
+    inner: &Inner,
+    now: Instant,
+    ip: &Ipv4Repr,
+    payload: &[u8],
+    packet: &[u8],
+    meta: RxMeta,
+) {
+    // RFC 768 (RFC 1122 §4.1.3.4): verified unless the device vouches for
+    // it.
+    let verify = transport_checksum(inner, meta);
+    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, verify) {
         Ok(d) => d,
         Err(e) => return inner.stats.count_drop(e),
     };
