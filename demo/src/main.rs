@@ -56,7 +56,15 @@ fn main() -> ExitCode {
 /// the stack on it. Ctrl-C shuts the stack down and exits.
 fn start_stack(cli: &Cli) -> Result<Stack, String> {
     let mtu = usize::from(cli.mtu);
-    let tun = TunDevice::open(&cli.tun, mtu).map_err(|e| e.to_string())?;
+    let tun = TunDevice::open_with(&cli.tun, mtu, cli.offload.mode()).map_err(|e| e.to_string())?;
+    // The device carries the choice: the stack uses whatever it offers
+    // (super-segments in and out, checksums left to the kernel).
+    info!(
+        "{}: offloads: {} (--offload {})",
+        cli.tun,
+        tun.offloads(),
+        format!("{:?}", cli.offload).to_lowercase()
+    );
     let device: Box<dyn Device> = match &cli.pcap {
         Some(path) => Box::new(
             PcapWriter::create(tun, path)
