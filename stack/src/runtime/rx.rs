@@ -407,3 +407,135 @@ fn send_icmp_error(inner: &Inner, now: Instant, ip: &Ipv4Repr, msg: IcmpRepr<'_>
         bump(&inner.stats.icmp_rate_limited);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::MemPair;
+    use crate::device::RxChecksum;
+    use crate::wire::tcp::{TcpFlags, TcpOptions};
+    use crate::wire::SeqNumber;
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    /// A segment from the peer's port 40000 to our `port`.
+    fn segment(port: u16, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+        let seg = TcpRepr {
+            src_port: 40000,
+            dst_port: port,
+            seq: SeqNumber(1),
+            ack: SeqNumber(0),
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload,
+        };
+        let ip = Ipv4Repr {
+            src: PEER,
+            dst: US,
+            protocol: tcp::PROTOCOL,
+            ttl: 64,
+            payload_len: seg.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        seg.emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    /// The TCP checksum field as a kernel leaves it with `NEEDS_CSUM`:
+    /// not the checksum of the segment.
+    fn with_partial_checksum(mut p: Vec<u8>) -> Vec<u8> {
+        p[ipv4::HEADER_LEN + 16] ^= 0x5a;
+        p
+    }
+
+    const PARTIAL: RxMeta = RxMeta {
+        checksum: RxChecksum::Partial,
+        gso_size: None,
+    };
+
+    /// Runs one batch of `packets` through a fresh stack state listening
+    /// on port 80; returns its counters and how many packets it sent.
+    fn run(packets: &[(Vec<u8>, RxMeta)]) -> (Vec<(&'static str, u64)>, usize) {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let _listener = inner
+            .listen(SocketAddrV4::new(US, 80))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut batch = PacketBatch::new(packets.len(), ipv4::MAX_PACKET_LEN);
+        for (p, meta) in packets {
+            let pushed = batch.push_with_meta(|buf| {
+                buf[..p.len()].copy_from_slice(p);
+                Ok::<_, ()>(Some((p.len(), *meta)))
+            });
+            assert_eq!(pushed, Ok(true));
+        }
+        let mut rx = Rx::new(packets.len());
+        rx.process(&inner, &batch);
+        (inner.stats.snapshot(), peer.pending())
+    }
+
+    fn count(stats: &[(&'static str, u64)], name: &str) -> u64 {
+        stats
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| panic!("no counter {name}"), |(_, v)| *v)
+    }
+
+    #[test]
+    fn partial_checksum_is_taken_unverified_and_counted() {
+        let syn = with_partial_checksum(segment(80, TcpFlags::SYN, &[]));
+        let (stats, sent) = run(&[(syn, PARTIAL)]);
+        assert_eq!(sent, 1, "the SYN-ACK");
+        assert_eq!(count(&stats, "rx_csum_offloaded"), 1);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 0);
+    }
+
+    #[test]
+    fn unverified_checksum_is_still_verified() {
+        let syn = with_partial_checksum(segment(80, TcpFlags::SYN, &[]));
+        let (stats, sent) = run(&[(syn, RxMeta::default())]);
+        assert_eq!(sent, 0);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 1);
+        assert_eq!(count(&stats, "rx_csum_offloaded"), 0);
+    }
+
+    #[test]
+    fn ip_header_checksum_is_verified_whatever_the_device_says() {
+        let mut syn = segment(80, TcpFlags::SYN, &[]);
+        syn[10] ^= 0x01;
+        let (stats, sent) = run(&[(syn, PARTIAL)]);
+        assert_eq!(sent, 0);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 1);
+    }
+
+    #[test]
+    fn super_segment_beyond_the_mtu_is_one_segment() {
+        // 60,000 payload bytes in one packet (a kernel's GSO packet) to a
+        // closed port: taken whole as one segment, answered with one RST.
+        let big = with_partial_checksum(segment(81, TcpFlags::ACK, &[7; 60_000]));
+        assert!(big.len() > 1500);
+        let meta = RxMeta {
+            gso_size: Some(1448),
+            ..PARTIAL
+        };
+        let (stats, sent) = run(&[(big, meta)]);
+        assert_eq!(count(&stats, "tcp_rx"), 1);
+        assert_eq!(count(&stats, "rx_gso_segments"), 1);
+        assert_eq!(count(&stats, "tcp_rst_tx"), 1);
+        assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn batch_buffers_hold_the_largest_packet_the_device_returns() {
+        let (ours, _peer) = MemPair::new(1, 9000);
+        assert_eq!(new_batch(4, &ours).buf_len(), ours.max_packet());
+    }
+}
