@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Measures the demo host on the stack over TUN side by side with the same
 # services on the Linux kernel's own TCP/IP over a veth pair, and prints
-# one table: workload | ours | kernel | ratio.
+# one table: workload | ours with offload | ours without | kernel | ratios.
+# The demo runs twice on the same tun0: with `--offload on` (checksum
+# offload and TSO4: the kernel and the stack exchange TCP super-segments of
+# up to 64 KiB) and with `--offload off` (one MTU-sized packet per write).
 #
 #   sudo scripts/bench-tun.sh              # full run (about 5-10 minutes)
 #   sudo scripts/bench-tun.sh --quick      # fewer runs and requests
@@ -12,7 +15,8 @@
 # namespace is never touched:
 #
 #   bt<PID>-ours         tun0 10.0.0.1/24 (kernel side), the client; the
-#                        demo runs here as 10.0.0.2 on the stack
+#                        demo runs here as 10.0.0.2 on the stack, first
+#                        with --offload on, then with --offload off
 #   bt<PID>-kc (client)  veth 10.0.1.1/24  <->  bt<PID>-ks (server) veth
 #                        10.0.1.2/24 with `demo kernel-serve`
 #
@@ -28,10 +32,12 @@ usage() {
     cat <<EOF
 Usage: sudo scripts/$PROG [--quick] [--loss PCT]
 
-Builds the demo (release), serves it on the stack over TUN and on the
-kernel over veth, each in namespaces of its own, and measures from the
-kernel-side client: bulk download, bulk upload, small-request latency,
-connections per second and JSON-RPC round trips.
+Builds the demo (release), serves it on the stack over TUN (once with
+--offload on, once with --offload off) and on the kernel over veth, each in
+namespaces of its own, and measures from the kernel-side client: bulk
+download, bulk upload, small-request latency, connections per second and
+JSON-RPC round trips. --offload on must be granted by the kernel (Linux
+with TUN virtio-net header support); the script stops if it is not.
 
 Options:
   --quick      fewer runs and requests (a smoke test, about a minute)
@@ -104,7 +110,7 @@ cleanup() {
     local rc=$?
     set +e
     if ((rc != 0)); then
-        for f in "$TMP"/ours.log "$TMP"/kernel.log; do
+        for f in "$TMP"/ours-on.log "$TMP"/ours-off.log "$TMP"/kernel.log; do
             [[ -s $f ]] && { echo "--- last lines of $f:"; tail -n 20 "$f"; } >&2
         done
     fi
@@ -147,8 +153,27 @@ fi
 # --- namespaces ----------------------------------------------------------
 log "namespace $NS_OURS: tun0 10.0.0.1/24, demo on the stack as $OURS_IP"
 "$ROOT/scripts/setup-tun.sh" --netns "$NS_OURS" >/dev/null
-ip netns exec "$NS_OURS" "$DEMO" >"$TMP/ours.log" 2>&1 &
-pids+=($!)
+
+# Starts the demo on tun0 with --offload $1, logging to $TMP/ours-$1.log.
+ours_pid=""
+start_ours() {
+    ip netns exec "$NS_OURS" "$DEMO" --offload "$1" >"$TMP/ours-$1.log" 2>&1 &
+    ours_pid=$!
+    pids+=("$ours_pid")
+}
+
+# Stops the demo started last (SIGINT: it resets its connections and
+# releases tun0) and waits for it, at most 10 s.
+stop_ours() {
+    local i
+    kill -INT "$ours_pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$ours_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$ours_pid" 2>/dev/null && die "the demo did not stop within 10 s"
+    wait "$ours_pid" 2>/dev/null || true
+}
 
 log "namespaces $NS_KC <-> $NS_KS: veth, demo kernel-serve on $KERN_IP"
 ip netns add "$NS_KC"
@@ -178,7 +203,11 @@ if ((loss > 0)); then
     # The hooks see the kernel's GSO super-packets (up to 64 KiB, and veth
     # passes them through whole), so without this one "packet" dropped
     # could be 45 segments. One segment per skb makes the loss per
-    # MTU-sized packet on both links, as on the wire.
+    # MTU-sized packet on both links, as on the wire. On tun0 with
+    # --offload on this also stops the kernel's TCP from building
+    # super-segments towards us (it sizes them by the device's limit), so
+    # under loss that column measures checksum offload and our own
+    # super-segments, which the input hook still sees whole.
     ip -n "$NS_OURS" link set dev tun0 gso_max_segs 1
     ip -n "$NS_KC" link set dev veth0 gso_max_segs 1
     ip -n "$NS_KS" link set dev veth1 gso_max_segs 1
@@ -197,7 +226,6 @@ wait_up() {
     done
     die "server at $ip in $ns did not come up within 10 s"
 }
-wait_up "$NS_OURS" "$OURS_IP"
 wait_up "$NS_KC" "$KERN_IP"
 
 # --- the client-side measurements ------------------------------------------
@@ -365,31 +393,49 @@ measure() {
     R[$side.rpc99]=$(awk '{print $2}' <<<"$rpcs")
 }
 
-measure ours "$NS_OURS" "$OURS_IP"
+# Ours twice on the same tun0, each run checking what the kernel granted.
+for mode in on off; do
+    start_ours "$mode"
+    wait_up "$NS_OURS" "$OURS_IP"
+    granted=$(grep -o 'offloads: [^(]*' "$TMP/ours-$mode.log" | head -n 1 | sed 's/ *$//')
+    [[ -n $granted ]] || die "the demo's log does not name its offloads"
+    R[$mode.granted]=${granted#offloads: }
+    log "ours --offload $mode: ${R[$mode.granted]}"
+    measure "$mode" "$NS_OURS" "$OURS_IP"
+    stop_ours
+done
 measure kernel "$NS_KC" "$KERN_IP"
 
 # --- the table -------------------------------------------------------------
-row() { # label, ours, kernel, unit, scale divisor, format
-    awk -v l="$1" -v o="$2" -v k="$3" -v u="$4" -v d="$5" -v f="$6" 'BEGIN {
-        fo = sprintf(f, o / d); fk = sprintf(f, k / d)
-        r = (k > 0) ? sprintf("%.2fx", o / k) : "n/a"
-        printf "| %-46s | %14s | %14s | %6s |\n", l " (" u ")", fo, fk, r
+row() { # label, ours on, ours off, kernel, unit, scale divisor, format
+    awk -v l="$1" -v on="$2" -v off="$3" -v k="$4" -v u="$5" -v d="$6" -v f="$7" 'BEGIN {
+        fon = sprintf(f, on / d); foff = sprintf(f, off / d); fk = sprintf(f, k / d)
+        ron = (k > 0) ? sprintf("%.2fx", on / k) : "n/a"
+        roff = (k > 0) ? sprintf("%.2fx", off / k) : "n/a"
+        printf "| %-46s | %14s | %14s | %14s | %7s | %7s |\n", l " (" u ")", fon, foff, fk, ron, roff
     }'
 }
+# One row per workload from the results under $2.
+rows() { # label, key, unit, divisor, format
+    row "$1" "${R[on.$2]}" "${R[off.$2]}" "${R[kernel.$2]}" "$3" "$4" "$5"
+}
+dashes() { printf -- '-%.0s' $(seq "$1"); }
 echo
 echo "bench-tun.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), loss ${loss}%, $([[ $quick -eq 1 ]] && echo quick || echo full) run, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "offloads granted: --offload on: ${R[on.granted]}; --offload off: ${R[off.granted]}"
 echo
-printf "| %-46s | %14s | %14s | %6s |\n" "workload" "ours (TUN)" "kernel (veth)" "ratio"
-printf "|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..48})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..16})" "--------"
-row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "${R[ours.dl]}" "${R[kernel.dl]}" "MB/s" 1e6 "%.1f"
-row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "${R[ours.dl]}" "${R[kernel.dl]}" "Gbit/s" 1.25e8 "%.2f"
-row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "${R[ours.ul]}" "${R[kernel.ul]}" "MB/s" 1e6 "%.1f"
-row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "${R[ours.ul]}" "${R[kernel.ul]}" "Gbit/s" 1.25e8 "%.2f"
-row "GET / fresh conn, median of $LAT_N" "${R[ours.lat50]}" "${R[kernel.lat50]}" "us" 1 "%.0f"
-row "GET / fresh conn, p99" "${R[ours.lat99]}" "${R[kernel.lat99]}" "us" 1 "%.0f"
-row "connections/s, sequential" "${R[ours.cps1]}" "${R[kernel.cps1]}" "conn/s" 1 "%.0f"
-row "connections/s, $PAR parallel" "${R[ours.cpsN]}" "${R[kernel.cpsN]}" "conn/s" 1 "%.0f"
-row "JSON-RPC add round trip, median of $RPC_N" "${R[ours.rpc50]}" "${R[kernel.rpc50]}" "us" 1 "%.1f"
-row "JSON-RPC add round trip, p99" "${R[ours.rpc99]}" "${R[kernel.rpc99]}" "us" 1 "%.1f"
+printf "| %-46s | %14s | %14s | %14s | %7s | %7s |\n" "workload" "ours, offload" "ours, none" "kernel (veth)" "on/kern" "off/kern"
+printf "|%s|%s|%s|%s|%s|%s|\n" "$(dashes 48)" "$(dashes 16)" "$(dashes 16)" "$(dashes 16)" "$(dashes 9)" "$(dashes 9)"
+rows "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" dl "MB/s" 1e6 "%.1f"
+rows "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" dl "Gbit/s" 1.25e8 "%.2f"
+rows "upload POST /sha256 $((UL_BYTES >> 20)) MiB" ul "MB/s" 1e6 "%.1f"
+rows "upload POST /sha256 $((UL_BYTES >> 20)) MiB" ul "Gbit/s" 1.25e8 "%.2f"
+rows "GET / fresh conn, median of $LAT_N" lat50 "us" 1 "%.0f"
+rows "GET / fresh conn, p99" lat99 "us" 1 "%.0f"
+rows "connections/s, sequential" cps1 "conn/s" 1 "%.0f"
+rows "connections/s, $PAR parallel" cpsN "conn/s" 1 "%.0f"
+rows "JSON-RPC add round trip, median of $RPC_N" rpc50 "us" 1 "%.1f"
+rows "JSON-RPC add round trip, p99" rpc99 "us" 1 "%.1f"
 echo
-echo "ratio = ours / kernel: above 1 is better for MB/s and conn/s, worse for us."
+echo "ours, offload: demo --offload on; ours, none: demo --offload off."
+echo "on/kern, off/kern = ours / kernel: above 1 is better for MB/s and conn/s, worse for us."

@@ -20,7 +20,7 @@ use demo::services::udp_echo;
 use demo::stack_host::StackHost;
 use demo::{ConnInfo, Service, Services};
 use stack::device::pcap::PcapWriter;
-use stack::device::tun::TunDevice;
+use stack::device::tun::{Offload, TunDevice};
 use stack::device::Device;
 use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
 
@@ -56,13 +56,37 @@ fn main() -> ExitCode {
 /// the stack on it. Ctrl-C shuts the stack down and exits.
 fn start_stack(cli: &Cli) -> Result<Stack, String> {
     let mtu = usize::from(cli.mtu);
-    let tun = TunDevice::open(&cli.tun, mtu).map_err(|e| e.to_string())?;
-    let device: Box<dyn Device> = match &cli.pcap {
-        Some(path) => Box::new(
-            PcapWriter::create(tun, path)
-                .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?,
-        ),
-        None => Box::new(tun),
+    let mut mode = cli.offload.mode();
+    let device = loop {
+        let tun = TunDevice::open_with(&cli.tun, mtu, mode).map_err(|e| e.to_string())?;
+        // The device carries the choice: the stack uses whatever it
+        // offers (super-segments in and out, checksums left to the
+        // kernel).
+        info!(
+            "{}: offloads: {} (--offload {})",
+            cli.tun,
+            tun.offloads(),
+            format!("{:?}", cli.offload).to_lowercase()
+        );
+        let Some(path) = &cli.pcap else {
+            break Box::new(tun) as Box<dyn Device>;
+        };
+        let wanted = tun.max_packet();
+        let pcap = PcapWriter::create(tun, path)
+            .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
+        // A capture wrapper that does not pass the device's packet size
+        // on would size the stack's receive buffers by the MTU and
+        // truncate the kernel's super-segments: capture without offload
+        // then, unless offload was required.
+        if pcap.max_packet() >= wanted || mode == Offload::Off {
+            break Box::new(pcap);
+        }
+        if mode == Offload::On {
+            return Err("--pcap cannot capture super-segments: use --offload auto or off".into());
+        }
+        warn!("--pcap: capturing without offload (the capture does not pass super-segments on)");
+        drop(pcap);
+        mode = Offload::Off;
     };
     let config = Config::with_addr(cli.addr).with_mtu(mtu);
     let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;

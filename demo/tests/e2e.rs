@@ -381,6 +381,19 @@ fn ping_udp_echo_tcp_echo_and_discard() {
     let mut ns = Ns::new("basic");
     ns.start_demo();
 
+    // The default `--offload auto` says at start-up what the kernel
+    // granted, by name.
+    let log = ns.demo_log();
+    let granted = [
+        "offloads: checksum + TSO4",
+        "offloads: checksum only",
+        "offloads: none",
+    ];
+    assert!(
+        granted.iter().any(|g| log.contains(g)) && log.contains("(--offload auto)"),
+        "{log}"
+    );
+
     // ping -c 3: three replies.
     let out = text(&ns.ok(&["ping", "-c", "3", "-i", "0.2", "-W", "2", STACK]));
     assert!(out.contains("3 packets transmitted, 3 received"), "{out}");

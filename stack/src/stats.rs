@@ -29,6 +29,14 @@ counters! {
     ip_rx,
     /// IPv4 packets written to the device.
     ip_tx,
+    /// TCP super-segments received (generic receive of an offload TUN
+    /// device: one packet of up to 64 KiB that the kernel did not split),
+    /// each taken as one segment.
+    rx_gso_segments,
+    /// TCP and UDP packets whose transport checksum was not verified in
+    /// software because the device vouched for it (`RxChecksum::Verified`
+    /// or `Partial`, see `device::RxMeta`).
+    rx_csum_offloaded,
     /// Device write errors (the packet was lost).
     tx_errors,
     /// Dropped: truncated packet or header.

@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::device::{Device, PacketBatch};
+use crate::device::{Device, PacketBatch, RxMeta};
 use crate::stats::Stats;
 use crate::table::FourTuple;
 use crate::tcp::connection::Connection;
@@ -108,7 +108,9 @@ impl Demux {
             return;
         }
         if let Some(copy) = self.batch.get(self.in_batch) {
-            self.rx.demux(&self.inner, self.now, self.in_batch, copy);
+            let meta = RxMeta::default();
+            self.rx
+                .demux(&self.inner, self.now, self.in_batch, copy, meta);
         }
         self.in_batch += 1;
         if self.in_batch >= self.inner.config.rx_batch {

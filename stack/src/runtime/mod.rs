@@ -189,7 +189,7 @@ impl Stack {
         config.validate()?;
         let driven = Driven {
             rx: rx::Rx::new(config.rx_batch),
-            batch: PacketBatch::new(config.rx_batch, config.mtu),
+            batch: rx::new_batch(config.rx_batch, &device),
         };
         let inner = Arc::new(Inner::new(
             Box::new(device),

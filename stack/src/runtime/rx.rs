@@ -15,6 +15,17 @@
 //!
 //! Counters of replies are bumped before the reply is sent, so a peer that
 //! has seen the reply also sees the count.
+//!
+//! # Offloads
+//!
+//! Batch buffers hold [`Device::max_packet`] bytes each, so an offload
+//! TUN device can hand over the kernel's TCP super-segments (up to 64 KiB)
+//! unsplit; each is taken as one segment (RFC 9293 bounds a segment by
+//! the window, not by the MSS) and counted in `rx_gso_segments`. The
+//! IPv4 header checksum is always verified; the TCP and UDP checksums only
+//! when the packet's [`RxMeta`] says they must be (`must_verify`): a
+//! packet the kernel verified, or never checksummed because it never left
+//! the host, is counted in `rx_csum_offloaded` instead.
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -22,7 +33,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::device::PacketBatch;
+use crate::device::{Device, PacketBatch, RxMeta};
 use crate::icmp;
 use crate::stats::bump;
 use crate::table::TcpLookup;
@@ -43,7 +54,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 pub(crate) fn run(inner: &Inner) {
     let mut rx = Rx::new(inner.config.rx_batch);
-    let mut batch = PacketBatch::new(inner.config.rx_batch, inner.config.mtu);
+    let mut batch = new_batch(inner.config.rx_batch, &*inner.device);
     let mut last_error = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
         match receive(inner, &mut rx, &mut batch, POLL_INTERVAL) {
@@ -59,6 +70,15 @@ pub(crate) fn run(inner: &Inner) {
             }
         }
     }
+}
+
+/// A batch of `rx_batch` buffers, each large enough for the largest
+/// packet `device` returns (a super-segment on an offload TUN device).
+///
+/// DoS warning: that is `rx_batch * device.max_packet()` bytes, 4 MiB for
+/// the default 64 buffers on an offload TUN device.
+pub(crate) fn new_batch(rx_batch: usize, device: &dyn Device) -> PacketBatch {
+    PacketBatch::new(rx_batch, device.max_packet())
 }
 
 /// One RX pass, shared by the RX thread and a driven stack's `poll`:
@@ -102,8 +122,8 @@ impl Rx {
     pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
         let now = inner.now();
         self.begin_batch(inner);
-        for (i, packet) in batch.iter().enumerate() {
-            self.demux(inner, now, i, packet);
+        for (i, (packet, meta)) in batch.iter_with_meta().enumerate() {
+            self.demux(inner, now, i, packet, meta);
         }
         self.service(inner, now, batch);
     }
@@ -114,10 +134,17 @@ impl Rx {
         self.queue_depth = inner.config.socket_queue_depth.max(1);
     }
 
-    /// Validates packet `index` of the batch and sends it on its way (the
-    /// benchmark in `benches/benches/table.rs` runs this through
-    /// [`super::__bench`]).
-    pub(crate) fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8]) {
+    /// Validates packet `index` of the batch, received with `meta`, and
+    /// sends it on its way (the benchmark in `benches/benches/table.rs`
+    /// runs this through [`super::__bench`]).
+    pub(crate) fn demux(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        index: usize,
+        packet: &[u8],
+        meta: RxMeta,
+    ) {
         bump(&inner.stats.ip_rx);
         let (ip, payload) = match Ipv4Repr::parse(packet) {
             Ok(parsed) => parsed,
@@ -127,8 +154,8 @@ impl Rx {
             return bump(&inner.stats.drop_not_ours);
         }
         match ip.protocol {
-            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload),
-            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet),
+            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
+            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
             ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
             _ => {
                 bump(&inner.stats.drop_unsupported);
@@ -144,12 +171,19 @@ impl Rx {
         index: usize,
         ip: &Ipv4Repr,
         payload: &[u8],
+        meta: RxMeta,
     ) {
-        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, true) {
+        // RFC 9293 §3.1: the checksum is verified, unless the device
+        // vouches for it (see the module docs).
+        let verify = transport_checksum(inner, meta);
+        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, verify) {
             Ok(seg) => seg,
             Err(e) => return inner.stats.count_drop(e),
         };
         bump(&inner.stats.tcp_rx);
+        if meta.gso_size.is_some() {
+            bump(&inner.stats.rx_gso_segments);
+        }
         let local = SocketAddrV4::new(ip.dst, seg.dst_port);
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         let table = inner.table.read();
@@ -302,6 +336,16 @@ impl Rx {
     }
 }
 
+/// Whether the TCP or UDP checksum of a packet received with `meta` must
+/// be verified in software; counts the packets it need not be for.
+fn transport_checksum(inner: &Inner, meta: RxMeta) -> bool {
+    let verify = meta.checksum.must_verify();
+    if !verify {
+        bump(&inner.stats.rx_csum_offloaded);
+    }
+    verify
+}
+
 /// Parses a packet that already passed validation in `demux`, without
 /// checking its checksums again.
 fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
@@ -309,8 +353,18 @@ fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
     TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
 }
 
-fn demux_udp(inner: &Inner, now: Instant, ip: &Ipv4Repr, payload: &[u8], packet: &[u8]) {
-    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, true) {
+fn demux_udp(
+    inner: &Inner,
+    now: Instant,
+    ip: &Ipv4Repr,
+    payload: &[u8],
+    packet: &[u8],
+    meta: RxMeta,
+) {
+    // RFC 768 (RFC 1122 §4.1.3.4): verified unless the device vouches for
+    // it.
+    let verify = transport_checksum(inner, meta);
+    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, verify) {
         Ok(d) => d,
         Err(e) => return inner.stats.count_drop(e),
     };
@@ -352,5 +406,137 @@ fn send_icmp_error(inner: &Inner, now: Instant, ip: &Ipv4Repr, msg: IcmpRepr<'_>
         tx::send_icmp(inner, ip.dst, ip.src, &msg);
     } else {
         bump(&inner.stats.icmp_rate_limited);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::device::mem::MemPair;
+    use crate::device::RxChecksum;
+    use crate::wire::tcp::{TcpFlags, TcpOptions};
+    use crate::wire::SeqNumber;
+
+    const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    /// A segment from the peer's port 40000 to our `port`.
+    fn segment(port: u16, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+        let seg = TcpRepr {
+            src_port: 40000,
+            dst_port: port,
+            seq: SeqNumber(1),
+            ack: SeqNumber(0),
+            flags,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload,
+        };
+        let ip = Ipv4Repr {
+            src: PEER,
+            dst: US,
+            protocol: tcp::PROTOCOL,
+            ttl: 64,
+            payload_len: seg.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        seg.emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    /// The TCP checksum field as a kernel leaves it with `NEEDS_CSUM`:
+    /// not the checksum of the segment.
+    fn with_partial_checksum(mut p: Vec<u8>) -> Vec<u8> {
+        p[ipv4::HEADER_LEN + 16] ^= 0x5a;
+        p
+    }
+
+    const PARTIAL: RxMeta = RxMeta {
+        checksum: RxChecksum::Partial,
+        gso_size: None,
+    };
+
+    /// Runs one batch of `packets` through a fresh stack state listening
+    /// on port 80; returns its counters and how many packets it sent.
+    fn run(packets: &[(Vec<u8>, RxMeta)]) -> (Vec<(&'static str, u64)>, usize) {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let _listener = inner
+            .listen(SocketAddrV4::new(US, 80))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut batch = PacketBatch::new(packets.len(), ipv4::MAX_PACKET_LEN);
+        for (p, meta) in packets {
+            let pushed = batch.push_with_meta(|buf| {
+                buf[..p.len()].copy_from_slice(p);
+                Ok::<_, ()>(Some((p.len(), *meta)))
+            });
+            assert_eq!(pushed, Ok(true));
+        }
+        let mut rx = Rx::new(packets.len());
+        rx.process(&inner, &batch);
+        (inner.stats.snapshot(), peer.pending())
+    }
+
+    fn count(stats: &[(&'static str, u64)], name: &str) -> u64 {
+        stats
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or_else(|| panic!("no counter {name}"), |(_, v)| *v)
+    }
+
+    #[test]
+    fn partial_checksum_is_taken_unverified_and_counted() {
+        let syn = with_partial_checksum(segment(80, TcpFlags::SYN, &[]));
+        let (stats, sent) = run(&[(syn, PARTIAL)]);
+        assert_eq!(sent, 1, "the SYN-ACK");
+        assert_eq!(count(&stats, "rx_csum_offloaded"), 1);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 0);
+    }
+
+    #[test]
+    fn unverified_checksum_is_still_verified() {
+        let syn = with_partial_checksum(segment(80, TcpFlags::SYN, &[]));
+        let (stats, sent) = run(&[(syn, RxMeta::default())]);
+        assert_eq!(sent, 0);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 1);
+        assert_eq!(count(&stats, "rx_csum_offloaded"), 0);
+    }
+
+    #[test]
+    fn ip_header_checksum_is_verified_whatever_the_device_says() {
+        let mut syn = segment(80, TcpFlags::SYN, &[]);
+        syn[10] ^= 0x01;
+        let (stats, sent) = run(&[(syn, PARTIAL)]);
+        assert_eq!(sent, 0);
+        assert_eq!(count(&stats, "drop_bad_checksum"), 1);
+    }
+
+    #[test]
+    fn super_segment_beyond_the_mtu_is_one_segment() {
+        // 60,000 payload bytes in one packet (a kernel's GSO packet) to a
+        // closed port: taken whole as one segment, answered with one RST.
+        let big = with_partial_checksum(segment(81, TcpFlags::ACK, &[7; 60_000]));
+        assert!(big.len() > 1500);
+        let meta = RxMeta {
+            gso_size: Some(1448),
+            ..PARTIAL
+        };
+        let (stats, sent) = run(&[(big, meta)]);
+        assert_eq!(count(&stats, "tcp_rx"), 1);
+        assert_eq!(count(&stats, "rx_gso_segments"), 1);
+        assert_eq!(count(&stats, "tcp_rst_tx"), 1);
+        assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn batch_buffers_hold_the_largest_packet_the_device_returns() {
+        let (ours, _peer) = MemPair::new(1, 9000);
+        assert_eq!(new_batch(4, &ours).buf_len(), ours.max_packet());
     }
 }

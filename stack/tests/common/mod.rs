@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sha2::{Digest, Sha256};
 use stack::device::netns::{check_privileges, in_netns};
-use stack::device::tun::TunDevice;
+use stack::device::tun::{Offload, TunDevice};
 use stack::{Config, Stack};
 
 pub const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -80,9 +80,17 @@ impl NetNs {
 
     /// Opens the namespace's tun0 and starts a stack at 10.0.0.2 on it.
     pub fn start_stack(&self, config: Config) -> Stack {
-        let dev = in_netns(&self.name, || TunDevice::open("tun0", 1500))
-            .expect("enter namespace")
-            .expect("open tun0");
+        self.start_stack_with(config, Offload::Off)
+    }
+
+    /// As [`NetNs::start_stack`], with tun0 opened in `offload` mode: the
+    /// stack uses whatever the device then offers.
+    pub fn start_stack_with(&self, config: Config, offload: Offload) -> Stack {
+        let dev = in_netns(&self.name, move || {
+            TunDevice::open_with("tun0", 1500, offload)
+        })
+        .expect("enter namespace")
+        .unwrap_or_else(|e| panic!("open tun0 with {offload:?}: {e}"));
         Stack::new(dev, config).expect("start stack")
     }
 

@@ -337,9 +337,16 @@ impl Connection {
             // It filled a hole: ACK at once (RFC 5681 §4.2).
             self.owed.ack_now();
         } else {
-            // RFC 1122 §4.2.3.2: at least every second segment.
-            self.owed
-                .in_order_segment(self.config.delayed_ack.is_some());
+            // RFC 1122 §4.2.3.2: at least every second full-sized
+            // segment, counted in bytes (a super-segment counts as the
+            // segments it merges). The peer's full-sized segment is taken
+            // to carry what ours does: min(both MSS options) less the
+            // timestamps option, the link's limits being symmetric.
+            self.owed.in_order_data(
+                stored.len,
+                self.config.delayed_ack.is_some(),
+                self.payload_mss(),
+            );
         }
         stored.fits
     }

@@ -32,14 +32,14 @@ pub(super) struct RstOwed {
 ///
 /// - An ACK owed only grows (`None` < `Delayed` < `Now`) until one is
 ///   sent ([`Owed::sent_ack`]) or the connection closes.
-/// - `unacked_segs` counts in-order segments since our last ACK and is
-///   below 2 while the ACK is only delayed: the second always makes it
-///   `Now` (RFC 1122 §4.2.3.2).
+/// - `unacked_bytes` counts in-order data since our last ACK and is below
+///   two full-sized segments while the ACK is only delayed: reaching two
+///   always makes it `Now` (RFC 1122 §4.2.3.2, RFC 5681 §4.2).
 /// - At most `challenge_limit` challenge ACKs are owed per one-second
 ///   window (RFC 5961 §7).
 pub(super) struct Owed {
     ack: AckOwed,
-    unacked_segs: u32,
+    unacked_bytes: usize,
     rst: Option<RstOwed>,
     /// Start of the current challenge-ACK window and how many were sent in
     /// it.
@@ -57,7 +57,7 @@ impl Owed {
     pub(super) fn new(challenge_acks_per_sec: u32) -> Owed {
         Owed {
             ack: AckOwed::None,
-            unacked_segs: 0,
+            unacked_bytes: 0,
             rst: None,
             challenge_window: None,
             challenge_count: 0,
@@ -76,16 +76,22 @@ impl Owed {
         self.ack = AckOwed::Now;
     }
 
-    /// In-order data arrived. Without delayed ACKs (`delayed` false) it is
-    /// acknowledged at once; with them, every second segment is (RFC 1122
-    /// §4.2.3.2).
-    pub(super) fn in_order_segment(&mut self, delayed: bool) {
+    /// `bytes` of in-order data arrived; `full_segment` is the payload of
+    /// a full-sized segment from the peer. Without delayed ACKs
+    /// (`delayed` false) it is acknowledged at once. With them, RFC 1122
+    /// §4.2.3.2 (and RFC 5681 §4.2) want an ACK for at least every second
+    /// full-sized segment: counting bytes rather than segments, the ACK is
+    /// owed at once when two full segments' worth is unacknowledged. A
+    /// run of small segments waits for the timer, and a super-segment
+    /// (many full segments merged by the sender's offload) is acknowledged
+    /// at once, as it would have been had it arrived split.
+    pub(super) fn in_order_data(&mut self, bytes: usize, delayed: bool, full_segment: usize) {
         if !delayed {
             self.ack = AckOwed::Now;
             return;
         }
-        self.unacked_segs += 1;
-        if self.unacked_segs >= 2 {
+        self.unacked_bytes = self.unacked_bytes.saturating_add(bytes);
+        if self.unacked_bytes >= full_segment.max(1).saturating_mul(2) {
             self.ack = AckOwed::Now;
         } else if self.ack < AckOwed::Delayed {
             self.ack = AckOwed::Delayed;
@@ -95,7 +101,7 @@ impl Owed {
     /// An ACK went out (alone or on data).
     pub(super) fn sent_ack(&mut self) {
         self.ack = AckOwed::None;
-        self.unacked_segs = 0;
+        self.unacked_bytes = 0;
     }
 
     /// RFC 5961 §3.2, §4.2, §5.2 challenge ACK, at most the limit per
@@ -191,24 +197,61 @@ mod tests {
         assert_eq!(o.ack(), AckOwed::None);
     }
 
+    /// A full-sized segment in these tests.
+    const FULL: usize = 1448;
+
     #[test]
-    fn every_second_in_order_segment_is_acked_at_once() {
+    fn every_second_full_sized_segment_is_acked_at_once() {
         let mut o = Owed::new(1);
-        o.in_order_segment(true);
+        o.in_order_data(FULL, true, FULL);
         assert_eq!(o.ack(), AckOwed::Delayed);
-        o.in_order_segment(true);
+        o.in_order_data(FULL, true, FULL);
         assert_eq!(o.ack(), AckOwed::Now);
         o.sent_ack();
-        o.in_order_segment(true);
+        o.in_order_data(FULL, true, FULL);
         assert_eq!(o.ack(), AckOwed::Delayed);
         // `Now` is never lowered back to `Delayed`.
         o.ack_now();
         o.sent_ack();
         o.ack_now();
-        o.in_order_segment(true);
+        o.in_order_data(FULL, true, FULL);
         assert_eq!(o.ack(), AckOwed::Now);
         o.sent_ack();
-        o.in_order_segment(false);
+        o.in_order_data(1, false, FULL);
+        assert_eq!(o.ack(), AckOwed::Now);
+    }
+
+    #[test]
+    fn ack_is_owed_at_two_full_segments_of_bytes_not_before() {
+        let mut o = Owed::new(1);
+        // Small segments add up: one byte short of two full segments
+        // still waits for the timer, the byte that completes them does
+        // not.
+        for _ in 0..7 {
+            o.in_order_data(400, true, FULL);
+        }
+        o.in_order_data(2 * FULL - 7 * 400 - 1, true, FULL);
+        assert_eq!(o.ack(), AckOwed::Delayed);
+        o.in_order_data(1, true, FULL);
+        assert_eq!(o.ack(), AckOwed::Now);
+        // The count starts again after the ACK.
+        o.sent_ack();
+        o.in_order_data(FULL + 1, true, FULL);
+        assert_eq!(o.ack(), AckOwed::Delayed);
+    }
+
+    #[test]
+    fn super_segment_is_acked_at_once() {
+        let mut o = Owed::new(1);
+        // 64 KiB merged by the sender's segmentation offload: as many
+        // full segments as arrived split, so no delay.
+        o.in_order_data(65_483, true, FULL);
+        assert_eq!(o.ack(), AckOwed::Now);
+        // Even a zero full-segment size cannot make every byte wait.
+        o.sent_ack();
+        o.in_order_data(1, true, 0);
+        assert_eq!(o.ack(), AckOwed::Delayed);
+        o.in_order_data(1, true, 0);
         assert_eq!(o.ack(), AckOwed::Now);
     }
 

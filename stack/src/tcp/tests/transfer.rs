@@ -193,14 +193,50 @@ fn test_delayed_ack_waits_for_timer() {
     assert_eq!(c.poll_timeout(), None);
 }
 
+/// A full-sized segment's payload: `cfg()` has no options, so the MSS.
+const FULL: usize = 1460;
+static FULL_SEG: [u8; FULL] = [7; FULL];
+static SUPER_SEG: [u8; 44 * FULL] = [7; 44 * FULL];
+
 #[test]
-fn test_delayed_ack_every_second_segment() {
+fn test_delayed_ack_every_second_full_sized_segment() {
+    let mut c = delayed();
+    send!(c, time 100, data(R, L, &FULL_SEG));
+    recv_nothing!(c, time 100);
+    send!(c, time 101, data(R + FULL as u32, L, &FULL_SEG));
+    recv!(c, time 101, ACK, seq L, ack R + 2 * FULL as u32);
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn test_delayed_ack_small_segments_count_by_bytes() {
+    // Two small segments are not two full-sized ones: the ACK waits for
+    // the timer (RFC 1122 §4.2.3.2 asks only for every second full-sized
+    // segment).
     let mut c = delayed();
     send!(c, time 100, data(R, L, b"one"));
     recv_nothing!(c, time 100);
     send!(c, time 101, data(R + 3, L, b"two"));
-    recv!(c, time 101, ACK, seq L, ack R + 6);
-    assert_eq!(c.poll_timeout(), None);
+    recv_nothing!(c, time 101);
+    assert_eq!(c.poll_timeout(), Some(ms(140)));
+    c.handle_timeout(ms(140));
+    recv!(c, time 140, ACK, seq L, ack R + 6);
+}
+
+#[test]
+fn test_delayed_ack_super_segment_is_acked_at_once() {
+    // A sender's 64 KiB TSO super-segment that arrives unsplit (generic
+    // receive offload) is acknowledged as the 44 segments it merges
+    // would have been: at once.
+    let mut c = established_with(&TcpConfig {
+        delayed_ack: Some(Duration::from_millis(40)),
+        // The unscaled window (65535) takes the whole super-segment.
+        recv_buffer: 0xffff,
+        ..cfg()
+    });
+    send!(c, time 100, data(R, L, &SUPER_SEG));
+    recv!(c, time 100, ACK, seq L, ack R + SUPER_SEG.len() as u32);
+    assert_eq!(c.recv_queue(), SUPER_SEG.len());
 }
 
 #[test]
