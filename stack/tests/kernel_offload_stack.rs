@@ -210,12 +210,14 @@ fn twenty_mib_each_way_under_loss_on_an_offload_device() {
     );
     // The loss really happened both ways. Up, the kernel sends only data:
     // 20 MiB is at least ~1,800 packets of at most 8 segments, 2% of
-    // which is ~36. Down, we send ~14,000 segments, 2% of which is ~290,
-    // plus our ACKs of the upload.
+    // which is ~36. Down, our data leaves as TSO super-segments that the
+    // input hook sees whole (at least ~320 of up to 64 KiB, plus our ACKs
+    // of the upload), so 2% is a handful: at least one is certain enough
+    // (the chance of none is about e^-6).
     assert!(
         kernels > 10,
         "only {kernels} of the kernel's packets dropped"
     );
-    assert!(ours > 100, "only {ours} of our packets dropped");
+    assert!(ours > 0, "none of our packets was dropped");
     stack.shutdown();
 }
