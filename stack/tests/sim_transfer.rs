@@ -11,7 +11,6 @@
 
 mod sim;
 
-use std::io::ErrorKind;
 use std::time::Duration;
 
 use sim::{at, on_b, stream_bytes, Flow, Pump, Sim, A, B};
@@ -57,34 +56,7 @@ fn transfer(seed: u64, len: usize) -> Outcome {
         Config::with_addr(A),
         Config::with_addr(B),
     );
-    let listener = TcpListener::bind(&sim.b.stack, 9000).unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(9000)).unwrap();
-    let mut a = Pump::new(client, stream_bytes(0xa0, len));
-    let mut b: Option<Pump> = None;
-    sim.drive_bounded(MAX_STEPS, |sim| {
-        if b.is_none() {
-            match listener.accept() {
-                Ok((s, _)) => b = Some(Pump::new(s, stream_bytes(0xb0, len))),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-        let mut busy = a.pump(sim.now());
-        if let Some(b) = &mut b {
-            busy |= b.pump(sim.now());
-        }
-        match (a.finished(), b.as_ref().is_some_and(Pump::finished)) {
-            (true, true) => Flow::Done,
-            _ if busy => Flow::Busy,
-            _ => Flow::Idle,
-        }
-    });
-    let b = b.unwrap();
-    assert_eq!(a.got.len(), len);
-    assert!(a.got == stream_bytes(0xb0, len), "B -> A bytes differ");
-    assert_eq!(b.got.len(), len);
-    assert!(b.got == stream_bytes(0xa0, len), "A -> B bytes differ");
+    sim.exchange(len, MAX_STEPS);
     Outcome {
         finished_at: sim.now(),
         faults: [sim.a.link.stats(), sim.b.link.stats()],

@@ -14,15 +14,14 @@
 
 mod sim;
 
-use std::io::ErrorKind;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sim::{at, on_b, stream_bytes, Flow, Pump, Sim, Tally, A, B};
+use sim::{at, Sim, Tally, A, B};
 use stack::device::fault::{FaultConfig, FaultStats};
 use stack::device::Device;
 use stack::time::Instant;
-use stack::{Config, TcpListener, TcpStream};
+use stack::Config;
 
 const TEN_MIB: usize = 10 * 1024 * 1024;
 const MAX_STEPS: u64 = 5_000_000;
@@ -68,34 +67,7 @@ fn transfer(seed: u64, len: usize, max_segment: usize) -> Outcome {
         max_segment,
     );
     assert_eq!(sim.a.link.max_segment(), max_segment);
-    let listener = TcpListener::bind(&sim.b.stack, 9000).unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(9000)).unwrap();
-    let mut a = Pump::new(client, stream_bytes(0xa0, len));
-    let mut b: Option<Pump> = None;
-    sim.drive_bounded(MAX_STEPS, |sim| {
-        if b.is_none() {
-            match listener.accept() {
-                Ok((s, _)) => b = Some(Pump::new(s, stream_bytes(0xb0, len))),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-        let mut busy = a.pump(sim.now());
-        if let Some(b) = &mut b {
-            busy |= b.pump(sim.now());
-        }
-        match (a.finished(), b.as_ref().is_some_and(Pump::finished)) {
-            (true, true) => Flow::Done,
-            _ if busy => Flow::Busy,
-            _ => Flow::Idle,
-        }
-    });
-    let b = b.unwrap();
-    assert_eq!(a.got.len(), len);
-    assert!(a.got == stream_bytes(0xb0, len), "B -> A bytes differ");
-    assert_eq!(b.got.len(), len);
-    assert!(b.got == stream_bytes(0xa0, len), "A -> B bytes differ");
+    sim.exchange(len, MAX_STEPS);
     let faults = [sim.a.link.stats(), sim.b.link.stats()];
     let wire = |node: &sim::Node, f: &FaultStats| {
         // Still held on the link at the end: sent, not yet delivered.

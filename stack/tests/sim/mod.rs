@@ -233,6 +233,42 @@ struct CaptureState {
     tally: Tally,
 }
 
+impl Sim {
+    /// A opens a connection to B's port 9000; both send `len` bytes of
+    /// [`stream_bytes`] and close, each reads to the end, within
+    /// `max_steps`. Asserts both streams arrive exact.
+    pub fn exchange(&mut self, len: usize, max_steps: u64) {
+        let listener = stack::TcpListener::bind(&self.b.stack, 9000).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let client = TcpStream::connect_nonblocking(&self.a.stack, on_b(9000)).unwrap();
+        let mut a = Pump::new(client, stream_bytes(0xa0, len));
+        let mut b: Option<Pump> = None;
+        self.drive_bounded(max_steps, |sim| {
+            if b.is_none() {
+                match listener.accept() {
+                    Ok((s, _)) => b = Some(Pump::new(s, stream_bytes(0xb0, len))),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+            let mut busy = a.pump(sim.now());
+            if let Some(b) = &mut b {
+                busy |= b.pump(sim.now());
+            }
+            match (a.finished(), b.as_ref().is_some_and(Pump::finished)) {
+                (true, true) => Flow::Done,
+                _ if busy => Flow::Busy,
+                _ => Flow::Idle,
+            }
+        });
+        let b = b.unwrap();
+        assert_eq!(a.got.len(), len);
+        assert!(a.got == stream_bytes(0xb0, len), "B -> A bytes differ");
+        assert_eq!(b.got.len(), len);
+        assert!(b.got == stream_bytes(0xa0, len), "A -> B bytes differ");
+    }
+}
+
 /// The TCP data one end put on the wire (after its fault injector: lost
 /// packets are not in it, duplicates are twice).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
