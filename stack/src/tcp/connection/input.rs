@@ -161,10 +161,6 @@ impl Connection {
         if !seg.flags.ack() {
             return;
         }
-        // RFC 7323 §4.3: remember the TSval to echo.
-        if let Some(ts) = seg.options.timestamps {
-            self.opts.note_tsval(seg.seq, ts.tsval);
-        }
         if self.state == State::SynReceived {
             if self.snd.acks_new(seg.ack) {
                 self.enter_established(now);
@@ -231,6 +227,13 @@ impl Connection {
         if !self.snd.ack_in_range(seg.ack) {
             self.challenge_ack(now);
             return false;
+        }
+        // RFC 7323 §4.3: remember the TSval to echo, but only from an
+        // acceptable segment (in window, ACK in range), as Linux does: a
+        // blind in-window segment with a bogus ACK and a far-future TSval
+        // would otherwise make PAWS reject every real segment after it.
+        if let Some(ts) = seg.options.timestamps {
+            self.opts.note_tsval(seg.seq, ts.tsval);
         }
         let new_wnd = self.snd.scaled(seg.window);
         let new_sack = self.update_scoreboard(seg.ack, seg.options.sack_blocks());

@@ -138,6 +138,26 @@ fn test_paws_drops_old_timestamp() {
 }
 
 #[test]
+fn test_paws_not_poisoned_by_blind_segment_with_bad_ack() {
+    let mut c = established_opts();
+    // A blind attacker guesses an in-window sequence number but not the
+    // ACK (far beyond SND.NXT), with a far-future TSval. It gets a
+    // challenge ACK and must not become TS.Recent (RFC 7323 §4.3).
+    let bogus = TcpRepr {
+        options: ts(2_000_000_000, 1),
+        ..data(R, L + 1_000_000, b"evil")
+    };
+    send!(c, time 60, bogus);
+    let out = recv!(c, time 60, ACK, seq L, ack R);
+    assert_eq!(out.options.timestamps.map(|t| t.tsecr), Some(105));
+    // The real peer's next segment still passes PAWS and is taken.
+    send!(c, time 70, TcpRepr { options: ts(110, 1), ..data(R, L, b"x") });
+    let out = recv!(c, time 70, ACK, seq L, ack R + 1);
+    assert_eq!(out.options.timestamps.map(|t| t.tsecr), Some(110));
+    assert_eq!(c.recv_queue(), 1);
+}
+
+#[test]
 fn test_timestamps_only_we_offer_means_none() {
     let mut c = syn_sent_with(&opt_cfg());
     send!(c, time 10, seg(SYN | ACK, REMOTE_ISS, L));
