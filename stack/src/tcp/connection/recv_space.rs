@@ -139,7 +139,15 @@ impl RecvSpace {
             start = self.nxt;
         }
         let offset = distance(self.nxt, start);
-        let room = rcv_wnd.saturating_sub(offset);
+        // A FIN already seen ends the sequence space (RFC 9293 §3.10.7.4,
+        // eighth step): bytes past it are trimmed like bytes past the
+        // window, or RCV.NXT would jump over the FIN and end-of-file
+        // would never be delivered.
+        let limit = match self.pending_fin {
+            Some(fin) => rcv_wnd.min(distance(self.nxt, fin)),
+            None => rcv_wnd,
+        };
+        let room = limit.saturating_sub(offset);
         let fits = data.len() <= room;
         if !fits {
             data = data.get(..room).unwrap_or(&[]);
@@ -167,10 +175,17 @@ impl RecvSpace {
 
     /// The peer's FIN, in window, at `fin_seq`: remembered until the data
     /// before it has arrived.
+    /// A FIN below out-of-order data already held contradicts that data;
+    /// it is ignored (the peer retransmits a true FIN).
     pub(super) fn fin_arrived(&mut self, fin_seq: SeqNumber) {
-        if fin_seq >= self.nxt && self.pending_fin.is_none() {
-            self.pending_fin = Some(fin_seq);
+        if fin_seq < self.nxt || self.pending_fin.is_some() {
+            return;
         }
+        let held_end = self.buf.ooo_ranges().map(|(_, end)| end).max();
+        if held_end.is_some_and(|end| end > distance(self.nxt, fin_seq)) {
+            return;
+        }
+        self.pending_fin = Some(fin_seq);
     }
 
     /// Takes a pending FIN once it is at RCV.NXT: RCV.NXT moves past it.

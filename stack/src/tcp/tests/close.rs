@@ -53,6 +53,33 @@ fn test_established_out_of_order_fin_waits_for_data() {
     recv!(c, time 1, ACK, seq L, ack R + 4);
 }
 
+#[test]
+fn test_data_past_a_held_fin_is_trimmed_and_eof_delivered() {
+    let mut c = established();
+    // FIN held out of order at R+100, then one segment covering
+    // [R, R+200): the 100 bytes before the FIN are taken, the rest trimmed.
+    send!(c, time 0, seg(FIN | ACK, R + 100, L));
+    recv!(c, time 0, ACK, seq L, ack R);
+    send!(c, time 1, data(R, L, &[b'x'; 200]));
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(c.recv_queue(), 100);
+    recv!(c, time 1, ACK, seq L, ack R + 101);
+}
+
+#[test]
+fn test_fin_below_held_data_is_ignored() {
+    let mut c = established();
+    // Bytes held at [R+50, R+60), then a FIN at R+20 that contradicts them.
+    send!(c, time 0, data(R + 50, L, b"0123456789"));
+    recv!(c, time 0, ACK, seq L, ack R);
+    send!(c, time 1, seg(FIN | ACK, R + 20, L));
+    recv!(c, time 1, ACK, seq L, ack R);
+    // The gap fills: all 60 bytes are delivered and no FIN is taken.
+    send!(c, time 2, data(R, L, &[b'y'; 50]));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.recv_queue(), 60);
+}
+
 // ---- Tests for the FIN-WAIT-1 state -------------------------------------
 
 #[test]
