@@ -57,8 +57,8 @@ pub struct TcpConfig {
     /// Bound on separate out-of-order ranges held (each costs bookkeeping).
     pub max_ooo_ranges: usize,
     /// RFC 5961 §7: challenge ACKs (and ACKs for unacceptable ACK fields,
-    /// §5.2) sent per second per connection; the rest are dropped silently
-    /// and counted. Linux limits per socket by time instead
+    /// §5.2, and for out-of-window segments without data) sent per second
+    /// per connection; the rest are dropped silently and counted. Linux limits per socket by time instead
     /// (`tcp_invalid_ratelimit`, 500 ms); 10 per second keeps an off-path
     /// attacker from turning us into an ACK reflector while a real peer
     /// out of sync still gets answers.

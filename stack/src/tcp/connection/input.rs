@@ -122,9 +122,19 @@ impl Connection {
             // and RSTs": keep the control part of a segment at RCV.NXT.
             if !(rcv_wnd == 0 && seg.seq == self.rcv.nxt()) {
                 if !seg.flags.rst() {
-                    // "an acknowledgment should be sent in reply".
+                    // "an acknowledgment should be sent in reply". To a
+                    // segment without data or FIN, only under the
+                    // challenge-ACK limit, as Linux does
+                    // (`tcp_oow_rate_limited`): two ends that disagree on
+                    // the window would otherwise ACK each other's ACKs
+                    // forever, and a blind flood of them would make us a
+                    // reflector. Data still gets its duplicate ACK at once.
                     self.stats.unacceptable += 1;
-                    self.owed.ack_now();
+                    if seg.payload.is_empty() && !seg.flags.fin() {
+                        self.challenge_ack(now);
+                    } else {
+                        self.owed.ack_now();
+                    }
                     if self.state == State::TimeWait && seg.flags.fin() {
                         // A retransmitted FIN: restart the 2 MSL wait.
                         self.enter_time_wait(now);

@@ -244,6 +244,27 @@ fn test_rfc5961_challenge_ack_rate_limit() {
     assert_eq!(c.state(), State::Established);
 }
 
+#[test]
+fn test_out_of_window_bare_acks_share_the_challenge_limit() {
+    // A flood of data-less segments beyond the window: answered at most
+    // `challenge_acks_per_sec` times a second (no ACK war, no reflector).
+    let n = cfg().challenge_acks_per_sec;
+    let mut c = established();
+    for i in 0..n {
+        let t = 5 + u64::from(i);
+        send!(c, time t, seg(ACK, R + 200_000, L));
+        recv!(c, time t, ACK, seq L, ack R);
+    }
+    send!(c, time 500, seg(ACK, R + 200_000, L));
+    recv_nothing!(c, time 500);
+    // Out-of-window data still gets its duplicate ACK at once.
+    send!(c, time 501, data(R + 200_000, L, b"late"));
+    recv!(c, time 501, ACK, seq L, ack R);
+    let s = c.stats();
+    assert_eq!(s.challenge_acks_suppressed, 1);
+    assert_eq!(s.unacceptable, u64::from(n) + 2);
+}
+
 // ---- rst_for_closed (RFC 9293 §3.10.7.1) --------------------------------
 
 #[test]
