@@ -60,6 +60,12 @@ pub struct Config {
     /// ICMP error messages sent per second (RFC 1122 §3.2.2 and RFC 1812
     /// §4.3.2.8 ask for a limit). Default 100, with an equal burst.
     pub icmp_errors_per_sec: u32,
+    /// RSTs sent per second for segments that no connection owns (closed
+    /// ports, stray ACKs to a listener), with an equal burst; the rest are
+    /// dropped and counted (`tcp_rst_rate_limited`). A port scan or a
+    /// spoofed flood then cannot turn the stack into a RST source, as
+    /// Linux's ICMP rate limit does for its errors. Default 1,000.
+    pub rsts_per_sec: u32,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             max_connections: 65_536,
             orphan_timeout: Duration::from_secs(60),
             icmp_errors_per_sec: 100,
+            rsts_per_sec: 1000,
         }
     }
 }

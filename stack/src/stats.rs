@@ -53,7 +53,9 @@ counters! {
     drop_fragmented,
     /// Dropped: a protocol or message type we do not handle.
     drop_unsupported,
-    /// Dropped: a source address no host may use.
+    /// Dropped: a source address no host may use (0.0.0.0, broadcast,
+    /// multicast, loopback), or our own address (a "Land" packet, which
+    /// would make us answer ourselves).
     drop_bad_address,
     /// Dropped: addressed to an IP that is not ours.
     drop_not_ours,
@@ -88,6 +90,9 @@ counters! {
     tcp_tx,
     /// RSTs sent for segments that matched no socket (RFC 9293 §3.10.7.1).
     tcp_rst_tx,
+    /// RSTs for segments that matched no socket, not sent because of the
+    /// rate limit (`Config::rsts_per_sec`).
+    tcp_rst_rate_limited,
     /// Connections opened passively (SYN to a listener).
     tcp_passive_opens,
     /// Connections opened actively (connect).

@@ -110,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) cookies: SynCookies,
     pub(crate) timers: timers::Timers,
     pub(crate) icmp_limit: Mutex<RateLimiter>,
+    /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
+    pub(crate) rst_limit: Mutex<RateLimiter>,
     pub(crate) shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// A driven stack's RX state, used by `poll`; `None` when threads
@@ -314,6 +316,7 @@ impl Inner {
         Inner {
             table: RwLock::new(SocketTable::with_ports(config.max_connections, keys.ports)),
             icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, clock.now())),
+            rst_limit: Mutex::new(RateLimiter::new(config.rsts_per_sec, clock.now())),
             config,
             device,
             clock,

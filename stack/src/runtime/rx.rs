@@ -28,7 +28,7 @@
 //! the host, is counted in `rx_csum_offloaded` instead.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,6 +153,11 @@ impl Rx {
         if ip.dst != inner.config.addr {
             return bump(&inner.stats.drop_not_ours);
         }
+        if ip.src == inner.config.addr {
+            // Our own address as the source (a "Land" SYN): a reply would
+            // come back to us. Only a misbehaving peer sends this.
+            return bump(&inner.stats.drop_bad_address);
+        }
         match ip.protocol {
             tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
             udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
@@ -205,8 +210,7 @@ impl Rx {
                 // RFC 9293 §3.10.7.1: no socket: answer with a RST, but
                 // never a RST to a RST.
                 if let Some(rst) = rst_for_closed(&seg) {
-                    bump(&inner.stats.tcp_rst_tx);
-                    tx::send_tcp(inner, ip.dst, ip.src, &rst);
+                    send_rst(inner, now, ip.dst, ip.src, &rst);
                 }
             }
         }
@@ -276,8 +280,7 @@ impl Rx {
                 if cause == ResetCause::BadCookie {
                     bump(&inner.stats.syn_cookies_bad);
                 }
-                bump(&inner.stats.tcp_rst_tx);
-                tx::send_tcp(inner, *local.ip(), *remote.ip(), &rst);
+                send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
             }
             ListenAction::Drop(ListenDrop::BacklogFull | ListenDrop::AcceptQueueFull) => {
                 bump(&inner.stats.drop_backlog_full);
@@ -400,6 +403,16 @@ fn handle_icmp(inner: &Inner, ip: &Ipv4Repr, payload: &[u8]) {
     }
 }
 
+/// A RST for a segment no connection owns, under `Config::rsts_per_sec`.
+fn send_rst(inner: &Inner, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, rst: &TcpRepr<'_>) {
+    if inner.rst_limit.lock().allow(now) {
+        bump(&inner.stats.tcp_rst_tx);
+        tx::send_tcp(inner, src, dst, rst);
+    } else {
+        bump(&inner.stats.tcp_rst_rate_limited);
+    }
+}
+
 fn send_icmp_error(inner: &Inner, now: Instant, ip: &Ipv4Repr, msg: IcmpRepr<'_>) {
     if inner.icmp_limit.lock().allow(now) {
         bump(&inner.stats.icmp_unreachable_tx);
@@ -425,6 +438,11 @@ mod tests {
 
     /// A segment from the peer's port 40000 to our `port`.
     fn segment(port: u16, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+        segment_from(PEER, port, flags, payload)
+    }
+
+    /// A segment from `src` port 40000 to our `port`.
+    fn segment_from(src: Ipv4Addr, port: u16, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
         let seg = TcpRepr {
             src_port: 40000,
             dst_port: port,
@@ -437,14 +455,14 @@ mod tests {
             payload,
         };
         let ip = Ipv4Repr {
-            src: PEER,
+            src,
             dst: US,
             protocol: tcp::PROTOCOL,
             ttl: 64,
             payload_len: seg.buffer_len(),
         };
         let mut p = vec![0u8; ip.buffer_len()];
-        seg.emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
+        seg.emit(src, US, &mut p[ipv4::HEADER_LEN..])
             .unwrap_or_else(|e| panic!("{e}"));
         ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
         p
@@ -465,8 +483,15 @@ mod tests {
     /// Runs one batch of `packets` through a fresh stack state listening
     /// on port 80; returns its counters and how many packets it sent.
     fn run(packets: &[(Vec<u8>, RxMeta)]) -> (Vec<(&'static str, u64)>, usize) {
+        run_with(Config::with_addr(US), packets)
+    }
+
+    fn run_with(
+        config: Config,
+        packets: &[(Vec<u8>, RxMeta)],
+    ) -> (Vec<(&'static str, u64)>, usize) {
         let (ours, peer) = MemPair::new(64, 1500);
-        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let inner = Inner::threadless(Box::new(ours), config);
         let _listener = inner
             .listen(SocketAddrV4::new(US, 80))
             .unwrap_or_else(|e| panic!("{e:?}"));
@@ -488,6 +513,30 @@ mod tests {
             .iter()
             .find(|(n, _)| *n == name)
             .map_or_else(|| panic!("no counter {name}"), |(_, v)| *v)
+    }
+
+    #[test]
+    fn land_syn_from_our_own_address_is_dropped_and_counted() {
+        let land = segment_from(US, 80, TcpFlags::SYN, &[]);
+        let (stats, sent) = run(&[(land, RxMeta::default())]);
+        assert_eq!(count(&stats, "drop_bad_address"), 1);
+        assert_eq!(count(&stats, "tcp_passive_opens"), 0);
+        assert_eq!(sent, 0);
+    }
+
+    #[test]
+    fn rsts_to_closed_ports_are_rate_limited() {
+        let config = Config {
+            rsts_per_sec: 5,
+            ..Config::with_addr(US)
+        };
+        let syns: Vec<_> = (0..20)
+            .map(|_| (segment(81, TcpFlags::SYN, &[]), RxMeta::default()))
+            .collect();
+        let (stats, sent) = run_with(config, &syns);
+        assert_eq!(count(&stats, "tcp_rst_tx"), 5);
+        assert_eq!(count(&stats, "tcp_rst_rate_limited"), 15);
+        assert_eq!(sent, 5);
     }
 
     #[test]

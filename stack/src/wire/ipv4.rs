@@ -86,8 +86,9 @@ impl Ipv4Repr {
         }
         let src = header.source_addr();
         // RFC 1122 §3.2.1.3: a source address of 0, a broadcast or a
-        // multicast address MUST be discarded.
-        if src.is_unspecified() || src.is_broadcast() || src.is_multicast() {
+        // multicast address MUST be discarded, and a loopback address
+        // (127/8) "MUST NOT appear outside a host".
+        if src.is_unspecified() || src.is_broadcast() || src.is_multicast() || src.is_loopback() {
             return Err(Error::BadAddress);
         }
         let repr = Ipv4Repr {
@@ -281,7 +282,13 @@ mod tests {
 
     #[test]
     fn rejects_sources_no_host_may_use() {
-        for src in [[0, 0, 0, 0], [255, 255, 255, 255], [224, 0, 0, 1]] {
+        for src in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [224, 0, 0, 1],
+            [127, 0, 0, 1],
+            [127, 9, 8, 7],
+        ] {
             let mut p = golden_packet();
             p[12..16].copy_from_slice(&src);
             fix_checksum(&mut p);
