@@ -201,7 +201,7 @@ pub fn kernel_serve_with(
     thread::Builder::new()
         .name("kernel udp echo".to_owned())
         .spawn(move || {
-            let e = udp_echo::serve_std(&udp);
+            let e = udp_echo::serve_std(&udp, &services.counters().udp_echo_refused);
             let _ = done.send(e);
         })?;
     Ok(KernelServer {

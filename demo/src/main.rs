@@ -122,8 +122,13 @@ fn serve(cli: &Cli) -> Result<(), String> {
         }));
     }
     let udp = UdpSocket::bind(&stack, 7).map_err(|e| format!("cannot bind UDP port 7: {e}"))?;
+    let echo_services = Arc::clone(&services);
     threads.push(thread::spawn(move || {
-        let err = udp_echo::serve(|buf| udp.recv_from(buf), |buf, to| udp.send_to(buf, to));
+        let err = udp_echo::serve(
+            |buf| udp.recv_from(buf),
+            |buf, to| udp.send_to(buf, to),
+            &echo_services.counters().udp_echo_refused,
+        );
         warn!(%err, "UDP echo ended");
     }));
     info!(

@@ -108,6 +108,9 @@ pub struct Counters {
     pub write_timeouts: AtomicU64,
     /// `GET /bytes/N` refused for N over the cap.
     pub bytes_too_large: AtomicU64,
+    /// UDP datagrams not echoed because they came from a service that
+    /// would echo back (a loop), or from port 0.
+    pub udp_echo_refused: AtomicU64,
 }
 
 impl Counters {
@@ -127,6 +130,7 @@ impl Counters {
             "idle_timeouts": get(&self.idle_timeouts),
             "write_timeouts": get(&self.write_timeouts),
             "bytes_too_large": get(&self.bytes_too_large),
+            "udp_echo_refused": get(&self.udp_echo_refused),
         })
     }
 }
