@@ -300,7 +300,7 @@ mod tests {
         any::<u32>()
             .prop_map(Ipv4Addr::from)
             .prop_filter("a host source", |a| {
-                !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+                !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
             })
     }
 
