@@ -190,3 +190,44 @@ fn poll_drives_only_a_driven_stack() {
     assert_eq!(err.kind(), ErrorKind::Unsupported);
     stack.shutdown();
 }
+
+#[test]
+fn abort_resets_the_peer_and_fails_every_later_call() {
+    let mut sim = network(FaultConfig::default());
+    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
+    let mut server = None;
+    sim.drive_bounded(MAX_STEPS, |_| match listener.accept() {
+        Ok((s, _)) => {
+            server = Some(s);
+            Flow::Done
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
+        Err(e) => panic!("accept: {e}"),
+    });
+    let server = server.unwrap();
+    server.set_nonblocking(true).unwrap();
+    (&client).write_all(b"never delivered").unwrap();
+
+    // SO_LINGER 0: a RST goes out at once, and our own calls fail.
+    client.abort();
+    let aborted = (&client).read(&mut [0; 8]).unwrap_err();
+    assert_eq!(aborted.kind(), ErrorKind::ConnectionAborted);
+    assert_eq!(
+        (&client).write(b"x").unwrap_err().kind(),
+        ErrorKind::ConnectionAborted
+    );
+    let aborted_at = sim.now();
+    let mut reset_at = None;
+    sim.drive_bounded(MAX_STEPS, |sim| match (&server).read(&mut [0; 64]) {
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+            reset_at = Some(sim.now());
+            Flow::Done
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
+        other => panic!("{other:?}"),
+    });
+    // The RST reaches B one latency later, ahead of any data.
+    assert_eq!(reset_at, Some(aborted_at + LATENCY));
+}

@@ -46,6 +46,7 @@ pub(crate) fn conn_error(e: ConnError) -> io::Error {
         ConnError::Refused => io::ErrorKind::ConnectionRefused,
         ConnError::Reset => io::ErrorKind::ConnectionReset,
         ConnError::TimedOut => io::ErrorKind::TimedOut,
+        ConnError::Aborted => io::ErrorKind::ConnectionAborted,
     };
     io::Error::new(kind, e)
 }

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::stats::bump;
-use crate::tcp::error::{RecvError, SendError};
+use crate::tcp::error::{ConnError, RecvError, SendError};
 use crate::tcp::state::State;
 
 use super::{conn_error, deadline, open_error, shut_down, timed_out, would_block};
@@ -338,6 +338,20 @@ impl TcpStream {
         }
         h.stack.inner.after_activity(&h.sock, &mut st);
         Ok(())
+    }
+
+    /// Resets the connection at once: the peer gets a RST, bytes not yet
+    /// sent or read are discarded, and every call on the connection (on
+    /// any handle, waiting ones too) fails with `ConnectionAborted`. What
+    /// `close` with `SO_LINGER` 0 does for a kernel socket: for a server
+    /// that gives up on a peer that will not read (RFC 9293 §3.10.5).
+    pub fn abort(&self) {
+        let h = &self.handle;
+        let mut st = h.sock.state.lock();
+        if !st.conn.is_closed() {
+            st.conn.abort_with(ConnError::Aborted);
+        }
+        h.stack.inner.after_activity(&h.sock, &mut st);
     }
 
     /// In non-blocking mode reads and writes that would wait return

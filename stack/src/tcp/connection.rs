@@ -308,6 +308,16 @@ impl Connection {
         self.rcv.discard();
     }
 
+    /// [`abort`](Self::abort), and `error` recorded (unless the
+    /// connection already failed) for the application's calls, waiting
+    /// and later ones, to report.
+    pub fn abort_with(&mut self, error: ConnError) {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.abort();
+    }
+
     // ---- Transitions ----------------------------------------------------
 
     fn enter_established(&mut self, now: Instant) {

@@ -13,6 +13,10 @@ pub enum ConnError {
     /// Retransmissions or keepalive probes went unanswered (RFC 1122
     /// §4.2.3.5 R2).
     TimedOut,
+    /// This host reset the connection: the application aborted it
+    /// (`TcpStream::abort`), or the stack gave it up after a fault while
+    /// handling it.
+    Aborted,
 }
 
 impl fmt::Display for ConnError {
@@ -21,6 +25,7 @@ impl fmt::Display for ConnError {
             ConnError::Refused => "connection refused",
             ConnError::Reset => "connection reset by peer",
             ConnError::TimedOut => "connection timed out",
+            ConnError::Aborted => "connection aborted by this host",
         })
     }
 }
