@@ -66,6 +66,12 @@ pub struct Config {
     /// spoofed flood then cannot turn the stack into a RST source, as
     /// Linux's ICMP rate limit does for its errors. Default 1,000.
     pub rsts_per_sec: u32,
+    /// Panics on the stack's RX and timer threads that are caught, logged
+    /// and counted (`thread_panics`) while the threads go on, each costing
+    /// only the batch and the connection it hit (reset). The one that
+    /// reaches this number shuts the stack down, so every waiting call
+    /// fails rather than a broken stack limping on. At least 1. Default 16.
+    pub max_thread_panics: u32,
 }
 
 impl Default for Config {
@@ -84,6 +90,7 @@ impl Default for Config {
             orphan_timeout: Duration::from_secs(60),
             icmp_errors_per_sec: 100,
             rsts_per_sec: 1000,
+            max_thread_panics: 16,
         }
     }
 }
@@ -165,6 +172,13 @@ impl Config {
                 "mtu",
                 self.mtu,
                 format!("is too large: an IPv4 packet has at most {MAX_MTU} bytes (RFC 791)"),
+            ));
+        }
+        if self.max_thread_panics == 0 {
+            return Err(ConfigError::new(
+                "max_thread_panics",
+                self.max_thread_panics,
+                "is zero: at least the first panic must shut the stack down",
             ));
         }
         if self.ttl == 0 {

@@ -104,6 +104,12 @@ counters! {
     /// Connections reset because the application had dropped them and
     /// they did not finish closing within `Config::orphan_timeout`.
     tcp_orphans_reset,
+    /// Panics caught on the stack's RX or timer thread (each logged; the
+    /// thread went on, see `Config::max_thread_panics`).
+    thread_panics,
+    /// Connections reset because their handling panicked on a stack
+    /// thread (their state could no longer be trusted).
+    tcp_poisoned_reset,
 }
 
 impl Stats {

@@ -46,6 +46,7 @@ pub mod __bench;
 pub(crate) mod ops;
 pub(crate) mod rx;
 pub(crate) mod socket;
+pub(crate) mod supervise;
 pub(crate) mod timers;
 pub(crate) mod tx;
 

@@ -47,6 +47,7 @@ use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 
 use super::socket::{Entry, Listener, TcpSocket};
+use super::supervise::{self, PoisonOnUnwind};
 use super::{tx, Inner};
 
 /// How long one device read waits before the thread checks for shutdown.
@@ -57,9 +58,16 @@ pub(crate) fn run(inner: &Inner) {
     let mut batch = new_batch(inner.config.rx_batch, &*inner.device);
     let mut last_error = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
-        match receive(inner, &mut rx, &mut batch, POLL_INTERVAL) {
-            Ok(_) => {}
-            Err(e) => {
+        let pass = supervise::catch(inner, "stack-rx", || {
+            receive(inner, &mut rx, &mut batch, POLL_INTERVAL)
+        });
+        match pass {
+            Some(Ok(_)) => {}
+            None => {
+                rx.recover();
+                supervise::reset_poisoned(inner);
+            }
+            Some(Err(e)) => {
                 // Log once per distinct error, then back off so a broken
                 // device cannot spin the thread.
                 if last_error.as_ref() != Some(&e.kind()) {
@@ -315,6 +323,16 @@ impl Rx {
     }
 
     /// Forgets the batch's queued segments without servicing the sockets:
+    /// After a panic in the middle of a batch: forgets the batch. The
+    /// batch number is kept, so no socket's mark from before matches a
+    /// later batch's slot.
+    pub(crate) fn recover(&mut self) {
+        for queue in &mut self.queues {
+            queue.clear();
+        }
+        self.ready.clear();
+    }
+
     /// for the benchmark, which measures demultiplexing alone.
     pub(crate) fn discard_batch(&mut self) {
         for queue in self.queues.iter_mut().take(self.ready.len()) {
@@ -326,6 +344,7 @@ impl Rx {
     /// Hands each ready socket its segments, then lets it transmit.
     fn service(&mut self, inner: &Inner, now: Instant, batch: &PacketBatch) {
         for (sock, queue) in self.ready.drain(..).zip(self.queues.iter_mut()) {
+            let _poison = PoisonOnUnwind(&sock);
             let mut st = sock.state.lock();
             for &index in queue.iter() {
                 let Some(seg) = batch.get(usize::from(index)).and_then(reparse_tcp) else {

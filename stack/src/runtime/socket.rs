@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Condvar, Mutex};
@@ -32,6 +32,9 @@ pub(crate) struct TcpSocket {
     /// in the high 32 bits and the socket's slot in the low 32, so finding
     /// a socket's queue takes no map.
     pub(crate) rx_mark: AtomicU64,
+    /// Set when handling this connection panicked on a stack thread; the
+    /// supervisor then resets it (`runtime::supervise`).
+    pub(crate) poisoned: AtomicBool,
 }
 
 pub(crate) struct TcpState {
@@ -67,6 +70,7 @@ impl TcpSocket {
             }),
             cond: Condvar::new(),
             rx_mark: AtomicU64::new(u64::MAX),
+            poisoned: AtomicBool::new(false),
         }
     }
 }

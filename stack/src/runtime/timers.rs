@@ -19,6 +19,7 @@ use crate::stats::bump;
 use crate::time::{Instant, SystemClock};
 
 use super::socket::TcpSocket;
+use super::supervise::{self, PoisonOnUnwind};
 use super::Inner;
 
 /// How long the thread sleeps with nothing scheduled before it looks at
@@ -87,7 +88,9 @@ impl Timers {
 pub(crate) fn run(inner: &Inner, clock: &SystemClock) {
     let timers = &inner.timers;
     loop {
-        fire_due(inner, inner.now());
+        if supervise::catch(inner, "stack-timers", || fire_due(inner, inner.now())).is_none() {
+            supervise::reset_poisoned(inner);
+        }
         // The shutdown flag and the next deadline are read under the
         // heap's lock, which `schedule` and `wake` take to notify: a
         // deadline or a shutdown that comes after this read wakes the wait.
@@ -134,6 +137,7 @@ fn fire(inner: &Inner, due: Deadline, now: Instant) {
     let Some(sock) = due.socket.upgrade() else {
         return;
     };
+    let _poison = PoisonOnUnwind(&sock);
     let mut st = sock.state.lock();
     if st.armed == Some(due.at) {
         st.armed = None;
