@@ -300,8 +300,13 @@ impl Connection {
                 | State::CloseWait
         ) {
             // SND.NXT in the RFC; after a timeout ours may lag SND.MAX,
-            // which is what the peer's window is measured from.
-            self.owed.rst(self.snd.max(), None);
+            // which is what the peer's window is measured from. But not
+            // beyond the peer's window: after the peer shrank it (RFC
+            // 9293 §3.8.6), a RST at SND.MAX would fall outside it, where
+            // RFC 5961 §3.2 has it dropped. So min(SND.MAX, SND.UNA +
+            // SND.WND), as Linux's tcp_acceptable_seq.
+            let window_end = self.snd.una() + self.snd.wnd();
+            self.owed.rst(self.snd.max().min(window_end), None);
         }
         self.enter_closed();
         self.snd.discard();

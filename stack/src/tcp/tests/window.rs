@@ -44,6 +44,21 @@ fn test_zero_window_persist_probes_with_backoff_then_data_flows() {
 }
 
 #[test]
+fn test_abort_after_the_peer_shrank_its_window_resets_at_the_window_edge() {
+    let mut c = established();
+    c.send(&[b'd'; 100]).unwrap();
+    let out = recv!(c, time 1, ACK | PSH, seq L, ack R);
+    assert_eq!(out.payload.len(), 100);
+    // The peer takes back its window (RFC 9293 §3.8.6 discourages it but
+    // it happens): nothing acknowledged, window 0. Its RCV.NXT is still
+    // L, and with a zero window only a RST at exactly L is taken (RFC
+    // 5961 §3.2), not one at SND.MAX = L+100.
+    send!(c, time 2, TcpRepr { window: 0, ..seg(ACK, R, L) });
+    c.abort();
+    recv!(c, time 3, RST, seq L, ack 0);
+}
+
+#[test]
 fn test_zero_window_probe_accepted_advances() {
     let mut c = zero_window_peer();
     c.send(b"abc").unwrap();
