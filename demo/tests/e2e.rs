@@ -755,6 +755,17 @@ while time.time() < deadline:
     if demo["write_timeouts"] >= 1:
         break
     time.sleep(0.2)
+# After its write timeout the server resets it: reading now ends in a
+# reset, not in the rest of the data and a FIN.
+z.settimeout(10)
+try:
+    while z.recv(1 << 20):
+        pass
+    out["zero_window_end"] = "eof"
+except ConnectionResetError:
+    out["zero_window_end"] = "reset"
+except socket.timeout:
+    out["zero_window_end"] = "timeout"
 # The /bytes/N cap.
 out["over_cap_status"] = get("/bytes/200000001")[0]
 # A newline flood on 7070, then a request.
@@ -792,6 +803,7 @@ fn exhaustion_limits_hold_on_the_stack() {
     eprintln!("exhaustion on the stack: {seen}");
     assert_eq!(seen["fresh_status"], 200, "{seen}");
     assert_eq!(seen["over_cap_status"], 413, "{seen}");
+    assert_eq!(seen["zero_window_end"], "reset", "{seen}");
     assert_eq!(seen["flood_reply"]["result"], 5, "{seen}");
     let demo = &seen["demo"];
     assert!(demo["evicted"].as_u64().expect("evicted") >= 1, "{seen}");

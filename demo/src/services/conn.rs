@@ -46,6 +46,12 @@ pub trait Conn: Read + Write + ReadTimeout + Send + Sized + 'static {
     /// A function that closes this connection from another thread (for
     /// eviction at the connection cap), or `None` if it cannot be done.
     fn closer(&self) -> Option<Closer>;
+
+    /// Gives up on the connection at once (after a write timeout: the
+    /// peer does not read). The stack's streams send a RST and drop what
+    /// is queued (`SO_LINGER` 0); std's, which have no stable linger
+    /// option, shut down both ways.
+    fn abort(&self);
 }
 
 impl ReadTimeout for std::net::TcpStream {
@@ -69,6 +75,10 @@ impl Conn for std::net::TcpStream {
             let _ = other.shutdown(Shutdown::Both);
         }))
     }
+
+    fn abort(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
 }
 
 impl ReadTimeout for stack::TcpStream {
@@ -91,6 +101,10 @@ impl Conn for stack::TcpStream {
         Some(Box::new(move || {
             let _ = other.shutdown(Shutdown::Both);
         }))
+    }
+
+    fn abort(&self) {
+        stack::TcpStream::abort(self);
     }
 }
 
@@ -192,5 +206,10 @@ impl<T: Read + Write + Send + 'static> Conn for ConnFns<T> {
 
     fn closer(&self) -> Option<Closer> {
         self.closer.and_then(|f| f(&self.stream))
+    }
+
+    /// A `ConnFns` knows no abort of its stream: its write side is shut.
+    fn abort(&self) {
+        let _ = (self.shutdown_write)(&self.stream);
     }
 }

@@ -212,8 +212,11 @@ impl Services {
         // RFC 862/863 and HTTP: after the last byte, our FIN. A peer that
         // already left makes this fail, which changes nothing. After a
         // write timeout there is no point queueing a FIN behind data the
-        // peer does not take: the stream is dropped as it is.
-        if !stream.write_timed_out {
+        // peer does not take: the connection is reset, and its buffers go
+        // at once rather than after the orphan timeout.
+        if stream.write_timed_out {
+            stream.get_ref().abort();
+        } else {
             let _ = stream.get_ref().shutdown_write();
         }
         done
