@@ -90,7 +90,8 @@ pub struct LimitArgs {
           value_parser = at_least_one)]
     pub max_connections: usize,
 
-    /// Seconds a whole HTTP request head may take (408 after).
+    /// Seconds a whole HTTP request head may take (408 after), and a
+    /// JSON-RPC line on port 7070 from its first byte (closed after).
     #[arg(long, value_name = "SECS", default_value_t = limits::HEAD_TIMEOUT.as_secs(), global = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub head_timeout: u64,

@@ -281,6 +281,45 @@ fn a_newline_flood_is_skipped_cheaply_and_the_next_request_answered() {
 }
 
 #[test]
+fn a_trickled_rpc_line_is_closed_at_the_line_deadline_not_per_byte() {
+    let srv = server(Limits {
+        head_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    });
+    let mut s = connect(srv.addr(Service::Rpc).expect("rpc"));
+    // A whole line first: answered, and the deadline starts over.
+    s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[1,1],\"id\":1}\n")
+        .expect("request");
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("reply");
+    assert!(line.contains("\"result\":2"), "{line}");
+    // Then a line trickled one byte every 100 ms: the idle timer of old
+    // would never fire.
+    let writer = s.try_clone().expect("clone");
+    let trickle = thread::spawn(move || {
+        let mut w = writer;
+        for _ in 0..100 {
+            if w.write_all(b" ").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let started = Instant::now();
+    let rest = read_until_closed(reader.get_mut());
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = trickle.join();
+    let c = wait_for_counter(&srv, "head_timeouts", 1);
+    assert_eq!(c["idle_timeouts"], 0, "{c}");
+}
+
+#[test]
 fn a_batch_of_heavy_calls_runs_one_and_refuses_the_rest() {
     let srv = server(Limits::default());
     let mut s = connect(srv.addr(Service::Rpc).expect("rpc"));

@@ -6,10 +6,12 @@
 //! |-------|---------|------|----------|
 //! | connections served at once | [`MAX_CONNECTIONS`] | `--max-connections` | the longest-idle connection is closed (`evicted`); if none can be, the newcomer (`refused`) |
 //! | a whole HTTP request head | [`HEAD_TIMEOUT`] | `--head-timeout` | 408, closed (`head_timeouts`) |
+//! | a whole JSON-RPC line on port 7070, from its first byte | [`HEAD_TIMEOUT`] | `--head-timeout` | closed (`head_timeouts`) |
 //! | an HTTP request body's average rate, after a grace | [`BODY_MIN_RATE`] B/s, [`BODY_GRACE`] | `--body-min-rate` (the grace is `--head-timeout`) | closed (`body_timeouts`) |
 //! | an idle keep-alive HTTP connection | [`HTTP_IDLE_TIMEOUT`] | `--idle-timeout` | closed (`idle_timeouts`) |
 //! | an idle echo, discard or RPC connection | [`STREAM_IDLE_TIMEOUT`] | `--stream-idle-timeout` | closed (`idle_timeouts`) |
-//! | a write making no progress (the peer's window stays shut) | [`WRITE_TIMEOUT`] | `--write-timeout` | dropped (`write_timeouts`) |
+//! | a write making no progress (the peer's window stays shut) | [`WRITE_TIMEOUT`] | `--write-timeout` | reset (`write_timeouts`) |
+//! | UDP echo to a looping service's port (7, 13, 17, 19, 37) or port 0 | - | - | not echoed (`udp_echo_refused`) |
 //! | `GET /bytes/N` | [`MAX_BYTES`] | `--max-bytes` | 413 with the limit (`bytes_too_large`) |
 //!
 //! The head deadline runs from the connection's start for the first
@@ -98,7 +100,8 @@ pub struct Counters {
     pub evicted: AtomicU64,
     /// New connections closed because no slot could be freed.
     pub refused: AtomicU64,
-    /// Request heads not complete within the head timeout.
+    /// Request heads (HTTP) or JSON-RPC lines (port 7070) not complete
+    /// within the head timeout.
     pub head_timeouts: AtomicU64,
     /// Request bodies slower than the minimum rate.
     pub body_timeouts: AtomicU64,

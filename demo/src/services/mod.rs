@@ -22,6 +22,7 @@ pub mod discard;
 pub mod echo;
 pub mod http;
 pub mod limits;
+pub mod line_deadline;
 pub mod registry;
 pub mod routes;
 pub mod rpc_service;
@@ -38,6 +39,7 @@ use serde_json::Value;
 use crate::host::{ConnInfo, HostInfo};
 pub use conn::{Conn, ConnFns, ReadTimeout};
 pub use limits::{Counters, Limits, HTTP_IDLE_TIMEOUT, MAX_CONNECTIONS, STREAM_IDLE_TIMEOUT};
+use line_deadline::LineDeadline;
 use registry::{Registry, Tracked};
 
 /// A TCP port's service.
@@ -202,7 +204,16 @@ impl Services {
                 &http::Deadlines::from(limits),
                 &self.counters,
             ),
-            Service::Rpc => self.router.serve_lines(&mut stream).map(|()| 0),
+            Service::Rpc => {
+                let mut lines = LineDeadline::new(&mut stream, limits.head_timeout, idle);
+                let done = self.router.serve_lines(&mut lines).map(|()| 0);
+                if lines.timed_out {
+                    // A line's deadline, not the idle timeout below.
+                    Counters::hit(&self.counters.head_timeouts);
+                    stream.read_timed_out = false;
+                }
+                done
+            }
         };
         // HTTP counts its own read timeouts by phase; for the others a
         // read timeout is the idle timeout.
