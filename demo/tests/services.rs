@@ -36,6 +36,7 @@ fn served_stats() -> Value {
     v["demo"] = json!({
         "evicted": 0, "refused": 0, "head_timeouts": 0, "body_timeouts": 0,
         "idle_timeouts": 0, "write_timeouts": 0, "bytes_too_large": 0,
+        "udp_echo_refused": 0,
     });
     v
 }

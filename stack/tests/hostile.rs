@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use common::{can_run, test_config, NetNs};
+use common::{can_run, counter, hex, test_config, NetNs};
 use stack::{Stack, TcpListener};
 
-/// Writes packets into tun0 from inside the namespace.
+/// Writes packets into tun0 from inside the namespace, on top of the
+/// packet library (`common/packets.py`).
 ///
 /// `flood N`: N TCP SYNs to 10.0.0.2:80 from random spoofed sources in
 /// 10.0.0.0/24 (not .0, .1, .2, .255) and 10.200.0.0/16, random ports and
@@ -32,50 +33,13 @@ use stack::{Stack, TcpListener};
 ///
 /// `garbage N SEED`: N malformed packets of a dozen kinds (see `kinds`),
 /// seeded. Prints the number of packets sent.
-const PACKETS_PY: &str = r#"
-import random, socket, struct, sys, time
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-
-def ip(src, dst, proto, payload, ihl=5, ver=4, frag=0x4000, total=None, ttl=64, fix=True):
-    opts = b"\x01" * ((ihl - 5) * 4) if ihl > 5 else b""
-    tot = total if total is not None else 20 + len(opts) + len(payload)
-    h = struct.pack("!BBHHHBBH4s4s", (ver << 4) | (ihl & 0xf), 0, tot & 0xffff, 0, frag,
-                    ttl, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)) + opts
-    if fix:
-        h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
-    return h + payload
-
-def tcp(src, dst, sport, dport, seq, ack, flags, opts=b"", data=b"", good=True):
-    off = (20 + len(opts)) // 4
-    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, 65535, 0, 0) + opts + data
-    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(h))
-    c = csum(pseudo + h)
-    if not good:
-        c ^= 0x5a5a
-    return h[:16] + struct.pack("!H", c) + h[18:]
-
-def udp(src, dst, sport, dport, data, good=True):
-    h = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, len(h))
-    c = csum(pseudo + h) or 0xffff
-    if not good:
-        c ^= 0x00ff
-    return h[:6] + struct.pack("!H", c) + h[8:]
+const INJECT_PY: &str = r#"
+import random, sys
 
 def spoofed(r):
     if r.random() < 0.5:
         return "10.0.0.%d" % r.randint(3, 254)
     return "10.200.%d.%d" % (r.randint(0, 255), r.randint(1, 254))
-
-DST = "10.0.0.2"
-MSS = b"\x02\x04\x05\xb4"
 
 def kinds(r):
     src = spoofed(r)
@@ -84,39 +48,38 @@ def kinds(r):
     if k == 0:   # random bytes
         return bytes(r.getrandbits(8) for _ in range(r.randint(1, 80)))
     if k == 1:   # IPv4 header cut short
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02))[:r.randint(1, 19)]
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02))[:r.randint(1, 19)]
     if k == 2:   # TCP header cut short (IP total length agrees)
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02)[:r.randint(0, 19)])
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02)[:r.randint(0, 19)])
     if k == 3:   # bad IP header checksum
-        p = bytearray(ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02, MSS)))
+        p = bytearray(ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02, MSS)))
         p[10] ^= 0xff
         return bytes(p)
     if k == 4:   # bad TCP checksum
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02, MSS, good=False))
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02, MSS, good=False))
     if k == 5:   # zero-length option (kind 2, length 0)
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02, b"\x02\x00\x00\x00"))
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02, b"\x02\x00\x00\x00"))
     if k == 6:   # RST for a random tuple
-        return ip(src, DST, 6, tcp(src, DST, sp, r.choice([80, 7, 4444]), seq, ack, 0x14))
+        return ip(src, US, 6, tcp(src, US, sp, r.choice([80, 7, 4444]), seq, ack, 0x14))
     if k == 7:   # ACK for a random tuple (the listener answers RST, or checks a cookie)
-        return ip(src, DST, 6, tcp(src, DST, sp, r.choice([80, 4444]), seq, ack, 0x10, data=b"x" * r.randint(0, 40)))
+        return ip(src, US, 6, tcp(src, US, sp, r.choice([80, 4444]), seq, ack, 0x10, data=b"x" * r.randint(0, 40)))
     if k == 8:   # not IPv4
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02), ver=6)
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), ver=6)
     if k == 9:   # a fragment
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02), frag=0x2000)
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), frag=0x2000)
     if k == 10:  # total length longer than the packet, or shorter than the header
-        return ip(src, DST, 6, tcp(src, DST, sp, 80, seq, 0, 0x02), total=r.choice([1500, 60000, 12]))
+        return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), total=r.choice([1500, 60000, 12]))
     if k == 11:  # bad UDP checksum, and a datagram to a closed port
-        return ip(src, DST, 17, udp(src, DST, sp, r.choice([7, 9999]), b"junk", good=r.random() < 0.5))
+        return ip(src, US, 17, udp(src, US, sp, r.choice([7, 9999]), b"junk", good=r.random() < 0.5))
     # TCP data offset beyond the segment
-    seg = bytearray(tcp(src, DST, sp, 80, seq, 0, 0x02))
+    seg = bytearray(tcp(src, US, sp, 80, seq, 0, 0x02))
     seg[12] = 0xf0
-    return ip(src, DST, 6, bytes(seg))
+    return ip(src, US, 6, bytes(seg))
 
 def main():
     mode, n = sys.argv[1], int(sys.argv[2])
     r = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind(("tun0", 0))
+    s = tun()
     deadline = time.monotonic() + 20
     sent = 0
     for i in range(n):
@@ -124,7 +87,7 @@ def main():
             break
         if mode == "flood":
             src = spoofed(r)
-            p = ip(src, DST, 6, tcp(src, DST, r.randint(1024, 65535), 80, r.getrandbits(32), 0, 0x02, MSS))
+            p = ip(src, US, 6, tcp(src, US, r.randint(1024, 65535), 80, r.getrandbits(32), 0, 0x02, MSS))
         else:
             p = kinds(r)
         try:
@@ -142,15 +105,7 @@ main()
 
 /// Runs the packet script inside `ns` and returns how many it sent.
 fn inject(ns: &NetNs, args: &[&str]) -> u64 {
-    let mut full = vec!["python3", "-c", PACKETS_PY];
-    full.extend_from_slice(args);
-    let out = ns.exec(&full);
-    assert!(
-        out.status.success(),
-        "packet script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    ns.python(INJECT_PY, args).trim().parse().unwrap()
 }
 
 /// A server on port 80 of `stack`: each connection's bytes are read to
@@ -178,10 +133,6 @@ fn sha256_server(stack: &Stack, stop: Arc<AtomicBool>) -> std::thread::JoinHandl
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A kernel client in `ns` sends `len` bytes to 10.0.0.2:80 and returns
 /// the hash the server replied with and the expected one; every step is
 /// bounded by `limit`.
@@ -201,10 +152,6 @@ fn kernel_round_trip(ns: &NetNs, len: usize, limit: Duration) -> (String, String
             .expect("reply during the attack");
         (reply, expected, start.elapsed())
     })
-}
-
-fn counter(stack: &Stack, name: &str) -> u64 {
-    stack.stats().get(name).unwrap()
 }
 
 #[test]

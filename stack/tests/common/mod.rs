@@ -18,6 +18,10 @@ use stack::device::netns::{check_privileges, in_netns};
 use stack::device::tun::{Offload, TunDevice};
 use stack::{Config, Stack};
 
+/// Builds, writes and sniffs packets on tun0 for the tests that play the
+/// peer byte by byte; see [`NetNs::python`].
+const PACKETS_PY: &str = include_str!("packets.py");
+
 pub const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const STACK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
@@ -94,6 +98,22 @@ impl NetNs {
         Stack::new(dev, config).expect("start stack")
     }
 
+    /// Runs the Python `script`, appended to the packet library
+    /// (`packets.py`), inside the namespace with `args`, and returns what
+    /// it printed. Panics when the script fails.
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let program = format!("{PACKETS_PY}\n{script}");
+        let mut full = vec!["python3", "-c", &program];
+        full.extend_from_slice(args);
+        let out = self.exec(&full);
+        assert!(
+            out.status.success(),
+            "packet script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs `f` on a thread inside the namespace: sockets it creates are
     /// the kernel's, on the far side of tun0.
     pub fn kernel<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -137,6 +157,14 @@ pub fn test_config() -> Config {
     c
 }
 
+/// The stack's counter `name`; panics if there is none.
+pub fn counter(stack: &Stack, name: &str) -> u64 {
+    stack
+        .stats()
+        .get(name)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
 /// Test stream bytes: byte i is (i + salt) mod 251 (a prime, so chunk
 /// boundaries never line up with the pattern).
 pub fn pattern(len: usize, salt: usize) -> Vec<u8> {
@@ -147,7 +175,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
