@@ -196,7 +196,7 @@ impl TcpStream {
             if let Some(t) = until {
                 if sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.is_established() {
                     st.conn.abort();
-                    inner.after_activity(sock, &mut st);
+                    inner.finish_activity(sock, st);
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("connect to {remote} timed out"),
@@ -314,7 +314,7 @@ impl TcpStream {
         let mut st = h.sock.state.lock();
         let now = h.stack.inner.now();
         st.conn.set_keepalive(now, idle);
-        h.stack.inner.after_activity(&h.sock, &mut st);
+        h.stack.inner.finish_activity(&h.sock, st);
     }
 
     pub fn keepalive(&self) -> Option<Duration> {
@@ -336,7 +336,7 @@ impl TcpStream {
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             st.conn.close();
         }
-        h.stack.inner.after_activity(&h.sock, &mut st);
+        h.stack.inner.finish_activity(&h.sock, st);
         Ok(())
     }
 
@@ -351,7 +351,7 @@ impl TcpStream {
         if !st.conn.is_closed() {
             st.conn.abort_with(ConnError::Aborted);
         }
-        h.stack.inner.after_activity(&h.sock, &mut st);
+        h.stack.inner.finish_activity(&h.sock, st);
     }
 
     /// In non-blocking mode reads and writes that would wait return
@@ -384,7 +384,7 @@ impl TcpStream {
                 Ok(n) => {
                     // Reading freed buffer space: the connection may owe
                     // the peer a window update.
-                    h.stack.inner.after_activity(&h.sock, &mut st);
+                    h.stack.inner.finish_activity(&h.sock, st);
                     return Ok(n);
                 }
                 Err(RecvError::Finished) | Err(RecvError::InvalidState) => return Ok(0),
@@ -418,7 +418,7 @@ impl TcpStream {
             match st.conn.send(buf) {
                 Ok(0) => {}
                 Ok(n) => {
-                    h.stack.inner.after_activity(&h.sock, &mut st);
+                    h.stack.inner.finish_activity(&h.sock, st);
                     return Ok(n);
                 }
                 Err(SendError::InvalidState) => {

@@ -49,6 +49,7 @@ pub(crate) mod socket;
 pub(crate) mod supervise;
 pub(crate) mod timers;
 pub(crate) mod tx;
+pub(crate) mod txq;
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -57,7 +58,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use crate::config::Config;
 use crate::device::{Device, PacketBatch};
@@ -110,6 +111,8 @@ pub(crate) struct Inner {
     /// The SYN-cookie key (RFC 4987), shared by every listener.
     pub(crate) cookies: SynCookies,
     pub(crate) timers: timers::Timers,
+    /// TCP segments built under a socket's lock, written after it.
+    pub(crate) txq: txq::TxQueue,
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
     pub(crate) rst_limit: Mutex<RateLimiter>,
@@ -325,6 +328,7 @@ impl Inner {
             isn: keys.isn,
             cookies: keys.cookies,
             timers: timers::Timers::default(),
+            txq: txq::TxQueue::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             driven,
@@ -351,7 +355,7 @@ impl Inner {
                     if !st.conn.is_closed() {
                         st.conn.abort();
                     }
-                    self.after_activity(&sock, &mut st);
+                    self.finish_activity(&sock, st);
                 }
                 Entry::Listener(l) => {
                     l.state.lock().tcp.close();
@@ -373,6 +377,15 @@ impl Inner {
                 let _ = t.join();
             }
         }
+    }
+
+    /// [`after_activity`](Self::after_activity), then releases the
+    /// socket's lock and writes out the segments it queued: how an
+    /// operation on a connection ends.
+    pub(crate) fn finish_activity(&self, sock: &Arc<TcpSocket>, mut st: MutexGuard<'_, TcpState>) {
+        self.after_activity(sock, &mut st);
+        drop(st);
+        tx::flush(self);
     }
 
     /// After anything happened to a connection: transmit what it owes,

@@ -84,9 +84,7 @@ impl Inner {
             return Err(OpenError::Bind(BindError::TableFull));
         };
         bump(&self.stats.tcp_active_opens);
-        let mut st = sock.state.lock();
-        self.after_activity(&sock, &mut st);
-        drop(st);
+        self.finish_activity(&sock, sock.state.lock());
         Ok(sock)
     }
 
@@ -123,7 +121,7 @@ impl Inner {
         for sock in orphans {
             let mut st = sock.state.lock();
             st.conn.abort();
-            self.after_activity(&sock, &mut st);
+            self.finish_activity(&sock, st);
         }
     }
 
@@ -140,7 +138,7 @@ impl Inner {
             st.conn.close();
         }
         st.orphan_deadline = Some(self.now() + self.config.orphan_timeout);
-        self.after_activity(sock, &mut st);
+        self.finish_activity(sock, st);
     }
 
     /// Binds a UDP socket to `local`; port 0 picks a free ephemeral port.

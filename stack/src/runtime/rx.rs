@@ -353,7 +353,11 @@ impl Rx {
                 st.conn.handle_segment(now, &seg);
             }
             queue.clear();
-            inner.after_activity(&sock, &mut st);
+            // Its segments are written after its lock is released, so the
+            // application is not kept waiting behind the device; still
+            // under the poison guard, so a panicking device write resets
+            // the connection it hit.
+            inner.finish_activity(&sock, st);
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::stats::bump;
 use crate::tcp::ConnError;
 
 use super::socket::{Entry, TcpSocket};
-use super::Inner;
+use super::{tx, Inner};
 
 /// Runs `pass` of `thread`; `None` when it panicked (then logged and
 /// counted, and the stack shut down if that was one panic too many).
@@ -92,4 +92,5 @@ pub(crate) fn reset_poisoned(inner: &Inner) {
         drop(st);
         sock.cond.notify_all();
     }
+    tx::flush(inner);
 }

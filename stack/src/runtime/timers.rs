@@ -150,5 +150,5 @@ fn fire(inner: &Inner, due: Deadline, now: Instant) {
         st.conn.abort();
         bump(&inner.stats.tcp_orphans_reset);
     }
-    inner.after_activity(&sock, &mut st);
+    inner.finish_activity(&sock, st);
 }

@@ -16,6 +16,7 @@ use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::Error;
 
+use super::txq::Packet;
 use super::Inner;
 
 /// Room for the largest packet we build (a full-size IPv4 packet).
@@ -100,45 +101,55 @@ pub(crate) fn max_segment_payload(inner: &Inner) -> usize {
     max.saturating_sub(ipv4::HEADER_LEN + tcp::MAX_HEADER_LEN)
 }
 
-/// Sends every segment `conn` owes now. A segment whose payload exceeds
-/// the connection's MSS is a super-segment: it goes to the device's
-/// `send_tso`, which cuts it into MSS-sized packets (in the kernel, with
-/// an offload TUN device, or in software).
+/// Queues every segment `conn` owes now on the transmit queue; the caller
+/// writes them out with [`flush`] once it has released the socket's lock
+/// (see [`super::txq`]). A segment whose payload exceeds the connection's
+/// MSS is a super-segment: it goes to the device's `send_tso`, which cuts
+/// it into MSS-sized packets (in the kernel, with an offload TUN device,
+/// or in software).
 pub(crate) fn transmit_tcp(inner: &Inner, conn: &mut Connection, now: Instant) {
     let (src, dst) = (*conn.local().ip(), *conn.remote().ip());
     let mss = conn.effective_mss();
     BUFFERS.with(|cell| {
-        let mut bufs = cell.borrow_mut();
-        let (payload, packet) = &mut *bufs;
+        let payload = &mut cell.borrow_mut().0;
         while let Some(seg) = conn.poll_transmit(now, payload) {
             let tso = seg.payload.len() > mss;
-            let limit = if tso {
-                ipv4::MAX_PACKET_LEN
+            let (limit, tso_mss) = if tso {
+                // The MSS came from a 16-bit option: it fits.
+                let mss = u16::try_from(mss).unwrap_or(u16::MAX);
+                (ipv4::MAX_PACKET_LEN, Some(mss))
             } else {
-                inner.config.mtu
+                (inner.config.mtu, None)
             };
-            let built = build_ip(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
-                // The device checksums each packet it cuts a
-                // super-segment into.
-                if tso {
-                    seg.emit_unchecksummed(buf)
-                } else {
-                    seg.emit(src, dst, buf)
-                }
-            });
-            if let Some(len) = built {
-                let result = if tso {
-                    // The MSS came from a 16-bit option: it fits.
-                    let mss = u16::try_from(mss).unwrap_or(u16::MAX);
-                    inner.device.send_tso(&packet[..len], mss)
-                } else {
-                    inner.device.send(&packet[..len])
-                };
-                sent(inner, result);
-            }
+            let build = |packet: &mut [u8]| {
+                build_ip(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
+                    // The device checksums each packet it cuts a
+                    // super-segment into.
+                    if tso {
+                        seg.emit_unchecksummed(buf)
+                    } else {
+                        seg.emit(src, dst, buf)
+                    }
+                })
+            };
+            inner.txq.push(limit, tso_mss, build, |p| write(inner, p));
             bump(&inner.stats.tcp_tx);
         }
     });
+}
+
+/// Writes out the transmit queue (see [`super::txq`]). Call it after
+/// releasing a socket's lock whenever [`transmit_tcp`] may have run.
+pub(crate) fn flush(inner: &Inner) {
+    inner.txq.flush(|p| write(inner, p));
+}
+
+fn write(inner: &Inner, p: Packet<'_>) {
+    let result = match p.tso_mss {
+        Some(mss) => inner.device.send_tso(p.bytes, mss),
+        None => inner.device.send(p.bytes),
+    };
+    sent(inner, result);
 }
 
 /// Sends one TCP segment that belongs to no connection (a RST).
