@@ -9,6 +9,7 @@
 #   sudo scripts/bench-tun.sh              # full run (about 5-10 minutes)
 #   sudo scripts/bench-tun.sh --quick      # fewer runs and requests
 #   sudo scripts/bench-tun.sh --loss 1     # drop 1% of packets both ways
+#   sudo scripts/bench-tun.sh --churn 70   # only connection churn, 70 s each
 #
 # Everything happens in network namespaces this script creates (named
 # bt<PID>-*) and deletes again on exit, also on failure or Ctrl-C; the root
@@ -43,6 +44,11 @@ Options:
   --quick      fewer runs and requests (a smoke test, about a minute)
   --loss PCT   drop PCT% (0-100) of packets in each direction on the
                client's interface (nftables numgen), for both servers
+  --churn SECS instead of the table: sequential HTTP/1.0 requests for SECS
+               seconds (10-600) against ours (--offload on) and the kernel,
+               the server closing first, so it holds every connection in
+               TIME-WAIT; prints the rate in each 10 s and the failures.
+               Longer than 60 s (TIME-WAIT) shows whether it lasts.
   -h, --help   this text
 
 Honours CARGO_TARGET_DIR (default: target/ in the repository). With
@@ -58,12 +64,18 @@ die() {
 
 quick=0
 loss=0
+churn=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) quick=1; shift ;;
         --loss)
             [[ $# -ge 2 ]] || die "--loss needs a value"
             loss=$2
+            shift 2
+            ;;
+        --churn)
+            [[ $# -ge 2 ]] || die "--churn needs a value"
+            churn=$2
             shift 2
             ;;
         -h | --help) usage; exit 0 ;;
@@ -74,6 +86,10 @@ if ! [[ $loss =~ ^[0-9]{1,3}$ ]] || ((10#$loss > 100)); then
     die "bad --loss '$loss' (0-100)"
 fi
 loss=$((10#$loss))
+if ! [[ $churn =~ ^[0-9]{1,3}$ ]] || { ((10#$churn > 0)) && ((10#$churn < 10 || 10#$churn > 600)); }; then
+    die "bad --churn '$churn' (10-600 seconds)"
+fi
+churn=$((10#$churn))
 
 [[ $EUID -eq 0 ]] || die "must run as root (network namespaces): sudo scripts/$PROG"
 for tool in ip curl python3; do
@@ -234,6 +250,7 @@ cat >"$TMP/client.py" <<'PY'
 import socket, statistics, sys, threading, time
 
 DEADLINE = time.monotonic() + 120  # no single measurement runs longer
+# (but churn, which runs for as long as it is asked, at most 600 s)
 TIMEOUT = 5.0
 
 
@@ -328,12 +345,38 @@ def rpc(ip, n):
     return out
 
 
+def churn(ip, seconds):
+    """Sequential HTTP/1.0 GET / for `seconds`: the server answers and
+    closes first, so it keeps each four-tuple in TIME-WAIT while the
+    client's ports come round again. Returns requests per 10 s interval
+    and the failures (errors or requests slower than TIMEOUT)."""
+    req = b"GET / HTTP/1.0\r\n\r\n"
+    start = time.monotonic()
+    end = start + seconds
+    buckets = [0] * ((seconds + 9) // 10)
+    failures = 0
+    while (now := time.monotonic()) < end:
+        try:
+            s = conn(ip, 80)
+            s.sendall(req)
+            if read_to_eof(s) == 0:
+                failures += 1
+            s.close()
+            buckets[min(len(buckets) - 1, int((now - start) // 10))] += 1
+        except OSError:
+            failures += 1
+    return buckets, failures
+
+
 what, ip, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if what == "latency":
     xs = get_latency(ip, n)
     print(f"{statistics.median(xs):.0f} {pct(xs, 99):.0f} {len(xs)}")
 elif what == "cps":
     print(f"{cps(ip, n, int(sys.argv[4])):.0f}")
+elif what == "churn":
+    buckets, failures = churn(ip, n)
+    print(" ".join(f"{b / 10:.0f}" for b in buckets), failures)
 elif what == "rpc":
     xs = rpc(ip, n)
     print(f"{statistics.median(xs):.1f} {pct(xs, 99):.1f} {len(xs)}")
@@ -392,6 +435,32 @@ measure() {
     R[$side.rpc50]=$(awk '{print $1}' <<<"$rpcs")
     R[$side.rpc99]=$(awk '{print $2}' <<<"$rpcs")
 }
+
+if ((churn > 0)); then
+    # Connection churn only: ours (offload on), then the kernel.
+    declare -A C
+    start_ours on
+    wait_up "$NS_OURS" "$OURS_IP"
+    log "ours: sequential HTTP/1.0 requests for $churn s"
+    C[ours]=$(timeout $((churn + 60)) ip netns exec "$NS_OURS" python3 "$TMP/client.py" churn "$OURS_IP" "$churn")
+    C[ours.tw]=$(ip netns exec "$NS_OURS" curl -s "http://$OURS_IP/stats" |
+        grep -o '"tcp_time_wait_reopened": *[0-9]*' | grep -o '[0-9]*$' || echo "n/a")
+    stop_ours
+    log "kernel: sequential HTTP/1.0 requests for $churn s"
+    C[kernel]=$(timeout $((churn + 60)) ip netns exec "$NS_KC" python3 "$TMP/client.py" churn "$KERN_IP" "$churn")
+    echo
+    echo "bench-tun.sh --churn $churn: $(date -u '+%Y-%m-%d %H:%M UTC'), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "requests/s in each 10 s, sequential HTTP/1.0, the server closing first"
+    echo
+    for side in ours kernel; do
+        read -ra v <<<"${C[$side]}"
+        fails=${v[${#v[@]} - 1]}
+        unset 'v[${#v[@]}-1]'
+        printf "%-7s %s   failures: %s\n" "$side" "${v[*]}" "$fails"
+    done
+    echo "ours: TIME-WAIT connections reopened by a new SYN (RFC 6191): ${C[ours.tw]}"
+    exit 0
+fi
 
 # Ours twice on the same tun0, each run checking what the kernel granted.
 for mode in on off; do

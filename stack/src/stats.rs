@@ -101,6 +101,9 @@ counters! {
     tcp_accepted,
     /// Connections removed from the table.
     tcp_closed,
+    /// Connections in TIME-WAIT ended early by a newer SYN for the same
+    /// four-tuple, which opened a new connection (RFC 6191).
+    tcp_time_wait_reopened,
     /// Connections reset because the application had dropped them and
     /// they did not finish closing within `Config::orphan_timeout`.
     tcp_orphans_reset,

@@ -45,6 +45,7 @@ use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
+use crate::wire::SeqNumber;
 
 use super::socket::{Entry, Listener, TcpSocket};
 use super::supervise::{self, PoisonOnUnwind};
@@ -201,6 +202,20 @@ impl Rx {
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         let table = inner.table.read();
         match table.lookup_tcp(local, remote) {
+            TcpLookup::Connection(Entry::Tcp(sock)) if seg.flags.syn() => {
+                // A SYN for a four-tuple we hold: in TIME-WAIT it may
+                // open a new incarnation. Rare, so the lock is taken
+                // here rather than on every segment.
+                let sock = Arc::clone(sock);
+                drop(table);
+                match reopen(inner, &sock, &seg) {
+                    Some(iss) => self.on_reopen(inner, now, local, remote, &seg, iss),
+                    None => {
+                        let slot = self.slot_for(&sock);
+                        self.enqueue(inner, slot, index);
+                    }
+                }
+            }
             TcpLookup::Connection(Entry::Tcp(sock)) => {
                 // Only the socket's first segment of the batch clones its
                 // handle; later ones find its slot by the mark.
@@ -221,6 +236,35 @@ impl Rx {
                     send_rst(inner, now, ip.dst, ip.src, &rst);
                 }
             }
+        }
+    }
+
+    /// A SYN that ended its four-tuple's TIME-WAIT goes to the listener
+    /// as a fresh SYN, with the ISS the old connection dictates; with no
+    /// listener left it is answered as any segment for no socket.
+    fn on_reopen(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+        iss: SeqNumber,
+    ) {
+        let table = inner.table.read();
+        if let TcpLookup::Listener(Entry::Listener(listener)) = table.lookup_tcp(local, remote) {
+            let listener = Arc::clone(listener);
+            drop(table);
+            let action = listener
+                .state
+                .lock()
+                .tcp
+                .handle_reopening_syn(now, local, remote, seg, iss);
+            return self.carry_out(inner, now, &listener, local, remote, action);
+        }
+        drop(table);
+        if let Some(rst) = rst_for_closed(seg) {
+            send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
         }
     }
 
@@ -274,6 +318,19 @@ impl Rx {
             .lock()
             .tcp
             .handle_segment(now, local, remote, seg);
+        self.carry_out(inner, now, listener, local, remote, action);
+    }
+
+    /// Carries out a listener's decision.
+    fn carry_out(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        listener: &Arc<Listener>,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        action: ListenAction,
+    ) {
         match action {
             ListenAction::Open(conn) => self.insert_passive(inner, listener, conn),
             ListenAction::OpenByCookie(conn) => {
@@ -360,6 +417,24 @@ impl Rx {
             inner.finish_activity(&sock, st);
         }
     }
+}
+
+/// If `seg` (a SYN) may open a new incarnation of `sock`'s four-tuple,
+/// which is in TIME-WAIT (RFC 6191): ends the old connection, takes it out
+/// of the table and returns the new incarnation's ISS.
+fn reopen(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
+    let mut st = sock.state.lock();
+    let iss = st.conn.reopen_iss(seg)?;
+    st.conn.end_time_wait();
+    if !st.removed {
+        st.removed = true;
+        inner.table.write().remove_connection(&sock.tuple);
+        bump(&inner.stats.tcp_closed);
+    }
+    bump(&inner.stats.tcp_time_wait_reopened);
+    drop(st);
+    sock.cond.notify_all();
+    Some(iss)
 }
 
 /// Whether the TCP or UDP checksum of a packet received with `meta` must

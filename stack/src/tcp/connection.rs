@@ -42,6 +42,7 @@ mod passive;
 mod rack;
 mod recovery;
 mod recv_space;
+mod reopen;
 mod send_space;
 mod timeouts;
 mod timing;

@@ -40,6 +40,7 @@ use super::reset::rst_for_closed;
 use super::syncookie::{SynCookies, SLOT_SECS};
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::SeqNumber;
 
 /// How a listener behaves.
 #[derive(Debug, Clone)]
@@ -144,6 +145,33 @@ impl Listener {
         remote: SocketAddrV4,
         seg: &TcpRepr<'_>,
     ) -> ListenAction {
+        self.decide(now, local, remote, seg, None)
+    }
+
+    /// As [`handle_segment`](Self::handle_segment), for a SYN that ended
+    /// its four-tuple's TIME-WAIT (RFC 6191; `Connection::reopen_iss`):
+    /// the new connection starts at `iss`, above the old one's sequence
+    /// space. (Under SYN-cookie pressure the cookie is the ISS; the
+    /// timestamps RFC 6191 relies on still guard the new incarnation.)
+    pub fn handle_reopening_syn(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+        iss: SeqNumber,
+    ) -> ListenAction {
+        self.decide(now, local, remote, seg, Some(iss))
+    }
+
+    fn decide(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &TcpRepr<'_>,
+        iss: Option<SeqNumber>,
+    ) -> ListenAction {
         // First: check for a RST.
         if seg.flags.rst() {
             return ListenAction::Drop(ListenDrop::Rst);
@@ -170,7 +198,7 @@ impl Listener {
             return ListenAction::Drop(ListenDrop::BacklogFull);
         }
         self.half_open += 1;
-        let iss = self.isn.isn(now, local, remote);
+        let iss = iss.unwrap_or_else(|| self.isn.isn(now, local, remote));
         ListenAction::Open(Connection::accept(
             now,
             local,
@@ -432,6 +460,17 @@ mod tests {
         );
         assert!(syn_ack.options.sack_permitted);
         assert!(syn_ack.options.window_scale.is_some());
+    }
+
+    #[test]
+    fn test_listen_reopening_syn_starts_at_the_given_iss() {
+        let mut l = listener(4, true);
+        let iss = SeqNumber(0xdead_0000);
+        let mut conn = open(l.handle_reopening_syn(t(0), LOCAL, REMOTE, &SYN, iss));
+        assert_eq!(conn.state(), State::SynReceived);
+        assert_eq!(l.half_open(), 1, "counted like any SYN");
+        let syn_ack = conn.poll_transmit(t(0), &mut []).unwrap();
+        assert_eq!((syn_ack.seq, syn_ack.ack), (iss, CLIENT_ISN + 1));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod handshake;
 mod keepalive;
 mod options;
 mod rack;
+mod reopen;
 mod reset;
 mod retransmit;
 mod sack;

@@ -4,7 +4,7 @@
 use super::*;
 use crate::wire::tcp::Timestamps;
 
-fn opt_cfg() -> TcpConfig {
+pub(super) fn opt_cfg() -> TcpConfig {
     TcpConfig {
         sack: true,
         timestamps: true,
@@ -12,7 +12,7 @@ fn opt_cfg() -> TcpConfig {
     }
 }
 
-fn ts(tsval: u32, tsecr: u32) -> TcpOptions {
+pub(super) fn ts(tsval: u32, tsecr: u32) -> TcpOptions {
     TcpOptions {
         timestamps: Some(Timestamps { tsval, tsecr }),
         ..NO_OPTIONS
@@ -35,7 +35,7 @@ fn syn_with_everything() -> TcpRepr<'static> {
 }
 
 /// ESTABLISHED with SACK and timestamps; the peer's last TSval was 105.
-fn established_opts() -> Connection {
+pub(super) fn established_opts() -> Connection {
     let mut c = Connection::accept(
         ms(0),
         LOCAL,
