@@ -49,8 +49,19 @@ pub struct Config {
     /// opened by cookie lose window scaling, SACK and timestamps (see
     /// `tcp::syncookie`).
     pub syn_cookies: bool,
-    /// TCP connections in the table at once. Default 65,536.
+    /// Live TCP connections in the table at once (not counting retired
+    /// ones, below); at the limit new ones are refused
+    /// (`drop_table_full`). Default 65,536.
     pub max_connections: usize,
+    /// Retired TCP connections kept besides: those in TIME-WAIT and those
+    /// the application dropped that are still closing (orphans). Past
+    /// this the oldest goes first (TIME-WAIT ends silently, an orphan is
+    /// reset; `tcp_time_wait_evicted`, `tcp_orphans_evicted`), so peers
+    /// that close fast cannot fill the table for live connections, as
+    /// Linux's `tcp_max_tw_buckets`. The table holds at most
+    /// `max_connections + max_retired` connections. At least 1. Default
+    /// 16,384.
+    pub max_retired: usize,
     /// How long a connection the application has dropped may take to
     /// finish closing before it is reset: an orphan in FIN-WAIT-2 whose
     /// peer never sends its FIN, or one stuck behind a zero window, would
@@ -87,6 +98,7 @@ impl Default for Config {
             accept_backlog: 128,
             syn_cookies: true,
             max_connections: 65_536,
+            max_retired: 16_384,
             orphan_timeout: Duration::from_secs(60),
             icmp_errors_per_sec: 100,
             rsts_per_sec: 1000,
@@ -206,6 +218,7 @@ impl Config {
         at_least_one("udp_queue_depth", self.udp_queue_depth, "datagrams")?;
         at_least_one("accept_backlog", self.accept_backlog, "connections")?;
         at_least_one("max_connections", self.max_connections, "connections")?;
+        at_least_one("max_retired", self.max_retired, "connections")?;
         if self.orphan_timeout.is_zero() {
             return Err(ConfigError::new(
                 "orphan_timeout",
@@ -430,6 +443,7 @@ mod tests {
         );
         assert_eq!(rejected(|c| c.udp_queue_depth = 0).0, "udp_queue_depth");
         assert_eq!(rejected(|c| c.accept_backlog = 0).0, "accept_backlog");
+        assert_eq!(rejected(|c| c.max_retired = 0).0, "max_retired");
         assert_eq!(rejected(|c| c.max_connections = 0).0, "max_connections");
         accepted(|c| {
             c.socket_queue_depth = 1;

@@ -104,6 +104,12 @@ counters! {
     /// Connections in TIME-WAIT ended early by a newer SYN for the same
     /// four-tuple, which opened a new connection (RFC 6191).
     tcp_time_wait_reopened,
+    /// Connections in TIME-WAIT ended early, oldest first, to keep the
+    /// retired connections under `Config::max_retired`.
+    tcp_time_wait_evicted,
+    /// Orphaned connections reset, oldest first, to keep the retired
+    /// connections under `Config::max_retired`.
+    tcp_orphans_evicted,
     /// Connections reset because the application had dropped them and
     /// they did not finish closing within `Config::orphan_timeout`.
     tcp_orphans_reset,

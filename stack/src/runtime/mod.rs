@@ -44,6 +44,7 @@
 #[doc(hidden)]
 pub mod __bench;
 pub(crate) mod ops;
+pub(crate) mod retired;
 pub(crate) mod rx;
 pub(crate) mod socket;
 pub(crate) mod supervise;
@@ -113,6 +114,8 @@ pub(crate) struct Inner {
     pub(crate) timers: timers::Timers,
     /// TCP segments built under a socket's lock, written after it.
     pub(crate) txq: txq::TxQueue,
+    /// TIME-WAIT and orphaned connections, on their own cap.
+    pub(crate) retired: retired::Retired,
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
     pub(crate) rst_limit: Mutex<RateLimiter>,
@@ -318,7 +321,12 @@ impl Inner {
         driven: Option<Mutex<Driven>>,
     ) -> Inner {
         Inner {
-            table: RwLock::new(SocketTable::with_ports(config.max_connections, keys.ports)),
+            // Live connections are held to `max_connections` by
+            // `Retired::make_room`; the table bounds them all.
+            table: RwLock::new(SocketTable::with_ports(
+                config.max_connections.saturating_add(config.max_retired),
+                keys.ports,
+            )),
             icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, clock.now())),
             rst_limit: Mutex::new(RateLimiter::new(config.rsts_per_sec, clock.now())),
             config,
@@ -329,6 +337,7 @@ impl Inner {
             cookies: keys.cookies,
             timers: timers::Timers::default(),
             txq: txq::TxQueue::default(),
+            retired: retired::Retired::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             driven,
@@ -379,6 +388,16 @@ impl Inner {
         }
     }
 
+    /// Takes a closed connection out of the table (once).
+    pub(crate) fn forget(&self, sock: &TcpSocket, st: &mut TcpState) {
+        if !st.removed {
+            st.removed = true;
+            self.table.write().remove_connection(&sock.tuple);
+            self.retired.removed(st);
+            bump(&self.stats.tcp_closed);
+        }
+    }
+
     /// [`after_activity`](Self::after_activity), then releases the
     /// socket's lock and writes out the segments it queued: how an
     /// operation on a connection ends.
@@ -386,6 +405,7 @@ impl Inner {
         self.after_activity(sock, &mut st);
         drop(st);
         tx::flush(self);
+        self.retired.trim(self);
     }
 
     /// After anything happened to a connection: transmit what it owes,
@@ -400,10 +420,10 @@ impl Inner {
                 self.hand_to_listener(sock, st, weak.upgrade());
             }
         }
-        if st.conn.is_closed() && !st.removed {
-            st.removed = true;
-            self.table.write().remove_connection(&sock.tuple);
-            bump(&self.stats.tcp_closed);
+        if st.conn.is_closed() {
+            self.forget(sock, st);
+        } else {
+            self.retired.note(sock, st);
         }
         let orphan = st.orphan_deadline.filter(|_| !st.conn.is_closed());
         let next = match (st.conn.poll_timeout(), orphan) {

@@ -66,6 +66,9 @@ impl Inner {
         if self.is_shut_down() {
             return Err(OpenError::ShutDown);
         }
+        if !self.retired.make_room(self) {
+            return Err(OpenError::Bind(BindError::TableFull));
+        }
         let now = self.now();
         let mut made = None;
         self.table

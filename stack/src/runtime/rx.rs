@@ -361,11 +361,13 @@ impl Rx {
     fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, mut conn: Connection) {
         conn.set_max_segment_payload(tx::max_segment_payload(inner));
         let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
-        let inserted = inner
-            .table
-            .write()
-            .insert_connection(sock.tuple, Entry::Tcp(Arc::clone(&sock)));
-        if inserted.is_err() {
+        let inserted = inner.retired.make_room(inner)
+            && inner
+                .table
+                .write()
+                .insert_connection(sock.tuple, Entry::Tcp(Arc::clone(&sock)))
+                .is_ok();
+        if !inserted {
             listener.state.lock().tcp.half_open_gone();
             return bump(&inner.stats.drop_table_full);
         }
@@ -426,11 +428,7 @@ fn reopen(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> Option<Seq
     let mut st = sock.state.lock();
     let iss = st.conn.reopen_iss(seg)?;
     st.conn.end_time_wait();
-    if !st.removed {
-        st.removed = true;
-        inner.table.write().remove_connection(&sock.tuple);
-        bump(&inner.stats.tcp_closed);
-    }
+    inner.forget(sock, &mut st);
     bump(&inner.stats.tcp_time_wait_reopened);
     drop(st);
     sock.cond.notify_all();

@@ -46,6 +46,9 @@ pub(crate) struct TcpState {
     pub(crate) armed: Option<Instant>,
     /// Removed from the table (CLOSED).
     pub(crate) removed: bool,
+    /// Counted among the retired connections (TIME-WAIT or orphaned, see
+    /// `runtime::retired`).
+    pub(crate) retired: bool,
     /// `shutdown(Read)` was called: reads return end-of-file.
     pub(crate) read_shut: bool,
     /// Set when the application drops its last handle: the connection is
@@ -65,6 +68,7 @@ impl TcpSocket {
                 listener,
                 armed: None,
                 removed: false,
+                retired: false,
                 read_shut: false,
                 orphan_deadline: None,
             }),

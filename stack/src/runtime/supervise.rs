@@ -84,10 +84,8 @@ pub(crate) fn reset_poisoned(inner: &Inner) {
             }
             inner.after_activity(&sock, &mut st);
         }));
-        if reset.is_err() && !st.removed {
-            st.removed = true;
-            inner.table.write().remove_connection(&sock.tuple);
-            bump(&inner.stats.tcp_closed);
+        if reset.is_err() {
+            inner.forget(&sock, &mut st);
         }
         drop(st);
         sock.cond.notify_all();
