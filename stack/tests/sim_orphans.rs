@@ -29,36 +29,14 @@ fn dropped_connection_in_fin_wait_2_is_reset_after_the_orphan_timeout() {
     let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
     listener.set_nonblocking(true).unwrap();
     let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
-    let mut server = None;
-    sim.drive_bounded(MAX_STEPS, |_| match listener.accept() {
-        Ok((s, _)) => {
-            server = Some(s);
-            Flow::Done
-        }
-        Err(_) => Flow::Idle,
-    });
-    let server = server.unwrap();
-    server.set_nonblocking(true).unwrap();
+    let server = sim.accept(MAX_STEPS, &listener);
 
     (&client).write_all(b"bye").unwrap();
     let dropped_at = sim.now();
     drop(client); // FIN: A goes to FIN-WAIT-2 once B acknowledges it.
 
     // B reads the data and the FIN but never closes its side.
-    let mut got = Vec::new();
-    sim.drive_bounded(MAX_STEPS, |_| {
-        let mut buf = [0u8; 16];
-        match (&server).read(&mut buf) {
-            Ok(0) => Flow::Done,
-            Ok(n) => {
-                got.extend_from_slice(&buf[..n]);
-                Flow::Busy
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
-            Err(e) => panic!("read: {e}"),
-        }
-    });
-    assert_eq!(got, b"bye");
+    assert_eq!(sim.read_to_eof(MAX_STEPS, &server), b"bye");
     // B's ACK of the FIN reaches A a moment later.
     sim.drive_bounded(MAX_STEPS, |sim| {
         let sockets = sim.a.stack.sockets();

@@ -8,7 +8,7 @@
 
 mod sim;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use sim::{on_b, Flow, Sim, A, B};
@@ -38,33 +38,15 @@ fn server_closed_connections_beyond_the_table_go_through_time_wait_oldest_first(
     for i in 0..CONNECTIONS {
         let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
         ports.push(client.local_addr().port());
-        let mut server = None;
-        sim.drive_bounded(MAX_STEPS, |_| match listener.accept() {
-            Ok((s, _)) => {
-                server = Some(s);
-                Flow::Done
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
-            Err(e) => panic!("accept {i}: {e}"),
-        });
         // The server answers and closes first: it will hold TIME-WAIT.
-        let server = server.unwrap_or_else(|| panic!("connection {i} was not accepted"));
+        let server = sim.accept(MAX_STEPS, &listener);
         (&server).write_all(b"bye").unwrap();
         drop(server);
-        let mut got = Vec::new();
-        sim.drive_bounded(MAX_STEPS, |_| {
-            let mut buf = [0u8; 16];
-            match (&client).read(&mut buf) {
-                Ok(0) => Flow::Done,
-                Ok(n) => {
-                    got.extend_from_slice(&buf[..n]);
-                    Flow::Busy
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
-                Err(e) => panic!("read {i}: {e}"),
-            }
-        });
-        assert_eq!(got, b"bye", "connection {i}");
+        assert_eq!(
+            sim.read_to_eof(MAX_STEPS, &client),
+            b"bye",
+            "connection {i}"
+        );
         drop(client);
         // The client's FIN reaches the server, which enters TIME-WAIT.
         sim.drive_bounded(MAX_STEPS, |sim| {

@@ -197,17 +197,7 @@ fn abort_resets_the_peer_and_fails_every_later_call() {
     let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
     listener.set_nonblocking(true).unwrap();
     let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
-    let mut server = None;
-    sim.drive_bounded(MAX_STEPS, |_| match listener.accept() {
-        Ok((s, _)) => {
-            server = Some(s);
-            Flow::Done
-        }
-        Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
-        Err(e) => panic!("accept: {e}"),
-    });
-    let server = server.unwrap();
-    server.set_nonblocking(true).unwrap();
+    let server = sim.accept(MAX_STEPS, &listener);
     (&client).write_all(b"never delivered").unwrap();
 
     // SO_LINGER 0: a RST goes out at once, and our own calls fail.

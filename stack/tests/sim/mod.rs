@@ -29,7 +29,7 @@ use stack::device::mem::{MemDevice, MemPair};
 use stack::device::pcap::PcapWriter;
 use stack::tcp::state::State;
 use stack::time::{Clock, Instant, ManualClock};
-use stack::{Config, Stack, TcpStream};
+use stack::{Config, Stack, TcpListener, TcpStream};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 pub const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -167,6 +167,50 @@ impl Sim {
             "livelock: not done after {max_steps} steps ({:?} simulated)",
             self.now()
         );
+    }
+
+    /// Runs the network until `listener` (non-blocking) accepts; returns
+    /// the connection, non-blocking too.
+    ///
+    /// # Panics
+    ///
+    /// On an accept error other than `WouldBlock`, or as `drive_bounded`.
+    pub fn accept(&mut self, max_steps: u64, listener: &TcpListener) -> TcpStream {
+        let mut accepted = None;
+        self.drive_bounded(max_steps, |_| match listener.accept() {
+            Ok((s, _)) => {
+                accepted = Some(s);
+                Flow::Done
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Flow::Idle,
+            Err(e) => panic!("accept: {e}"),
+        });
+        let stream = accepted.expect("drive_bounded returns once accepted");
+        stream.set_nonblocking(true).unwrap();
+        stream
+    }
+
+    /// Runs the network until `stream` (non-blocking) reads end-of-file;
+    /// returns what it read.
+    ///
+    /// # Panics
+    ///
+    /// On a read error other than `WouldBlock`, or as `drive_bounded`.
+    pub fn read_to_eof(&mut self, max_steps: u64, stream: &TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        self.drive_bounded(max_steps, |_| {
+            let mut buf = [0u8; 4096];
+            match (&*stream).read(&mut buf) {
+                Ok(0) => Flow::Done,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    Flow::Busy
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Flow::Idle,
+                Err(e) => panic!("read: {e}"),
+            }
+        });
+        got
     }
 
     /// SHA-256 over both captures (A's, then B's): equal digests mean the
