@@ -208,9 +208,12 @@ impl Rx {
                 // here rather than on every segment.
                 let sock = Arc::clone(sock);
                 drop(table);
-                match reopen(inner, &sock, &seg) {
-                    Some(iss) => self.on_reopen(inner, now, local, remote, &seg, iss),
-                    None => {
+                match syn_fate(inner, &sock, &seg) {
+                    SynFate::Reopens(iss) => {
+                        self.to_listener(inner, now, local, remote, &seg, Some(iss))
+                    }
+                    SynFate::Gone => self.to_listener(inner, now, local, remote, &seg, None),
+                    SynFate::Stays => {
                         let slot = self.slot_for(&sock);
                         self.enqueue(inner, slot, index);
                     }
@@ -239,27 +242,29 @@ impl Rx {
         }
     }
 
-    /// A SYN that ended its four-tuple's TIME-WAIT goes to the listener
-    /// as a fresh SYN, with the ISS the old connection dictates; with no
-    /// listener left it is answered as any segment for no socket.
-    fn on_reopen(
+    /// A SYN whose four-tuple's connection has just gone goes to the
+    /// listener as a fresh SYN: with the ISS the old connection dictates
+    /// when it ended TIME-WAIT (`iss`). With no listener it is answered as
+    /// any segment for no socket.
+    fn to_listener(
         &mut self,
         inner: &Inner,
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         seg: &TcpRepr<'_>,
-        iss: SeqNumber,
+        iss: Option<SeqNumber>,
     ) {
         let table = inner.table.read();
         if let TcpLookup::Listener(Entry::Listener(listener)) = table.lookup_tcp(local, remote) {
             let listener = Arc::clone(listener);
             drop(table);
-            let action = listener
-                .state
-                .lock()
-                .tcp
-                .handle_reopening_syn(now, local, remote, seg, iss);
+            let mut ls = listener.state.lock();
+            let action = match iss {
+                Some(iss) => ls.tcp.handle_reopening_syn(now, local, remote, seg, iss),
+                None => ls.tcp.handle_segment(now, local, remote, seg),
+            };
+            drop(ls);
             return self.carry_out(inner, now, &listener, local, remote, action);
         }
         drop(table);
@@ -421,18 +426,34 @@ impl Rx {
     }
 }
 
-/// If `seg` (a SYN) may open a new incarnation of `sock`'s four-tuple,
-/// which is in TIME-WAIT (RFC 6191): ends the old connection, takes it out
-/// of the table and returns the new incarnation's ISS.
-fn reopen(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> Option<SeqNumber> {
+/// What a SYN for a four-tuple in the table does.
+enum SynFate {
+    /// It ended TIME-WAIT (RFC 6191): a new connection starting at this
+    /// ISS.
+    Reopens(SeqNumber),
+    /// The connection left the table after the lookup (its TIME-WAIT
+    /// ended or was evicted): the SYN is for the listener.
+    Gone,
+    /// The connection takes it (and answers as RFC 9293 says).
+    Stays,
+}
+
+/// Decides a SYN's [`SynFate`]. When it reopens `sock`'s four-tuple, the
+/// old connection is ended and taken out of the table here.
+fn syn_fate(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> SynFate {
     let mut st = sock.state.lock();
-    let iss = st.conn.reopen_iss(seg)?;
+    if st.removed {
+        return SynFate::Gone;
+    }
+    let Some(iss) = st.conn.reopen_iss(seg) else {
+        return SynFate::Stays;
+    };
     st.conn.end_time_wait();
     inner.forget(sock, &mut st);
     bump(&inner.stats.tcp_time_wait_reopened);
     drop(st);
     sock.cond.notify_all();
-    Some(iss)
+    SynFate::Reopens(iss)
 }
 
 /// Whether the TCP or UDP checksum of a packet received with `meta` must
