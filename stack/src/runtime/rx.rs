@@ -210,9 +210,9 @@ impl Rx {
                 drop(table);
                 match syn_fate(inner, &sock, &seg) {
                     SynFate::Reopens(iss) => {
-                        self.to_listener(inner, now, local, remote, &seg, Some(iss))
+                        self.syn_to_listener(inner, now, local, remote, &seg, Some(iss))
                     }
-                    SynFate::Gone => self.to_listener(inner, now, local, remote, &seg, None),
+                    SynFate::Gone => self.syn_to_listener(inner, now, local, remote, &seg, None),
                     SynFate::Stays => {
                         let slot = self.slot_for(&sock);
                         self.enqueue(inner, slot, index);
@@ -246,7 +246,7 @@ impl Rx {
     /// listener as a fresh SYN: with the ISS the old connection dictates
     /// when it ended TIME-WAIT (`iss`). With no listener it is answered as
     /// any segment for no socket.
-    fn to_listener(
+    fn syn_to_listener(
         &mut self,
         inner: &Inner,
         now: Instant,
