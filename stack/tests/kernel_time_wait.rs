@@ -3,6 +3,9 @@
 //! must open a new connection at once (RFC 6191), not wait out a SYN
 //! retransmission.
 
+// A test binary: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;
