@@ -21,6 +21,9 @@
 #                  window closes; the kernel answers the probes); closed
 #                  ones reconnect
 #   rpc-batch      2 connections sending batches of 1024 `sockets` calls
+#   churn          2 clients sending sequential HTTP/1.0 requests, the
+#                  server closing first (TIME-WAIT on the demo's side,
+#                  ports reused while it lasts)
 #
 # Everything happens in one namespace this script creates (ex<PID>) and
 # deletes on exit, also on failure or Ctrl-C. Extra demo flags can be
@@ -29,7 +32,7 @@ set -euo pipefail
 
 PROG=${0##*/}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ALL=(idle slow-heads newline-flood discard-flood zero-window rpc-batch)
+ALL=(idle slow-heads newline-flood discard-flood zero-window rpc-batch churn)
 
 die() {
     echo "$PROG: $*" >&2
@@ -49,7 +52,7 @@ while [[ $# -gt 0 ]]; do
             sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
-        idle | slow-heads | newline-flood | discard-flood | zero-window | rpc-batch)
+        idle | slow-heads | newline-flood | discard-flood | zero-window | rpc-batch | churn)
             scenarios+=("$1")
             shift
             ;;
@@ -214,7 +217,18 @@ def rpc_batch():
         except OSError:
             time.sleep(0.05)
 
-ATTACKS = {"idle": None, "slow-heads": slow_heads, "newline-flood": newline_flood,
+def churn():
+    while not stop.is_set():
+        try:
+            s = connect(80, timeout=5)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            while s.recv(65536):
+                pass
+            s.close()
+        except OSError:
+            time.sleep(0.01)
+
+ATTACKS = {"idle": None, "churn": churn, "slow-heads": slow_heads, "newline-flood": newline_flood,
            "discard-flood": lambda: newline_flood(9),
            "zero-window": zero_window, "rpc-batch": rpc_batch}
 
@@ -237,7 +251,7 @@ def fresh_get():
 attackers = []
 work = ATTACKS[scenario]
 if work:
-    for _ in range(2 if scenario in ("newline-flood", "discard-flood", "rpc-batch") else 1):
+    for _ in range(2 if scenario in ("newline-flood", "discard-flood", "rpc-batch", "churn") else 1):
         t = threading.Thread(target=work, daemon=True)
         t.start()
         attackers.append(t)
