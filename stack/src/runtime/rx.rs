@@ -256,20 +256,27 @@ impl Rx {
         iss: Option<SeqNumber>,
     ) {
         let table = inner.table.read();
-        if let TcpLookup::Listener(Entry::Listener(listener)) = table.lookup_tcp(local, remote) {
-            let listener = Arc::clone(listener);
-            drop(table);
-            let mut ls = listener.state.lock();
-            let action = match iss {
-                Some(iss) => ls.tcp.handle_reopening_syn(now, local, remote, seg, iss),
-                None => ls.tcp.handle_segment(now, local, remote, seg),
-            };
-            drop(ls);
-            return self.carry_out(inner, now, &listener, local, remote, action);
-        }
-        drop(table);
-        if let Some(rst) = rst_for_closed(seg) {
-            send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
+        match table.lookup_tcp(local, remote) {
+            TcpLookup::Listener(Entry::Listener(listener)) => {
+                let listener = Arc::clone(listener);
+                drop(table);
+                let mut ls = listener.state.lock();
+                let action = match iss {
+                    Some(iss) => ls.tcp.handle_reopening_syn(now, local, remote, seg, iss),
+                    None => ls.tcp.handle_segment(now, local, remote, seg),
+                };
+                drop(ls);
+                self.carry_out(inner, now, &listener, local, remote, action);
+            }
+            // Another connection took the four-tuple meanwhile: the SYN is
+            // dropped and its retransmission finds that one.
+            TcpLookup::Connection(_) => {}
+            _ => {
+                drop(table);
+                if let Some(rst) = rst_for_closed(seg) {
+                    send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
+                }
+            }
         }
     }
 
