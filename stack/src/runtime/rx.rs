@@ -16,6 +16,21 @@
 //! Counters of replies are bumped before the reply is sent, so a peer that
 //! has seen the reply also sees the count.
 //!
+//! # Batched lookup
+//!
+//! A TCP segment is validated as it is met, but looked up with the rest of
+//! its batch ([`Rx::lookup_pending`]): under one read lock of the table,
+//! a chunk of segments is hashed, then probed, then each found socket is
+//! touched, and only then queued. Each step's loop body is short and
+//! independent of the one before it, so the processor overlaps the cache
+//! misses of several segments (the table's control bytes, its bucket, the
+//! socket) where one segment at a time would wait for each in turn: this
+//! is what keeps the demultiplexing cost flat when the table has outgrown
+//! the caches (DPDK's bulk hash lookup does the same with explicit
+//! prefetches). A segment that finds no connection, or is a SYN, takes the
+//! slow path afterwards, in arrival order: its listener, a TIME-WAIT
+//! reopening, or a RST.
+//!
 //! # Offloads
 //!
 //! Batch buffers hold [`Device::max_packet`] bytes each, so an offload
@@ -36,7 +51,7 @@ use std::time::Duration;
 use crate::device::{Device, PacketBatch, RxMeta};
 use crate::icmp;
 use crate::stats::bump;
-use crate::table::TcpLookup;
+use crate::table::{FourTuple, TcpLookup};
 use crate::tcp::connection::Connection;
 use crate::tcp::listener::{ListenAction, ListenDrop, ResetCause};
 use crate::tcp::reset::rst_for_closed;
@@ -53,6 +68,10 @@ use super::{tx, Inner};
 
 /// How long one device read waits before the thread checks for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Segments looked up together: enough to keep several cache misses in
+/// flight, few enough that the chunk's found sockets stay in L1.
+const LOOKUP_CHUNK: usize = 16;
 
 pub(crate) fn run(inner: &Inner) {
     let mut rx = Rx::new(inner.config.rx_batch);
@@ -115,6 +134,20 @@ pub(crate) struct Rx {
     queues: Vec<Vec<u16>>,
     batch_no: u32,
     queue_depth: usize,
+    /// This batch's valid TCP segments, in arrival order, waiting for
+    /// their lookup.
+    pending: Vec<Pending>,
+    /// Those of `pending` that found no connection, or are SYNs.
+    slow: Vec<Pending>,
+}
+
+/// A validated TCP segment of the batch and its four-tuple.
+#[derive(Clone, Copy)]
+struct Pending {
+    index: u16,
+    syn: bool,
+    tuple: FourTuple,
+    hash: u64,
 }
 
 impl Rx {
@@ -124,6 +157,8 @@ impl Rx {
             queues: Vec::new(),
             batch_no: 0,
             queue_depth: 1,
+            pending: Vec::with_capacity(batch),
+            slow: Vec::new(),
         }
     }
 
@@ -131,10 +166,18 @@ impl Rx {
     pub(crate) fn process(&mut self, inner: &Inner, batch: &PacketBatch) {
         let now = inner.now();
         self.begin_batch(inner);
+        self.demux_batch(inner, now, batch);
+        self.service(inner, now, batch);
+    }
+
+    /// Validates every packet of the batch and sends it on its way (the
+    /// benchmark in `benches/benches/table.rs` runs this through
+    /// [`super::__bench`]).
+    pub(crate) fn demux_batch(&mut self, inner: &Inner, now: Instant, batch: &PacketBatch) {
         for (i, (packet, meta)) in batch.iter_with_meta().enumerate() {
             self.demux(inner, now, i, packet, meta);
         }
-        self.service(inner, now, batch);
+        self.lookup_pending(inner, now, batch);
     }
 
     /// Starts a batch: sockets marked in earlier batches no longer match.
@@ -144,16 +187,9 @@ impl Rx {
     }
 
     /// Validates packet `index` of the batch, received with `meta`, and
-    /// sends it on its way (the benchmark in `benches/benches/table.rs`
-    /// runs this through [`super::__bench`]).
-    pub(crate) fn demux(
-        &mut self,
-        inner: &Inner,
-        now: Instant,
-        index: usize,
-        packet: &[u8],
-        meta: RxMeta,
-    ) {
+    /// sends it on its way; a TCP segment waits for
+    /// [`lookup_pending`](Self::lookup_pending).
+    fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8], meta: RxMeta) {
         bump(&inner.stats.ip_rx);
         let (ip, payload) = match Ipv4Repr::parse(packet) {
             Ok(parsed) => parsed,
@@ -168,7 +204,7 @@ impl Rx {
             return bump(&inner.stats.drop_bad_address);
         }
         match ip.protocol {
-            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
+            tcp::PROTOCOL => self.demux_tcp(inner, index, &ip, payload, meta),
             udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
             ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
             _ => {
@@ -181,7 +217,6 @@ impl Rx {
     fn demux_tcp(
         &mut self,
         inner: &Inner,
-        now: Instant,
         index: usize,
         ip: &Ipv4Repr,
         payload: &[u8],
@@ -198,8 +233,79 @@ impl Rx {
         if meta.gso_size.is_some() {
             bump(&inner.stats.rx_gso_segments);
         }
-        let local = SocketAddrV4::new(ip.dst, seg.dst_port);
-        let remote = SocketAddrV4::new(ip.src, seg.src_port);
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(ip.dst, seg.dst_port),
+            remote: SocketAddrV4::new(ip.src, seg.src_port),
+        };
+        // invariant: batch indices fit a u16 (see `enqueue`).
+        self.pending.push(Pending {
+            index: index as u16,
+            syn: seg.flags.syn(),
+            tuple,
+            hash: 0,
+        });
+    }
+
+    /// Looks up the batch's TCP segments together (see the module
+    /// documentation) and queues each on its connection; the rest take
+    /// [`demux_slow`](Self::demux_slow), in arrival order.
+    fn lookup_pending(&mut self, inner: &Inner, now: Instant, batch: &PacketBatch) {
+        let mut pending = std::mem::take(&mut self.pending);
+        {
+            let table = inner.table.read();
+            for chunk in pending.chunks_mut(LOOKUP_CHUNK) {
+                for p in chunk.iter_mut() {
+                    p.hash = table.tuple_hash(&p.tuple);
+                }
+                let mut found: [Option<&Arc<TcpSocket>>; LOOKUP_CHUNK] = [None; LOOKUP_CHUNK];
+                // Loads whose values are not needed: they start fetching
+                // each found socket's line for `slot_for` below while the
+                // next probes run. Folded together and kept once, so no
+                // instruction waits for any one of them.
+                let mut touched = 0;
+                for (p, f) in chunk.iter().zip(found.iter_mut()) {
+                    if let Some(Entry::Tcp(sock)) = table.connection_hashed(p.hash, &p.tuple) {
+                        touched ^= sock.rx_mark.load(Ordering::Relaxed);
+                        *f = (!p.syn).then_some(sock);
+                    }
+                }
+                std::hint::black_box(touched);
+                for (p, f) in chunk.iter().zip(found) {
+                    match f {
+                        Some(sock) => {
+                            let slot = self.slot_for(sock);
+                            self.enqueue(inner, slot, usize::from(p.index));
+                        }
+                        None => self.slow.push(*p),
+                    }
+                }
+            }
+        }
+        pending.clear();
+        self.pending = pending;
+        let mut slow = std::mem::take(&mut self.slow);
+        for p in &slow {
+            let seg = batch.get(usize::from(p.index)).and_then(reparse_tcp);
+            if let Some(seg) = seg {
+                self.demux_slow(inner, now, usize::from(p.index), p.tuple, &seg);
+            }
+        }
+        slow.clear();
+        self.slow = slow;
+    }
+
+    /// A segment that found no connection in the batched lookup, or a SYN:
+    /// looked up again on its own, as the table may have changed since
+    /// (an earlier SYN of the batch made its connection).
+    fn demux_slow(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        index: usize,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+    ) {
+        let FourTuple { local, remote } = tuple;
         let table = inner.table.read();
         match table.lookup_tcp(local, remote) {
             TcpLookup::Connection(Entry::Tcp(sock)) if seg.flags.syn() => {
@@ -208,11 +314,11 @@ impl Rx {
                 // here rather than on every segment.
                 let sock = Arc::clone(sock);
                 drop(table);
-                match syn_fate(inner, &sock, &seg) {
+                match syn_fate(inner, &sock, seg) {
                     SynFate::Reopens(iss) => {
-                        self.syn_to_listener(inner, now, local, remote, &seg, Some(iss))
+                        self.syn_to_listener(inner, now, local, remote, seg, Some(iss))
                     }
-                    SynFate::Gone => self.syn_to_listener(inner, now, local, remote, &seg, None),
+                    SynFate::Gone => self.syn_to_listener(inner, now, local, remote, seg, None),
                     SynFate::Stays => {
                         let slot = self.slot_for(&sock);
                         self.enqueue(inner, slot, index);
@@ -229,14 +335,14 @@ impl Rx {
             TcpLookup::Listener(Entry::Listener(listener)) => {
                 let listener = Arc::clone(listener);
                 drop(table);
-                self.on_listener(inner, now, &listener, local, remote, &seg);
+                self.on_listener(inner, now, &listener, local, remote, seg);
             }
             _ => {
                 drop(table);
                 // RFC 9293 §3.10.7.1: no socket: answer with a RST, but
                 // never a RST to a RST.
-                if let Some(rst) = rst_for_closed(&seg) {
-                    send_rst(inner, now, ip.dst, ip.src, &rst);
+                if let Some(rst) = rst_for_closed(seg) {
+                    send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
                 }
             }
         }

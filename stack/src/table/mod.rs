@@ -13,20 +13,27 @@
 //! a RST. Each step is one hash-map probe: lookup is O(1) and allocates
 //! nothing, whatever the number of sockets (see `benches/benches/table.rs`).
 //!
-//! The maps keep std's SipHash with a random key: every key contains
-//! values the peer chooses (its address and port), and a predictable hash
-//! would let a peer force collisions and turn each probe into a list walk.
+//! Every map's hash has a random key: every key contains values the peer
+//! chooses (its address and port), and a predictable hash would let a peer
+//! force collisions and turn each probe into a list walk. The listeners'
+//! and UDP maps keep std's SipHash; the connections' map, probed for every
+//! segment, a cheaper keyed hash computed apart from the probe, so the RX
+//! thread can look up a whole batch with its cache misses overlapped
+//! ([`SocketTable::tuple_hash`], [`SocketTable::connection_hashed`]; see
+//! `connections.rs`).
 //!
 //! The table is generic over what it stores so it can be tested and
 //! benchmarked alone; the runtime stores its socket handles in it. It does
 //! no locking of its own.
 
+mod connections;
 mod key;
 pub mod ports;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use connections::Connections;
 pub use key::{FourTuple, ListenKey, Protocol};
 use ports::PortAllocator;
 
@@ -67,7 +74,7 @@ impl std::error::Error for BindError {}
 /// The socket table. See the module documentation.
 #[derive(Debug)]
 pub struct SocketTable<T> {
-    connections: HashMap<FourTuple, T>,
+    connections: Connections<T>,
     listeners: HashMap<ListenKey, T>,
     udp: HashMap<ListenKey, T>,
     /// How many connections use each local port, so an ephemeral port is
@@ -88,7 +95,7 @@ impl<T> SocketTable<T> {
     /// allocator makes the choice reproducible).
     pub fn with_ports(max_connections: usize, ports: PortAllocator) -> SocketTable<T> {
         SocketTable {
-            connections: HashMap::new(),
+            connections: Connections::new(),
             listeners: HashMap::new(),
             udp: HashMap::new(),
             conn_ports: HashMap::new(),
@@ -103,10 +110,31 @@ impl<T> SocketTable<T> {
         if let Some(c) = self.connections.get(&FourTuple { local, remote }) {
             return TcpLookup::Connection(c);
         }
+        self.lookup_listener(local)
+    }
+
+    /// The listener a segment to `local` goes to when no connection has
+    /// its four-tuple.
+    #[inline]
+    pub fn lookup_listener(&self, local: SocketAddrV4) -> TcpLookup<'_, T> {
         match lookup_bound(&self.listeners, local) {
             Some(l) => TcpLookup::Listener(l),
             None => TcpLookup::None,
         }
+    }
+
+    /// The hash of `tuple` that [`connection_hashed`](Self::connection_hashed)
+    /// takes: a batch is hashed first, then probed.
+    #[inline]
+    pub fn tuple_hash(&self, tuple: &FourTuple) -> u64 {
+        self.connections.hash(tuple)
+    }
+
+    /// The connection with exactly this four-tuple, whose
+    /// [`tuple_hash`](Self::tuple_hash) is `hash`.
+    #[inline]
+    pub fn connection_hashed(&self, hash: u64, tuple: &FourTuple) -> Option<&T> {
+        self.connections.get_hashed(hash, tuple)
     }
 
     /// Finds the UDP socket bound to `local` or to its wildcard.
@@ -126,13 +154,13 @@ impl<T> SocketTable<T> {
     ///
     /// `AddrInUse` if the four-tuple is taken, `TableFull` at the limit.
     pub fn insert_connection(&mut self, tuple: FourTuple, socket: T) -> Result<(), BindError> {
-        if self.connections.contains_key(&tuple) {
+        if self.connections.get(&tuple).is_some() {
             return Err(BindError::AddrInUse);
         }
         if self.connections.len() >= self.max_connections {
             return Err(BindError::TableFull);
         }
-        self.connections.insert(tuple, socket);
+        self.connections.insert_new(tuple, socket);
         *self.conn_ports.entry(tuple.local.port()).or_insert(0) += 1;
         Ok(())
     }
