@@ -1,7 +1,7 @@
 //! The Internet checksum (RFC 1071) and the TCP/UDP pseudo-header sum
 //! (RFC 9293 §3.1, RFC 768).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The 16-bit one's complement sum of `data`, not yet folded or inverted.
 /// Adding partial sums with [`combine`] gives the sum of the concatenation,
@@ -64,6 +64,19 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u32) -> u3
     fold64(acc)
 }
 
+/// The sum of the IPv6 pseudo-header (RFC 8200 §8.1) for TCP, UDP and
+/// ICMPv6: source, destination, the upper-layer length as 32 bits, three
+/// zero bytes and the Next Header.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> u32 {
+    let words = |a: Ipv6Addr| a.segments().into_iter().map(u64::from).sum::<u64>();
+    let acc = words(src)
+        + words(dst)
+        + u64::from(len >> 16)
+        + u64::from(len & 0xffff)
+        + u64::from(next_header);
+    fold64(acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +129,23 @@ mod tests {
             let at = (at.min(data.len())) & !1;
             let (a, b) = data.split_at(at);
             prop_assert_eq!(finish(combine(&[sum(a), sum(b)])), reference(&data));
+        }
+
+        #[test]
+        fn v6_pseudo_header_sums_its_bytes(
+            src in any::<[u8; 16]>(),
+            dst in any::<[u8; 16]>(),
+            next in any::<u8>(),
+            len in any::<u32>(),
+        ) {
+            // RFC 8200 §8.1, as 40 bytes.
+            let mut bytes = Vec::with_capacity(40);
+            bytes.extend(src);
+            bytes.extend(dst);
+            bytes.extend(len.to_be_bytes());
+            bytes.extend([0, 0, 0, next]);
+            let got = pseudo_header_v6(src.into(), dst.into(), next, len);
+            prop_assert_eq!(finish(got), reference(&bytes));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Bytes <-> values: IPv4, ICMP, UDP and TCP headers, checksums, TCP options.
+//! Bytes <-> values: IPv4, IPv6 (with its extension headers), ICMP,
+//! ICMPv6, UDP and TCP headers, checksums, TCP options.
 //!
 //! # The no-panic contract
 //!
@@ -16,7 +17,9 @@
 
 pub mod checksum;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod seq;
 pub mod tcp;
 pub mod udp;
