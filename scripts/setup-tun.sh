@@ -28,6 +28,8 @@ Options:
   --dev NAME     device name (default: tun0)
   --addr CIDR    host-side address and prefix (default: 10.0.0.1/24)
   --peer ADDR    the stack's address, only printed (default: 10.0.0.2)
+  --addr6 CIDR   host-side IPv6 address and prefix, or 'none' (default:
+                 fd00::1/64; the stack is then expected at fd00::2)
   --mtu N        device MTU (default: 1500)
   --netns NS     build it inside network namespace NS (created if missing)
   --owner USER   user who may open the device (default: \$SUDO_USER, else root)
@@ -45,6 +47,7 @@ die() {
 dev=tun0
 addr=10.0.0.1/24
 peer=10.0.0.2
+addr6=fd00::1/64
 mtu=1500
 netns=""
 owner=${SUDO_USER:-root}
@@ -59,6 +62,7 @@ while [[ $# -gt 0 ]]; do
         --dev) need_value "$@"; dev=$2; shift 2 ;;
         --addr) need_value "$@"; addr=$2; shift 2 ;;
         --peer) need_value "$@"; peer=$2; shift 2 ;;
+        --addr6) need_value "$@"; addr6=$2; shift 2 ;;
         --mtu) need_value "$@"; mtu=$2; shift 2 ;;
         --netns) need_value "$@"; netns=$2; shift 2 ;;
         --owner) need_value "$@"; owner=$2; shift 2 ;;
@@ -74,6 +78,8 @@ octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 [[ $addr =~ ^$octet\.$octet\.$octet\.$octet/([0-9]|[12][0-9]|3[0-2])$ ]] ||
     die "bad --addr '$addr' (want A.B.C.D/PREFIX, e.g. 10.0.0.1/24)"
 [[ $peer =~ ^$octet\.$octet\.$octet\.$octet$ ]] || die "bad --peer '$peer' (want A.B.C.D)"
+[[ $addr6 == none || $addr6 =~ ^[0-9A-Fa-f:]+/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$ ]] ||
+    die "bad --addr6 '$addr6' (want an IPv6 CIDR such as fd00::1/64, or none)"
 if ! [[ $mtu =~ ^[0-9]{1,5}$ ]] || ((10#$mtu < 68 || 10#$mtu > 65535)); then
     die "bad --mtu '$mtu' (68-65535)"
 fi
@@ -165,6 +171,16 @@ if ipns -4 addr show dev "$dev" | grep -qF "inet $addr "; then
 else
     ipns addr add "$addr" dev "$dev"
     echo "added $addr to $dev"
+fi
+
+# No duplicate address detection: a TUN link has no neighbours, and DAD
+# would keep the address unusable for a second. `replace` is idempotent.
+if [[ $addr6 != none ]]; then
+    if ipns -6 addr replace "$addr6" dev "$dev" nodad 2>/dev/null; then
+        echo "$dev has $addr6"
+    else
+        echo "$PROG: could not add $addr6 to $dev (IPv6 disabled?); IPv4 only" >&2
+    fi
 fi
 
 ipns link set dev "$dev" mtu "$mtu"

@@ -2,8 +2,9 @@
 //! Every option and command is documented here, which is what `--help`
 //! prints.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stack::device::tun::Offload;
@@ -29,6 +30,14 @@ pub struct Cli {
     /// side is 10.0.0.1 by default).
     #[arg(long, value_name = "IPV4", default_value = "10.0.0.2", global = true)]
     pub addr: Ipv4Addr,
+
+    /// The IPv6 address this host also owns (the kernel's side is
+    /// fd00::1, which `setup-tun.sh` adds), or `none`. It answers
+    /// `ping -6`; TCP and UDP over IPv6 are refused (RST, port
+    /// unreachable) until the stack's sockets speak IPv6. Off when --mtu
+    /// is below IPv6's 1280.
+    #[arg(long, value_name = "IPV6", default_value = "fd00::2", global = true)]
+    pub addr6: Addr6,
 
     /// The largest IP packet sent, in bytes (at least 576, RFC 1122). It
     /// should match the TUN device's MTU; TCP's MSS follows from it.
@@ -57,6 +66,23 @@ pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--addr6`: an IPv6 address, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addr6(pub Option<Ipv6Addr>);
+
+impl FromStr for Addr6 {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Addr6, String> {
+        if s == "none" {
+            return Ok(Addr6(None));
+        }
+        s.parse()
+            .map(|a| Addr6(Some(a)))
+            .map_err(|_| format!("'{s}' is not an IPv6 address (e.g. fd00::2) or 'none'"))
+    }
 }
 
 /// `--offload`: the TUN device's [`Offload`] mode.
@@ -218,6 +244,7 @@ mod tests {
         let cli = parse(&[]).expect("no args");
         assert_eq!(cli.tun, "tun0");
         assert_eq!(cli.addr, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(cli.addr6, Addr6(Some("fd00::2".parse().expect("v6"))));
         assert_eq!(cli.mtu, 1500);
         assert_eq!(cli.pcap, None);
         assert_eq!(cli.offload.mode(), Offload::Auto);
@@ -287,6 +314,11 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(parse(&["--addr", "10.0.0"]).is_err());
+        assert!(parse(&["--addr6", "fd00::2::3"]).is_err());
+        assert_eq!(
+            parse(&["--addr6", "none"]).expect("none").addr6,
+            Addr6(None)
+        );
         assert!(parse(&["--mtu", "100"]).is_err());
         assert!(parse(&["--offload", "maybe"]).is_err());
         assert!(parse(&["kernel-serve"]).is_err());

@@ -88,7 +88,12 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
         drop(pcap);
         mode = Offload::Off;
     };
-    let config = Config::with_addr(cli.addr).with_mtu(mtu);
+    let mut config = Config::with_addr(cli.addr).with_mtu(mtu);
+    config.addr6 = cli.addr6.0;
+    if config.addr6.is_some() && mtu < stack::wire::ipv6::MIN_MTU {
+        warn!("--mtu {mtu} is below IPv6's 1280: IPv6 off");
+        config.addr6 = None;
+    }
     let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {
@@ -137,6 +142,12 @@ fn serve(cli: &Cli) -> Result<(), String> {
         cli.tun,
         stack.addr()
     );
+    if let Some(addr6) = stack.config().addr6 {
+        info!(
+            "{addr6} on {}: ping -6 (TCP and UDP over IPv6 are refused for now)",
+            cli.tun
+        );
+    }
     for t in threads {
         let _ = t.join();
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::tcp::config::TcpConfig;
@@ -15,6 +15,13 @@ use crate::tcp::config::TcpConfig;
 pub struct Config {
     /// The address the stack owns. Default 10.0.0.2 (the demo's contract).
     pub addr: Ipv4Addr,
+    /// An IPv6 address the stack also owns, or `None` (the default): IPv4
+    /// only, IPv6 packets counted as `drop_bad_version`. While sockets are
+    /// IPv4 only, this address answers echo requests (`ping -6`) and
+    /// refuses TCP (RST) and UDP (ICMPv6 port unreachable) as a host with
+    /// nothing listening on IPv6 does (`runtime::rx6`). Needs an `mtu` of
+    /// at least 1280 (RFC 8200 §5).
+    pub addr6: Option<Ipv6Addr>,
     /// The largest IPv4 packet sent or received. Default 1500.
     pub mtu: usize,
     /// TTL of packets we originate (RFC 1122 §3.2.1.7). Default 64.
@@ -89,6 +96,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             addr: Ipv4Addr::new(10, 0, 0, 2),
+            addr6: None,
             mtu: 1500,
             ttl: 64,
             tcp: TcpConfig::default(),
@@ -171,6 +179,22 @@ impl Config {
                 addr,
                 "is not a unicast address: the stack must own a host address (RFC 1122 §3.2.1.3)",
             ));
+        }
+        if let Some(addr6) = self.addr6 {
+            if addr6.is_unspecified() || addr6.is_multicast() || addr6.is_loopback() {
+                return Err(ConfigError::new(
+                    "addr6",
+                    addr6,
+                    "is not a unicast address: the stack must own a host address (RFC 4291 §2.5)",
+                ));
+            }
+            if self.mtu < crate::wire::ipv6::MIN_MTU {
+                return Err(ConfigError::new(
+                    "mtu",
+                    self.mtu,
+                    "is too small for IPv6 (addr6 is set): every IPv6 link carries 1280 bytes (RFC 8200 §5)",
+                ));
+            }
         }
         if self.mtu < MIN_MTU {
             return Err(ConfigError::new(

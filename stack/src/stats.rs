@@ -25,10 +25,12 @@ macro_rules! counters {
 }
 
 counters! {
-    /// IPv4 packets read from the device.
+    /// IP packets read from the device.
     ip_rx,
-    /// IPv4 packets written to the device.
+    /// IP packets written to the device.
     ip_tx,
+    /// Of `ip_rx`, the IPv6 packets (with `Config::addr6` set).
+    ip6_rx,
     /// TCP super-segments received (generic receive of an offload TUN
     /// device: one packet of up to 64 KiB that the kernel did not split),
     /// each taken as one segment.
@@ -72,12 +74,16 @@ counters! {
     /// ACKs to a listener, after cookies were sent, whose cookie did not
     /// verify (answered with a RST).
     syn_cookies_bad,
-    /// ICMP echo requests answered.
+    /// ICMP and ICMPv6 echo requests answered.
     icmp_echo,
-    /// ICMP messages received other than echo requests.
+    /// ICMP and ICMPv6 messages received other than echo requests.
     icmp_other,
-    /// ICMP port unreachable sent for a UDP datagram to a closed port.
+    /// ICMP (or ICMPv6) port unreachable sent for a UDP datagram to a
+    /// closed port.
     icmp_unreachable_tx,
+    /// ICMPv6 Parameter Problems sent for packets whose extension headers
+    /// RFC 8200 §4 says to refuse with one.
+    icmp_param_problem_tx,
     /// ICMP port unreachable suppressed by the rate limit.
     icmp_rate_limited,
     /// UDP datagrams delivered to a socket.

@@ -46,6 +46,7 @@ pub mod __bench;
 pub(crate) mod ops;
 pub(crate) mod retired;
 pub(crate) mod rx;
+mod rx6;
 pub(crate) mod socket;
 pub(crate) mod supervise;
 pub(crate) mod timers;

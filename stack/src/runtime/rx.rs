@@ -191,6 +191,9 @@ impl Rx {
     /// [`lookup_pending`](Self::lookup_pending).
     fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8], meta: RxMeta) {
         bump(&inner.stats.ip_rx);
+        if packet.first().map(|b| b >> 4) == Some(6) {
+            return super::rx6::demux(inner, now, packet, meta);
+        }
         let (ip, payload) = match Ipv4Repr::parse(packet) {
             Ok(parsed) => parsed,
             Err(e) => return inner.stats.count_drop(e),
@@ -571,7 +574,7 @@ fn syn_fate(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> SynFate 
 
 /// Whether the TCP or UDP checksum of a packet received with `meta` must
 /// be verified in software; counts the packets it need not be for.
-fn transport_checksum(inner: &Inner, meta: RxMeta) -> bool {
+pub(super) fn transport_checksum(inner: &Inner, meta: RxMeta) -> bool {
     let verify = meta.checksum.must_verify();
     if !verify {
         bump(&inner.stats.rx_csum_offloaded);

@@ -5,13 +5,14 @@
 //! buffer so sending allocates nothing.
 
 use std::cell::RefCell;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::stats::bump;
 use crate::tcp::connection::Connection;
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::Error;
@@ -176,6 +177,46 @@ pub(crate) fn send_icmp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, msg: &IcmpR
         send_ip(inner, packet, src, dst, ipv4::PROTOCOL_ICMP, |buf| {
             msg.emit(buf)
         });
+    });
+}
+
+/// Writes an IPv6 packet `src -> dst` whose upper-layer part (protocol
+/// `next_header`) `emit` writes into the buffer it is given, returning
+/// its length, and sends it. Hop limit `Config::ttl`, traffic class and
+/// flow label 0.
+pub(crate) fn send_ip6(
+    inner: &Inner,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) {
+    with_packet(|packet| {
+        let limit = inner.config.mtu.min(packet.len());
+        let header_len = crate::wire::ipv6::HEADER_LEN;
+        let Some(body) = packet.get_mut(header_len..limit) else {
+            return bump(&inner.stats.tx_errors);
+        };
+        let result = emit(body).and_then(|len| {
+            let ip = Ipv6Repr {
+                src,
+                dst,
+                next_header,
+                hop_limit: inner.config.ttl,
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: len,
+            };
+            ip.emit(packet)?;
+            Ok(ip.buffer_len())
+        });
+        match result {
+            Ok(len) => sent(inner, inner.device.send(&packet[..len])),
+            Err(e) => {
+                bump(&inner.stats.tx_errors);
+                tracing::warn!("could not build a packet to {dst}: {e}");
+            }
+        }
     });
 }
 

@@ -77,6 +77,19 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32)
     fold64(acc)
 }
 
+/// The checksum of an upper-layer message (TCP, UDP, ICMPv6) carried
+/// over IPv6 from `src` to `dst`: 0 when `message` holds a right one, the
+/// value for its checksum field when that field is zero.
+pub fn upper_layer_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, message: &[u8]) -> u16 {
+    // An IPv6 payload is at most 65,535 bytes (we take no jumbograms), so
+    // the length fits u32 whatever `message` is; saturate rather than wrap.
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    finish(combine(&[
+        pseudo_header_v6(src, dst, next_header, len),
+        sum(message),
+    ]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,7 +86,7 @@ impl<'a> Icmpv6Repr<'a> {
     /// `Truncated` when shorter than the 8-byte header; `BadChecksum`.
     pub fn parse(src: Ipv6Addr, dst: Ipv6Addr, message: &'a [u8]) -> Result<Icmpv6Repr<'a>, Error> {
         let header = message.get(..HEADER_LEN).ok_or(Error::Truncated)?;
-        if checksum::finish(sum_with_pseudo(src, dst, message)) != 0 {
+        if checksum::upper_layer_v6(src, dst, next_header::ICMPV6, message) != 0 {
             return Err(Error::BadChecksum);
         }
         let (icmp_type, code) = (header[0], header[1]);
@@ -159,7 +159,7 @@ impl<'a> Icmpv6Repr<'a> {
         buf[2..4].copy_from_slice(&[0, 0]);
         buf[4..8].copy_from_slice(&rest);
         buf[HEADER_LEN..].copy_from_slice(body);
-        let sum = checksum::finish(sum_with_pseudo(src, dst, buf));
+        let sum = checksum::upper_layer_v6(src, dst, next_header::ICMPV6, buf);
         buf[2..4].copy_from_slice(&sum.to_be_bytes());
         Ok(buf.len())
     }
@@ -208,17 +208,6 @@ impl<'a> Icmpv6Repr<'a> {
     }
 }
 
-/// The one's complement sum of `message` and its pseudo-header, not yet
-/// inverted: [`checksum::finish`] of it is 0 for a message whose checksum
-/// is right, and the checksum to write for one whose field is zero.
-fn sum_with_pseudo(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u32 {
-    // invariant: an IPv6 payload is at most 65,535 bytes (we take no
-    // jumbograms), so its length fits u32.
-    let len = message.len() as u32;
-    let pseudo = checksum::pseudo_header_v6(src, dst, next_header::ICMPV6, len);
-    checksum::combine(&[pseudo, checksum::sum(message)])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +251,10 @@ mod tests {
         });
         assert!(Icmpv6Repr::parse(A, B, &bytes).is_ok());
         let elsewhere = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 3);
-        assert_eq!(Icmpv6Repr::parse(A, elsewhere, &bytes), Err(Error::BadChecksum));
+        assert_eq!(
+            Icmpv6Repr::parse(A, elsewhere, &bytes),
+            Err(Error::BadChecksum)
+        );
         let mut flipped = bytes.clone();
         flipped[8] ^= 1;
         assert_eq!(Icmpv6Repr::parse(A, B, &flipped), Err(Error::BadChecksum));
