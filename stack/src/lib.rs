@@ -20,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod icmp;
+pub mod reassembly;
 pub mod runtime;
 pub mod stats;
 pub mod table;
