@@ -883,6 +883,8 @@ mod tests {
             let end = (start + len * 8).min(payload.len());
             let odd = (start, end);
             prop_assume!(!ranges.contains(&odd));
+            // The whole payload in one piece is no fragment to overlap.
+            prop_assume!(odd != (0, payload.len()));
             let mut r = Reassembler::new(limits());
             // The odd fragment first, then the regular ones: one of them
             // overlaps it, and from then on nothing completes.
