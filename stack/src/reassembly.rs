@@ -105,7 +105,8 @@ pub enum Outcome {
     /// Its datagram was dropped earlier (overlap, inconsistency) and is
     /// remembered until its timeout: ignored.
     Discarded,
-    /// Its datagram could not be kept within `max_bytes` even alone: dropped.
+    /// Its datagram could not be kept within `max_bytes` even alone, or
+    /// reassembly is off (`max_datagrams` is 0): dropped.
     TooLarge,
 }
 
