@@ -90,6 +90,28 @@ pub struct Config {
     /// reaches this number shuts the stack down, so every waiting call
     /// fails rather than a broken stack limping on. At least 1. Default 16.
     pub max_thread_panics: u32,
+    /// IPv4 datagrams under fragment reassembly at once (RFC 791,
+    /// `crate::reassembly`). Past it the oldest incomplete one is dropped
+    /// (`ip_reasm_evicted`), so fragments that never complete cannot lock
+    /// out real fragmented traffic. 0 turns reassembly off: every fragment
+    /// is dropped and counted (`drop_fragmented`). Default 64.
+    pub reassembly_max_datagrams: usize,
+    /// Bytes charged to the datagrams under reassembly (their buffers and
+    /// bookkeeping; a datagram in 1480-byte fragments is charged about its
+    /// length). Past it the oldest goes, as for `reassembly_max_datagrams`.
+    /// At least [`MIN_REASSEMBLY_BYTES`], so the largest datagram fits.
+    /// Default 1 MiB.
+    ///
+    /// DoS warning: this, plus the reassembled datagram being delivered,
+    /// is all the memory fragments can take.
+    pub reassembly_max_bytes: usize,
+    /// How long a datagram's fragments have to arrive, from the first one
+    /// to reach us (RFC 791's reassembly timer; RFC 1122 §3.3.2 suggests
+    /// 60 s to 120 s, Linux uses 30 s). On expiry the fragments are
+    /// dropped (`ip_reasm_timeout`) and, when the first fragment was among
+    /// them, ICMP Time Exceeded is sent (`icmp_time_exceeded_tx`). Default
+    /// 30 s.
+    pub reassembly_timeout: Duration,
 }
 
 impl Default for Config {
@@ -111,9 +133,23 @@ impl Default for Config {
             icmp_errors_per_sec: 100,
             rsts_per_sec: 1000,
             max_thread_panics: 16,
+            reassembly_max_datagrams: 64,
+            reassembly_max_bytes: 1 << 20,
+            reassembly_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// The least `Config::reassembly_max_bytes` when reassembly is on: what
+/// the largest IPv4 datagram (65,535 bytes) can be charged, in the
+/// smallest fragments (see `crate::reassembly::datagram_charge`).
+pub const MIN_REASSEMBLY_BYTES: usize =
+    crate::reassembly::datagram_charge(crate::wire::ipv4::MAX_PACKET_LEN);
+
+/// The longest `Config::reassembly_timeout`: RFC 1122 §3.3.2 names 60 s
+/// to 120 s as the range of a reasonable timeout; a longer one only holds
+/// memory for fragments that will not come.
+pub const MAX_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The most packets one RX batch may hold: the RX thread keeps a
 /// segment's index in its batch as a `u16`.
@@ -250,7 +286,45 @@ impl Config {
                 "is zero: a dropped connection would be reset before it could close",
             ));
         }
+        self.validate_reassembly()?;
         self.validate_tcp()
+    }
+
+    fn validate_reassembly(&self) -> Result<(), ConfigError> {
+        if self.reassembly_max_datagrams == 0 {
+            // Reassembly is off: the other two do not matter.
+            return Ok(());
+        }
+        if self.reassembly_max_bytes < MIN_REASSEMBLY_BYTES {
+            return Err(ConfigError::new(
+                "reassembly_max_bytes",
+                self.reassembly_max_bytes,
+                format!(
+                    "is too small: at least {MIN_REASSEMBLY_BYTES} bytes, so a 65,535-byte \
+                     datagram can be reassembled (or set reassembly_max_datagrams = 0 to turn \
+                     reassembly off)"
+                ),
+            ));
+        }
+        let timeout = self.reassembly_timeout;
+        if timeout.is_zero() {
+            return Err(ConfigError::new(
+                "reassembly_timeout",
+                format_args!("{timeout:?}"),
+                "is zero: fragments would expire before the next one could arrive",
+            ));
+        }
+        if timeout > MAX_REASSEMBLY_TIMEOUT {
+            return Err(ConfigError::new(
+                "reassembly_timeout",
+                format_args!("{timeout:?}"),
+                format!(
+                    "is too long: at most {MAX_REASSEMBLY_TIMEOUT:?} (RFC 1122 §3.3.2 \
+                     suggests 60 s to 120 s)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_tcp(&self) -> Result<(), ConfigError> {
@@ -484,6 +558,31 @@ mod tests {
             "orphan_timeout"
         );
         accepted(|c| c.orphan_timeout = Duration::from_millis(1));
+    }
+
+    #[test]
+    fn reassembly_bounds_must_let_the_largest_datagram_through() {
+        let (field, msg) = rejected(|c| c.reassembly_max_bytes = 65_535);
+        assert_eq!(field, "reassembly_max_bytes");
+        assert!(msg.contains("65,535-byte datagram"), "{msg}");
+        accepted(|c| c.reassembly_max_bytes = MIN_REASSEMBLY_BYTES);
+        assert!(MIN_REASSEMBLY_BYTES <= Config::default().reassembly_max_bytes);
+        let (field, msg) = rejected(|c| c.reassembly_timeout = Duration::ZERO);
+        assert_eq!(field, "reassembly_timeout");
+        assert!(
+            msg.starts_with("Config::reassembly_timeout = 0ns is zero"),
+            "{msg}"
+        );
+        let (field, msg) = rejected(|c| c.reassembly_timeout = Duration::from_secs(121));
+        assert_eq!(field, "reassembly_timeout");
+        assert!(msg.contains("at most 120s"), "{msg}");
+        accepted(|c| c.reassembly_timeout = Duration::from_secs(120));
+        // Off: the other bounds are not looked at.
+        accepted(|c| {
+            c.reassembly_max_datagrams = 0;
+            c.reassembly_max_bytes = 0;
+            c.reassembly_timeout = Duration::ZERO;
+        });
     }
 
     #[test]

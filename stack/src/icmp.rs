@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::time::Instant;
-use crate::wire::icmp::{unreach_code, IcmpRepr, MAX_QUOTE};
+use crate::wire::icmp::{time_exceeded_code, unreach_code, IcmpRepr, MAX_QUOTE};
 
 /// The echo reply to an echo request (RFC 792: same identifier, sequence
 /// number and data), or `None` for any other message.
@@ -41,6 +41,17 @@ pub fn protocol_unreachable(packet: &[u8]) -> IcmpRepr<'_> {
     IcmpRepr::DestUnreachable {
         code: unreach_code::PROTOCOL,
         original: &packet[..packet.len().min(MAX_QUOTE)],
+    }
+}
+
+/// Time exceeded (fragment reassembly) for a datagram whose fragments
+/// did not all arrive in time (RFC 792; RFC 1122 §3.3.2: sent only when
+/// the first fragment was received). `quote` is that fragment's header
+/// and the first 8 bytes of its data.
+pub fn reassembly_time_exceeded(quote: &[u8]) -> IcmpRepr<'_> {
+    IcmpRepr::TimeExceeded {
+        code: time_exceeded_code::REASSEMBLY,
+        original: &quote[..quote.len().min(MAX_QUOTE)],
     }
 }
 
@@ -116,6 +127,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reassembly_time_exceeded_is_type_11_code_1() {
+        let quote = [0x45u8; 28];
+        let msg = reassembly_time_exceeded(&quote);
+        let mut buf = [0u8; 36];
+        assert_eq!(msg.emit(&mut buf), Ok(36));
+        assert_eq!(buf[..2], [11, 1]);
+        assert_eq!(buf[4..8], [0; 4]);
+        assert_eq!(buf[8..], quote);
+        assert_eq!(IcmpRepr::parse(&buf), Ok(msg));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   api: TcpListener, TcpStream, UdpSocket (std::net-like) ── through runtime::ops
 //! ```
 //!
+//! IPv4 fragments take a detour through [`reassembly`] (sans-IO, bounded)
+//! before the RX path handles the whole datagram.
+//!
 //! Start a [`Stack`] on a [`device::Device`] with a [`Config`] (checked by
 //! [`Config::validate`]); open sockets with the `api` types. Dropping the
 //! last handle (the stack and every socket made from it) shuts it down.
@@ -20,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod icmp;
+pub mod reassembly;
 pub mod runtime;
 pub mod stats;
 pub mod table;

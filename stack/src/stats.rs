@@ -51,7 +51,8 @@ counters! {
     drop_bad_checksum,
     /// Dropped: a malformed TCP option.
     drop_bad_option,
-    /// Dropped: an IPv4 fragment (we do not reassemble).
+    /// Dropped: an IPv4 fragment while reassembly is off
+    /// (`Config::reassembly_max_datagrams = 0`).
     drop_fragmented,
     /// Dropped: a protocol or message type we do not handle.
     drop_unsupported,
@@ -84,8 +85,31 @@ counters! {
     /// ICMPv6 Parameter Problems sent for packets whose extension headers
     /// RFC 8200 §4 says to refuse with one.
     icmp_param_problem_tx,
-    /// ICMP port unreachable suppressed by the rate limit.
+    /// ICMP errors (port or protocol unreachable, time exceeded)
+    /// suppressed by the rate limit.
     icmp_rate_limited,
+    /// IPv4 fragments received for us and handed to reassembly.
+    ip_frag_received,
+    /// IPv4 datagrams reassembled from fragments (then counted and
+    /// handled as any packet).
+    ip_reassembled,
+    /// Datagrams whose fragments did not all arrive within
+    /// `Config::reassembly_timeout`.
+    ip_reasm_timeout,
+    /// Datagrams dropped because two of their fragments overlapped
+    /// (RFC 5722's rule, applied to IPv4 too).
+    ip_reasm_overlap_dropped,
+    /// Datagrams dropped for inconsistent fragment lengths, or for being
+    /// longer than 65,535 bytes.
+    ip_reasm_invalid,
+    /// Incomplete datagrams dropped, oldest first, to keep reassembly
+    /// within `Config::reassembly_max_datagrams` and
+    /// `Config::reassembly_max_bytes`.
+    ip_reasm_evicted,
+    /// IPv4 fragments sent (our datagrams larger than the MTU).
+    ip_frag_tx,
+    /// ICMP time exceeded (fragment reassembly) sent.
+    icmp_time_exceeded_tx,
     /// UDP datagrams delivered to a socket.
     udp_rx,
     /// UDP datagrams sent.

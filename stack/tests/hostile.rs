@@ -65,7 +65,7 @@ def kinds(r):
         return ip(src, US, 6, tcp(src, US, sp, r.choice([80, 4444]), seq, ack, 0x10, data=b"x" * r.randint(0, 40)))
     if k == 8:   # not IPv4
         return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), ver=6)
-    if k == 9:   # a fragment
+    if k == 9:   # a first fragment that never completes (reassembly holds it)
         return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), frag=0x2000)
     if k == 10:  # total length longer than the packet, or shorter than the header
         return ip(src, US, 6, tcp(src, US, sp, 80, seq, 0, 0x02), total=r.choice([1500, 60000, 12]))
@@ -240,7 +240,7 @@ fn malformed_packet_barrage_is_dropped_and_counted() {
         "drop_bad_version",
         "drop_bad_checksum",
         "drop_bad_option",
-        "drop_fragmented",
+        "ip_frag_received",
         "tcp_rst_tx",
     ] {
         assert!(counter(&stack, reason) > 0, "{reason} did not move");

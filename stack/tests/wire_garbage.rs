@@ -322,7 +322,8 @@ fn hundred_thousand_mutated_packets_never_panic() {
                     IcmpRepr::EchoRequest { data, .. } | IcmpRepr::EchoReply { data, .. } => {
                         assert!(within(data, payload))
                     }
-                    IcmpRepr::DestUnreachable { original, .. } => {
+                    IcmpRepr::DestUnreachable { original, .. }
+                    | IcmpRepr::TimeExceeded { original, .. } => {
                         assert!(within(original, payload));
                         // The quote is itself untrusted: parse it too.
                         let _ = Ipv4Repr::parse(original);

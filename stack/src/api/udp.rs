@@ -47,12 +47,13 @@ impl UdpSocket {
         SocketAddrV4::new(self.sock.key.addr, self.sock.key.port)
     }
 
-    /// Sends one datagram to `to`.
+    /// Sends one datagram to `to`: in one packet when it fits the MTU,
+    /// else in IPv4 fragments (the peer reassembles them).
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when the datagram does not fit in one packet of the
-    /// stack's MTU (we do not fragment).
+    /// `InvalidInput` when `buf` is longer than 65,507 bytes, the most an
+    /// IPv4 datagram carries behind its IP and UDP headers.
     pub fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
         self.stack
             .inner

@@ -44,6 +44,7 @@
 #[doc(hidden)]
 pub mod __bench;
 pub(crate) mod ops;
+pub(crate) mod reasm;
 pub(crate) mod retired;
 pub(crate) mod rx;
 mod rx6;
@@ -55,7 +56,7 @@ pub(crate) mod txq;
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -69,7 +70,7 @@ use crate::stats::{bump, Stats};
 use crate::table::ports::PortAllocator;
 use crate::table::SocketTable;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::secret::seeded_key;
+use crate::tcp::secret::{seeded_key, SecretKey};
 use crate::tcp::syncookie::SynCookies;
 use crate::time::{Clock, Instant, SystemClock};
 use socket::{Entry, TcpSocket, TcpState};
@@ -120,6 +121,13 @@ pub(crate) struct Inner {
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
     pub(crate) rst_limit: Mutex<RateLimiter>,
+    /// Arriving fragments under reassembly (`reasm`).
+    pub(crate) reasm: reasm::Reasm,
+    /// The identification of the next datagram we fragment (its low 16
+    /// bits): one counter for all destinations from a random start
+    /// (RFC 6864 §4.2 asks only that it not repeat within a datagram's
+    /// lifetime per source, destination and protocol).
+    pub(crate) ip_id: AtomicU32,
     pub(crate) shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// A driven stack's RX state, used by `poll`; `None` when threads
@@ -282,6 +290,7 @@ struct Keys {
     isn: IsnGenerator,
     cookies: SynCookies,
     ports: PortAllocator,
+    ip_id: u16,
 }
 
 impl Keys {
@@ -290,6 +299,7 @@ impl Keys {
             isn: IsnGenerator::new(),
             cookies: SynCookies::new(),
             ports: PortAllocator::new(),
+            ip_id: SecretKey::random().hash(b"ip identification") as u16,
         }
     }
 
@@ -299,6 +309,7 @@ impl Keys {
             isn: IsnGenerator::with_key(seeded_key(seed, b"initial sequence numbers")),
             cookies: SynCookies::with_key(seeded_key(seed, b"syn cookies")),
             ports: PortAllocator::with_key(seeded_key(seed, b"ephemeral ports")),
+            ip_id: SecretKey::from_bytes(seeded_key(seed, b"ip identification")).hash(&[]) as u16,
         }
     }
 }
@@ -330,6 +341,8 @@ impl Inner {
             )),
             icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, clock.now())),
             rst_limit: Mutex::new(RateLimiter::new(config.rsts_per_sec, clock.now())),
+            reasm: reasm::Reasm::new(&config),
+            ip_id: AtomicU32::new(u32::from(keys.ip_id)),
             config,
             device,
             clock,
@@ -347,6 +360,12 @@ impl Inner {
 
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// The identification for the next datagram we fragment.
+    pub(crate) fn next_ip_id(&self) -> u16 {
+        // Wraps at 2^16 by design (the field has 16 bits).
+        self.ip_id.fetch_add(1, Ordering::Relaxed) as u16
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -42,8 +42,8 @@ impl From<BindError> for OpenError {
 /// Why a datagram was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendToError {
-    /// It does not fit in one packet of the stack's MTU (we do not
-    /// fragment): `len` bytes given, at most `max` fit.
+    /// It does not fit in one IPv4 datagram, even fragmented: `len`
+    /// bytes given, at most `max` (65,507) fit.
     TooLong { len: usize, max: usize },
 }
 
@@ -52,7 +52,7 @@ impl fmt::Display for SendToError {
         match self {
             SendToError::TooLong { len, max } => write!(
                 f,
-                "datagram of {len} bytes exceeds the {max} that fit in the MTU"
+                "datagram of {len} bytes exceeds the {max} that fit in an IPv4 datagram"
             ),
         }
     }
@@ -171,14 +171,14 @@ impl Inner {
     }
 
     /// The largest datagram payload `send_datagram` takes: what fits in
-    /// one packet of the MTU behind the IP and UDP headers.
+    /// one IPv4 datagram (65,535 bytes) behind the IP and UDP headers,
+    /// 65,507. A datagram longer than the MTU leaves in fragments.
     pub(crate) fn max_datagram(&self) -> usize {
-        self.config
-            .mtu
-            .saturating_sub(ipv4::HEADER_LEN + udp::HEADER_LEN)
+        ipv4::MAX_PACKET_LEN - ipv4::HEADER_LEN - udp::HEADER_LEN
     }
 
-    /// Sends `payload` as one datagram from `from`'s address to `to`.
+    /// Sends `payload` as one datagram from `from`'s address to `to`, in
+    /// fragments when it is longer than the MTU.
     pub(crate) fn send_datagram(
         &self,
         from: &UdpSocket,
@@ -275,28 +275,34 @@ mod tests {
     }
 
     #[test]
-    fn a_datagram_must_fit_the_mtu() {
+    fn a_datagram_must_fit_an_ipv4_datagram_and_leaves_in_fragments() {
         let (inner, peer) = inner();
         let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
         let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9);
-        // 1500 - 20 (IPv4) - 8 (UDP).
-        assert_eq!(inner.max_datagram(), 1472);
-        let big = vec![0u8; 1473];
+        // 65,535 - 20 (IPv4) - 8 (UDP).
+        assert_eq!(inner.max_datagram(), 65_507);
+        let big = vec![0u8; 65_508];
         let e = inner.send_datagram(&udp, &big, to).unwrap_err();
         assert_eq!(
             e,
             SendToError::TooLong {
-                len: 1473,
-                max: 1472
+                len: 65_508,
+                max: 65_507
             }
         );
         assert_eq!(
             e.to_string(),
-            "datagram of 1473 bytes exceeds the 1472 that fit in the MTU"
+            "datagram of 65508 bytes exceeds the 65507 that fit in an IPv4 datagram"
         );
         assert_eq!(peer.pending(), 0);
+        // 1472 bytes fill one packet of the 1500-byte MTU: sent whole.
         assert_eq!(inner.send_datagram(&udp, &big[..1472], to), Ok(()));
         assert_eq!(peer.pending(), 1);
+        // One more byte takes two fragments: 1480 bytes of IP payload,
+        // then 1.
+        assert_eq!(inner.send_datagram(&udp, &big[..1473], to), Ok(()));
+        assert_eq!(peer.pending(), 3);
+        assert_eq!(inner.stats.ip_frag_tx.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -31,6 +31,16 @@
 //! slow path afterwards, in arrival order: its listener, a TIME-WAIT
 //! reopening, or a RST.
 //!
+//! # Fragments
+//!
+//! An IPv4 fragment addressed to us goes to the reassembler (`reasm`).
+//! The datagram it completes is handled exactly as an unfragmented packet
+//! (its transport checksum always verified in software), with one
+//! difference for TCP: it is not in the batch, so it cannot wait in its
+//! connection's queue by index; it is handed to the connection at once,
+//! ahead of segments queued earlier in the batch (TCP takes reordering in
+//! its stride, and a peer that fragments TCP is rare: it has our MSS).
+//!
 //! # Offloads
 //!
 //! Batch buffers hold [`Device::max_packet`] bytes each, so an offload
@@ -64,7 +74,7 @@ use crate::wire::SeqNumber;
 
 use super::socket::{Entry, Listener, TcpSocket};
 use super::supervise::{self, PoisonOnUnwind};
-use super::{tx, Inner};
+use super::{reasm, tx, Inner};
 
 /// How long one device read waits before the thread checks for shutdown.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -194,7 +204,7 @@ impl Rx {
         if packet.first().map(|b| b >> 4) == Some(6) {
             return super::rx6::demux(inner, now, packet, meta);
         }
-        let (ip, payload) = match Ipv4Repr::parse(packet) {
+        let (ip, frag, payload) = match Ipv4Repr::parse_fragment(packet) {
             Ok(parsed) => parsed,
             Err(e) => return inner.stats.count_drop(e),
         };
@@ -206,8 +216,37 @@ impl Rx {
             // come back to us. Only a misbehaving peer sends this.
             return bump(&inner.stats.drop_bad_address);
         }
+        let Some(frag) = frag else {
+            return self.dispatch(inner, now, Some(index), &ip, payload, packet, meta);
+        };
+        let Some(whole) = reasm::on_fragment(inner, now, &ip, frag, packet, payload) else {
+            return;
+        };
+        // The header was rebuilt from a valid one; parse it all the same.
+        let (ip, payload) = match Ipv4Repr::parse(&whole) {
+            Ok(parsed) => parsed,
+            Err(e) => return inner.stats.count_drop(e),
+        };
+        self.dispatch(inner, now, None, &ip, payload, &whole, RxMeta::default());
+    }
+
+    /// Hands a whole datagram (`packet`, parsed into `ip` and `payload`)
+    /// to its protocol. `index` is its place in the batch; `None` for a
+    /// reassembled datagram, which is not in the batch.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        inner: &Inner,
+        now: Instant,
+        index: Option<usize>,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        packet: &[u8],
+        meta: RxMeta,
+    ) {
+        let ip = *ip;
         match ip.protocol {
-            tcp::PROTOCOL => self.demux_tcp(inner, index, &ip, payload, meta),
+            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
             udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
             ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
             _ => {
@@ -220,7 +259,8 @@ impl Rx {
     fn demux_tcp(
         &mut self,
         inner: &Inner,
-        index: usize,
+        now: Instant,
+        index: Option<usize>,
         ip: &Ipv4Repr,
         payload: &[u8],
         meta: RxMeta,
@@ -239,6 +279,11 @@ impl Rx {
         let tuple = FourTuple {
             local: SocketAddrV4::new(ip.dst, seg.dst_port),
             remote: SocketAddrV4::new(ip.src, seg.src_port),
+        };
+        let Some(index) = index else {
+            // Reassembled: not in the batch, so looked up and handled
+            // now (see "Fragments" above).
+            return self.demux_slow(inner, now, None, tuple, &seg);
         };
         // invariant: batch indices fit a u16 (see `enqueue`).
         self.pending.push(Pending {
@@ -290,7 +335,7 @@ impl Rx {
         for p in &slow {
             let seg = batch.get(usize::from(p.index)).and_then(reparse_tcp);
             if let Some(seg) = seg {
-                self.demux_slow(inner, now, usize::from(p.index), p.tuple, &seg);
+                self.demux_slow(inner, now, Some(usize::from(p.index)), p.tuple, &seg);
             }
         }
         slow.clear();
@@ -299,12 +344,14 @@ impl Rx {
 
     /// A segment that found no connection in the batched lookup, or a SYN:
     /// looked up again on its own, as the table may have changed since
-    /// (an earlier SYN of the batch made its connection).
+    /// (an earlier SYN of the batch made its connection). Also a
+    /// reassembled segment (`index` `None`), which goes straight to its
+    /// connection rather than into its queue.
     fn demux_slow(
         &mut self,
         inner: &Inner,
         now: Instant,
-        index: usize,
+        index: Option<usize>,
         tuple: FourTuple,
         seg: &TcpRepr<'_>,
     ) {
@@ -322,19 +369,29 @@ impl Rx {
                         self.syn_to_listener(inner, now, local, remote, seg, Some(iss))
                     }
                     SynFate::Gone => self.syn_to_listener(inner, now, local, remote, seg, None),
-                    SynFate::Stays => {
-                        let slot = self.slot_for(&sock);
-                        self.enqueue(inner, slot, index);
-                    }
+                    SynFate::Stays => match index {
+                        Some(index) => {
+                            let slot = self.slot_for(&sock);
+                            self.enqueue(inner, slot, index);
+                        }
+                        None => handle_now(inner, now, &sock, seg),
+                    },
                 }
             }
-            TcpLookup::Connection(Entry::Tcp(sock)) => {
-                // Only the socket's first segment of the batch clones its
-                // handle; later ones find its slot by the mark.
-                let slot = self.slot_for(sock);
-                drop(table);
-                self.enqueue(inner, slot, index);
-            }
+            TcpLookup::Connection(Entry::Tcp(sock)) => match index {
+                Some(index) => {
+                    // Only the socket's first segment of the batch clones
+                    // its handle; later ones find its slot by the mark.
+                    let slot = self.slot_for(sock);
+                    drop(table);
+                    self.enqueue(inner, slot, index);
+                }
+                None => {
+                    let sock = Arc::clone(sock);
+                    drop(table);
+                    handle_now(inner, now, &sock, seg);
+                }
+            },
             TcpLookup::Listener(Entry::Listener(listener)) => {
                 let listener = Arc::clone(listener);
                 drop(table);
@@ -542,6 +599,16 @@ impl Rx {
     }
 }
 
+/// A segment that is not in the batch (reassembled from fragments) goes
+/// to its connection at once, and what the connection owes is sent as
+/// after a batch.
+fn handle_now(inner: &Inner, now: Instant, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) {
+    let _poison = PoisonOnUnwind(sock);
+    let mut st = sock.state.lock();
+    st.conn.handle_segment(now, seg);
+    inner.finish_activity(sock, st);
+}
+
 /// What a SYN for a four-tuple in the table does.
 enum SynFate {
     /// It ended TIME-WAIT (RFC 6191): a new connection starting at this
@@ -661,7 +728,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::device::mem::MemPair;
+    use crate::device::mem::{MemDevice, MemPair};
     use crate::device::RxChecksum;
     use crate::wire::tcp::{TcpFlags, TcpOptions};
     use crate::wire::SeqNumber;
@@ -814,6 +881,228 @@ mod tests {
         assert_eq!(count(&stats, "rx_gso_segments"), 1);
         assert_eq!(count(&stats, "tcp_rst_tx"), 1);
         assert_eq!(sent, 1);
+    }
+
+    // ---- fragments -----------------------------------------------------
+
+    /// `packet` cut into IPv4 fragments of `unit` payload bytes (a
+    /// multiple of 8), identification `id`.
+    fn fragments(packet: &[u8], unit: usize, id: u16) -> Vec<Vec<u8>> {
+        let (ip, payload) = Ipv4Repr::parse(packet).unwrap_or_else(|e| panic!("{e}"));
+        payload
+            .chunks(unit)
+            .enumerate()
+            .map(|(i, part)| {
+                let frag = Ipv4Repr {
+                    payload_len: part.len(),
+                    ..ip
+                };
+                let mut p = vec![0u8; frag.buffer_len()];
+                let more = (i + 1) * unit < payload.len();
+                frag.emit_fragment(&mut p, id, i * unit, more)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                p[ipv4::HEADER_LEN..].copy_from_slice(part);
+                p
+            })
+            .collect()
+    }
+
+    fn udp_packet(port: u16, payload: &[u8]) -> Vec<u8> {
+        let dgram = UdpRepr {
+            src_port: 40000,
+            dst_port: port,
+            payload,
+        };
+        let ip = Ipv4Repr {
+            src: PEER,
+            dst: US,
+            protocol: udp::PROTOCOL,
+            ttl: 64,
+            payload_len: dgram.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        dgram
+            .emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    fn echo_request(data: &[u8]) -> Vec<u8> {
+        let msg = IcmpRepr::EchoRequest {
+            ident: 9,
+            seq_no: 1,
+            data,
+        };
+        let ip = Ipv4Repr {
+            src: PEER,
+            dst: US,
+            protocol: ipv4::PROTOCOL_ICMP,
+            ttl: 64,
+            payload_len: msg.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        msg.emit(&mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    fn batch_of(packets: &[Vec<u8>]) -> PacketBatch {
+        let mut batch = PacketBatch::new(packets.len().max(1), ipv4::MAX_PACKET_LEN);
+        for p in packets {
+            let pushed = batch.push_with_meta(|buf| {
+                buf[..p.len()].copy_from_slice(p);
+                Ok::<_, ()>(Some((p.len(), RxMeta::default())))
+            });
+            assert_eq!(pushed, Ok(true));
+        }
+        batch
+    }
+
+    /// Everything the stack sent, oldest first.
+    fn sent_by_us(peer: &MemDevice) -> Vec<Vec<u8>> {
+        let mut batch = PacketBatch::new(64, ipv4::MAX_PACKET_LEN);
+        let mut out = Vec::new();
+        while peer.recv_batch(&mut batch, Duration::ZERO).unwrap_or(0) > 0 {
+            out.extend(batch.iter_with_meta().map(|(p, _)| p.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn udp_datagram_in_fragments_out_of_order_is_delivered_whole() {
+        let (ours, _peer) = MemPair::new(64, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let sock = inner
+            .bind_udp(SocketAddrV4::new(US, 7))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let data: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+        let mut frags = fragments(&udp_packet(7, &data), 1480, 77);
+        assert_eq!(frags.len(), 3);
+        frags.swap(0, 2);
+        // A duplicate of the middle fragment is ignored.
+        frags.insert(1, frags[1].clone());
+        let mut rx = Rx::new(frags.len());
+        rx.process(&inner, &batch_of(&frags));
+        let q = sock.queue.lock();
+        assert_eq!(q.datagrams.len(), 1);
+        assert_eq!(q.datagrams[0].1, data);
+        drop(q);
+        assert_eq!(inner.stats.get("ip_frag_received"), Some(4));
+        assert_eq!(inner.stats.get("ip_reassembled"), Some(1));
+        assert_eq!(inner.stats.get("udp_rx"), Some(1));
+        assert_eq!(inner.reasm.usage(), (0, 0));
+    }
+
+    #[test]
+    fn large_ping_is_reassembled_and_answered_in_fragments() {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let data: Vec<u8> = (0..4000u32).map(|i| (i % 7) as u8).collect();
+        let frags = fragments(&echo_request(&data), 1480, 5);
+        let mut rx = Rx::new(frags.len());
+        rx.process(&inner, &batch_of(&frags));
+        assert_eq!(inner.stats.get("icmp_echo"), Some(1));
+        let sent = sent_by_us(&peer);
+        assert_eq!(sent.len(), 3, "4008 bytes of ICMP in 1480-byte fragments");
+        // Reassembled by our own reassembler, the reply is the request's
+        // data under type 0.
+        let (check, _peer2) = MemPair::new(4, 1500);
+        let other = Inner::threadless(Box::new(check), Config::with_addr(PEER));
+        let mut whole = None;
+        for p in &sent {
+            let (ip, frag, payload) = Ipv4Repr::parse_fragment(p).unwrap();
+            assert!(p.len() <= 1500);
+            assert_eq!(p[6] & 0x40, 0, "DF is clear on fragments");
+            let frag = frag.expect("a fragment");
+            if let Some(w) = reasm::on_fragment(&other, Instant::ZERO, &ip, frag, p, payload) {
+                whole = Some(w);
+            }
+        }
+        let whole = whole.expect("the reply reassembles");
+        let (_, payload) = Ipv4Repr::parse(&whole).unwrap();
+        assert_eq!(
+            IcmpRepr::parse(payload),
+            Ok(IcmpRepr::EchoReply {
+                ident: 9,
+                seq_no: 1,
+                data: &data
+            })
+        );
+    }
+
+    #[test]
+    fn fragmented_syn_opens_and_fragmented_data_reaches_the_connection() {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
+        let _listener = inner
+            .listen(SocketAddrV4::new(US, 80))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // The SYN's 20-byte TCP header in 8-byte fragments: even the
+        // header is split.
+        let syn = segment(80, TcpFlags::SYN, &[]);
+        let mut rx = Rx::new(8);
+        rx.process(&inner, &batch_of(&fragments(&syn, 8, 1)));
+        assert_eq!(inner.stats.get("tcp_passive_opens"), Some(1));
+        let replies = sent_by_us(&peer);
+        assert_eq!(replies.len(), 1, "the SYN-ACK");
+        let (ip, payload) = Ipv4Repr::parse(&replies[0]).unwrap();
+        let syn_ack = TcpRepr::parse(ip.src, ip.dst, payload, true).unwrap();
+        assert!(syn_ack.flags.syn() && syn_ack.flags.ack());
+
+        // The handshake's ACK carries 16 bytes, in two fragments.
+        let ack = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: SeqNumber(2),
+            ack: syn_ack.seq + 1,
+            flags: TcpFlags::ACK,
+            window: 1000,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: b"sixteen bytes!!!",
+        };
+        let ip = Ipv4Repr {
+            src: PEER,
+            dst: US,
+            protocol: tcp::PROTOCOL,
+            ttl: 64,
+            payload_len: ack.buffer_len(),
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        ack.emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        rx.process(&inner, &batch_of(&fragments(&p, 24, 2)));
+        assert_eq!(inner.stats.get("ip_reassembled"), Some(2));
+        let conn = inner
+            .entries()
+            .into_iter()
+            .find_map(|e| match e {
+                Entry::Tcp(sock) => Some(sock),
+                _ => None,
+            })
+            .expect("the connection");
+        let st = conn.state.lock();
+        assert!(st.conn.is_established());
+        assert_eq!(st.conn.recv_queue(), 16);
+    }
+
+    #[test]
+    fn fragments_are_dropped_and_counted_when_reassembly_is_off() {
+        let config = Config {
+            reassembly_max_datagrams: 0,
+            ..Config::with_addr(US)
+        };
+        let frags: Vec<_> = fragments(&udp_packet(7, &[1; 3000]), 1480, 3)
+            .into_iter()
+            .map(|p| (p, RxMeta::default()))
+            .collect();
+        let (stats, sent) = run_with(config, &frags);
+        assert_eq!(count(&stats, "drop_fragmented"), 3);
+        assert_eq!(count(&stats, "ip_frag_received"), 0);
+        assert_eq!(sent, 0);
     }
 
     #[test]

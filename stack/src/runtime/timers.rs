@@ -6,6 +6,9 @@
 //! an entry fires, the socket is asked again, and a deadline that moved
 //! later is simply pushed anew. So each connection costs about one heap
 //! operation per timer interval, not one per segment.
+//!
+//! The fragment reassembler's timeout (`reasm`) is a deadline in the
+//! same heap, armed the same way.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -34,7 +37,14 @@ pub(crate) struct Timers {
 
 struct Deadline {
     at: Instant,
-    socket: Weak<TcpSocket>,
+    target: Target,
+}
+
+/// What a deadline is for.
+enum Target {
+    Socket(Weak<TcpSocket>),
+    /// The fragment reassembler's oldest datagram.
+    Reassembly,
 }
 
 impl PartialEq for Deadline {
@@ -57,9 +67,25 @@ impl Ord for Deadline {
 
 impl Timers {
     pub(crate) fn schedule(&self, at: Instant, socket: Weak<TcpSocket>) {
+        self.push(Deadline {
+            at,
+            target: Target::Socket(socket),
+        });
+    }
+
+    /// Arms the reassembler's deadline (see `reasm`).
+    pub(crate) fn schedule_reassembly(&self, at: Instant) {
+        self.push(Deadline {
+            at,
+            target: Target::Reassembly,
+        });
+    }
+
+    fn push(&self, deadline: Deadline) {
+        let at = deadline.at;
         let mut heap = self.heap.lock();
         let earliest = heap.peek().is_none_or(|top| at < top.at);
-        heap.push(Deadline { at, socket });
+        heap.push(deadline);
         drop(heap);
         if earliest {
             self.cond.notify_one();
@@ -134,7 +160,11 @@ pub(crate) fn fire_due(inner: &Inner, now: Instant) -> usize {
 }
 
 fn fire(inner: &Inner, due: Deadline, now: Instant) {
-    let Some(sock) = due.socket.upgrade() else {
+    let socket = match due.target {
+        Target::Socket(socket) => socket,
+        Target::Reassembly => return super::reasm::expire(inner, now, due.at),
+    };
+    let Some(sock) = socket.upgrade() else {
         return;
     };
     let _poison = PoisonOnUnwind(&sock);

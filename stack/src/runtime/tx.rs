@@ -3,6 +3,17 @@
 //! Every transmit path ends in [`send_ip`]: it writes the IPv4 header and
 //! lets the caller emit the transport part behind it, into a per-thread
 //! buffer so sending allocates nothing.
+//!
+//! # Fragmentation
+//!
+//! UDP datagrams and ICMP messages (an echo reply is as long as its
+//! request, which may have been reassembled) are built whole, up to
+//! 65,535 bytes, and sent as IPv4 fragments when longer than the MTU
+//! (RFC 791 §3.2): each fragment but the last carries a multiple of 8
+//! payload bytes, all share one identification, More Fragments is set on
+//! all but the last, and Don't Fragment is clear. A datagram that fits
+//! the MTU is sent whole with Don't Fragment set, as is every TCP
+//! segment: TCP sizes its segments by the MSS and never fragments.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -163,20 +174,46 @@ pub(crate) fn send_tcp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRep
     bump(&inner.stats.tcp_tx);
 }
 
+/// Sends one UDP datagram, in fragments when it is longer than the MTU.
 pub(crate) fn send_udp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, dgram: &UdpRepr<'_>) {
-    with_packet(|packet| {
-        send_ip(inner, packet, src, dst, udp::PROTOCOL, |buf| {
-            dgram.emit(src, dst, buf)
-        });
+    send_fragmentable(inner, src, dst, udp::PROTOCOL, |buf| {
+        dgram.emit(src, dst, buf)
     });
     bump(&inner.stats.udp_tx);
 }
 
+/// Sends one ICMP message, in fragments when it is longer than the MTU.
 pub(crate) fn send_icmp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, msg: &IcmpRepr<'_>) {
-    with_packet(|packet| {
-        send_ip(inner, packet, src, dst, ipv4::PROTOCOL_ICMP, |buf| {
-            msg.emit(buf)
-        });
+    send_fragmentable(inner, src, dst, ipv4::PROTOCOL_ICMP, |buf| msg.emit(buf));
+}
+
+/// Builds a datagram of up to 65,535 bytes and sends it whole when it
+/// fits the MTU, else in fragments (see the module docs).
+fn send_fragmentable(
+    inner: &Inner,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) {
+    BUFFERS.with(|cell| {
+        let (scratch, packet) = &mut *cell.borrow_mut();
+        let limit = ipv4::MAX_PACKET_LEN;
+        let Some(len) = build_ip(inner, packet, limit, src, dst, protocol, emit) else {
+            return;
+        };
+        if len <= inner.config.mtu {
+            return sent(inner, inner.device.send(&packet[..len]));
+        }
+        let payload = packet.get(ipv4::HEADER_LEN..len).unwrap_or(&[]);
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            ttl: inner.config.ttl,
+            payload_len: 0,
+        };
+        fragment(inner, &ip, payload, scratch);
     });
 }
 
@@ -218,6 +255,43 @@ pub(crate) fn send_ip6(
             }
         }
     });
+}
+
+/// Sends `payload`, the payload of the datagram `ip` heads, in fragments
+/// of at most the MTU, built one after the other in `buf`.
+fn fragment(inner: &Inner, ip: &Ipv4Repr, payload: &[u8], buf: &mut [u8]) {
+    // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+    // `Config::validate` holds the MTU to at least 68, so this is >= 48.
+    let unit = (inner.config.mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
+    let id = inner.next_ip_id();
+    for (i, part) in payload.chunks(unit).enumerate() {
+        let offset = i * unit;
+        let more = offset + part.len() < payload.len();
+        let frag = Ipv4Repr {
+            payload_len: part.len(),
+            ..*ip
+        };
+        let len = frag.buffer_len();
+        let built = buf
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall)
+            .and_then(|b| {
+                frag.emit_fragment(b, id, offset, more)?;
+                b[ipv4::HEADER_LEN..].copy_from_slice(part);
+                Ok(b)
+            });
+        match built {
+            Ok(b) => {
+                bump(&inner.stats.ip_frag_tx);
+                sent(inner, inner.device.send(b));
+            }
+            Err(e) => {
+                bump(&inner.stats.tx_errors);
+                tracing::warn!("could not build a fragment to {}: {e}", ip.dst);
+                return;
+            }
+        }
+    }
 }
 
 fn with_packet(f: impl FnOnce(&mut [u8])) {

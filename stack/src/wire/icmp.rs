@@ -20,6 +20,15 @@ pub const MAX_QUOTE: usize = 548;
 pub const TYPE_ECHO_REPLY: u8 = 0x00;
 pub const TYPE_DEST_UNREACHABLE: u8 = 0x03;
 pub const TYPE_ECHO_REQUEST: u8 = 0x08;
+pub const TYPE_TIME_EXCEEDED: u8 = 0x0b;
+
+/// Time exceeded codes (RFC 792).
+pub mod time_exceeded_code {
+    /// Time to live exceeded in transit.
+    pub const TTL: u8 = 0;
+    /// Fragment reassembly time exceeded (RFC 1122 §3.3.2).
+    pub const REASSEMBLY: u8 = 1;
+}
 
 /// Destination unreachable codes (RFC 792; RFC 1122 §3.2.2.1).
 pub mod unreach_code {
@@ -52,6 +61,8 @@ pub enum IcmpRepr<'a> {
     /// of its payload (RFC 792). On emit we quote at most [`MAX_QUOTE`]
     /// bytes of it; on parse it is whatever the sender quoted, unchecked.
     DestUnreachable { code: u8, original: &'a [u8] },
+    /// Type 11, quoting as `DestUnreachable` does.
+    TimeExceeded { code: u8, original: &'a [u8] },
     /// Any other type we parse but do not act on.
     Other { icmp_type: u8, code: u8 },
 }
@@ -88,6 +99,10 @@ impl<'a> IcmpRepr<'a> {
                 code,
                 original: body,
             },
+            TYPE_TIME_EXCEEDED => IcmpRepr::TimeExceeded {
+                code,
+                original: body,
+            },
             _ => IcmpRepr::Other { icmp_type, code },
         })
     }
@@ -97,7 +112,8 @@ impl<'a> IcmpRepr<'a> {
         HEADER_LEN
             + match self {
                 IcmpRepr::EchoRequest { data, .. } | IcmpRepr::EchoReply { data, .. } => data.len(),
-                IcmpRepr::DestUnreachable { original, .. } => original.len().min(MAX_QUOTE),
+                IcmpRepr::DestUnreachable { original, .. }
+                | IcmpRepr::TimeExceeded { original, .. } => original.len().min(MAX_QUOTE),
                 IcmpRepr::Other { .. } => 0,
             }
     }
@@ -126,6 +142,12 @@ impl<'a> IcmpRepr<'a> {
             // RFC 792: the four bytes after the checksum are unused (zero).
             IcmpRepr::DestUnreachable { code, original } => (
                 TYPE_DEST_UNREACHABLE,
+                code,
+                [0; 4],
+                original.get(..MAX_QUOTE).unwrap_or(original),
+            ),
+            IcmpRepr::TimeExceeded { code, original } => (
+                TYPE_TIME_EXCEEDED,
                 code,
                 [0; 4],
                 original.get(..MAX_QUOTE).unwrap_or(original),
@@ -233,14 +255,14 @@ mod tests {
 
     #[test]
     fn other_types_parse_as_other() {
-        // Time exceeded (type 11), TTL exceeded in transit (code 0).
-        let mut m = [11u8, 0, 0, 0, 0, 0, 0, 0, 0x45, 0];
+        // Parameter problem (type 12), pointer 0.
+        let mut m = [12u8, 0, 0, 0, 0, 0, 0, 0, 0x45, 0];
         let c = checksum::checksum(&m);
         m[2..4].copy_from_slice(&c.to_be_bytes());
         assert_eq!(
             IcmpRepr::parse(&m),
             Ok(IcmpRepr::Other {
-                icmp_type: 11,
+                icmp_type: 12,
                 code: 0
             })
         );
@@ -248,7 +270,7 @@ mod tests {
 
     /// One repr of each kind, chosen by `kind`, over `data`.
     fn repr_of(kind: u8, a: u16, b: u16, data: &[u8]) -> IcmpRepr<'_> {
-        match kind % 4 {
+        match kind % 5 {
             0 => IcmpRepr::EchoRequest {
                 ident: a,
                 seq_no: b,
@@ -263,9 +285,13 @@ mod tests {
                 code: a as u8,
                 original: data.get(..MAX_QUOTE).unwrap_or(data),
             },
-            // Types with no body we keep: skip 0, 3 and 8.
+            3 => IcmpRepr::TimeExceeded {
+                code: a as u8,
+                original: data.get(..MAX_QUOTE).unwrap_or(data),
+            },
+            // Types with no body we keep: skip 0, 3, 8 and 11.
             _ => IcmpRepr::Other {
-                icmp_type: [4u8, 5, 11, 12, 13, 14][usize::from(b % 6)],
+                icmp_type: [4u8, 5, 12, 13, 14][usize::from(b % 5)],
                 code: a as u8,
             },
         }

@@ -5,12 +5,14 @@
 //!
 //! # Fragments
 //!
-//! We do not reassemble. A packet with More Fragments set or a non-zero
-//! fragment offset is rejected with [`Error::Fragmented`] and the runtime
-//! drops and counts it. We set Don't Fragment on everything we send, and
-//! our peers (a TUN link with a fixed MTU) do not fragment towards us, so
-//! the bounded-memory reassembly buffer RFC 1122 §3.3.2 asks for would only
-//! add a DoS surface.
+//! [`Ipv4Repr::parse`] rejects a fragment (More Fragments set or a
+//! non-zero offset) with [`Error::Fragmented`];
+//! [`Ipv4Repr::parse_fragment`] accepts it and returns its [`Ipv4Frag`],
+//! for the runtime to hand to `crate::reassembly`, and
+//! [`finish_reassembled`] turns the first fragment's header in front of a
+//! reassembled payload into the header of a whole datagram.
+//! [`Ipv4Repr::emit`] writes an unfragmented packet with Don't Fragment
+//! set; [`Ipv4Repr::emit_fragment`] one fragment of a larger datagram.
 
 use std::net::Ipv4Addr;
 
@@ -31,6 +33,26 @@ pub const MAX_PACKET_LEN: usize = 0xffff;
 
 /// Flags and fragment offset (bytes 6..8): Don't Fragment.
 const FLAG_DF: u16 = 0x4000;
+/// Flags and fragment offset: More Fragments.
+const FLAG_MF: u16 = 0x2000;
+/// Flags and fragment offset: the offset, in units of 8 bytes.
+const OFFSET_MASK: u16 = 0x1fff;
+
+/// What makes a packet a fragment (RFC 791 §3.2): which datagram it is
+/// part of (with the addresses and protocol of its [`Ipv4Repr`]), and
+/// where its payload goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Frag {
+    /// Identification.
+    pub id: u16,
+    /// The payload's offset in the datagram, in bytes (a multiple of 8).
+    pub offset: usize,
+    /// More Fragments: not the last one.
+    pub more: bool,
+    /// The header's length, options included: `packet[..header_len]` is
+    /// the header a first fragment gives the reassembled datagram.
+    pub header_len: usize,
+}
 
 /// A validated IPv4 header, without options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,9 +81,22 @@ impl Ipv4Repr {
     ///
     /// `Truncated` when the buffer is shorter than the header or than the
     /// total length; `BadVersion`; `BadLength` for IHL < 5 or a total
-    /// length below the header length; `BadChecksum`; `Fragmented` (we do
-    /// not reassemble, see the module docs); `BadAddress`.
+    /// length below the header length; `BadChecksum`; `Fragmented` (see
+    /// [`Ipv4Repr::parse_fragment`]); `BadAddress`.
     pub fn parse(packet: &[u8]) -> Result<(Ipv4Repr, &[u8]), Error> {
+        match Ipv4Repr::parse_fragment(packet)? {
+            (repr, None, payload) => Ok((repr, payload)),
+            (_, Some(_), _) => Err(Error::Fragmented),
+        }
+    }
+
+    /// As [`Ipv4Repr::parse`], but a fragment is accepted: its
+    /// [`Ipv4Frag`] comes back with it, and the payload is the fragment's.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ipv4Repr::parse`], except `Fragmented`.
+    pub fn parse_fragment(packet: &[u8]) -> Result<(Ipv4Repr, Option<Ipv4Frag>, &[u8]), Error> {
         use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
         let header = Ipv4HeaderSlice::from_slice(packet).map_err(|e| match e {
             HeaderSliceError::Len(_) => Error::Truncated,
@@ -81,9 +116,13 @@ impl Ipv4Repr {
         if checksum::checksum(header.slice()) != 0 {
             return Err(Error::BadChecksum);
         }
-        if header.more_fragments() || header.fragments_offset().value() != 0 {
-            return Err(Error::Fragmented);
-        }
+        let frag =
+            (header.more_fragments() || header.fragments_offset().value() != 0).then(|| Ipv4Frag {
+                id: header.identification(),
+                offset: usize::from(header.fragments_offset().value()) * 8,
+                more: header.more_fragments(),
+                header_len,
+            });
         let src = header.source_addr();
         // RFC 1122 §3.2.1.3: a source address of 0, a broadcast or a
         // multicast address MUST be discarded, and a loopback address
@@ -98,7 +137,7 @@ impl Ipv4Repr {
             ttl: header.ttl(),
             payload_len: payload.len(),
         };
-        Ok((repr, payload))
+        Ok((repr, frag, payload))
     }
 
     /// Header plus payload: the total length as emitted.
@@ -116,13 +155,46 @@ impl Ipv4Repr {
     /// `BufferTooSmall` when `buf` is shorter than 20 bytes; `BadLength`
     /// when `payload_len` does not fit the 16-bit total length field.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.emit_with(buf, 0, FLAG_DF)
+    }
+
+    /// Writes the 20-byte header of one fragment of a datagram
+    /// (RFC 791 §3.2): `payload_len` is this fragment's payload,
+    /// `offset` its place in the datagram in bytes (a multiple of 8),
+    /// `more` the More Fragments flag; Don't Fragment is clear and the
+    /// identification is `id`, the same for every fragment of the
+    /// datagram. Returns 20.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ipv4Repr::emit`]; `BadLength` also when `offset` is not a
+    /// multiple of 8 or beyond what the 13-bit field holds.
+    pub fn emit_fragment(
+        &self,
+        buf: &mut [u8],
+        id: u16,
+        offset: usize,
+        more: bool,
+    ) -> Result<usize, Error> {
+        if !offset.is_multiple_of(8) {
+            return Err(Error::BadLength);
+        }
+        let units = u16::try_from(offset / 8)
+            .ok()
+            .filter(|u| *u <= OFFSET_MASK)
+            .ok_or(Error::BadLength)?;
+        let flags = if more { FLAG_MF } else { 0 };
+        self.emit_with(buf, id, flags | units)
+    }
+
+    fn emit_with(&self, buf: &mut [u8], id: u16, flags_offset: u16) -> Result<usize, Error> {
         let header = buf.get_mut(..HEADER_LEN).ok_or(Error::BufferTooSmall)?;
         let total_len = u16::try_from(self.buffer_len()).map_err(|_| Error::BadLength)?;
         header[0] = 0x45; // version 4, IHL 5
         header[1] = 0x00; // DSCP 0, ECN not-ECT
         header[2..4].copy_from_slice(&total_len.to_be_bytes());
-        header[4..6].copy_from_slice(&[0, 0]);
-        header[6..8].copy_from_slice(&FLAG_DF.to_be_bytes());
+        header[4..6].copy_from_slice(&id.to_be_bytes());
+        header[6..8].copy_from_slice(&flags_offset.to_be_bytes());
         header[8] = self.ttl;
         header[9] = self.protocol;
         header[10..12].copy_from_slice(&[0, 0]);
@@ -132,6 +204,31 @@ impl Ipv4Repr {
         header[10..12].copy_from_slice(&sum.to_be_bytes());
         Ok(HEADER_LEN)
     }
+}
+
+/// Turns `packet`, the first fragment's header (`header_len` bytes, as
+/// it arrived) followed by a whole reassembled payload, into a datagram
+/// as if it had never been fragmented: the total length covers it all,
+/// the fragment offset and More Fragments are cleared, the header
+/// checksum is recomputed. Identification and options are kept.
+///
+/// # Errors
+///
+/// `BadLength` when the datagram is longer than 65,535 bytes or
+/// `header_len` is not a header's length (20 to 60, and within `packet`).
+pub fn finish_reassembled(packet: &mut [u8], header_len: usize) -> Result<(), Error> {
+    if !(HEADER_LEN..=60).contains(&header_len) || !header_len.is_multiple_of(4) {
+        return Err(Error::BadLength);
+    }
+    let total_len = u16::try_from(packet.len()).map_err(|_| Error::BadLength)?;
+    let header = packet.get_mut(..header_len).ok_or(Error::BadLength)?;
+    header[2..4].copy_from_slice(&total_len.to_be_bytes());
+    let flags = u16::from_be_bytes([header[6], header[7]]) & FLAG_DF;
+    header[6..8].copy_from_slice(&flags.to_be_bytes());
+    header[10..12].copy_from_slice(&[0, 0]);
+    let sum = checksum::checksum(header);
+    header[10..12].copy_from_slice(&sum.to_be_bytes());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,6 +375,80 @@ mod tests {
         p[7] = 0x01;
         fix_checksum(&mut p);
         assert_eq!(Ipv4Repr::parse(&p), Err(Error::Fragmented));
+    }
+
+    #[test]
+    fn parse_fragment_reads_the_fragment_fields() {
+        let mut p = golden_packet();
+        p[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+        p[6..8].copy_from_slice(&(FLAG_MF | 3).to_be_bytes());
+        fix_checksum(&mut p);
+        let (repr, frag, payload) = Ipv4Repr::parse_fragment(&p).unwrap();
+        assert_eq!(
+            frag,
+            Some(Ipv4Frag {
+                id: 0x1234,
+                offset: 24,
+                more: true,
+                header_len: 20
+            })
+        );
+        assert_eq!(repr.payload_len, 95);
+        assert_eq!(payload, &p[20..]);
+        // A whole packet has no fragment fields.
+        let (_, frag, _) = Ipv4Repr::parse_fragment(&golden_packet()).unwrap();
+        assert_eq!(frag, None);
+    }
+
+    #[test]
+    fn fragments_emit_and_parse_back() {
+        let repr = Ipv4Repr {
+            src: Ipv4Addr::new(10, 0, 0, 2),
+            dst: Ipv4Addr::new(10, 0, 0, 1),
+            protocol: 17,
+            ttl: 64,
+            payload_len: 1480,
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        assert_eq!(repr.emit_fragment(&mut buf, 7, 2960, true), Ok(20));
+        // DF clear, MF set, offset 2960 / 8 = 370.
+        assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 0x2000 | 370);
+        let (parsed, frag, _) = Ipv4Repr::parse_fragment(&buf).unwrap();
+        assert_eq!(parsed, repr);
+        assert_eq!(
+            frag,
+            Some(Ipv4Frag {
+                id: 7,
+                offset: 2960,
+                more: true,
+                header_len: 20
+            })
+        );
+        assert_eq!(
+            repr.emit_fragment(&mut buf, 7, 12, true),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            repr.emit_fragment(&mut buf, 7, 8 * 0x2000, false),
+            Err(Error::BadLength)
+        );
+    }
+
+    #[test]
+    fn finish_reassembled_makes_a_whole_datagram() {
+        let mut first = golden_packet();
+        first[4..6].copy_from_slice(&0x0101u16.to_be_bytes());
+        first[6..8].copy_from_slice(&FLAG_MF.to_be_bytes());
+        fix_checksum(&mut first);
+        let mut whole = first[..20].to_vec();
+        whole.extend(std::iter::repeat_n(9u8, 3000));
+        finish_reassembled(&mut whole, 20).unwrap();
+        let (repr, payload) = Ipv4Repr::parse(&whole).unwrap();
+        assert_eq!(repr.payload_len, 3000);
+        assert!(payload.iter().all(|&b| b == 9));
+        assert_eq!(finish_reassembled(&mut whole, 19), Err(Error::BadLength));
+        let mut huge = vec![0x45u8; 0x10000];
+        assert_eq!(finish_reassembled(&mut huge, 20), Err(Error::BadLength));
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub enum Error {
     BadChecksum,
     /// A TCP option whose length runs past the header or is below 2.
     BadOption,
-    /// An IPv4 fragment; we do not reassemble (see README).
+    /// An IPv4 fragment where a whole packet is needed
+    /// (`ipv4::Ipv4Repr::parse`). The runtime reassembles fragments, or
+    /// drops them as this when reassembly is off.
     Fragmented,
     /// A protocol, ICMP type or combination we do not handle.
     Unsupported,

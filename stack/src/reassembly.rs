@@ -1,0 +1,934 @@
+//! IP fragment reassembly (RFC 791 §3.2, RFC 815, RFC 1122 §3.3.2), sans-IO.
+//!
+//! A [`Reassembler`] collects the fragments of datagrams under a key
+//! (for IPv4 [`FragKey::V4`]: source, destination, protocol and
+//! identification, RFC 791) and hands back each datagram once its
+//! fragments cover it. It knows nothing of header formats: the caller
+//! passes the fragment's byte offset, its More Fragments flag, its data
+//! and, with the first fragment (offset 0), the header bytes the datagram
+//! is rebuilt with. Time is an argument ([`Reassembler::insert`],
+//! [`Reassembler::expire`]); the runtime drives the timeout from its timer.
+//!
+//! The rules:
+//!
+//! - Fragments may arrive in any order. A fragment that repeats one
+//!   already held (same offset and length) is ignored.
+//! - A fragment that overlaps another without repeating it drops the
+//!   whole datagram, and every fragment of it that arrives later until
+//!   its timeout: RFC 5722 §4 for IPv6, applied to IPv4 too, since an
+//!   overlap is either an error or an attempt to slip a different header
+//!   past a filter.
+//! - Inconsistent lengths drop the whole datagram the same way: a
+//!   fragment other than the last whose length is not a multiple of 8
+//!   (RFC 791), an empty fragment, two last fragments that disagree,
+//!   data past the end a last fragment set, or a datagram that would be
+//!   longer than `max_len` (65,535 bytes for IPv4).
+//! - Each datagram has `timeout` from its first fragment's arrival to
+//!   complete (RFC 791's reassembly timer, RFC 1122 §3.3.2). On timeout
+//!   [`Reassembler::expire`] reports the ones whose first fragment was
+//!   received, so the caller can send ICMP Time Exceeded.
+//!
+//! DoS warning: at most `max_datagrams` datagrams are held at once, and at
+//! most `max_bytes` bytes are charged to them (their buffers and
+//! bookkeeping, see [`datagram_charge`]). When a new datagram or a
+//! growing one would pass a bound, the oldest datagram gives way (counted
+//! by [`Inserted::evicted`]): a flood of fragments that never complete
+//! pushes out only its own kind and cannot lock out real fragmented
+//! traffic, which completes in the time a flood takes to cycle the table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::time::Instant;
+
+/// Which datagram a fragment belongs to (RFC 791 §3.2: "the fragments of
+/// a datagram are identified by source, destination, protocol and
+/// identification"). IPv6's key (source, destination, identification,
+/// RFC 8200 §4.5) joins as a second variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FragKey {
+    V4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        id: u16,
+    },
+}
+
+/// The bounds a [`Reassembler`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Datagrams under reassembly at once, counting those dropped for an
+    /// overlap that still wait out their timeout.
+    pub max_datagrams: usize,
+    /// Bytes charged to all datagrams under reassembly.
+    pub max_bytes: usize,
+    /// From a datagram's first fragment to its expiry.
+    pub timeout: Duration,
+    /// The longest datagram, header included (65,535 for IPv4).
+    pub max_len: usize,
+    /// The shortest header a datagram has (20 for IPv4): what a datagram
+    /// whose first fragment is still missing is assumed to carry.
+    pub min_head: usize,
+}
+
+/// One fragment as the caller parsed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// Where `data` starts in the datagram's payload, in bytes.
+    pub offset: usize,
+    /// More Fragments: this is not the last one.
+    pub more: bool,
+    /// The header to rebuild the datagram with; read from the fragment at
+    /// offset 0 only (RFC 791: the first fragment's header, options
+    /// included, is the datagram's).
+    pub head: &'a [u8],
+    pub data: &'a [u8],
+}
+
+/// What became of a fragment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Held; the datagram still misses fragments.
+    Pending,
+    /// A repeat of a fragment already held: ignored.
+    Duplicate,
+    /// The datagram is whole.
+    Complete(Datagram),
+    /// It overlaps a fragment already held: the datagram is dropped.
+    Overlap,
+    /// Its lengths are inconsistent (see the module docs): the datagram
+    /// is dropped.
+    Invalid,
+    /// Its datagram was dropped earlier (overlap, inconsistency) and is
+    /// remembered until its timeout: ignored.
+    Discarded,
+    /// Its datagram could not be kept within `max_bytes` even alone, or
+    /// reassembly is off (`max_datagrams` is 0): dropped.
+    TooLarge,
+}
+
+/// A reassembled datagram: `bytes[..head_len]` is the first fragment's
+/// header (still as it arrived: the caller fixes its length and fragment
+/// fields), the rest the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub bytes: Vec<u8>,
+    pub head_len: usize,
+}
+
+/// The result of [`Reassembler::insert`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Inserted {
+    pub outcome: Outcome,
+    /// Older datagrams dropped to make room for this fragment.
+    pub evicted: usize,
+}
+
+/// A datagram whose timeout passed before it completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired<K> {
+    pub key: K,
+    /// When its first fragment (offset 0) had arrived: that fragment's
+    /// header and up to 8 bytes of its data, the quote of an ICMP Time
+    /// Exceeded message (RFC 792). `None` otherwise: no message is sent
+    /// (RFC 1122 §3.3.2 "if fragment zero has not been received").
+    pub quote: Option<Vec<u8>>,
+}
+
+/// Bytes charged to every datagram besides its buffers.
+const BASE_CHARGE: usize = 128;
+/// Bytes of bookkeeping per fragment held.
+const RANGE_CHARGE: usize = std::mem::size_of::<(u32, u32)>();
+/// The least data of each fragment but the last: RFC 791's unit.
+const UNIT: usize = 8;
+
+/// The most a datagram of at most `max_len` bytes can be charged: its
+/// buffer and header with room to grow, and one range per 8 bytes with
+/// room to grow.
+/// A `max_bytes` below this could refuse a legitimate datagram.
+pub const fn datagram_charge(max_len: usize) -> usize {
+    BASE_CHARGE + 3 * max_len + 2 * (max_len / UNIT + 1) * RANGE_CHARGE
+}
+
+/// Datagrams under reassembly, oldest first.
+#[derive(Debug)]
+pub struct Reassembler<K> {
+    limits: Limits,
+    /// SipHash (std's default): the keys are chosen by peers, so a
+    /// keyed hash keeps them from colliding on purpose.
+    datagrams: HashMap<K, Entry>,
+    /// Keys by arrival of their first fragment: the oldest first, for
+    /// eviction and for the timeout (one timeout for all, so the oldest
+    /// expires first).
+    order: BTreeMap<u64, K>,
+    next_seq: u64,
+    /// The sum of every entry's charge.
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    created: Instant,
+    /// `None`: dropped (overlap or inconsistency), remembered so its
+    /// late fragments are discarded too.
+    parts: Option<Parts>,
+}
+
+#[derive(Debug, Default)]
+struct Parts {
+    /// The first fragment's header; empty until it arrives.
+    head: Vec<u8>,
+    /// Payload bytes by offset; zero where nothing arrived yet.
+    payload: Vec<u8>,
+    /// Byte ranges held, sorted and disjoint.
+    ranges: Vec<(u32, u32)>,
+    /// The sum of the ranges' lengths.
+    received: usize,
+    /// The payload length, once the last fragment has arrived.
+    total: Option<usize>,
+}
+
+impl Parts {
+    fn charge(&self) -> usize {
+        BASE_CHARGE
+            + self.head.capacity()
+            + self.payload.capacity()
+            + self.ranges.capacity() * RANGE_CHARGE
+    }
+}
+
+impl Entry {
+    fn charge(&self) -> usize {
+        self.parts.as_ref().map_or(BASE_CHARGE, Parts::charge)
+    }
+}
+
+/// How a fragment fits the ranges held.
+enum Fit {
+    New(usize),
+    Duplicate,
+    Overlap,
+}
+
+impl<K: Clone + Eq + Hash> Reassembler<K> {
+    pub fn new(limits: Limits) -> Reassembler<K> {
+        Reassembler {
+            limits,
+            datagrams: HashMap::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Datagrams held (including dropped ones waiting out their timeout).
+    pub fn len(&self) -> usize {
+        self.datagrams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.datagrams.is_empty()
+    }
+
+    /// Bytes charged to the datagrams held; at most `max_bytes`.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// When the oldest datagram expires: the next call to
+    /// [`expire`](Self::expire) that finds something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let (_, key) = self.order.first_key_value()?;
+        let entry = self.datagrams.get(key)?;
+        Some(entry.created + self.limits.timeout)
+    }
+
+    /// Takes one fragment of datagram `key`, arrived at `now`.
+    pub fn insert(&mut self, now: Instant, key: K, frag: Fragment<'_>) -> Inserted {
+        let mut evicted = 0;
+        if !self.datagrams.contains_key(&key) {
+            if self.limits.max_datagrams == 0 {
+                return Inserted {
+                    outcome: Outcome::TooLarge,
+                    evicted,
+                };
+            }
+            while self.datagrams.len() >= self.limits.max_datagrams
+                || self.bytes + BASE_CHARGE > self.limits.max_bytes
+            {
+                if !self.evict_oldest(None) {
+                    return Inserted {
+                        outcome: Outcome::TooLarge,
+                        evicted,
+                    };
+                }
+                evicted += 1;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.insert(seq, key.clone());
+            self.datagrams.insert(
+                key.clone(),
+                Entry {
+                    seq,
+                    created: now,
+                    parts: Some(Parts::default()),
+                },
+            );
+            self.bytes += BASE_CHARGE;
+        }
+        let outcome = self.place(&key, frag, &mut evicted);
+        Inserted { outcome, evicted }
+    }
+
+    /// Puts `frag` into `key`'s datagram, which exists.
+    fn place(&mut self, key: &K, frag: Fragment<'_>, evicted: &mut usize) -> Outcome {
+        let Some(entry) = self.datagrams.get(key) else {
+            return Outcome::Discarded;
+        };
+        let Some(parts) = &entry.parts else {
+            return Outcome::Discarded;
+        };
+        let start = frag.offset;
+        let end = start.saturating_add(frag.data.len());
+        let head_len = if start == 0 {
+            frag.head.len()
+        } else if parts.head.is_empty() {
+            self.limits.min_head
+        } else {
+            parts.head.len()
+        };
+        // The farthest byte the datagram will hold, for the length bound.
+        let far = parts
+            .ranges
+            .last()
+            .map_or(0, |r| r.1 as usize)
+            .max(parts.total.unwrap_or(0))
+            .max(end);
+        let inconsistent = frag.data.is_empty()
+            || (frag.more && !frag.data.len().is_multiple_of(UNIT))
+            || head_len.saturating_add(far) > self.limits.max_len
+            || u32::try_from(end).is_err()
+            || match (parts.total, frag.more) {
+                (Some(total), true) => end > total,
+                (Some(total), false) => end != total,
+                (None, true) => false,
+                // The last fragment must end past everything held.
+                (None, false) => parts.ranges.last().is_some_and(|r| r.1 as usize > end),
+            };
+        if inconsistent {
+            self.kill(key);
+            return Outcome::Invalid;
+        }
+        let at = match fit(&parts.ranges, start, end) {
+            Fit::Duplicate => return Outcome::Duplicate,
+            Fit::Overlap => {
+                self.kill(key);
+                return Outcome::Overlap;
+            }
+            Fit::New(at) => at,
+        };
+
+        // What the datagram will be charged once this fragment is in, and
+        // room for it made by evicting older datagrams.
+        let old_charge = parts.charge();
+        let payload_cap = grown(parts.payload.capacity(), end, parts.total);
+        let ranges_cap = if parts.ranges.len() == parts.ranges.capacity() {
+            (parts.ranges.capacity() * 2).max(4)
+        } else {
+            parts.ranges.capacity()
+        };
+        let head_cap = if start == 0 {
+            frag.head.len()
+        } else {
+            parts.head.capacity()
+        };
+        let new_charge = BASE_CHARGE + head_cap + payload_cap + ranges_cap * RANGE_CHARGE;
+        let grow = new_charge.saturating_sub(old_charge);
+        while self.bytes + grow > self.limits.max_bytes {
+            if !self.evict_oldest(Some(key)) {
+                self.remove(key);
+                return Outcome::TooLarge;
+            }
+            *evicted += 1;
+        }
+
+        let Some(parts) = self.datagrams.get_mut(key).and_then(|e| e.parts.as_mut()) else {
+            return Outcome::Discarded;
+        };
+        if start == 0 {
+            parts.head = frag.head.to_vec();
+        }
+        if parts.payload.len() < end {
+            let more = payload_cap.saturating_sub(parts.payload.len());
+            parts.payload.reserve_exact(more);
+            parts.payload.resize(end, 0);
+        }
+        parts.payload[start..end].copy_from_slice(frag.data);
+        if parts.ranges.len() == parts.ranges.capacity() {
+            parts.ranges.reserve_exact(ranges_cap - parts.ranges.len());
+        }
+        // invariant: `end` fits a u32 (checked above), and so does `start`.
+        parts.ranges.insert(at, (start as u32, end as u32));
+        parts.received += frag.data.len();
+        if !frag.more {
+            parts.total = Some(end);
+        }
+        let charge = parts.charge();
+        let done = parts.total == Some(parts.received);
+        self.bytes = self.bytes.saturating_sub(old_charge) + charge;
+
+        if !done {
+            return Outcome::Pending;
+        }
+        let Some(entry) = self.remove(key) else {
+            return Outcome::Discarded;
+        };
+        let Some(parts) = entry.parts else {
+            return Outcome::Discarded;
+        };
+        let head_len = parts.head.len();
+        let mut bytes = Vec::with_capacity(head_len + parts.received);
+        bytes.extend_from_slice(&parts.head);
+        bytes.extend_from_slice(&parts.payload[..parts.received]);
+        Outcome::Complete(Datagram { bytes, head_len })
+    }
+
+    /// Drops every datagram whose timeout has passed at `now`, oldest
+    /// first, and reports those that were still being collected.
+    pub fn expire(&mut self, now: Instant, mut on_expired: impl FnMut(Expired<K>)) {
+        while let Some(at) = self.poll_timeout() {
+            if at > now {
+                break;
+            }
+            let Some((_, key)) = self.order.first_key_value() else {
+                break;
+            };
+            let key = key.clone();
+            let Some(entry) = self.remove(&key) else {
+                // invariant: `order` and `datagrams` hold the same keys;
+                // should they not, forget the stray key.
+                self.order.pop_first();
+                continue;
+            };
+            if let Some(parts) = entry.parts {
+                let quote = parts.ranges.first().filter(|r| r.0 == 0).map(|r| {
+                    let data = (r.1 as usize).min(UNIT);
+                    let mut q = parts.head.clone();
+                    q.extend_from_slice(parts.payload.get(..data).unwrap_or(&[]));
+                    q
+                });
+                on_expired(Expired { key, quote });
+            }
+        }
+    }
+
+    /// Frees `key`'s buffers and remembers it as dropped.
+    fn kill(&mut self, key: &K) {
+        if let Some(entry) = self.datagrams.get_mut(key) {
+            let old = entry.charge();
+            entry.parts = None;
+            self.bytes = self.bytes.saturating_sub(old) + BASE_CHARGE;
+        }
+    }
+
+    fn remove(&mut self, key: &K) -> Option<Entry> {
+        let entry = self.datagrams.remove(key)?;
+        self.order.remove(&entry.seq);
+        self.bytes = self.bytes.saturating_sub(entry.charge());
+        Some(entry)
+    }
+
+    /// Drops the oldest datagram other than `keep`. False when there is
+    /// none.
+    fn evict_oldest(&mut self, keep: Option<&K>) -> bool {
+        let victim = self.order.values().find(|k| Some(*k) != keep).cloned();
+        match victim {
+            Some(k) => self.remove(&k).is_some(),
+            None => false,
+        }
+    }
+}
+
+/// Where `[start, end)` goes among the sorted, disjoint `ranges`.
+fn fit(ranges: &[(u32, u32)], start: usize, end: usize) -> Fit {
+    // The first range that ends after `start`: the only one that can
+    // overlap it from the left, and anything it overlaps comes after.
+    let at = ranges.partition_point(|r| (r.1 as usize) <= start);
+    match ranges.get(at) {
+        Some(&(s, e)) if (s as usize, e as usize) == (start, end) => Fit::Duplicate,
+        Some(&(s, _)) if (s as usize) < end => Fit::Overlap,
+        _ => Fit::New(at),
+    }
+}
+
+/// The payload capacity once it must hold `end` bytes: the exact length
+/// when it is known, else doubling (so fragments arriving in order do not
+/// copy the buffer each time) but never more than twice `end`.
+fn grown(cap: usize, end: usize, total: Option<usize>) -> usize {
+    if end <= cap {
+        return cap;
+    }
+    match total {
+        Some(total) => total.max(end),
+        None => (cap * 2).clamp(end, end * 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const T0: Instant = Instant::ZERO;
+    const HEAD: &[u8] = b"HEADER-OF-20-BYTES!!";
+
+    fn limits() -> Limits {
+        Limits {
+            max_datagrams: 64,
+            max_bytes: 1 << 20,
+            timeout: Duration::from_secs(30),
+            max_len: 0xffff,
+            min_head: 20,
+        }
+    }
+
+    fn key(id: u16) -> FragKey {
+        FragKey::V4 {
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            protocol: 17,
+            id,
+        }
+    }
+
+    fn frag(offset: usize, more: bool, data: &[u8]) -> Fragment<'_> {
+        Fragment {
+            offset,
+            more,
+            head: if offset == 0 { HEAD } else { &[] },
+            data,
+        }
+    }
+
+    /// `payload` cut into fragments of `size` bytes (a multiple of 8).
+    fn cut(payload: &[u8], size: usize) -> Vec<Fragment<'_>> {
+        payload
+            .chunks(size)
+            .enumerate()
+            .map(|(i, c)| frag(i * size, (i + 1) * size < payload.len(), c))
+            .collect()
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn whole(payload: &[u8]) -> Outcome {
+        let mut bytes = HEAD.to_vec();
+        bytes.extend_from_slice(payload);
+        Outcome::Complete(Datagram {
+            bytes,
+            head_len: HEAD.len(),
+        })
+    }
+
+    #[track_caller]
+    fn put(r: &mut Reassembler<FragKey>, id: u16, f: Fragment<'_>) -> Outcome {
+        r.insert(T0, key(id), f).outcome
+    }
+
+    // ---- arrival order and duplicates ----------------------------------
+
+    #[test]
+    fn in_order_fragments_complete_the_datagram() {
+        let payload = pattern(4000);
+        let mut r = Reassembler::new(limits());
+        let frags = cut(&payload, 1480);
+        assert_eq!(put(&mut r, 1, frags[0]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[1]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[2]), whole(&payload));
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
+        assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn reverse_order_completes_too() {
+        let payload = pattern(4000);
+        let mut r = Reassembler::new(limits());
+        let frags = cut(&payload, 1480);
+        assert_eq!(put(&mut r, 1, frags[2]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[1]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[0]), whole(&payload));
+    }
+
+    #[test]
+    fn exact_duplicates_are_ignored() {
+        let payload = pattern(100);
+        let mut r = Reassembler::new(limits());
+        let frags = cut(&payload, 48);
+        assert_eq!(put(&mut r, 1, frags[1]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[1]), Outcome::Duplicate);
+        assert_eq!(put(&mut r, 1, frags[0]), Outcome::Pending);
+        assert_eq!(put(&mut r, 1, frags[0]), Outcome::Duplicate);
+        assert_eq!(put(&mut r, 1, frags[2]), whole(&payload));
+    }
+
+    #[test]
+    fn datagrams_are_kept_apart_by_key() {
+        let a = pattern(64);
+        let b: Vec<u8> = a.iter().map(|x| !x).collect();
+        let mut r = Reassembler::new(limits());
+        assert_eq!(put(&mut r, 1, frag(0, true, &a[..32])), Outcome::Pending);
+        assert_eq!(put(&mut r, 2, frag(32, false, &b[32..])), Outcome::Pending);
+        assert_eq!(put(&mut r, 2, frag(0, true, &b[..32])), whole(&b));
+        assert_eq!(put(&mut r, 1, frag(32, false, &a[32..])), whole(&a));
+    }
+
+    // ---- overlaps and inconsistent lengths -----------------------------
+
+    #[test]
+    fn overlap_drops_the_datagram_and_its_late_fragments() {
+        let payload = pattern(64);
+        let mut r = Reassembler::new(limits());
+        assert_eq!(
+            put(&mut r, 1, frag(0, true, &payload[..32])),
+            Outcome::Pending
+        );
+        assert_eq!(
+            put(&mut r, 1, frag(24, true, &payload[24..40])),
+            Outcome::Overlap
+        );
+        // Even the fragment that would have completed it is discarded.
+        assert_eq!(
+            put(&mut r, 1, frag(32, false, &payload[32..])),
+            Outcome::Discarded
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.bytes(), BASE_CHARGE);
+        // It is forgotten at its timeout, silently.
+        let mut expired = Vec::new();
+        r.expire(T0 + Duration::from_secs(30), |e| expired.push(e));
+        assert!(expired.is_empty());
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn a_fragment_inside_another_or_covering_it_is_an_overlap() {
+        let payload = pattern(64);
+        for (start, end) in [(8, 16), (0, 64), (0, 16), (16, 40)] {
+            let mut r = Reassembler::new(limits());
+            assert_eq!(
+                put(&mut r, 1, frag(8, true, &payload[8..24])),
+                Outcome::Pending
+            );
+            assert_eq!(
+                put(&mut r, 1, frag(start, true, &payload[start..end])),
+                Outcome::Overlap,
+                "{start}..{end}"
+            );
+        }
+    }
+
+    #[test]
+    fn inconsistent_lengths_drop_the_datagram() {
+        let p = pattern(200);
+        let cases: [&[Fragment<'_>]; 6] = [
+            // Not a multiple of 8, MF set.
+            &[frag(0, true, &p[..12])],
+            // Empty.
+            &[frag(0, true, &[])],
+            // Two last fragments that disagree.
+            &[frag(64, false, &p[64..80]), frag(96, false, &p[96..104])],
+            // Data past the end.
+            &[frag(64, false, &p[64..80]), frag(80, true, &p[80..88])],
+            // A last fragment ending before data already held.
+            &[frag(96, true, &p[96..104]), frag(64, false, &p[64..80])],
+            // Past 65,535 bytes with the header.
+            &[frag(65_512, false, &p[..8])],
+        ];
+        for frags in cases {
+            let mut r = Reassembler::new(limits());
+            let (last, first) = frags.split_last().unwrap();
+            for f in first {
+                assert_eq!(put(&mut r, 1, *f), Outcome::Pending, "{frags:?}");
+            }
+            assert_eq!(put(&mut r, 1, *last), Outcome::Invalid, "{frags:?}");
+            assert_eq!(put(&mut r, 1, frag(0, true, &p[..8])), Outcome::Discarded);
+        }
+    }
+
+    #[test]
+    fn the_largest_datagram_fits_and_one_byte_more_does_not() {
+        // 65,535 - 20 bytes of header.
+        let payload = pattern(65_515);
+        let mut r = Reassembler::new(limits());
+        let mut out = Outcome::Pending;
+        for f in cut(&payload, 1480) {
+            out = put(&mut r, 1, f);
+        }
+        assert_eq!(out, whole(&payload));
+        let over = pattern(65_516);
+        let frags = cut(&over, 1480);
+        let (last, first) = frags.split_last().unwrap();
+        for f in first {
+            assert_eq!(put(&mut r, 2, *f), Outcome::Pending);
+        }
+        assert_eq!(put(&mut r, 2, *last), Outcome::Invalid);
+    }
+
+    // ---- bounds --------------------------------------------------------
+
+    #[test]
+    fn the_oldest_datagram_gives_way_at_the_count_bound() {
+        let mut r = Reassembler::new(Limits {
+            max_datagrams: 3,
+            ..limits()
+        });
+        let p = pattern(16);
+        for id in 1..=3 {
+            let t = T0 + Duration::from_secs(u64::from(id));
+            assert_eq!(r.insert(t, key(id), frag(0, true, &p[..8])).evicted, 0);
+        }
+        let new = r.insert(T0 + Duration::from_secs(4), key(4), frag(0, true, &p[..8]));
+        assert_eq!((new.outcome, new.evicted), (Outcome::Pending, 1));
+        assert_eq!(r.len(), 3);
+        // Datagram 1 went: its last fragment starts it anew, evicting 2.
+        let again = r.insert(T0, key(1), frag(8, false, &p[8..]));
+        assert_eq!((again.outcome, again.evicted), (Outcome::Pending, 1));
+        // 3 and 4 are still whole-able.
+        assert_eq!(put(&mut r, 3, frag(8, false, &p[8..])), {
+            let mut b = HEAD.to_vec();
+            b.extend_from_slice(&p);
+            Outcome::Complete(Datagram {
+                bytes: b,
+                head_len: 20,
+            })
+        });
+    }
+
+    #[test]
+    fn the_oldest_datagram_gives_way_at_the_byte_bound() {
+        let max_bytes = 3 * 4096;
+        let mut r = Reassembler::new(Limits {
+            max_bytes,
+            ..limits()
+        });
+        let p = pattern(16_384);
+        let mut evicted = 0;
+        for id in 0..100 {
+            let ins = r.insert(T0, key(id), frag(0, true, &p[..2048]));
+            assert_eq!(ins.outcome, Outcome::Pending);
+            evicted += ins.evicted;
+            assert!(r.bytes() <= max_bytes, "{} bytes", r.bytes());
+        }
+        assert!(evicted >= 90, "{evicted}");
+        // A datagram larger than the whole budget cannot be kept.
+        let big = r.insert(T0, key(500), frag(0, true, &p));
+        assert_eq!(big.outcome, Outcome::TooLarge);
+        assert!(r.bytes() <= max_bytes);
+        // A real one still completes after the flood.
+        let real = pattern(3000);
+        let mut out = Outcome::Pending;
+        for f in cut(&real, 1480) {
+            out = put(&mut r, 1000, f);
+        }
+        assert_eq!(out, whole(&real));
+    }
+
+    #[test]
+    fn a_flood_of_first_fragments_cannot_lock_out_a_real_datagram() {
+        let mut r = Reassembler::new(limits());
+        let p = pattern(1480);
+        for id in 0..1000 {
+            let _ = r.insert(T0, key(id), frag(0, true, &p));
+        }
+        assert_eq!(r.len(), 64);
+        let real = pattern(4000);
+        let mut out = Outcome::Pending;
+        for f in cut(&real, 1480) {
+            out = put(&mut r, 5000, f);
+        }
+        assert_eq!(out, whole(&real));
+    }
+
+    #[test]
+    fn zero_datagrams_turns_reassembly_off() {
+        let mut r = Reassembler::new(Limits {
+            max_datagrams: 0,
+            ..limits()
+        });
+        assert_eq!(
+            put(&mut r, 1, frag(0, true, &pattern(8))),
+            Outcome::TooLarge
+        );
+        assert!(r.is_empty());
+    }
+
+    // ---- timeout -------------------------------------------------------
+
+    #[test]
+    fn timeout_reports_datagrams_whose_first_fragment_came() {
+        let mut r = Reassembler::new(limits());
+        let p = pattern(64);
+        let _ = r.insert(T0, key(1), frag(0, true, &p[..16]));
+        let _ = r.insert(
+            T0 + Duration::from_secs(1),
+            key(2),
+            frag(16, false, &p[16..]),
+        );
+        assert_eq!(r.poll_timeout(), Some(T0 + Duration::from_secs(30)));
+        let mut expired = Vec::new();
+        r.expire(T0 + Duration::from_millis(29_999), |e| expired.push(e));
+        assert!(expired.is_empty());
+        r.expire(T0 + Duration::from_secs(30), |e| expired.push(e));
+        let mut quote = HEAD.to_vec();
+        quote.extend_from_slice(&p[..8]);
+        assert_eq!(
+            expired,
+            vec![Expired {
+                key: key(1),
+                quote: Some(quote)
+            }]
+        );
+        assert_eq!(r.poll_timeout(), Some(T0 + Duration::from_secs(31)));
+        expired.clear();
+        r.expire(T0 + Duration::from_secs(60), |e| expired.push(e));
+        assert_eq!(
+            expired,
+            vec![Expired {
+                key: key(2),
+                quote: None
+            }]
+        );
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
+        assert_eq!(r.poll_timeout(), None);
+    }
+
+    // ---- properties ----------------------------------------------------
+
+    /// A payload of `len` bytes cut at 8-byte multiples into fragments,
+    /// in a shuffled order and with some repeated.
+    fn shuffled() -> impl Strategy<Value = (Vec<u8>, Vec<(usize, usize)>)> {
+        (1usize..6000)
+            .prop_flat_map(|len| {
+                let units = len.div_ceil(8);
+                (
+                    Just(len),
+                    proptest::collection::btree_set(1..units.max(2), 0..12),
+                    proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+                )
+            })
+            .prop_flat_map(|(len, cuts, dups)| {
+                let mut bounds: Vec<usize> = vec![0];
+                bounds.extend(cuts.into_iter().map(|c| c * 8).filter(|&c| c < len));
+                bounds.push(len);
+                let mut ranges: Vec<(usize, usize)> =
+                    bounds.windows(2).map(|w| (w[0], w[1])).collect();
+                for d in dups {
+                    let r = ranges[d.index(ranges.len())];
+                    ranges.push(r);
+                }
+                (
+                    proptest::collection::vec(any::<u8>(), len),
+                    Just(ranges).prop_shuffle(),
+                )
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_with_duplicates_gives_back_the_datagram((payload, ranges) in shuffled()) {
+            let mut r = Reassembler::new(limits());
+            let mut complete = None;
+            let mut held = std::collections::HashSet::new();
+            for &(s, e) in &ranges {
+                let f = frag(s, e < payload.len(), &payload[s..e]);
+                let out = r.insert(T0, key(7), f).outcome;
+                if complete.is_some() {
+                    // A repeat after completion starts a new datagram.
+                    prop_assert!(matches!(
+                        out,
+                        Outcome::Pending | Outcome::Duplicate | Outcome::Complete(_)
+                    ));
+                    continue;
+                }
+                match out {
+                    Outcome::Pending => prop_assert!(held.insert((s, e))),
+                    Outcome::Duplicate => prop_assert!(held.contains(&(s, e))),
+                    Outcome::Complete(d) => complete = Some(d),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+                prop_assert!(r.bytes() <= limits().max_bytes);
+            }
+            let d = complete.expect("every fragment arrived");
+            prop_assert_eq!(&d.bytes[..d.head_len], HEAD);
+            prop_assert_eq!(&d.bytes[d.head_len..], &payload[..]);
+        }
+
+        #[test]
+        fn any_overlap_drops_the_datagram(
+            (payload, ranges) in shuffled(),
+            start in 0usize..6000,
+            len in 1usize..64,
+        ) {
+            let start = start.min(payload.len() - 1) / 8 * 8;
+            let end = (start + len * 8).min(payload.len());
+            let odd = (start, end);
+            prop_assume!(!ranges.contains(&odd));
+            // The whole payload in one piece is no fragment to overlap.
+            prop_assume!(odd != (0, payload.len()));
+            let mut r = Reassembler::new(limits());
+            // The odd fragment first, then the regular ones: one of them
+            // overlaps it, and from then on nothing completes.
+            let f = frag(start, end < payload.len(), &payload[start..end]);
+            prop_assert_eq!(r.insert(T0, key(1), f).outcome, Outcome::Pending);
+            let mut overlapped = false;
+            for &(s, e) in &ranges {
+                let f = frag(s, e < payload.len(), &payload[s..e]);
+                match r.insert(T0, key(1), f).outcome {
+                    Outcome::Overlap => overlapped = true,
+                    Outcome::Complete(_) => prop_assert!(false, "completed despite an overlap"),
+                    Outcome::Invalid => prop_assert!(!overlapped),
+                    Outcome::Discarded => prop_assert!(true),
+                    _ => {}
+                }
+            }
+            prop_assert!(overlapped);
+            prop_assert_eq!(r.bytes(), BASE_CHARGE);
+        }
+
+        #[test]
+        fn bounds_hold_under_any_fragments(
+            frags in proptest::collection::vec(
+                (0u16..40, 0usize..8192, any::<bool>(), 0usize..1500, 0u64..40), 0..300),
+            max_datagrams in 0usize..10,
+            max_bytes in 0usize..200_000,
+        ) {
+            let lim = Limits { max_datagrams, max_bytes, ..limits() };
+            let mut r = Reassembler::new(lim);
+            let data = pattern(1500);
+            let mut now = T0;
+            for (id, unit, more, len, dt) in frags {
+                now += Duration::from_secs(dt);
+                r.expire(now, |_| {});
+                let f = frag(unit * 8, more, &data[..len]);
+                let _ = r.insert(now, key(id), f);
+                prop_assert!(r.len() <= max_datagrams);
+                prop_assert!(r.bytes() <= max_bytes);
+                prop_assert_eq!(r.len(), r.order.len());
+                if let Some(at) = r.poll_timeout() {
+                    prop_assert!(at > now);
+                }
+            }
+        }
+    }
+}
