@@ -61,6 +61,7 @@ pub mod connection;
 pub mod error;
 pub mod isn;
 pub mod listener;
+pub mod memory;
 pub mod recv_buf;
 pub mod reset;
 mod ring;
