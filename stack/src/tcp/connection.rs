@@ -81,9 +81,12 @@ type Planned = (SeqNumber, TcpFlags, usize);
 ///
 /// # Bounds
 ///
-/// DoS warning: memory is `send_buffer + recv_buffer` bytes plus the
-/// bounded out-of-order bookkeeping (`max_ooo_ranges`); nothing grows with
-/// what the peer sends.
+/// DoS warning: memory is at most `send_buffer` bytes of send ring,
+/// `recv_buffer` of receive ring and the 4 KiB chunks holding out-of-order
+/// bytes within the window, plus the bounded out-of-order bookkeeping
+/// (`max_ooo_ranges`). The receive side is charged to `config.memory`, a
+/// budget shared with the stack's other connections, and stores less when
+/// the budget refuses (see `tcp::memory`).
 pub struct Connection {
     config: TcpConfig,
     local: SocketAddrV4,
