@@ -88,7 +88,9 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
         drop(pcap);
         mode = Offload::Off;
     };
-    let config = Config::with_addr(cli.addr).with_mtu(mtu);
+    let mut config = Config::with_addr(cli.addr).with_mtu(mtu);
+    // At most 2^20 MiB (clap checks it): 2^40 bytes.
+    config.memory_budget = usize::try_from(cli.memory_budget << 20).unwrap_or(usize::MAX);
     let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {
