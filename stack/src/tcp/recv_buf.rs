@@ -185,7 +185,7 @@ impl RecvBuffer {
         self.base += kept as u64;
         // The new bytes may close the hole before held out-of-order ranges.
         let moved = self.take_front();
-        self.drop_stale_chunks();
+        self.drop_chunks_behind();
         Written {
             kept,
             advanced: kept + moved,
@@ -346,15 +346,20 @@ impl RecvBuffer {
                 .write(self.len + moved, &chunk[within..within + take]);
             moved += take;
         }
+        let mut discarded = false;
         if moved == m {
             self.assembler.remove_front();
         } else {
             self.assembler.shift(moved);
             let pruned = self.assembler.discard_front();
             self.memory.count_pruned(pruned);
+            discarded = true;
         }
         self.len += moved;
         self.base += moved as u64;
+        if discarded {
+            self.drop_stale_chunks();
+        }
         moved
     }
 
@@ -386,6 +391,27 @@ impl RecvBuffer {
         size
     }
 
+    /// After RCV.NXT moved over data: frees the chunks wholly behind it,
+    /// and the one it falls in if no held byte remains there. Ranges that
+    /// went were behind RCV.NXT, so this is all that can have gone stale.
+    fn drop_chunks_behind(&mut self) {
+        let chunk = OOO_CHUNK as u64;
+        let before = self.chunks.len();
+        while let Some(entry) = self.chunks.first_entry() {
+            let lo = *entry.key() * chunk;
+            let first_held = self.assembler.ranges().next();
+            let behind = lo + chunk <= self.base;
+            let straddles_unheld = lo <= self.base
+                && first_held.is_none_or(|(s, _)| self.base + s as u64 >= lo + chunk);
+            if !(behind || straddles_unheld) {
+                break;
+            }
+            entry.remove();
+        }
+        self.memory
+            .release((before - self.chunks.len()) * OOO_CHUNK);
+    }
+
     /// Frees the chunks that hold no byte of a held range.
     fn drop_stale_chunks(&mut self) {
         if self.chunks.is_empty() {
@@ -403,6 +429,21 @@ impl RecvBuffer {
         });
         self.memory
             .release((before - self.chunks.len()) * OOO_CHUNK);
+    }
+}
+
+#[cfg(test)]
+impl RecvBuffer {
+    /// Asserts that the chunks are exactly those holding a held byte.
+    fn check_chunks(&self) {
+        let chunk = OOO_CHUNK as u64;
+        let mut wanted = std::collections::BTreeSet::new();
+        for (s, e) in self.assembler.ranges() {
+            let (s, e) = (self.base + s as u64, self.base + e as u64);
+            wanted.extend(s / chunk..=(e - 1) / chunk);
+        }
+        let have: std::collections::BTreeSet<u64> = self.chunks.keys().copied().collect();
+        assert_eq!(have, wanted, "chunks against held ranges");
     }
 }
 
@@ -667,9 +708,8 @@ mod tests {
                 prop_assert!(memory.in_use() <= limit);
                 prop_assert_eq!(memory.in_use(), b.allocated());
                 prop_assert!(b.len() <= cap);
-                // Held bytes live in chunks that exist.
-                let chunks = b.chunks.len() * OOO_CHUNK;
-                prop_assert!(b.ooo_bytes() <= chunks);
+                // Held bytes live in chunks, and only they.
+                b.check_chunks();
             }
             let mut rest = vec![0u8; b.len()];
             b.read(&mut rest);
