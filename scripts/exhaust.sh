@@ -271,6 +271,7 @@ def _replies(s, seconds):
 def far_ooo(n=200, spread=31, window=1 << 20):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
     s.bind(("tun0", 3))
+    s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
     mss_wscale = b"\x02\x04\x05\xb4\x01\x03\x03\x07"
     rounds = 0
     while not stop.is_set():
