@@ -24,6 +24,10 @@
 #   churn          2 clients sending sequential HTTP/1.0 requests, the
 #                  server closing first (TIME-WAIT on the demo's side,
 #                  ports reused while it lasts)
+#   far-ooo        200 connections to discard (port 9) from a forged peer
+#                  (10.0.0.77, raw packets on tun0) each holding 32 bytes
+#                  far out of order, one at the very edge of the 1 MiB
+#                  window; every 5 s they are reset and opened again
 #
 # Everything happens in one namespace this script creates (ex<PID>) and
 # deletes on exit, also on failure or Ctrl-C. Extra demo flags can be
@@ -32,7 +36,7 @@ set -euo pipefail
 
 PROG=${0##*/}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ALL=(idle slow-heads newline-flood discard-flood zero-window rpc-batch churn)
+ALL=(idle slow-heads newline-flood discard-flood zero-window rpc-batch churn far-ooo)
 
 die() {
     echo "$PROG: $*" >&2
@@ -49,10 +53,10 @@ while [[ $# -gt 0 ]]; do
             shift 2
             ;;
         -h | --help)
-            sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
-        idle | slow-heads | newline-flood | discard-flood | zero-window | rpc-batch | churn)
+        idle | slow-heads | newline-flood | discard-flood | zero-window | rpc-batch | churn | far-ooo)
             scenarios+=("$1")
             shift
             ;;
@@ -111,7 +115,7 @@ done
 ((i < 100)) || die "the demo did not come up within 10 s"
 
 cat >"$TMP/run.py" <<'PY'
-import json, os, socket, statistics, sys, threading, time
+import json, os, random, socket, statistics, struct, sys, threading, time
 
 ADDR = "10.0.0.2"
 pid, scenario, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -228,7 +232,77 @@ def churn():
         except OSError:
             time.sleep(0.01)
 
-ATTACKS = {"idle": None, "churn": churn, "slow-heads": slow_heads, "newline-flood": newline_flood,
+# Raw TCP on tun0 for far-ooo: an AF_PACKET socket bound to tun0 writes
+# straight to the demo and sees what it writes. The forged peer 10.0.0.77
+# is on tun0's subnet but not the kernel's, so the kernel stays out of it.
+PEER, M = "10.0.0.77", 0xffffffff
+SYN, RST, ACK = 0x02, 0x04, 0x10
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def _segment(sport, dport, seq, ack, flags, opts=b"", data=b""):
+    t = struct.pack("!HHIIBBHHH", sport, dport, seq & M, ack & M, ((20 + len(opts)) // 4) << 4,
+                    flags, 65535, 0, 0) + opts + data
+    pseudo = socket.inet_aton(PEER) + socket.inet_aton(ADDR) + struct.pack("!BBH", 0, 6, len(t))
+    t = t[:16] + struct.pack("!H", _csum(pseudo + t)) + t[18:]
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(t), 0, 0x4000, 64, 6, 0,
+                    socket.inet_aton(PEER), socket.inet_aton(ADDR))
+    return h[:10] + struct.pack("!H", _csum(h)) + h[12:] + t
+
+def _replies(s, seconds):
+    """(dport, seq, flags) of the demo's TCP segments to PEER for `seconds`."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        s.settimeout(left)
+        try:
+            p = s.recv(65535)
+        except OSError:
+            return
+        if len(p) >= 40 and p[9] == 6 and p[16:20] == socket.inet_aton(PEER):
+            t = p[(p[0] & 0xf) * 4:]
+            yield struct.unpack("!H", t[2:4])[0], struct.unpack("!I", t[4:8])[0], t[13]
+
+def far_ooo(n=200, spread=31, window=1 << 20):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.bind(("tun0", 3))
+    s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
+    mss_wscale = b"\x02\x04\x05\xb4\x01\x03\x03\x07"
+    rounds = 0
+    while not stop.is_set():
+        base = 43000 + (rounds % 2) * n
+        rounds += 1
+        isn = {base + i: random.getrandbits(32) for i in range(n)}
+        for sport, seq in isn.items():
+            s.send(_segment(sport, 9, seq, 0, SYN, mss_wscale))
+        synacks = {}
+        for dport, seq, flags in _replies(s, 2):
+            if flags & (SYN | ACK) == SYN | ACK and dport in isn:
+                synacks[dport] = (seq + 1) & M
+        for sport, ack in synacks.items():
+            seq = isn[sport] + 1
+            s.send(_segment(sport, 9, seq, ack, ACK))
+            # A byte just past RCV.NXT: its ACK opens the whole window.
+            s.send(_segment(sport, 9, seq + 1, ack, ACK, data=b"a"))
+        for _ in _replies(s, 0.5):
+            pass
+        for sport, ack in synacks.items():
+            seq = isn[sport] + 1
+            for j in range(spread):
+                s.send(_segment(sport, 9, seq + window - 1 - j * (window // 32), ack, ACK, data=b"z"))
+        for _ in _replies(s, 5):
+            if stop.is_set():
+                break
+        for sport, ack in synacks.items():
+            s.send(_segment(sport, 9, isn[sport] + 1, 0, RST))
+    s.close()
+
+ATTACKS = {"idle": None, "far-ooo": far_ooo, "churn": churn, "slow-heads": slow_heads, "newline-flood": newline_flood,
            "discard-flood": lambda: newline_flood(9),
            "zero-window": zero_window, "rpc-batch": rpc_batch}
 
@@ -299,4 +373,7 @@ while True:
     b = s.recv(65536)
     if not b: break
     data += b
-print(json.dumps(json.loads(data.split(b"\r\n\r\n", 1)[1]).get("demo")))'
+stats = json.loads(data.split(b"\r\n\r\n", 1)[1])
+print(json.dumps(stats.get("demo")))
+print(json.dumps({k: stats.get(k) for k in ("memory_in_use", "memory_budget", "tcp_ooo_pruned",
+                                            "tcp_rings_shrunk", "tcp_memory_drops")}))'

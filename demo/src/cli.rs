@@ -58,6 +58,14 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = OffloadArg::Auto, global = true)]
     pub offload: OffloadArg,
 
+    /// Receive memory all TCP connections together may hold, in MiB
+    /// (`stack::Config::memory_budget`). At the budget out-of-order data
+    /// is pruned first, then drained buffers shrink, and windows stop
+    /// growing; `GET /stats` shows `memory_in_use` and the counters.
+    #[arg(long, value_name = "MIB", default_value_t = 256, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub memory_budget: u64,
+
     /// The server's limits (issue 12); each hit is counted under "demo" in
     /// `GET /stats`.
     #[command(flatten)]
@@ -246,6 +254,7 @@ mod tests {
         assert_eq!(cli.addr, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(cli.addr6, Addr6(Some("fd00::2".parse().expect("v6"))));
         assert_eq!(cli.mtu, 1500);
+        assert_eq!(cli.memory_budget, 256);
         assert_eq!(cli.pcap, None);
         assert_eq!(cli.offload.mode(), Offload::Auto);
         assert_eq!(cli.action(), Command::Serve);
@@ -320,6 +329,13 @@ mod tests {
             Addr6(None)
         );
         assert!(parse(&["--mtu", "100"]).is_err());
+        assert!(parse(&["--memory-budget", "0"]).is_err());
+        assert_eq!(
+            parse(&["--memory-budget", "8"])
+                .expect("8 MiB")
+                .memory_budget,
+            8
+        );
         assert!(parse(&["--offload", "maybe"]).is_err());
         assert!(parse(&["kernel-serve"]).is_err());
         assert!(parse(&["call", "10.0.0.1", "add"]).is_err());

@@ -94,6 +94,8 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
         warn!("--mtu {mtu} is below IPv6's 1280: IPv6 off");
         config.addr6 = None;
     }
+    // At most 2^20 MiB (clap checks it): 2^40 bytes.
+    config.memory_budget = usize::try_from(cli.memory_budget << 20).unwrap_or(usize::MAX);
     let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {

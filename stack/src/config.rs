@@ -112,6 +112,22 @@ pub struct Config {
     /// them, ICMP Time Exceeded is sent (`icmp_time_exceeded_tx`). Default
     /// 30 s.
     pub reassembly_timeout: Duration,
+    /// Bytes of receive storage all TCP connections together may hold:
+    /// in-order data waiting for readers and out-of-order data waiting
+    /// for its hole, charged by the storage it occupies (rings, and 4 KiB
+    /// chunks for out-of-order data; see `tcp::memory`). When a charge
+    /// would pass it, out-of-order data is pruned first, then drained
+    /// rings give their storage back (`tcp_ooo_pruned`,
+    /// `tcp_rings_shrunk`), and what still does not fit is dropped
+    /// (`tcp_memory_drops`) while the windows we advertise close instead
+    /// of promising room. One connection is bounded besides by its
+    /// window (`tcp.recv_buffer`). At least [`MIN_MEMORY_BUDGET`] (64
+    /// KiB); a budget below one window limits what that window can carry.
+    /// Default 256 MiB.
+    ///
+    /// DoS warning: send buffers are not charged here; the application
+    /// fills them, up to `tcp.send_buffer` per connection.
+    pub memory_budget: usize,
 }
 
 impl Default for Config {
@@ -136,6 +152,7 @@ impl Default for Config {
             reassembly_max_datagrams: 64,
             reassembly_max_bytes: 1 << 20,
             reassembly_timeout: Duration::from_secs(30),
+            memory_budget: 256 << 20,
         }
     }
 }
@@ -175,6 +192,10 @@ pub const MIN_MSS: u16 = 64;
 /// RFC 7323 §2.3: with the largest shift (14) a window of at most 2^30
 /// bytes can be advertised; a larger receive buffer could never be used.
 pub const MAX_RECV_BUFFER: usize = 1 << 30;
+
+/// The smallest [`Config::memory_budget`]: one window of 64 KiB, the
+/// largest a window field carries unscaled.
+pub const MIN_MEMORY_BUDGET: usize = 64 << 10;
 
 /// RFC 1122 §4.2.3.2: an ACK "MUST NOT be excessively delayed; in
 /// particular, the delay MUST be less than 0.5 seconds".
@@ -279,6 +300,16 @@ impl Config {
         at_least_one("accept_backlog", self.accept_backlog, "connections")?;
         at_least_one("max_connections", self.max_connections, "connections")?;
         at_least_one("max_retired", self.max_retired, "connections")?;
+        if self.memory_budget < MIN_MEMORY_BUDGET {
+            return Err(ConfigError::new(
+                "memory_budget",
+                self.memory_budget,
+                format!(
+                    "is too small: at least {MIN_MEMORY_BUDGET} bytes, so a connection can hold \
+                     a window's worth of data (RFC 9293 §3.8.6)"
+                ),
+            ));
+        }
         if self.orphan_timeout.is_zero() {
             return Err(ConfigError::new(
                 "orphan_timeout",
@@ -549,6 +580,20 @@ mod tests {
             c.accept_backlog = 1;
             c.max_connections = 1;
         });
+    }
+
+    #[test]
+    fn memory_budget_holds_a_window() {
+        let (field, msg) = rejected(|c| c.memory_budget = MIN_MEMORY_BUDGET - 1);
+        assert_eq!(field, "memory_budget");
+        assert_eq!(
+            msg,
+            "Config::memory_budget = 65535 is too small: at least 65536 bytes, so a \
+             connection can hold a window's worth of data (RFC 9293 §3.8.6)"
+        );
+        assert_eq!(rejected(|c| c.memory_budget = 0).0, "memory_budget");
+        accepted(|c| c.memory_budget = MIN_MEMORY_BUDGET);
+        accepted(|c| c.memory_budget = usize::MAX);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::tcp::memory::MemoryBudget;
 use crate::wire;
 
 macro_rules! counters {
@@ -13,12 +14,30 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Stats {
             $( $(#[$doc])* pub $name: AtomicU64, )*
+            /// The TCP memory budget, whose gauges and counters
+            /// [`snapshot`](Self::snapshot) reports after the others.
+            memory: MemoryBudget,
         }
 
         impl Stats {
-            /// Every counter by name, in declaration order.
+            /// Every counter by name, in declaration order, then the
+            /// memory budget's: `tcp_ooo_pruned` (out-of-order bytes
+            /// discarded to free memory), `tcp_rings_shrunk` (drained
+            /// rings that gave their storage back), `tcp_memory_drops`
+            /// (segments not stored, wholly or in part, for lack of
+            /// memory), and the gauges `memory_in_use` and `memory_budget`
+            /// (bytes; see `Config::memory_budget`).
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-                vec![$( (stringify!($name), self.$name.load(Ordering::Relaxed)), )*]
+                let m = &self.memory;
+                let gauge = |bytes: usize| u64::try_from(bytes).unwrap_or(u64::MAX);
+                vec![
+                    $( (stringify!($name), self.$name.load(Ordering::Relaxed)), )*
+                    ("tcp_ooo_pruned", m.ooo_pruned()),
+                    ("tcp_rings_shrunk", m.rings_shrunk()),
+                    ("tcp_memory_drops", m.drops()),
+                    ("memory_in_use", gauge(m.in_use())),
+                    ("memory_budget", gauge(m.limit())),
+                ]
             }
         }
     };
@@ -152,6 +171,19 @@ counters! {
 }
 
 impl Stats {
+    /// Counters that report on `memory`, the stack's TCP memory budget.
+    pub fn with_memory(memory: MemoryBudget) -> Stats {
+        Stats {
+            memory,
+            ..Stats::default()
+        }
+    }
+
+    /// The TCP memory budget reported.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
+    }
+
     /// Counts a wire error at the single drop site.
     pub fn count_drop(&self, error: wire::Error) {
         let counter = match error {
@@ -196,5 +228,19 @@ mod tests {
         assert_eq!(s.get("drop_fragmented"), Some(1));
         assert_eq!(s.get("drop_truncated"), Some(0));
         assert_eq!(s.get("no_such_counter"), None);
+    }
+
+    #[test]
+    fn memory_gauges_are_reported() {
+        let m = MemoryBudget::new(1 << 20);
+        let s = Stats::with_memory(m.clone());
+        assert!(m.try_charge(4096));
+        m.count_pruned(10);
+        m.count_shrunk();
+        assert_eq!(s.get("memory_in_use"), Some(4096));
+        assert_eq!(s.get("memory_budget"), Some(1 << 20));
+        assert_eq!(s.get("tcp_ooo_pruned"), Some(10));
+        assert_eq!(s.get("tcp_rings_shrunk"), Some(1));
+        assert_eq!(s.get("tcp_memory_drops"), Some(0));
     }
 }

@@ -45,6 +45,7 @@
 pub mod __bench;
 pub(crate) mod ops;
 pub(crate) mod reasm;
+pub(crate) mod reclaim;
 pub(crate) mod retired;
 pub(crate) mod rx;
 mod rx6;
@@ -70,6 +71,7 @@ use crate::stats::{bump, Stats};
 use crate::table::ports::PortAllocator;
 use crate::table::SocketTable;
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::memory::MemoryBudget;
 use crate::tcp::secret::{seeded_key, SecretKey};
 use crate::tcp::syncookie::SynCookies;
 use crate::time::{Clock, Instant, SystemClock};
@@ -118,6 +120,8 @@ pub(crate) struct Inner {
     pub(crate) txq: txq::TxQueue,
     /// TIME-WAIT and orphaned connections, on their own cap.
     pub(crate) retired: retired::Retired,
+    /// Sweeps connections for memory when the budget refused a charge.
+    pub(crate) reclaimer: reclaim::Reclaimer,
     pub(crate) icmp_limit: Mutex<RateLimiter>,
     /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
     pub(crate) rst_limit: Mutex<RateLimiter>,
@@ -332,6 +336,10 @@ impl Inner {
         keys: Keys,
         driven: Option<Mutex<Driven>>,
     ) -> Inner {
+        // One pool for every connection's receive storage.
+        let mut config = config;
+        let memory = MemoryBudget::new(config.memory_budget);
+        config.tcp.memory = memory.clone();
         Inner {
             // Live connections are held to `max_connections` by
             // `Retired::make_room`; the table bounds them all.
@@ -346,12 +354,13 @@ impl Inner {
             config,
             device,
             clock,
-            stats: Stats::default(),
+            stats: Stats::with_memory(memory),
             isn: keys.isn,
             cookies: keys.cookies,
             timers: timers::Timers::default(),
             txq: txq::TxQueue::default(),
             retired: retired::Retired::default(),
+            reclaimer: reclaim::Reclaimer::default(),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             driven,

@@ -178,6 +178,7 @@ impl Rx {
         self.begin_batch(inner);
         self.demux_batch(inner, now, batch);
         self.service(inner, now, batch);
+        inner.reclaimer.run(inner, now);
     }
 
     /// Validates every packet of the batch and sends it on its way (the

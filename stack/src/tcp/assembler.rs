@@ -93,6 +93,54 @@ impl Assembler {
         Ok(())
     }
 
+    /// Whether [`add`](Self::add) of these bytes would succeed: they touch
+    /// a held range, or there is room for one more.
+    pub fn can_add(&self, offset: usize, len: usize) -> bool {
+        if len == 0 || self.ranges.len() < self.max_ranges {
+            return true;
+        }
+        let end = offset.saturating_add(len);
+        let first = self.ranges.partition_point(|&(_, e)| e < offset);
+        let last = self.ranges.partition_point(|&(s, _)| s <= end);
+        first < last
+    }
+
+    /// The length of the range that starts at offset 0, or 0.
+    pub fn front_len(&self) -> usize {
+        match self.ranges.first() {
+            Some(&(0, end)) => end,
+            _ => 0,
+        }
+    }
+
+    /// Forgets the range that starts at offset 0, if any, without moving
+    /// the others; returns its length.
+    pub fn discard_front(&mut self) -> usize {
+        let n = self.front_len();
+        if n > 0 {
+            self.ranges.remove(0);
+        }
+        n
+    }
+
+    /// Forgets every byte at or beyond `from` (ranges beyond it go, a
+    /// range straddling it is cut); returns how many bytes were forgotten.
+    pub fn truncate(&mut self, from: usize) -> usize {
+        let mut forgotten = 0;
+        self.ranges.retain_mut(|range| {
+            if range.0 >= from {
+                forgotten += range.1 - range.0;
+                return false;
+            }
+            if range.1 > from {
+                forgotten += range.1 - from;
+                range.1 = from;
+            }
+            true
+        });
+        forgotten
+    }
+
     /// If a range starts at offset 0, removes it, shifts every other range
     /// down by its length and returns that length; otherwise returns 0.
     pub fn remove_front(&mut self) -> usize {
@@ -228,6 +276,32 @@ mod tests {
         a.shift(0);
         assert_eq!(collect(&a), [(0, 2), (4, 6)]);
         a.shift(100);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn can_add_matches_add() {
+        let mut a = Assembler::new(1);
+        assert!(a.can_add(10, 1));
+        a.add(10, 1).unwrap();
+        assert!(!a.can_add(20, 1));
+        assert!(a.can_add(11, 5), "touching merges");
+        assert!(a.can_add(20, 0));
+    }
+
+    #[test]
+    fn truncate_and_discard_front() {
+        let mut a = Assembler::new(4);
+        a.add(0, 3).unwrap();
+        a.add(5, 5).unwrap(); // 5..10
+        a.add(12, 2).unwrap(); // 12..14
+        assert_eq!(a.truncate(7), 3 + 2);
+        assert_eq!(collect(&a), [(0, 3), (5, 7)]);
+        assert_eq!(a.front_len(), 3);
+        assert_eq!(a.discard_front(), 3);
+        assert_eq!(collect(&a), [(5, 7)]);
+        assert_eq!(a.discard_front(), 0);
+        assert_eq!(a.truncate(0), 2);
         assert!(a.is_empty());
     }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::congestion::Algorithm;
+use super::memory::MemoryBudget;
 
 /// How a connection behaves. `Default` gives Linux-like values.
 #[derive(Debug, Clone)]
@@ -74,6 +75,11 @@ pub struct TcpConfig {
     /// older than SRTT plus a reordering window is sent again. RFC 6675
     /// alone cannot see such a loss and waits for the RTO.
     pub rack: bool,
+    /// The pool the receive side's storage is charged to (see
+    /// `tcp::memory`). The default is a pool of its own without a limit;
+    /// a `Stack` puts here the one pool of `Config::memory_budget` bytes
+    /// that all its connections share.
+    pub memory: MemoryBudget,
 }
 
 /// Unanswered keepalive probes before `ConnError::TimedOut` (Linux default).
@@ -105,6 +111,7 @@ impl Default for TcpConfig {
             challenge_acks_per_sec: 10,
             tail_loss_probe: true,
             rack: true,
+            memory: MemoryBudget::unlimited(),
         }
     }
 }

@@ -81,9 +81,12 @@ type Planned = (SeqNumber, TcpFlags, usize);
 ///
 /// # Bounds
 ///
-/// DoS warning: memory is `send_buffer + recv_buffer` bytes plus the
-/// bounded out-of-order bookkeeping (`max_ooo_ranges`); nothing grows with
-/// what the peer sends.
+/// DoS warning: memory is at most `send_buffer` bytes of send ring,
+/// `recv_buffer` of receive ring and the 4 KiB chunks holding out-of-order
+/// bytes within the window, plus the bounded out-of-order bookkeeping
+/// (`max_ooo_ranges`). The receive side is charged to `config.memory`, a
+/// budget shared with the stack's other connections, and stores less when
+/// the budget refuses (see `tcp::memory`).
 pub struct Connection {
     config: TcpConfig,
     local: SocketAddrV4,
@@ -207,7 +210,12 @@ impl Connection {
             backoff: Backoff::default(),
             cc: new_controller(config.congestion, opts.send_mss()),
             loss: LossRecovery::new(iss),
-            rcv: RecvSpace::new(config.recv_buffer, config.max_ooo_ranges, config.mss),
+            rcv: RecvSpace::new(
+                config.recv_buffer,
+                config.max_ooo_ranges,
+                config.mss,
+                config.memory.clone(),
+            ),
             owed: Owed::new(config.challenge_acks_per_sec),
             opts,
             max_segment_payload: 0,
@@ -262,6 +270,11 @@ impl Connection {
             return Err(RecvError::Conn(e));
         }
         let n = self.rcv.read(buf);
+        if n > 0 && self.rcv.fin_rcvd() && self.rcv.buf().is_empty() {
+            // The peer's FIN is in and everything before it read: the
+            // receive ring will never hold a byte again.
+            self.rcv.buf_mut().shrink();
+        }
         if n > 0 || buf.is_empty() {
             return Ok(n);
         }
@@ -324,6 +337,18 @@ impl Connection {
         self.abort();
     }
 
+    /// Gives memory back to the budget under pressure: discards the
+    /// out-of-order data held (always safe: the peer retransmits it, and
+    /// SACK no longer reports it) and, if `rings` too, the storage of
+    /// drained rings. Returns the out-of-order bytes discarded and whether
+    /// a ring shrank. The runtime calls it on every connection when the
+    /// budget refused a charge (see `tcp::memory`).
+    pub fn reclaim_memory(&mut self, rings: bool) -> (usize, bool) {
+        let pruned = self.rcv.buf_mut().prune_ooo();
+        let shrunk = rings && self.shrink_rings();
+        (pruned, shrunk)
+    }
+
     // ---- Transitions ----------------------------------------------------
 
     fn enter_established(&mut self, now: Instant) {
@@ -345,6 +370,21 @@ impl Connection {
             .set(Timer::TimeWait, now + self.config.msl.saturating_mul(2));
         self.loss.stop();
         self.owed.cancel_probes();
+        // Nothing more is sent or received in TIME-WAIT: give the rings'
+        // storage back (the receive ring once the reader has drained it,
+        // see `recv`). Thousands of connections may sit here.
+        self.shrink_rings();
+    }
+
+    /// Gives the storage of drained rings back; returns whether any ring
+    /// shrank (each one counted).
+    fn shrink_rings(&mut self) -> bool {
+        let mut shrunk = self.rcv.buf_mut().shrink();
+        if self.snd.buf_mut().shrink() {
+            self.rcv.buf().memory().count_shrunk();
+            shrunk = true;
+        }
+        shrunk
     }
 
     fn enter_closed(&mut self) {

@@ -52,7 +52,8 @@
 //! `send_buf`, `recv_buf`, `assembler`, `rtt` (RFC 6298), `congestion`
 //! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528),
 //! `syncookie` (RFC 4987), `secret` (the keyed hash both use), `ring` (the
-//! lazily grown byte storage of the two buffers).
+//! lazily grown byte storage of the two buffers), `memory` (the budget
+//! the receive side's storage is charged to).
 
 pub mod assembler;
 pub mod config;
@@ -61,6 +62,7 @@ pub mod connection;
 pub mod error;
 pub mod isn;
 pub mod listener;
+pub mod memory;
 pub mod recv_buf;
 pub mod reset;
 mod ring;

@@ -9,7 +9,7 @@
 //! storage; positions relative to the read head do not change.
 
 /// The smallest storage allocated once anything is written.
-const MIN_STORAGE: usize = 4096;
+pub(crate) const MIN_STORAGE: usize = 4096;
 
 /// A ring of at most `capacity` bytes. Positions are relative to the read
 /// head; the owner keeps track of which positions hold data.
@@ -34,7 +34,6 @@ impl Ring {
     }
 
     /// Bytes of storage allocated so far.
-    #[cfg(test)]
     pub(crate) fn allocated(&self) -> usize {
         self.storage.len()
     }
@@ -83,13 +82,41 @@ impl Ring {
         self.head = 0;
     }
 
-    /// Grows the storage so positions `0..end` exist.
-    fn reserve(&mut self, end: usize) {
+    /// Gives the storage back (it is allocated again on the next write);
+    /// only valid when no position holds data. Returns the bytes freed.
+    pub(crate) fn release(&mut self) -> usize {
+        let freed = self.storage.len();
+        self.storage = Vec::new();
+        self.head = 0;
+        freed
+    }
+
+    /// The storage size a write reaching `end` would grow to (doubling,
+    /// at least [`MIN_STORAGE`], at most the capacity); the current size
+    /// if it already fits.
+    pub(crate) fn growth_target(&self, end: usize) -> usize {
         let size = self.storage.len();
         if end <= size {
+            return size;
+        }
+        end.max(size * 2).max(MIN_STORAGE).min(self.capacity)
+    }
+
+    /// Grows the storage so positions `0..end` exist.
+    fn reserve(&mut self, end: usize) {
+        if end > self.storage.len() {
+            self.grow_to(self.growth_target(end));
+        }
+    }
+
+    /// Grows the storage to `new_size` bytes (at most the capacity); a
+    /// smaller size changes nothing.
+    pub(crate) fn grow_to(&mut self, new_size: usize) {
+        let size = self.storage.len();
+        let new_size = new_size.min(self.capacity);
+        if new_size <= size {
             return;
         }
-        let new_size = end.max(size * 2).max(MIN_STORAGE).min(self.capacity);
         let mut grown = vec![0; new_size];
         // Unroll the ring: position p moves from (head + p) % size to p.
         let (back, front) = self.storage.split_at(self.head);

@@ -88,6 +88,16 @@ impl SendBuffer {
         }
     }
 
+    /// Gives the ring's storage back when nothing is held (it is allocated
+    /// again on the next write); returns whether it did.
+    pub fn shrink(&mut self) -> bool {
+        if self.len > 0 || self.ring.allocated() == 0 {
+            return false;
+        }
+        self.ring.release();
+        true
+    }
+
     /// Discards everything (for an aborted connection).
     pub fn clear(&mut self) {
         self.ring.reset();

@@ -9,6 +9,7 @@
 //! ```
 
 use super::distance;
+use crate::tcp::memory::MemoryBudget;
 use crate::tcp::recv_buf::RecvBuffer;
 use crate::wire::tcp::{SackBlock, TcpOptions};
 use crate::wire::SeqNumber;
@@ -57,9 +58,14 @@ pub(super) struct Stored {
 }
 
 impl RecvSpace {
-    pub(super) fn new(capacity: usize, max_ooo_ranges: usize, mss: u16) -> RecvSpace {
+    pub(super) fn new(
+        capacity: usize,
+        max_ooo_ranges: usize,
+        mss: u16,
+        memory: MemoryBudget,
+    ) -> RecvSpace {
         RecvSpace {
-            buf: RecvBuffer::with_max_ranges(capacity, max_ooo_ranges),
+            buf: RecvBuffer::with_memory(capacity, max_ooo_ranges, memory),
             capacity,
             sws_threshold: (capacity / 2).min(usize::from(mss)).max(1),
             irs: SeqNumber(0),
@@ -74,6 +80,10 @@ impl RecvSpace {
 
     pub(super) fn buf(&self) -> &RecvBuffer {
         &self.buf
+    }
+
+    pub(super) fn buf_mut(&mut self) -> &mut RecvBuffer {
+        &mut self.buf
     }
 
     pub(super) fn irs(&self) -> SeqNumber {
@@ -148,7 +158,7 @@ impl RecvSpace {
             None => rcv_wnd,
         };
         let room = limit.saturating_sub(offset);
-        let fits = data.len() <= room;
+        let mut fits = data.len() <= room;
         if !fits {
             data = data.get(..room).unwrap_or(&[]);
         }
@@ -160,16 +170,19 @@ impl RecvSpace {
                 advanced: 0,
             };
         }
-        let advanced = self.buf.write_at(offset, data);
-        self.nxt += advanced;
-        if offset > 0 {
+        let written = self.buf.write(offset, data);
+        // Bytes the buffer refused (its range bound, the memory budget)
+        // count as not received: a FIN after them is not in sequence.
+        fits &= written.kept == data.len();
+        self.nxt += written.advanced;
+        if offset > 0 && written.kept > 0 {
             self.last_ooo = Some(start);
         }
         Stored {
             fits,
-            len: data.len(),
+            len: written.kept,
             offset,
-            advanced,
+            advanced: written.advanced,
         }
     }
 
@@ -214,10 +227,10 @@ impl RecvSpace {
     }
 
     /// The right edge the free space allows, within what the window field
-    /// can carry with our shift.
+    /// can carry with our shift and what the memory budget can back.
     fn edge(&self) -> (SeqNumber, usize) {
         let max_adv = 0xffff_usize << self.wscale;
-        (self.nxt + self.buf.window().min(max_adv), max_adv)
+        (self.nxt + self.buf.advertisable().min(max_adv), max_adv)
     }
 
     /// Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge moves
@@ -289,7 +302,7 @@ mod tests {
 
     /// 4000-byte buffer, MSS 1000, the peer's SYN at `irs`.
     fn space(irs: u32) -> RecvSpace {
-        let mut r = RecvSpace::new(4000, 4, 1000);
+        let mut r = RecvSpace::new(4000, 4, 1000, MemoryBudget::unlimited());
         r.peer_syn(SeqNumber(irs));
         r
     }

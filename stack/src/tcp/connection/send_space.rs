@@ -69,6 +69,10 @@ impl SendSpace {
         }
     }
 
+    pub(super) fn buf_mut(&mut self) -> &mut SendBuffer {
+        &mut self.buf
+    }
+
     pub(super) fn buf(&self) -> &SendBuffer {
         &self.buf
     }

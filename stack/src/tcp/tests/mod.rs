@@ -17,6 +17,7 @@ mod close;
 mod fuzz;
 mod handshake;
 mod keepalive;
+mod memory;
 mod options;
 mod rack;
 mod reopen;
