@@ -48,6 +48,8 @@ const RPC_BUF: usize = 64 << 10;
 const MAX_HEAD: usize = 8 << 10;
 /// The longest JSON-RPC line taken (the connection closes beyond).
 const MAX_LINE: usize = 64 << 10;
+/// Queued reply bytes beyond which no more input is taken.
+const MAX_PENDING_OUT: usize = 256 << 10;
 /// smoltcp's own timeout: abort when the peer goes silent with data
 /// outstanding.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,8 +248,10 @@ fn drive(
     });
     let mut moved = false;
 
-    // Take in what arrived.
-    while socket.can_recv() && !conn.closing {
+    // Take in what arrived, unless replies are piling up unread (a
+    // client pipelining JSON-RPC without reading): then the socket's
+    // receive window closes instead of `out` growing without bound.
+    while socket.can_recv() && !conn.closing && conn.out.len() - conn.out_pos <= MAX_PENDING_OUT {
         let taken = socket
             .recv(|buf| {
                 let n = if port == RPC_PORT {
