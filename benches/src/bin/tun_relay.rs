@@ -167,15 +167,18 @@ impl Meter {
         }
     }
 
-    fn add(&mut self, packets: u64, bytes: u64) {
+    /// Counts a batch; `dropped` is the writing device's count of
+    /// packets it dropped on a full kernel queue, if it keeps one.
+    fn add(&mut self, packets: u64, bytes: u64, dropped: Option<u64>) {
         self.packets.fetch_add(packets, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         if self.last.elapsed() >= REPORT_EVERY {
             self.last = Instant::now();
             let p = self.packets.load(Ordering::Relaxed);
             let b = self.bytes.load(Ordering::Relaxed);
+            let dropped = dropped.map_or(String::new(), |d| format!(", {d} dropped on write"));
             eprintln!(
-                "tun_relay: {}: {p} packets, {b} bytes, {} bytes per packet",
+                "tun_relay: {}: {p} packets, {b} bytes, {} bytes per packet{dropped}",
                 self.name,
                 b / p.max(1)
             );
@@ -237,7 +240,7 @@ fn forward_ours(from: &TunDevice, to: &TunDevice, mut meter: Meter) -> io::Resul
                 return Err(e);
             }
         }
-        meter.add(n as u64, bytes);
+        meter.add(n as u64, bytes, Some(to.tx_dropped()));
     }
 }
 
@@ -308,6 +311,6 @@ fn forward_tun_rs(
         for buf in bufs.iter_mut().take(n) {
             buf.resize(slot_len, 0);
         }
-        meter.add(n as u64, bytes);
+        meter.add(n as u64, bytes, None);
     }
 }
