@@ -244,19 +244,22 @@ start_smoltcp() {
     pids+=("$smoltcp_pid")
 }
 
-log "namespaces $NS_RC <-> $NS_RS: tunA, tunB, demo kernel-serve on $RELAY_IP behind tun_relay"
-ip netns add "$NS_RC"
-ip netns add "$NS_RS"
-ip -n "$NS_RC" link set lo up
-ip -n "$NS_RS" link set lo up
-ip -n "$NS_RC" tuntap add dev tunA mode tun
-ip -n "$NS_RS" tuntap add dev tunB mode tun
-ip -n "$NS_RC" addr add 10.0.2.1/24 dev tunA
-ip -n "$NS_RS" addr add "$RELAY_IP/24" dev tunB
-ip -n "$NS_RC" link set tunA up
-ip -n "$NS_RS" link set tunB up
-ip netns exec "$NS_RS" "$DEMO" kernel-serve --listen "$RELAY_IP" >"$TMP/relay-kernel.log" 2>&1 &
-pids+=($!)
+# The relay set-up (not needed for --churn).
+if ((churn == 0)); then
+    log "namespaces $NS_RC <-> $NS_RS: tunA, tunB, demo kernel-serve on $RELAY_IP behind tun_relay"
+    ip netns add "$NS_RC"
+    ip netns add "$NS_RS"
+    ip -n "$NS_RC" link set lo up
+    ip -n "$NS_RS" link set lo up
+    ip -n "$NS_RC" tuntap add dev tunA mode tun
+    ip -n "$NS_RS" tuntap add dev tunB mode tun
+    ip -n "$NS_RC" addr add 10.0.2.1/24 dev tunA
+    ip -n "$NS_RS" addr add "$RELAY_IP/24" dev tunB
+    ip -n "$NS_RC" link set tunA up
+    ip -n "$NS_RS" link set tunB up
+    ip netns exec "$NS_RS" "$DEMO" kernel-serve --listen "$RELAY_IP" >"$TMP/relay-kernel.log" 2>&1 &
+    pids+=($!)
+fi
 
 # Starts tun_relay in mode $1 between tunA and tunB and waits (up to 10 s)
 # until it has attached to both.
@@ -315,10 +318,12 @@ if ((loss > 0)); then
     add_loss "$NS_KC" veth0
     # The same on smoltcp's tun0 and the relay's client side.
     ip -n "$NS_SM" link set dev tun0 gso_max_segs 1
-    ip -n "$NS_RC" link set dev tunA gso_max_segs 1
-    ip -n "$NS_RS" link set dev tunB gso_max_segs 1
     add_loss "$NS_SM" tun0
-    add_loss "$NS_RC" tunA
+    if ((churn == 0)); then
+        ip -n "$NS_RC" link set dev tunA gso_max_segs 1
+        ip -n "$NS_RS" link set dev tunB gso_max_segs 1
+        add_loss "$NS_RC" tunA
+    fi
 fi
 
 # Waits up to 10 s for HTTP on $2 from namespace $1.
