@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Measures the demo host on the stack over TUN side by side with the same
-# services on the Linux kernel's own TCP/IP over a veth pair, and prints
-# one table: workload | ours with offload | ours without | kernel | ratios.
+# Measures the demo host on the stack over TUN side by side with its
+# peers, all in the same run, and prints one table: workload | ours with
+# offload | ours without | smoltcp | kernel | the TUN relays | ratios.
 # The demo runs twice on the same tun0: with `--offload on` (checksum
 # offload and TSO4: the kernel and the stack exchange TCP super-segments of
 # up to 64 KiB) and with `--offload off` (one MTU-sized packet per write).
+# The peers:
+# - smoltcp: `smoltcp_serve` (benches/src/bin), smoltcp 0.14 in one thread
+#   serving the same routes over the same TUN set-up (no offload);
+# - the kernel: the same services on the kernel's TCP/IP over a veth pair;
+# - the device's ceiling: two kernels (curl and `demo kernel-serve`) joined
+#   through two TUN devices and `tun_relay`, a userspace relay copying each
+#   packet across (bulk rows only), in three modes: `plain` (a read and a
+#   write per MTU-sized packet), `vnet` (our device layer with the
+#   virtio-net header and TSO4: 64 KiB super-segments passed through
+#   whole) and `tun-rs` (the tun-rs crate's offload: split on read,
+#   coalesced on write). vnet against tun-rs is how our offload layer was
+#   chosen over tun-rs (BENCHMARKS.md).
 #
 #   sudo scripts/bench-tun.sh              # full run (about 5-10 minutes)
 #   sudo scripts/bench-tun.sh --quick      # fewer runs and requests
@@ -20,6 +32,11 @@
 #                        with --offload on, then with --offload off
 #   bt<PID>-kc (client)  veth 10.0.1.1/24  <->  bt<PID>-ks (server) veth
 #                        10.0.1.2/24 with `demo kernel-serve`
+#   bt<PID>-sm           tun0 10.0.0.1/24, the client; smoltcp_serve as
+#                        10.0.0.2
+#   bt<PID>-rc (client)  tunA 10.0.2.1/24  <->  tun_relay  <->  tunB
+#                        10.0.2.2/24 in bt<PID>-rs (server) with
+#                        `demo kernel-serve`
 #
 # Clients are always the kernel's (curl and python3), so both columns use
 # the same client; only the server side differs. Every step is bounded in
@@ -33,19 +50,23 @@ usage() {
     cat <<EOF
 Usage: sudo scripts/$PROG [--quick] [--loss PCT]
 
-Builds the demo (release), serves it on the stack over TUN (once with
---offload on, once with --offload off) and on the kernel over veth, each in
-namespaces of its own, and measures from the kernel-side client: bulk
-download, bulk upload, small-request latency, connections per second and
-JSON-RPC round trips. --offload on must be granted by the kernel (Linux
-with TUN virtio-net header support); the script stops if it is not.
+Builds the demo and the peers (release), serves the demo on the stack over
+TUN (once with --offload on, once with --offload off), smoltcp over the
+same TUN set-up and the kernel over veth, each in namespaces of its own,
+and measures from the kernel-side client: bulk download, bulk upload,
+small-request latency, connections per second and JSON-RPC round trips.
+Then it measures bulk download and upload between two kernels through two
+TUN devices and a userspace relay (plain, vnet, tun-rs): the device's
+ceiling. --offload on must be granted by the kernel (Linux with TUN
+virtio-net header support); the script stops if it is not.
 
 Options:
   --quick      fewer runs and requests (a smoke test, about a minute)
   --loss PCT   drop PCT% (0-100) of packets in each direction on the
                client's interface (nftables numgen), for both servers
   --churn SECS instead of the table: sequential HTTP/1.0 requests for SECS
-               seconds (10-600) against ours (--offload on) and the kernel,
+               seconds (10-600) against ours (--offload on), smoltcp and
+               the kernel,
                the server closing first, so it holds every connection in
                TIME-WAIT; prints the rate in each 10 s and the failures.
                Longer than 60 s (TIME-WAIT) shows whether it lasts.
@@ -53,7 +74,8 @@ Options:
 
 Honours CARGO_TARGET_DIR (default: target/ in the repository). With
 DEMO_BIN=PATH it runs that demo binary instead of building one (for
-before/after comparisons across commits).
+before/after comparisons across commits); the peers (smoltcp_serve,
+tun_relay) are built from this tree all the same.
 EOF
 }
 
@@ -117,8 +139,13 @@ PAR=4 # parallel clients for connections/s
 NS_OURS="bt$$-ours"
 NS_KC="bt$$-kc"
 NS_KS="bt$$-ks"
+NS_SM="bt$$-sm"
+NS_RC="bt$$-rc"
+NS_RS="bt$$-rs"
 OURS_IP=10.0.0.2
 KERN_IP=10.0.1.2
+RELAY_IP=10.0.2.2
+RELAY_MODES=(plain vnet tun-rs)
 TMP=$(mktemp -d /tmp/bench-tun.XXXXXX)
 pids=()
 
@@ -126,7 +153,8 @@ cleanup() {
     local rc=$?
     set +e
     if ((rc != 0)); then
-        for f in "$TMP"/ours-on.log "$TMP"/ours-off.log "$TMP"/kernel.log; do
+        for f in "$TMP"/ours-on.log "$TMP"/ours-off.log "$TMP"/kernel.log \
+            "$TMP"/smoltcp.log "$TMP"/relay-*.log "$TMP"/relay-kernel.log; do
             [[ -s $f ]] && { echo "--- last lines of $f:"; tail -n 20 "$f"; } >&2
         done
     fi
@@ -136,10 +164,13 @@ cleanup() {
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null
     done
-    if ip netns list | awk '{print $1}' | grep -qxF "$NS_OURS"; then
-        "$ROOT/scripts/setup-tun.sh" --down --netns "$NS_OURS" >/dev/null 2>&1
-    fi
-    for ns in "$NS_OURS" "$NS_KC" "$NS_KS"; do
+    for ns in "$NS_OURS" "$NS_SM"; do
+        if ip netns list | awk '{print $1}' | grep -qxF "$ns"; then
+            "$ROOT/scripts/setup-tun.sh" --down --netns "$ns" >/dev/null 2>&1
+        fi
+    done
+    # Deleting a namespace deletes the TUN devices and veths in it.
+    for ns in "$NS_OURS" "$NS_KC" "$NS_KS" "$NS_SM" "$NS_RC" "$NS_RS"; do
         if ip netns list | awk '{print $1}' | grep -qxF "$ns"; then
             ip netns delete "$ns"
         fi
@@ -165,6 +196,11 @@ else
     DEMO=${CARGO_TARGET_DIR:-$ROOT/target}/release/demo
 fi
 [[ -x $DEMO ]] || die "no binary at $DEMO"
+log "building the peers: smoltcp_serve, tun_relay (release)"
+(cd "$ROOT" && cargo build --release -p benches --bins --quiet)
+SMOLTCP=${CARGO_TARGET_DIR:-$ROOT/target}/release/smoltcp_serve
+RELAY=${CARGO_TARGET_DIR:-$ROOT/target}/release/tun_relay
+[[ -x $SMOLTCP && -x $RELAY ]] || die "no peer binaries next to $SMOLTCP"
 
 # --- namespaces ----------------------------------------------------------
 log "namespace $NS_OURS: tun0 10.0.0.1/24, demo on the stack as $OURS_IP"
@@ -181,14 +217,65 @@ start_ours() {
 # Stops the demo started last (SIGINT: it resets its connections and
 # releases tun0) and waits for it, at most 10 s.
 stop_ours() {
-    local i
-    kill -INT "$ours_pid" 2>/dev/null || true
+    stop_pid "$ours_pid" INT "the demo"
+}
+
+# Sends signal $2 to process $1 and waits for it to end, at most 10 s.
+stop_pid() {
+    local pid=$1 sig=$2 what=$3 i
+    kill -"$sig" "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$ours_pid" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    kill -0 "$ours_pid" 2>/dev/null && die "the demo did not stop within 10 s"
-    wait "$ours_pid" 2>/dev/null || true
+    kill -0 "$pid" 2>/dev/null && die "$what did not stop within 10 s"
+    wait "$pid" 2>/dev/null || true
+}
+
+log "namespace $NS_SM: tun0 10.0.0.1/24, smoltcp_serve as $OURS_IP"
+"$ROOT/scripts/setup-tun.sh" --netns "$NS_SM" >/dev/null
+
+# Starts smoltcp_serve on $NS_SM's tun0 (no signal handling of its own:
+# SIGTERM ends it, and smoltcp keeps no state worth releasing).
+smoltcp_pid=""
+start_smoltcp() {
+    ip netns exec "$NS_SM" "$SMOLTCP" --tun tun0 --addr "$OURS_IP" >"$TMP/smoltcp.log" 2>&1 &
+    smoltcp_pid=$!
+    pids+=("$smoltcp_pid")
+}
+
+# The relay set-up (not needed for --churn).
+if ((churn == 0)); then
+    log "namespaces $NS_RC <-> $NS_RS: tunA, tunB, demo kernel-serve on $RELAY_IP behind tun_relay"
+    ip netns add "$NS_RC"
+    ip netns add "$NS_RS"
+    ip -n "$NS_RC" link set lo up
+    ip -n "$NS_RS" link set lo up
+    ip -n "$NS_RC" tuntap add dev tunA mode tun
+    ip -n "$NS_RS" tuntap add dev tunB mode tun
+    ip -n "$NS_RC" addr add 10.0.2.1/24 dev tunA
+    ip -n "$NS_RS" addr add "$RELAY_IP/24" dev tunB
+    ip -n "$NS_RC" link set tunA up
+    ip -n "$NS_RS" link set tunB up
+    ip netns exec "$NS_RS" "$DEMO" kernel-serve --listen "$RELAY_IP" >"$TMP/relay-kernel.log" 2>&1 &
+    pids+=($!)
+fi
+
+# Starts tun_relay in mode $1 between tunA and tunB and waits (up to 10 s)
+# until it has attached to both.
+relay_pid=""
+start_relay() {
+    local mode=$1 i
+    ip netns exec "$NS_RC" "$RELAY" --mode "$mode" --a tunA --b tunB --netns-b "$NS_RS" \
+        >"$TMP/relay-$mode.log" 2>&1 &
+    relay_pid=$!
+    pids+=("$relay_pid")
+    for ((i = 0; i < 100; i++)); do
+        grep -qs 'ready$' "$TMP/relay-$mode.log" && return 0
+        kill -0 "$relay_pid" 2>/dev/null || die "tun_relay --mode $mode failed"
+        sleep 0.1
+    done
+    die "tun_relay --mode $mode did not attach within 10 s"
 }
 
 log "namespaces $NS_KC <-> $NS_KS: veth, demo kernel-serve on $KERN_IP"
@@ -229,6 +316,14 @@ if ((loss > 0)); then
     ip -n "$NS_KS" link set dev veth1 gso_max_segs 1
     add_loss "$NS_OURS" tun0
     add_loss "$NS_KC" veth0
+    # The same on smoltcp's tun0 and the relay's client side.
+    ip -n "$NS_SM" link set dev tun0 gso_max_segs 1
+    add_loss "$NS_SM" tun0
+    if ((churn == 0)); then
+        ip -n "$NS_RC" link set dev tunA gso_max_segs 1
+        ip -n "$NS_RS" link set dev tunB gso_max_segs 1
+        add_loss "$NS_RC" tunA
+    fi
 fi
 
 # Waits up to 10 s for HTTP on $2 from namespace $1.
@@ -436,6 +531,15 @@ measure() {
     R[$side.rpc99]=$(awk '{print $2}' <<<"$rpcs")
 }
 
+# Bulk download and upload only (the relays: the device's ceiling).
+measure_bulk() {
+    local side=$1 ns=$2 ip=$3
+    log "$side: download ${DL_RUNS}x $((DL_BYTES >> 20)) MiB"
+    R[$side.dl]=$(download "$ns" "$ip")
+    log "$side: upload ${DL_RUNS}x $((UL_BYTES >> 20)) MiB"
+    R[$side.ul]=$(upload "$ns" "$ip")
+}
+
 if ((churn > 0)); then
     # Connection churn only: ours (offload on), then the kernel.
     declare -A C
@@ -446,13 +550,18 @@ if ((churn > 0)); then
     C[ours.tw]=$(ip netns exec "$NS_OURS" curl -s "http://$OURS_IP/stats" |
         grep -o '"tcp_time_wait_reopened": *[0-9]*' | grep -o '[0-9]*$' || echo "n/a")
     stop_ours
+    start_smoltcp
+    wait_up "$NS_SM" "$OURS_IP"
+    log "smoltcp: sequential HTTP/1.0 requests for $churn s"
+    C[smoltcp]=$(timeout $((churn + 60)) ip netns exec "$NS_SM" python3 "$TMP/client.py" churn "$OURS_IP" "$churn")
+    stop_pid "$smoltcp_pid" TERM smoltcp_serve
     log "kernel: sequential HTTP/1.0 requests for $churn s"
     C[kernel]=$(timeout $((churn + 60)) ip netns exec "$NS_KC" python3 "$TMP/client.py" churn "$KERN_IP" "$churn")
     echo
     echo "bench-tun.sh --churn $churn: $(date -u '+%Y-%m-%d %H:%M UTC'), load: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "requests/s in each 10 s, sequential HTTP/1.0, the server closing first"
     echo
-    for side in ours kernel; do
+    for side in ours smoltcp kernel; do
         read -ra v <<<"${C[$side]}"
         fails=${v[${#v[@]} - 1]}
         unset 'v[${#v[@]}-1]'
@@ -473,38 +582,68 @@ for mode in on off; do
     measure "$mode" "$NS_OURS" "$OURS_IP"
     stop_ours
 done
+start_smoltcp
+wait_up "$NS_SM" "$OURS_IP"
+measure smoltcp "$NS_SM" "$OURS_IP"
+stop_pid "$smoltcp_pid" TERM smoltcp_serve
 measure kernel "$NS_KC" "$KERN_IP"
+# The device's ceiling: kernel to kernel through tunA, the relay and tunB.
+wait_up "$NS_RS" "$RELAY_IP"
+for mode in "${RELAY_MODES[@]}"; do
+    start_relay "$mode"
+    wait_up "$NS_RC" "$RELAY_IP"
+    measure_bulk "relay-$mode" "$NS_RC" "$RELAY_IP"
+    stop_pid "$relay_pid" TERM "tun_relay --mode $mode"
+done
 
 # --- the table -------------------------------------------------------------
-row() { # label, ours on, ours off, kernel, unit, scale divisor, format
-    awk -v l="$1" -v on="$2" -v off="$3" -v k="$4" -v u="$5" -v d="$6" -v f="$7" 'BEGIN {
-        fon = sprintf(f, on / d); foff = sprintf(f, off / d); fk = sprintf(f, k / d)
-        ron = (k > 0) ? sprintf("%.2fx", on / k) : "n/a"
-        roff = (k > 0) ? sprintf("%.2fx", off / k) : "n/a"
-        printf "| %-46s | %14s | %14s | %14s | %7s | %7s |\n", l " (" u ")", fon, foff, fk, ron, roff
+# One row: label (with unit), then the unit's divisor and format, then the
+# figures of every column in COLS order (empty: not measured).
+COLS=(on off smoltcp kernel relay-plain relay-vnet relay-tun-rs)
+row() { # label, unit, divisor, format, key
+    local l=$1 u=$2 d=$3 f=$4 k=$5 c vals=()
+    for c in "${COLS[@]}"; do
+        vals+=("${R[$c.$k]:-}")
+    done
+    awk -v l="$l" -v u="$u" -v d="$d" -v f="$f" -v on="${vals[0]}" -v off="${vals[1]}" \
+        -v sm="${vals[2]}" -v k="${vals[3]}" -v rp="${vals[4]}" -v rv="${vals[5]}" -v rt="${vals[6]}" '
+    function fig(x) { return (x == "" || x == "nan") ? "-" : sprintf(f, x / d) }
+    function ratio(a, b) { return (a == "" || b == "" || a == "nan" || b == "nan" || b + 0 == 0) ? "-" : sprintf("%.2fx", a / b) }
+    BEGIN {
+        printf "| %-44s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %7s | %7s | %7s | %7s | %7s |\n",
+            l " (" u ")", fig(on), fig(off), fig(sm), fig(k), fig(rp), fig(rv), fig(rt),
+            ratio(on, k), ratio(off, k), ratio(on, sm), ratio(off, sm), ratio(on, rv)
     }'
-}
-# One row per workload from the results under $2.
-rows() { # label, key, unit, divisor, format
-    row "$1" "${R[on.$2]}" "${R[off.$2]}" "${R[kernel.$2]}" "$3" "$4" "$5"
 }
 dashes() { printf -- '-%.0s' $(seq "$1"); }
 echo
 echo "bench-tun.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), loss ${loss}%, $([[ $quick -eq 1 ]] && echo quick || echo full) run, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "offloads granted: --offload on: ${R[on.granted]}; --offload off: ${R[off.granted]}"
 echo
-printf "| %-46s | %14s | %14s | %14s | %7s | %7s |\n" "workload" "ours, offload" "ours, none" "kernel (veth)" "on/kern" "off/kern"
-printf "|%s|%s|%s|%s|%s|%s|\n" "$(dashes 48)" "$(dashes 16)" "$(dashes 16)" "$(dashes 16)" "$(dashes 9)" "$(dashes 9)"
-rows "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" dl "MB/s" 1e6 "%.1f"
-rows "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" dl "Gbit/s" 1.25e8 "%.2f"
-rows "upload POST /sha256 $((UL_BYTES >> 20)) MiB" ul "MB/s" 1e6 "%.1f"
-rows "upload POST /sha256 $((UL_BYTES >> 20)) MiB" ul "Gbit/s" 1.25e8 "%.2f"
-rows "GET / fresh conn, median of $LAT_N" lat50 "us" 1 "%.0f"
-rows "GET / fresh conn, p99" lat99 "us" 1 "%.0f"
-rows "connections/s, sequential" cps1 "conn/s" 1 "%.0f"
-rows "connections/s, $PAR parallel" cpsN "conn/s" 1 "%.0f"
-rows "JSON-RPC add round trip, median of $RPC_N" rpc50 "us" 1 "%.1f"
-rows "JSON-RPC add round trip, p99" rpc99 "us" 1 "%.1f"
+printf "| %-44s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %7s | %7s | %7s | %7s | %7s |\n" "workload" \
+    "ours, on" "ours, off" "smoltcp" "kernel" "relay" "relay" "relay" "on/kern" "off/kern" "on/smol" "off/smol" "on/vnet"
+printf "| %-44s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %7s | %7s | %7s | %7s | %7s |\n" "" \
+    "" "" "over TUN" "over veth" "plain" "vnet" "tun-rs" "" "" "" "" ""
+printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(dashes 46)" "$(dashes 11)" "$(dashes 11)" \
+    "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" \
+    "$(dashes 9)" "$(dashes 9)" "$(dashes 9)" "$(dashes 9)" "$(dashes 9)"
+row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "MB/s" 1e6 "%.1f" dl
+row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "Gbit/s" 1.25e8 "%.2f" dl
+row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "MB/s" 1e6 "%.1f" ul
+row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "Gbit/s" 1.25e8 "%.2f" ul
+row "GET / fresh conn, median of $LAT_N" "us" 1 "%.0f" lat50
+row "GET / fresh conn, p99" "us" 1 "%.0f" lat99
+row "connections/s, sequential" "conn/s" 1 "%.0f" cps1
+row "connections/s, $PAR parallel" "conn/s" 1 "%.0f" cpsN
+row "JSON-RPC add round trip, median of $RPC_N" "us" 1 "%.1f" rpc50
+row "JSON-RPC add round trip, p99" "us" 1 "%.1f" rpc99
 echo
-echo "ours, offload: demo --offload on; ours, none: demo --offload off."
-echo "on/kern, off/kern = ours / kernel: above 1 is better for MB/s and conn/s, worse for us."
+echo "ours, on: demo --offload on; ours, off: demo --offload off; smoltcp: smoltcp_serve"
+echo "(smoltcp 0.14, one thread, no offload) on the same TUN set-up; kernel: demo"
+echo "kernel-serve over veth; relay: kernel to kernel through two TUNs and tun_relay"
+echo "(bulk only). Ratios are ours / peer: above 1 is better for MB/s and conn/s,"
+echo "worse for us. on/vnet: ours with offload against the relay's vnet ceiling."
+awk -v v="${R[relay-vnet.dl]:-}" -v t="${R[relay-tun-rs.dl]:-}" -v vu="${R[relay-vnet.ul]:-}" -v tu="${R[relay-tun-rs.ul]:-}" 'BEGIN {
+    if (v != "" && t != "" && t + 0 > 0 && tu + 0 > 0)
+        printf "offload layer: relay through ours (vnet) / through tun-rs: download %.2fx, upload %.2fx\n", v / t, vu / tu
+}'
