@@ -755,6 +755,11 @@ mod tests {
             options: TcpOptions::default(),
             payload,
         };
+        packet_of(src, &seg)
+    }
+
+    /// `seg` from `src` to us in an IPv4 packet.
+    fn packet_of(src: Ipv4Addr, seg: &TcpRepr<'_>) -> Vec<u8> {
         let ip = Ipv4Repr {
             src,
             dst: US,
@@ -1064,17 +1069,7 @@ mod tests {
             options: TcpOptions::default(),
             payload: b"sixteen bytes!!!",
         };
-        let ip = Ipv4Repr {
-            src: PEER,
-            dst: US,
-            protocol: tcp::PROTOCOL,
-            ttl: 64,
-            payload_len: ack.buffer_len(),
-        };
-        let mut p = vec![0u8; ip.buffer_len()];
-        ack.emit(PEER, US, &mut p[ipv4::HEADER_LEN..])
-            .unwrap_or_else(|e| panic!("{e}"));
-        ip.emit(&mut p).unwrap_or_else(|e| panic!("{e}"));
+        let p = packet_of(PEER, &ack);
         rx.process(&inner, &batch_of(&fragments(&p, 24, 2)));
         assert_eq!(inner.stats.get("ip_reassembled"), Some(2));
         let conn = inner

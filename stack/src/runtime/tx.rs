@@ -80,6 +80,16 @@ fn build_ip(
         ip.emit(packet)?;
         Ok(ip.buffer_len())
     });
+    built(inner, result, dst)
+}
+
+/// The length of a packet that was built, or `None` (counted and logged)
+/// when it could not be.
+fn built(
+    inner: &Inner,
+    result: Result<usize, Error>,
+    dst: impl std::fmt::Display,
+) -> Option<usize> {
     match result {
         Ok(len) => Some(len),
         Err(e) => {
@@ -247,12 +257,8 @@ pub(crate) fn send_ip6(
             ip.emit(packet)?;
             Ok(ip.buffer_len())
         });
-        match result {
-            Ok(len) => sent(inner, inner.device.send(&packet[..len])),
-            Err(e) => {
-                bump(&inner.stats.tx_errors);
-                tracing::warn!("could not build a packet to {dst}: {e}");
-            }
+        if let Some(len) = built(inner, result, dst) {
+            sent(inner, inner.device.send(&packet[..len]));
         }
     });
 }
