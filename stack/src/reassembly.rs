@@ -886,6 +886,14 @@ mod tests {
             prop_assume!(!ranges.contains(&odd));
             // The whole payload in one piece is no fragment to overlap.
             prop_assume!(odd != (0, payload.len()));
+            // An odd fragment that starts and ends where regular ones do
+            // is the union of some of them: the datagram may then complete
+            // with it, rightly, before any of those arrives. One edge
+            // inside a regular fragment makes that fragment overlap it,
+            // and it is needed to complete.
+            let edges: std::collections::HashSet<usize> =
+                ranges.iter().flat_map(|&(s, e)| [s, e]).collect();
+            prop_assume!(!(edges.contains(&odd.0) && edges.contains(&odd.1)));
             let mut r = Reassembler::new(limits());
             // The odd fragment first, then the regular ones: one of them
             // overlaps it, and from then on nothing completes.
