@@ -8,7 +8,7 @@
 //!   api: TcpListener, TcpStream, UdpSocket (std::net-like) ── through runtime::ops
 //! ```
 //!
-//! IPv4 fragments take a detour through [`reassembly`] (sans-IO, bounded)
+//! IPv4 and IPv6 fragments take a detour through [`reassembly`] (sans-IO, bounded)
 //! before the RX path handles the whole datagram.
 //!
 //! Start a [`Stack`] on a [`device::Device`] with a [`Config`] (checked by
