@@ -117,11 +117,8 @@ pub(crate) fn on_fragment(
 pub(crate) struct Reassembled6 {
     /// The whole packet, as if never fragmented: no fragment header.
     pub(crate) packet: Vec<u8>,
-    /// Where the fragmentable part starts.
-    pub(crate) unfragmentable_len: usize,
-    /// The header the fragmentable part starts with (the fragment
-    /// header's Next Header).
-    pub(crate) next: u8,
+    /// Where its parts are.
+    pub(crate) parts: ipv6::Relinked,
 }
 
 /// An IPv6 fragment for us (`packet`, parsed into `ip`, `info` and its
@@ -157,12 +154,11 @@ pub(crate) fn on_fragment6(
     };
     let mut datagram = insert(inner, now, key, Some(RULES_V6), fragment)?;
     match ipv6::finish_reassembled(&mut datagram.bytes, datagram.head_len) {
-        Ok((unfragmentable_len, next)) => {
+        Ok(parts) => {
             bump(&inner.stats.ip_reassembled);
             Some(Reassembled6 {
                 packet: datagram.bytes,
-                unfragmentable_len,
-                next,
+                parts,
             })
         }
         Err(_) => {

@@ -102,8 +102,12 @@ fn fragment(
     let Some(whole) = reasm::on_fragment6(inner, now, ip, info, packet, data) else {
         return;
     };
-    let fragmentable = whole.packet.get(whole.unfragmentable_len..).unwrap_or(&[]);
-    match walk_after_reassembly(whole.next, fragmentable, ip.dst.is_multicast()) {
+    let parts = whole.parts;
+    let fragmentable = whole.packet.get(parts.unfragmentable_len..).unwrap_or(&[]);
+    match walk_after_reassembly(parts.next, fragmentable, ip.dst.is_multicast()) {
+        // No Next Header (RFC 8200 §4.7): nothing to hand on, as for an
+        // unfragmented packet.
+        Ok((next_header::NO_NEXT_HEADER, _)) => {}
         Ok((upper, payload)) => {
             let ip = Ipv6Repr {
                 next_header: upper,
@@ -116,10 +120,15 @@ fn fragment(
         Err(e) => {
             inner.stats.count_drop(e.error());
             if let Ipv6Error::Problem { code, pointer, .. } = e {
-                // The walk's pointer counts from the end of the fixed
-                // header; the unfragmentable part sits in between.
-                let offset = whole.unfragmentable_len.saturating_sub(HEADER_LEN) as u32;
-                param_problem(inner, now, ours, &whole.packet, code, pointer + offset);
+                // The walk counts as if the fragmentable part followed
+                // the fixed header (its first Next Header at 6); the
+                // unfragmentable part sits in between.
+                let pointer = if (pointer as usize) < HEADER_LEN {
+                    parts.next_header_at as u32
+                } else {
+                    pointer + parts.unfragmentable_len.saturating_sub(HEADER_LEN) as u32
+                };
+                param_problem(inner, now, ours, &whole.packet, code, pointer);
             }
         }
     }
@@ -656,6 +665,42 @@ mod tests {
         let stats = inner.stats.snapshot();
         assert_eq!(count(&stats, "ip_reassembled"), 1);
         assert_eq!(count(&stats, "icmp_unreachable_tx"), 1);
+    }
+
+    #[test]
+    fn a_fragment_header_inside_a_reassembled_packet_is_a_parameter_problem() {
+        // Destination options (unfragmentable), then fragments whose
+        // reassembled payload starts with a second fragment header: the
+        // pointer names the destination options' Next Header field (40).
+        let (inner, peer) = stack6();
+        let mut nested = vec![udp::PROTOCOL, 0, 0, 0, 0, 0, 0, 1];
+        nested.extend_from_slice(&[0; 8]);
+        let frags: Vec<Vec<u8>> = nested
+            .chunks(8)
+            .enumerate()
+            .map(|(i, part)| {
+                let info = ipv6::FragmentInfo {
+                    id: 77,
+                    offset: i * 8,
+                    more: i == 0,
+                };
+                let mut chain = vec![next_header::FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+                let mut frag = vec![0; ipv6::FRAGMENT_HEADER_LEN];
+                ipv6::emit_fragment_header(next_header::FRAGMENT, info, &mut frag).unwrap();
+                chain.extend_from_slice(&frag);
+                chain.extend_from_slice(part);
+                packet_to(US, next_header::DEST_OPTIONS, &chain)
+            })
+            .collect();
+        feed(&inner, &frags);
+        let (_, body) = reply(&sent(&peer));
+        let Icmpv6Repr::ParamProblem { code, pointer, .. } =
+            Icmpv6Repr::parse(US, PEER, &body).unwrap()
+        else {
+            panic!("not a parameter problem");
+        };
+        assert_eq!((code, pointer), (ipv6::problem_code::NEXT_HEADER, 40));
+        assert_eq!(count(&inner.stats.snapshot(), "icmp_param_problem_tx"), 1);
     }
 
     #[test]

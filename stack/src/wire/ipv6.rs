@@ -260,21 +260,33 @@ pub fn walk_after_reassembly(
 /// `max_len` for IPv6.
 pub const MAX_REASSEMBLED_LEN: usize = HEADER_LEN + FRAGMENT_HEADER_LEN + 0xffff;
 
+/// Where [`finish_reassembled`] left a reassembled packet's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relinked {
+    /// Where the fragmentable part starts: the fixed header and the
+    /// unfragmentable extension headers come before.
+    pub unfragmentable_len: usize,
+    /// Where the Next Header field naming the fragmentable part's first
+    /// header sits (6, or in the last unfragmentable extension header).
+    pub next_header_at: usize,
+    /// That Next Header: the fragment header's.
+    pub next: u8,
+}
+
 /// Turns `packet`, the first fragment's headers up to and including its
 /// fragment header (`head_len` bytes, as they arrived) followed by the
 /// whole reassembled fragmentable part, into the packet RFC 8200 §4.5
 /// describes: the unfragmentable part, its last Next Header now the
 /// fragment header's, then the fragmentable part; the fragment header is
-/// gone and the payload length covers the rest. Returns the length of the
-/// unfragmentable part (where the fragment header's Next Header starts)
-/// and that Next Header.
+/// gone and the payload length covers the rest. Returns where its parts
+/// are.
 ///
 /// # Errors
 ///
 /// `BadLength` when the reassembled payload is longer than 65,535 bytes
 /// or `head_len` does not end on a fragment header after a chain of
 /// extension headers.
-pub fn finish_reassembled(packet: &mut Vec<u8>, head_len: usize) -> Result<(usize, u8), Error> {
+pub fn finish_reassembled(packet: &mut Vec<u8>, head_len: usize) -> Result<Relinked, Error> {
     let frag_at = head_len
         .checked_sub(FRAGMENT_HEADER_LEN)
         .filter(|&at| at >= HEADER_LEN && head_len <= packet.len())
@@ -296,7 +308,11 @@ pub fn finish_reassembled(packet: &mut Vec<u8>, head_len: usize) -> Result<(usiz
     packet[field] = next;
     packet.drain(frag_at..head_len);
     packet[4..6].copy_from_slice(&len.to_be_bytes());
-    Ok((frag_at, next))
+    Ok(Relinked {
+        unfragmentable_len: frag_at,
+        next_header_at: field,
+        next,
+    })
 }
 
 /// How the extension-header walk goes for one packet.
@@ -769,7 +785,12 @@ mod tests {
         chain.extend(&frag);
         chain.extend([5; 16]);
         let mut p = packet(next_header::DEST_OPTIONS, &chain);
-        assert_eq!(finish_reassembled(&mut p, 56), Ok((48, UDP)));
+        let relinked = Relinked {
+            unfragmentable_len: 48,
+            next_header_at: 40,
+            next: UDP,
+        };
+        assert_eq!(finish_reassembled(&mut p, 56), Ok(relinked));
         assert_eq!(p.len(), 64);
         let (r, carried) = Ipv6Repr::parse(&p).unwrap();
         assert_eq!(r.next_header, UDP);
@@ -777,7 +798,12 @@ mod tests {
 
         // Right after the fixed header.
         let mut p = fragment(info, UDP, &[6; 8]);
-        assert_eq!(finish_reassembled(&mut p, 48), Ok((40, UDP)));
+        let relinked = Relinked {
+            unfragmentable_len: 40,
+            next_header_at: 6,
+            next: UDP,
+        };
+        assert_eq!(finish_reassembled(&mut p, 48), Ok(relinked));
         assert_eq!(verdict(&p), Ok(UDP));
         assert_eq!(p.len(), 48);
     }
