@@ -90,8 +90,8 @@ pub struct Config {
     /// reaches this number shuts the stack down, so every waiting call
     /// fails rather than a broken stack limping on. At least 1. Default 16.
     pub max_thread_panics: u32,
-    /// IPv4 datagrams under fragment reassembly at once (RFC 791,
-    /// `crate::reassembly`). Past it the oldest incomplete one is dropped
+    /// Datagrams under fragment reassembly at once, IPv4 (RFC 791) and
+    /// IPv6 (RFC 8200 §4.5) together (`crate::reassembly`). Past it the oldest incomplete one is dropped
     /// (`ip_reasm_evicted`), so fragments that never complete cannot lock
     /// out real fragmented traffic. 0 turns reassembly off: every fragment
     /// is dropped and counted (`drop_fragmented`). Default 64.
@@ -99,7 +99,8 @@ pub struct Config {
     /// Bytes charged to the datagrams under reassembly (their buffers and
     /// bookkeeping; a datagram in 1480-byte fragments is charged about its
     /// length). Past it the oldest goes, as for `reassembly_max_datagrams`.
-    /// At least [`MIN_REASSEMBLY_BYTES`], so the largest datagram fits.
+    /// At least [`MIN_REASSEMBLY_BYTES`], so the largest datagram of
+    /// either family fits.
     /// Default 1 MiB.
     ///
     /// DoS warning: this, plus the reassembled datagram being delivered,
@@ -110,7 +111,8 @@ pub struct Config {
     /// 60 s to 120 s, Linux uses 30 s). On expiry the fragments are
     /// dropped (`ip_reasm_timeout`) and, when the first fragment was among
     /// them, ICMP Time Exceeded is sent (`icmp_time_exceeded_tx`). Default
-    /// 30 s.
+    /// 30 s. IPv4 only: IPv6 fragments have the fixed
+    /// [`REASSEMBLY_TIMEOUT_V6`].
     pub reassembly_timeout: Duration,
     /// Bytes of receive storage all TCP connections together may hold:
     /// in-order data waiting for readers and out-of-order data waiting
@@ -158,10 +160,20 @@ impl Default for Config {
 }
 
 /// The least `Config::reassembly_max_bytes` when reassembly is on: what
-/// the largest IPv4 datagram (65,535 bytes) can be charged, in the
-/// smallest fragments (see `crate::reassembly::datagram_charge`).
+/// the largest datagram can be charged, in the smallest fragments (see
+/// `crate::reassembly::datagram_charge`). The largest is an IPv6 one (a
+/// 65,535-byte payload behind the fixed and fragment headers), longer
+/// than the largest IPv4 datagram (65,535 bytes in all).
 pub const MIN_REASSEMBLY_BYTES: usize =
-    crate::reassembly::datagram_charge(crate::wire::ipv4::MAX_PACKET_LEN);
+    crate::reassembly::datagram_charge(crate::wire::ipv6::MAX_REASSEMBLED_LEN);
+
+/// How long an IPv6 datagram's fragments have to arrive, from the first
+/// one to reach us: RFC 8200 §4.5 fixes it ("within 60 seconds of the
+/// reception of the first-arriving fragment"), so it is not configurable.
+/// On expiry the fragments are dropped (`ip_reasm_timeout`) and, when the
+/// first fragment was among them, ICMPv6 Time Exceeded code 1 is sent
+/// (`icmp_time_exceeded_tx`).
+pub const REASSEMBLY_TIMEOUT_V6: Duration = Duration::from_secs(60);
 
 /// The longest `Config::reassembly_timeout`: RFC 1122 §3.3.2 names 60 s
 /// to 120 s as the range of a reasonable timeout; a longer one only holds
@@ -331,8 +343,8 @@ impl Config {
                 "reassembly_max_bytes",
                 self.reassembly_max_bytes,
                 format!(
-                    "is too small: at least {MIN_REASSEMBLY_BYTES} bytes, so a 65,535-byte \
-                     datagram can be reassembled (or set reassembly_max_datagrams = 0 to turn \
+                    "is too small: at least {MIN_REASSEMBLY_BYTES} bytes, so the largest \
+                     datagram (an IPv6 payload of 65,535 bytes) can be reassembled (or set reassembly_max_datagrams = 0 to turn \
                      reassembly off)"
                 ),
             ));
@@ -609,8 +621,15 @@ mod tests {
     fn reassembly_bounds_must_let_the_largest_datagram_through() {
         let (field, msg) = rejected(|c| c.reassembly_max_bytes = 65_535);
         assert_eq!(field, "reassembly_max_bytes");
-        assert!(msg.contains("65,535-byte datagram"), "{msg}");
+        assert!(msg.contains("IPv6 payload of 65,535 bytes"), "{msg}");
         accepted(|c| c.reassembly_max_bytes = MIN_REASSEMBLY_BYTES);
+        // The largest IPv4 datagram's charge is not enough: an IPv6 one is
+        // longer.
+        let v4 = crate::reassembly::datagram_charge(crate::wire::ipv4::MAX_PACKET_LEN);
+        assert_eq!(
+            rejected(|c| c.reassembly_max_bytes = v4).0,
+            "reassembly_max_bytes"
+        );
         assert!(MIN_REASSEMBLY_BYTES <= Config::default().reassembly_max_bytes);
         let (field, msg) = rejected(|c| c.reassembly_timeout = Duration::ZERO);
         assert_eq!(field, "reassembly_timeout");

@@ -8,8 +8,8 @@
 //!   api: TcpListener, TcpStream, UdpSocket (std::net-like) ── through runtime::ops
 //! ```
 //!
-//! IPv4 fragments take a detour through [`reassembly`] (sans-IO, bounded)
-//! before the RX path handles the whole datagram.
+//! IPv4 and IPv6 fragments take a detour through [`reassembly`] (sans-IO,
+//! bounded) before the RX path handles the whole datagram.
 //!
 //! Start a [`Stack`] on a [`device::Device`] with a [`Config`] (checked by
 //! [`Config::validate`]); open sockets with the `api` types. Dropping the

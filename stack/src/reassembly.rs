@@ -2,8 +2,11 @@
 //!
 //! A [`Reassembler`] collects the fragments of datagrams under a key
 //! (for IPv4 [`FragKey::V4`]: source, destination, protocol and
-//! identification, RFC 791) and hands back each datagram once its
-//! fragments cover it. It knows nothing of header formats: the caller
+//! identification, RFC 791; for IPv6 [`FragKey::V6`]: source, destination
+//! and identification, RFC 8200 §4.5) and hands back each datagram once
+//! its fragments cover it. Both families share one reassembler and its
+//! bounds; each datagram keeps the [`Rules`] of its family (timeout,
+//! longest datagram, shortest header). It knows nothing of header formats: the caller
 //! passes the fragment's byte offset, its More Fragments flag, its data
 //! and, with the first fragment (offset 0), the header bytes the datagram
 //! is rebuilt with. Time is an argument ([`Reassembler::insert`],
@@ -23,10 +26,11 @@
 //!   (RFC 791), an empty fragment, two last fragments that disagree,
 //!   data past the end a last fragment set, or a datagram that would be
 //!   longer than `max_len` (65,535 bytes for IPv4).
-//! - Each datagram has `timeout` from its first fragment's arrival to
-//!   complete (RFC 791's reassembly timer, RFC 1122 §3.3.2). On timeout
+//! - Each datagram has its `timeout` from its first fragment's arrival to
+//!   complete (RFC 791's reassembly timer, RFC 1122 §3.3.2; 60 s for
+//!   IPv6, RFC 8200 §4.5). On timeout
 //!   [`Reassembler::expire`] reports the ones whose first fragment was
-//!   received, so the caller can send ICMP Time Exceeded.
+//!   received, so the caller can send ICMP (or ICMPv6) Time Exceeded.
 //!
 //! DoS warning: at most `max_datagrams` datagrams are held at once, and at
 //! most `max_bytes` bytes are charged to them (their buffers and
@@ -36,17 +40,17 @@
 //! pushes out only its own kind and cannot lock out real fragmented
 //! traffic, which completes in the time a flood takes to cycle the table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::time::Instant;
 
 /// Which datagram a fragment belongs to (RFC 791 §3.2: "the fragments of
 /// a datagram are identified by source, destination, protocol and
-/// identification"). IPv6's key (source, destination, identification,
-/// RFC 8200 §4.5) joins as a second variant.
+/// identification"; RFC 8200 §4.5: IPv6's by source, destination and
+/// the fragment header's identification).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FragKey {
     V4 {
@@ -55,9 +59,16 @@ pub enum FragKey {
         protocol: u8,
         id: u16,
     },
+    V6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        id: u32,
+    },
 }
 
-/// The bounds a [`Reassembler`] keeps.
+/// The bounds a [`Reassembler`] keeps, and the [`Rules`] of the datagrams
+/// [`Reassembler::insert`] takes (others come with
+/// [`Reassembler::insert_with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Datagrams under reassembly at once, counting those dropped for an
@@ -71,6 +82,34 @@ pub struct Limits {
     pub max_len: usize,
     /// The shortest header a datagram has (20 for IPv4): what a datagram
     /// whose first fragment is still missing is assumed to carry.
+    pub min_head: usize,
+}
+
+impl Limits {
+    /// The rules `insert` applies: `timeout`, `max_len` and `min_head`.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            timeout: self.timeout,
+            max_len: self.max_len,
+            min_head: self.min_head,
+        }
+    }
+}
+
+/// What a datagram's family decides, kept with each datagram: fragments
+/// of IPv4 and IPv6 share one reassembler and its bounds, not their
+/// timeout or lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// From the datagram's first fragment to its expiry.
+    pub timeout: Duration,
+    /// The longest datagram, its head included (65,535 for IPv4; for
+    /// IPv6 the fixed header, the fragment header and a 65,535-byte
+    /// payload).
+    pub max_len: usize,
+    /// The shortest head a datagram has (20 for IPv4, 48 for IPv6): what
+    /// a datagram whose first fragment is still missing is assumed to
+    /// carry.
     pub min_head: usize,
 }
 
@@ -162,9 +201,11 @@ pub struct Reassembler<K> {
     /// keyed hash keeps them from colliding on purpose.
     datagrams: HashMap<K, Entry>,
     /// Keys by arrival of their first fragment: the oldest first, for
-    /// eviction and for the timeout (one timeout for all, so the oldest
-    /// expires first).
+    /// eviction.
     order: BTreeMap<u64, K>,
+    /// (expiry, arrival) of every datagram: the first expires first (the
+    /// families' timeouts differ, so this is not `order`).
+    deadlines: BTreeSet<(Instant, u64)>,
     next_seq: u64,
     /// The sum of every entry's charge.
     bytes: usize,
@@ -173,7 +214,8 @@ pub struct Reassembler<K> {
 #[derive(Debug)]
 struct Entry {
     seq: u64,
-    created: Instant,
+    expires: Instant,
+    rules: Rules,
     /// `None`: dropped (overlap or inconsistency), remembered so its
     /// late fragments are discarded too.
     parts: Option<Parts>,
@@ -221,6 +263,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
             limits,
             datagrams: HashMap::new(),
             order: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
             next_seq: 0,
             bytes: 0,
         }
@@ -243,13 +286,26 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
     /// When the oldest datagram expires: the next call to
     /// [`expire`](Self::expire) that finds something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let (_, key) = self.order.first_key_value()?;
-        let entry = self.datagrams.get(key)?;
-        Some(entry.created + self.limits.timeout)
+        self.deadlines.first().map(|&(at, _)| at)
     }
 
-    /// Takes one fragment of datagram `key`, arrived at `now`.
+    /// Takes one fragment of datagram `key`, arrived at `now`, under the
+    /// rules of `Limits` ([`Limits::rules`]).
     pub fn insert(&mut self, now: Instant, key: K, frag: Fragment<'_>) -> Inserted {
+        let rules = self.limits.rules();
+        self.insert_with(now, key, rules, frag)
+    }
+
+    /// Takes one fragment of datagram `key`, arrived at `now`; `rules`
+    /// are the datagram's when this fragment starts it, and ignored
+    /// otherwise.
+    pub fn insert_with(
+        &mut self,
+        now: Instant,
+        key: K,
+        rules: Rules,
+        frag: Fragment<'_>,
+    ) -> Inserted {
         let mut evicted = 0;
         if !self.datagrams.contains_key(&key) {
             if self.limits.max_datagrams == 0 {
@@ -271,12 +327,15 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
             }
             let seq = self.next_seq;
             self.next_seq += 1;
+            let expires = now + rules.timeout;
             self.order.insert(seq, key.clone());
+            self.deadlines.insert((expires, seq));
             self.datagrams.insert(
                 key.clone(),
                 Entry {
                     seq,
-                    created: now,
+                    expires,
+                    rules,
                     parts: Some(Parts::default()),
                 },
             );
@@ -294,12 +353,13 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         let Some(parts) = &entry.parts else {
             return Outcome::Discarded;
         };
+        let rules = entry.rules;
         let start = frag.offset;
         let end = start.saturating_add(frag.data.len());
         let head_len = if start == 0 {
             frag.head.len()
         } else if parts.head.is_empty() {
-            self.limits.min_head
+            rules.min_head
         } else {
             parts.head.len()
         };
@@ -312,7 +372,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
             .max(end);
         let inconsistent = frag.data.is_empty()
             || (frag.more && !frag.data.len().is_multiple_of(UNIT))
-            || head_len.saturating_add(far) > self.limits.max_len
+            || head_len.saturating_add(far) > rules.max_len
             || u32::try_from(end).is_err()
             || match (parts.total, frag.more) {
                 (Some(total), true) => end > total,
@@ -402,18 +462,21 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
     /// Drops every datagram whose timeout has passed at `now`, oldest
     /// first, and reports those that were still being collected.
     pub fn expire(&mut self, now: Instant, mut on_expired: impl FnMut(Expired<K>)) {
-        while let Some(at) = self.poll_timeout() {
+        while let Some(&(at, seq)) = self.deadlines.first() {
             if at > now {
                 break;
             }
-            let Some((_, key)) = self.order.first_key_value() else {
-                break;
+            let Some(key) = self.order.get(&seq).cloned() else {
+                // invariant: `deadlines` and `order` hold the same
+                // datagrams; should they not, forget the stray deadline.
+                self.deadlines.pop_first();
+                continue;
             };
-            let key = key.clone();
             let Some(entry) = self.remove(&key) else {
                 // invariant: `order` and `datagrams` hold the same keys;
                 // should they not, forget the stray key.
-                self.order.pop_first();
+                self.order.remove(&seq);
+                self.deadlines.pop_first();
                 continue;
             };
             if let Some(parts) = entry.parts {
@@ -440,6 +503,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
     fn remove(&mut self, key: &K) -> Option<Entry> {
         let entry = self.datagrams.remove(key)?;
         self.order.remove(&entry.seq);
+        self.deadlines.remove(&(entry.expires, entry.seq));
         self.bytes = self.bytes.saturating_sub(entry.charge());
         Some(entry)
     }
@@ -813,6 +877,46 @@ mod tests {
         assert_eq!(r.poll_timeout(), None);
     }
 
+    #[test]
+    fn each_datagram_keeps_its_own_rules() {
+        // An IPv6 datagram (60 s, a 48-byte head) arrives before an IPv4
+        // one (30 s): the IPv4 one expires first all the same.
+        let v6 = FragKey::V6 {
+            src: "fd00::1".parse().unwrap(),
+            dst: "fd00::2".parse().unwrap(),
+            id: 0x1234_5678,
+        };
+        let rules6 = Rules {
+            timeout: Duration::from_secs(60),
+            max_len: 48 + 0xffff,
+            min_head: 48,
+        };
+        let mut r = Reassembler::new(limits());
+        let p = pattern(64);
+        let head6 = [6u8; 48];
+        let first6 = Fragment {
+            head: &head6,
+            ..frag(0, true, &p[..16])
+        };
+        let _ = r.insert_with(T0, v6, rules6, first6);
+        let _ = r.insert(T0 + Duration::from_secs(1), key(1), frag(0, true, &p[..16]));
+        assert_eq!(r.poll_timeout(), Some(T0 + Duration::from_secs(31)));
+        let mut expired = Vec::new();
+        r.expire(T0 + Duration::from_secs(59), |e| expired.push(e.key));
+        assert_eq!(expired, vec![key(1)]);
+        assert_eq!(r.poll_timeout(), Some(T0 + Duration::from_secs(60)));
+        // The IPv6 datagram may be 65,535 bytes past its 48-byte head,
+        // which IPv4's 65,535-byte bound would refuse.
+        let big = pattern(0xffff);
+        let last = r.insert_with(T0, v6, rules6, frag(16, false, &big[16..]));
+        let Outcome::Complete(d) = last.outcome else {
+            panic!("not complete: {:?}", last.outcome);
+        };
+        assert_eq!((d.head_len, d.bytes.len()), (48, 48 + 0xffff));
+        r.expire(T0 + Duration::from_secs(60), |e| expired.push(e.key));
+        assert!(r.is_empty());
+    }
+
     // ---- properties ----------------------------------------------------
 
     /// A payload of `len` bytes cut at 8-byte multiples into fragments,
@@ -933,6 +1037,7 @@ mod tests {
                 prop_assert!(r.len() <= max_datagrams);
                 prop_assert!(r.bytes() <= max_bytes);
                 prop_assert_eq!(r.len(), r.order.len());
+                prop_assert_eq!(r.len(), r.deadlines.len());
                 if let Some(at) = r.poll_timeout() {
                     prop_assert!(at > now);
                 }

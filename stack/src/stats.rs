@@ -70,7 +70,7 @@ counters! {
     drop_bad_checksum,
     /// Dropped: a malformed TCP option.
     drop_bad_option,
-    /// Dropped: an IPv4 fragment while reassembly is off
+    /// Dropped: an IPv4 or IPv6 fragment while reassembly is off
     /// (`Config::reassembly_max_datagrams = 0`).
     drop_fragmented,
     /// Dropped: a protocol or message type we do not handle.
@@ -107,27 +107,31 @@ counters! {
     /// ICMP errors (port or protocol unreachable, time exceeded)
     /// suppressed by the rate limit.
     icmp_rate_limited,
-    /// IPv4 fragments received for us and handed to reassembly.
+    /// Fragments received for us and handed to reassembly. This and the
+    /// other `ip_reasm_*`, `ip_reassembled` and `ip_frag_*` counters
+    /// count IPv4 and IPv6 together, as one reassembler serves both.
     ip_frag_received,
-    /// IPv4 datagrams reassembled from fragments (then counted and
+    /// Datagrams reassembled from fragments (then counted and
     /// handled as any packet).
     ip_reassembled,
     /// Datagrams whose fragments did not all arrive within
-    /// `Config::reassembly_timeout`.
+    /// `Config::reassembly_timeout` (IPv4) or 60 s (IPv6,
+    /// `config::REASSEMBLY_TIMEOUT_V6`).
     ip_reasm_timeout,
     /// Datagrams dropped because two of their fragments overlapped
-    /// (RFC 5722's rule, applied to IPv4 too).
+    /// (RFC 5722 for IPv6, the same rule applied to IPv4).
     ip_reasm_overlap_dropped,
     /// Datagrams dropped for inconsistent fragment lengths, or for being
-    /// longer than 65,535 bytes.
+    /// longer than 65,535 bytes (IPv4) or a payload of 65,535 (IPv6).
     ip_reasm_invalid,
     /// Incomplete datagrams dropped, oldest first, to keep reassembly
     /// within `Config::reassembly_max_datagrams` and
     /// `Config::reassembly_max_bytes`.
     ip_reasm_evicted,
-    /// IPv4 fragments sent (our datagrams larger than the MTU).
+    /// Fragments sent (our datagrams and IPv6 packets larger than the
+    /// MTU).
     ip_frag_tx,
-    /// ICMP time exceeded (fragment reassembly) sent.
+    /// ICMP and ICMPv6 time exceeded (fragment reassembly) sent.
     icmp_time_exceeded_tx,
     /// UDP datagrams delivered to a socket.
     udp_rx,

@@ -1,6 +1,8 @@
 //! IPv6 against the Linux kernel through a real TUN device, while the
-//! stack's sockets are IPv4 only: `ping -6` is answered, and TCP and UDP
-//! over IPv6 are refused as by a host with nothing listening on IPv6.
+//! stack's sockets are IPv4 only: `ping -6` is answered, also when its
+//! requests and replies are larger than the MTU (fragments both ways),
+//! and TCP and UDP over IPv6 are refused as by a host with nothing
+//! listening on IPv6.
 
 mod common;
 
@@ -50,6 +52,33 @@ fn ping6_gets_three_replies() {
         stack.stats().snapshot()
     );
     assert_eq!(counter(&stack, "icmp_echo"), 3);
+    stack.shutdown();
+}
+
+#[test]
+fn ping6_of_4000_bytes_is_answered_through_fragments() {
+    if !can_run("ping6_of_4000_bytes_is_answered_through_fragments") {
+        return;
+    }
+    let (ns, stack) = setup("frag6");
+    // 4008 bytes of ICMPv6 over a 1500-byte MTU: the kernel fragments
+    // each request, we reassemble it, and the reply goes back in
+    // fragments the kernel reassembles.
+    let out = ns.exec(&[
+        "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", STACK6,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("3 packets transmitted, 3 received"),
+        "ping -6 -s 4000 failed: {text}{}\nstack counters: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        stack.stats().snapshot()
+    );
+    assert_eq!(counter(&stack, "icmp_echo"), 3);
+    assert_eq!(counter(&stack, "ip_reassembled"), 3);
+    assert!(counter(&stack, "ip_frag_received") >= 9);
+    assert!(counter(&stack, "ip_frag_tx") >= 9);
+    assert_eq!(counter(&stack, "ip_reasm_overlap_dropped"), 0);
     stack.shutdown();
 }
 

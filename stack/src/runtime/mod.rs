@@ -128,7 +128,7 @@ pub(crate) struct Inner {
     /// Arriving fragments under reassembly (`reasm`).
     pub(crate) reasm: reasm::Reasm,
     /// The identification of the next datagram we fragment (its low 16
-    /// bits): one counter for all destinations from a random start
+    /// bits for IPv4, all 32 for IPv6): one counter for all destinations from a random start
     /// (RFC 6864 §4.2 asks only that it not repeat within a datagram's
     /// lifetime per source, destination and protocol).
     pub(crate) ip_id: AtomicU32,
@@ -375,6 +375,13 @@ impl Inner {
     pub(crate) fn next_ip_id(&self) -> u16 {
         // Wraps at 2^16 by design (the field has 16 bits).
         self.ip_id.fetch_add(1, Ordering::Relaxed) as u16
+    }
+
+    /// The identification for the next IPv6 packet we fragment (RFC 8200
+    /// §4.5: 32 bits, different from any other recent fragmented packet
+    /// between the same addresses). The same counter as IPv4's.
+    pub(crate) fn next_ip6_id(&self) -> u32 {
+        self.ip_id.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -1,15 +1,19 @@
-//! Arriving IPv4 fragments: the runtime side of `crate::reassembly`.
+//! Arriving IPv4 and IPv6 fragments: the runtime side of
+//! `crate::reassembly`.
 //!
 //! The RX thread hands every fragment addressed to us to
-//! [`on_fragment`], which feeds the stack's one [`Reassembler`] and gives
+//! [`on_fragment`] (IPv4) or [`on_fragment6`] (IPv6), which feed the
+//! stack's one [`Reassembler`] (both families share its bounds) and give
 //! back the whole datagram once its last missing fragment arrives; the RX
 //! path then takes it as any unfragmented packet. The reassembler's
 //! timeout is a deadline in the timer heap (`timers`), armed as a
 //! socket's is: when it fires, [`expire`] drops what timed out and sends
-//! ICMP Time Exceeded (fragment reassembly, RFC 792; RFC 1122 §3.3.2) for
-//! each datagram whose first fragment had arrived, under the ICMP error
-//! rate limit. Every outcome is counted (`ip_frag_received`,
-//! `ip_reassembled`, `ip_reasm_*`, `icmp_time_exceeded_tx`).
+//! ICMP Time Exceeded (fragment reassembly, RFC 792; RFC 1122 §3.3.2) or
+//! ICMPv6 Time Exceeded code 1 (RFC 8200 §4.5) for each datagram whose
+//! first fragment had arrived, under the ICMP error rate limit. Every
+//! outcome is counted, for both families in the same counters
+//! (`ip_frag_received`, `ip_reassembled`, `ip_reasm_*`,
+//! `icmp_time_exceeded_tx`).
 //!
 //! Lock order: the reassembler's lock is taken last; under it only the
 //! timer heap's lock is taken (to arm the deadline). Packets are sent
@@ -17,14 +21,26 @@
 
 use parking_lot::Mutex;
 
-use crate::config::Config;
+use crate::config::{Config, REASSEMBLY_TIMEOUT_V6};
 use crate::icmp;
-use crate::reassembly::{Expired, FragKey, Fragment, Limits, Outcome, Reassembler};
+use crate::reassembly::{
+    Datagram, Expired, FragKey, Fragment, Limits, Outcome, Reassembler, Rules,
+};
 use crate::stats::bump;
 use crate::time::Instant;
+use crate::wire::icmpv6::{time_exceeded_code, Icmpv6Repr};
 use crate::wire::ipv4::{self, Ipv4Frag, Ipv4Repr};
+use crate::wire::ipv6::{self, FragmentInfo, Ipv6Repr};
 
-use super::{tx, Inner};
+use super::{rx6, tx, Inner};
+
+/// IPv6 datagrams' rules (RFC 8200 §4.5): 60 s, and a head of the fixed
+/// header, any unfragmentable extension headers and the fragment header.
+const RULES_V6: Rules = Rules {
+    timeout: REASSEMBLY_TIMEOUT_V6,
+    max_len: ipv6::MAX_REASSEMBLED_LEN,
+    min_head: ipv6::HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN,
+};
 
 /// The reassembler, and the deadline armed in the timer heap for it.
 pub(crate) struct Reasm {
@@ -75,12 +91,6 @@ pub(crate) fn on_fragment(
     packet: &[u8],
     payload: &[u8],
 ) -> Option<Vec<u8>> {
-    let reasm = &inner.reasm;
-    if !reasm.on {
-        bump(&inner.stats.drop_fragmented);
-        return None;
-    }
-    bump(&inner.stats.ip_frag_received);
     let key = FragKey::V4 {
         src: ip.src,
         dst: ip.dst,
@@ -93,8 +103,91 @@ pub(crate) fn on_fragment(
         head: packet.get(..frag.header_len).unwrap_or(&[]),
         data: payload,
     };
+    let mut datagram = insert(inner, now, key, None, fragment)?;
+    if ipv4::finish_reassembled(&mut datagram.bytes, datagram.head_len).is_err() {
+        bump(&inner.stats.ip_reasm_invalid);
+        return None;
+    }
+    bump(&inner.stats.ip_reassembled);
+    Some(datagram.bytes)
+}
+
+/// An IPv6 reassembled packet: the unfragmentable part of the first
+/// fragment, then the reassembled fragmentable part (RFC 8200 §4.5).
+pub(crate) struct Reassembled6 {
+    /// The whole packet, as if never fragmented: no fragment header.
+    pub(crate) packet: Vec<u8>,
+    /// Where its parts are.
+    pub(crate) parts: ipv6::Relinked,
+}
+
+/// An IPv6 fragment for us (`packet`, parsed into `ip`, `info` and its
+/// fragment data `data`): stored under (source, destination,
+/// identification), and when it completes its datagram, that datagram
+/// rebuilt by RFC 8200 §4.5.
+pub(crate) fn on_fragment6(
+    inner: &Inner,
+    now: Instant,
+    ip: &Ipv6Repr,
+    info: FragmentInfo,
+    packet: &[u8],
+    data: &[u8],
+) -> Option<Reassembled6> {
+    let key = FragKey::V6 {
+        src: ip.src,
+        dst: ip.dst,
+        id: info.id,
+    };
+    // The data ends where the payload length says (bytes past it are
+    // link padding); the head is everything before it up to and
+    // including the fragment header.
+    let end = packet
+        .get(4..6)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        + ipv6::HEADER_LEN;
+    let head_len = end.saturating_sub(data.len());
+    let fragment = Fragment {
+        offset: info.offset,
+        more: info.more,
+        head: packet.get(..head_len).unwrap_or(&[]),
+        data,
+    };
+    let mut datagram = insert(inner, now, key, Some(RULES_V6), fragment)?;
+    match ipv6::finish_reassembled(&mut datagram.bytes, datagram.head_len) {
+        Ok(parts) => {
+            bump(&inner.stats.ip_reassembled);
+            Some(Reassembled6 {
+                packet: datagram.bytes,
+                parts,
+            })
+        }
+        Err(_) => {
+            bump(&inner.stats.ip_reasm_invalid);
+            None
+        }
+    }
+}
+
+/// Feeds one fragment to the reassembler under `rules` (`None`: IPv4's,
+/// from `Config`), counting what became of it; the datagram it completes.
+fn insert(
+    inner: &Inner,
+    now: Instant,
+    key: FragKey,
+    rules: Option<Rules>,
+    fragment: Fragment<'_>,
+) -> Option<Datagram> {
+    let reasm = &inner.reasm;
+    if !reasm.on {
+        bump(&inner.stats.drop_fragmented);
+        return None;
+    }
+    bump(&inner.stats.ip_frag_received);
     let mut st = reasm.state.lock();
-    let inserted = st.reassembler.insert(now, key, fragment);
+    let inserted = match rules {
+        Some(rules) => st.reassembler.insert_with(now, key, rules, fragment),
+        None => st.reassembler.insert(now, key, fragment),
+    };
     arm(inner, &mut st, now);
     drop(st);
     for _ in 0..inserted.evicted {
@@ -114,14 +207,7 @@ pub(crate) fn on_fragment(
             bump(&inner.stats.ip_reasm_evicted);
             None
         }
-        Outcome::Complete(mut datagram) => {
-            if ipv4::finish_reassembled(&mut datagram.bytes, datagram.head_len).is_err() {
-                bump(&inner.stats.ip_reasm_invalid);
-                return None;
-            }
-            bump(&inner.stats.ip_reassembled);
-            Some(datagram.bytes)
-        }
+        Outcome::Complete(datagram) => Some(datagram),
     }
 }
 
@@ -139,16 +225,31 @@ pub(crate) fn expire(inner: &Inner, now: Instant, due: Instant) {
     drop(st);
     for e in expired {
         bump(&inner.stats.ip_reasm_timeout);
-        let (FragKey::V4 { src, dst, .. }, Some(quote)) = (e.key, e.quote) else {
+        // RFC 1122 §3.3.2: "if the timer runs out, [..] if fragment zero
+        // has been received, send ICMP Time Exceeded (code 1)"; RFC 8200
+        // §4.5 the same for IPv6: "If the first fragment (i.e., the one
+        // with a Fragment Offset of zero) has been received, an ICMP Time
+        // Exceeded -- Fragment Reassembly Time Exceeded message should be
+        // sent to the source of that fragment."
+        let Some(quote) = e.quote else {
             continue;
         };
-        // RFC 1122 §3.3.2: "if the timer runs out, [..] if fragment zero
-        // has been received, send ICMP Time Exceeded (code 1)".
-        if inner.icmp_limit.lock().allow(now) {
-            bump(&inner.stats.icmp_time_exceeded_tx);
-            tx::send_icmp(inner, dst, src, &icmp::reassembly_time_exceeded(&quote));
-        } else {
+        if !inner.icmp_limit.lock().allow(now) {
             bump(&inner.stats.icmp_rate_limited);
+            continue;
+        }
+        bump(&inner.stats.icmp_time_exceeded_tx);
+        match e.key {
+            FragKey::V4 { src, dst, .. } => {
+                tx::send_icmp(inner, dst, src, &icmp::reassembly_time_exceeded(&quote));
+            }
+            FragKey::V6 { src, dst, .. } => {
+                let msg = Icmpv6Repr::TimeExceeded {
+                    code: time_exceeded_code::REASSEMBLY,
+                    original: &quote,
+                };
+                rx6::send_icmp(inner, dst, src, &msg);
+            }
         }
     }
 }

@@ -6,9 +6,22 @@
 //! with ICMPv6 port unreachable, as a host with nothing listening on IPv6
 //! does (RFC 9293 §3.10.7.1, RFC 4443 §3.1), and answers extension headers
 //! RFC 8200 §4 refuses with a Parameter Problem. Errors and RSTs share the
-//! IPv4 rate limits. Fragments are counted and dropped until reassembly
-//! covers IPv6. Without `addr6`, an IPv6 packet is a `drop_bad_version`,
-//! as before the stack knew IPv6.
+//! IPv4 rate limits. Without `addr6`, an IPv6 packet is a
+//! `drop_bad_version`, as before the stack knew IPv6.
+//!
+//! # Fragments
+//!
+//! A fragment addressed to us goes to the reassembler (`reasm`, shared
+//! with IPv4 and its bounds, RFC 8200 §4.5) under (source, destination,
+//! identification). The packet it completes is the first fragment's
+//! unfragmentable part followed by the reassembled fragmentable part,
+//! which starts with the header the fragment header's Next Header names:
+//! that chain is walked ([`walk_after_reassembly`], which refuses a
+//! second fragment header) and the packet handled exactly as an
+//! unfragmented one. Overlapping fragments drop the datagram (RFC 5722);
+//! a datagram not complete within 60 s is dropped with an ICMPv6 Time
+//! Exceeded when its first fragment came. What we send is fragmented in
+//! turn when longer than the MTU (`tx::send_ip6`).
 //!
 //! A TUN device is a layer-3 link: no Neighbor Discovery runs, and the
 //! kernel's own router solicitations and multicast listener reports to
@@ -22,12 +35,14 @@ use crate::tcp::reset::rst_for_closed;
 use crate::time::Instant;
 use crate::wire::checksum;
 use crate::wire::icmpv6::{self, Icmpv6Repr, MAX_QUOTE};
-use crate::wire::ipv6::{next_header, Ipv6Error, Ipv6Payload, Ipv6Repr};
+use crate::wire::ipv6::{
+    next_header, walk_after_reassembly, FragmentInfo, Ipv6Error, Ipv6Payload, Ipv6Repr, HEADER_LEN,
+};
 use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::Error;
 
-use super::{rx, tx, Inner};
+use super::{reasm, rx, tx, Inner};
 
 /// Handles one IPv6 packet of a batch.
 pub(super) fn demux(inner: &Inner, now: Instant, packet: &[u8], meta: RxMeta) {
@@ -48,16 +63,74 @@ pub(super) fn demux(inner: &Inner, now: Instant, packet: &[u8], meta: RxMeta) {
     if ip.dst != ours {
         return bump(&inner.stats.drop_not_ours);
     }
-    let payload = match carried {
-        Ipv6Payload::Upper(payload) => payload,
-        Ipv6Payload::Fragment { .. } => return inner.stats.count_drop(Error::Fragmented),
-        Ipv6Payload::Nothing => return,
-    };
+    match carried {
+        Ipv6Payload::Upper(payload) => dispatch(inner, now, &ip, payload, packet, meta),
+        Ipv6Payload::Fragment { info, data } => fragment(inner, now, ours, &ip, info, packet, data),
+        Ipv6Payload::Nothing => {}
+    }
+}
+
+/// Hands a whole packet (`packet`, parsed into `ip` and its upper-layer
+/// `payload`) to its protocol.
+fn dispatch(
+    inner: &Inner,
+    now: Instant,
+    ip: &Ipv6Repr,
+    payload: &[u8],
+    packet: &[u8],
+    meta: RxMeta,
+) {
     match ip.next_header {
-        next_header::ICMPV6 => icmp(inner, &ip, payload),
-        tcp::PROTOCOL => refuse_tcp(inner, now, &ip, payload, meta),
-        udp::PROTOCOL => refuse_udp(inner, now, &ip, payload, packet, meta),
+        next_header::ICMPV6 => icmp(inner, ip, payload),
+        tcp::PROTOCOL => refuse_tcp(inner, now, ip, payload, meta),
+        udp::PROTOCOL => refuse_udp(inner, now, ip, payload, packet, meta),
         _ => bump(&inner.stats.drop_unsupported),
+    }
+}
+
+/// A fragment for us: into the reassembler, and the packet it completes,
+/// if any, on to [`dispatch`] (see "Fragments" above).
+fn fragment(
+    inner: &Inner,
+    now: Instant,
+    ours: Ipv6Addr,
+    ip: &Ipv6Repr,
+    info: FragmentInfo,
+    packet: &[u8],
+    data: &[u8],
+) {
+    let Some(whole) = reasm::on_fragment6(inner, now, ip, info, packet, data) else {
+        return;
+    };
+    let parts = whole.parts;
+    let fragmentable = whole.packet.get(parts.unfragmentable_len..).unwrap_or(&[]);
+    match walk_after_reassembly(parts.next, fragmentable, ip.dst.is_multicast()) {
+        // No Next Header (RFC 8200 §4.7): nothing to hand on, as for an
+        // unfragmented packet.
+        Ok((next_header::NO_NEXT_HEADER, _)) => {}
+        Ok((upper, payload)) => {
+            let ip = Ipv6Repr {
+                next_header: upper,
+                payload_len: payload.len(),
+                ..*ip
+            };
+            // Not in the batch: the device vouched for no checksum.
+            dispatch(inner, now, &ip, payload, &whole.packet, RxMeta::default());
+        }
+        Err(e) => {
+            inner.stats.count_drop(e.error());
+            if let Ipv6Error::Problem { code, pointer, .. } = e {
+                // The walk counts as if the fragmentable part followed
+                // the fixed header (its first Next Header at 6); the
+                // unfragmentable part sits in between.
+                let pointer = if (pointer as usize) < HEADER_LEN {
+                    parts.next_header_at as u32
+                } else {
+                    pointer + parts.unfragmentable_len.saturating_sub(HEADER_LEN) as u32
+                };
+                param_problem(inner, now, ours, &whole.packet, code, pointer);
+            }
+        }
     }
 }
 
@@ -204,7 +277,8 @@ fn send_error(
     }
 }
 
-fn send_icmp(inner: &Inner, src: Ipv6Addr, dst: Ipv6Addr, msg: &Icmpv6Repr<'_>) {
+/// Sends one ICMPv6 message, in fragments when longer than the MTU.
+pub(super) fn send_icmp(inner: &Inner, src: Ipv6Addr, dst: Ipv6Addr, msg: &Icmpv6Repr<'_>) {
     tx::send_ip6(inner, src, dst, next_header::ICMPV6, |buf| {
         msg.emit(src, dst, buf)
     });
@@ -431,5 +505,292 @@ mod tests {
         assert!(sent.is_empty(), "{sent:?}");
         assert_eq!(count(&stats, "drop_not_ours"), 1);
         assert_eq!(count(&stats, "drop_bad_checksum"), 2);
+    }
+
+    // ---- fragments -----------------------------------------------------
+
+    /// A stack owning fd00::2 on a MemPair, and the peer's end.
+    fn stack6() -> (Inner, MemDevice) {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let config = Config {
+            addr6: Some(US),
+            ..Config::default()
+        };
+        (Inner::threadless(Box::new(ours), config), peer)
+    }
+
+    fn feed(inner: &Inner, packets: &[Vec<u8>]) {
+        let mut batch = PacketBatch::new(packets.len(), 1500);
+        for p in packets {
+            assert!(batch.push(p));
+        }
+        Rx::new(packets.len()).process(inner, &batch);
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn big_echo_request(data: &[u8]) -> Vec<u8> {
+        let req = Icmpv6Repr::EchoRequest {
+            ident: 0x66,
+            seq_no: 9,
+            data,
+        };
+        let mut m = vec![0; req.buffer_len()];
+        req.emit(PEER, US, &mut m).unwrap();
+        packet_to(US, next_header::ICMPV6, &m)
+    }
+
+    /// `packet` (a fixed header and its upper-layer payload) cut into
+    /// fragments of `unit` payload bytes (a multiple of 8) under `id`.
+    fn fragments6(packet: &[u8], unit: usize, id: u32) -> Vec<Vec<u8>> {
+        let (ip, carried) = Ipv6Repr::parse(packet).unwrap();
+        let Ipv6Payload::Upper(payload) = carried else {
+            panic!("not a whole packet");
+        };
+        payload
+            .chunks(unit)
+            .enumerate()
+            .map(|(i, part)| {
+                let info = ipv6::FragmentInfo {
+                    id,
+                    offset: i * unit,
+                    more: i * unit + part.len() < payload.len(),
+                };
+                let mut chain = vec![0; ipv6::FRAGMENT_HEADER_LEN];
+                ipv6::emit_fragment_header(ip.next_header, info, &mut chain).unwrap();
+                chain.extend_from_slice(part);
+                packet_to(US, next_header::FRAGMENT, &chain)
+            })
+            .collect()
+    }
+
+    /// Our fragments put back together after checking them against RFC
+    /// 8200 §4.5: each fits the MTU, all share one identification, each
+    /// but the last carries a multiple of 8 bytes with More Fragments set.
+    /// The upper-layer protocol and payload.
+    fn reassemble_ours(sent: &[Vec<u8>]) -> (u8, Vec<u8>) {
+        let mut id = None;
+        let mut whole = Vec::new();
+        let mut protocol = None;
+        for (i, p) in sent.iter().enumerate() {
+            assert!(p.len() <= 1500, "fragment {i} is {} bytes", p.len());
+            assert_eq!(p[6], next_header::FRAGMENT);
+            let (ip, carried) = Ipv6Repr::parse(p).unwrap();
+            assert_eq!((ip.src, ip.dst), (US, PEER));
+            let Ipv6Payload::Fragment { info, data } = carried else {
+                panic!("not a fragment: {carried:?}");
+            };
+            assert_eq!(*id.get_or_insert(info.id), info.id);
+            assert_eq!(*protocol.get_or_insert(ip.next_header), ip.next_header);
+            assert_eq!(info.offset, whole.len(), "in order, no gap");
+            let last = i + 1 == sent.len();
+            assert_eq!(info.more, !last);
+            if !last {
+                assert_eq!(data.len() % 8, 0);
+            }
+            whole.extend_from_slice(data);
+        }
+        (protocol.expect("fragments"), whole)
+    }
+
+    #[test]
+    fn fragmented_echo_request_out_of_order_is_answered_in_fragments() {
+        let (inner, peer) = stack6();
+        let data = pattern(4000);
+        let frags = fragments6(&big_echo_request(&data), 1232, 0xabcd_0001);
+        assert_eq!(frags.len(), 4);
+        // Out of order, with a repeat.
+        let order = [frags[3].clone(), frags[1].clone(), frags[1].clone()];
+        feed(&inner, &order);
+        assert!(sent(&peer).is_empty());
+        feed(&inner, &[frags[2].clone(), frags[0].clone()]);
+        let out = sent(&peer);
+        // 4008 bytes of ICMPv6 in 1448-byte pieces behind 48 bytes of
+        // headers.
+        assert_eq!(out.len(), 3);
+        let (protocol, body) = reassemble_ours(&out);
+        assert_eq!(protocol, next_header::ICMPV6);
+        let reply = Icmpv6Repr::parse(US, PEER, &body).unwrap();
+        assert_eq!(
+            reply,
+            Icmpv6Repr::EchoReply {
+                ident: 0x66,
+                seq_no: 9,
+                data: &data
+            }
+        );
+        let stats = inner.stats.snapshot();
+        assert_eq!(count(&stats, "ip_frag_received"), 5);
+        assert_eq!(count(&stats, "ip_reassembled"), 1);
+        assert_eq!(count(&stats, "icmp_echo"), 1);
+        assert_eq!(count(&stats, "ip_frag_tx"), 3);
+        assert_eq!(inner.reasm.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_reassembled_datagram_is_handled_as_an_unfragmented_one() {
+        // Destination options (unfragmentable, before the fragment
+        // header), then UDP to a closed port in two fragments: port
+        // unreachable quotes the packet as rebuilt, options included.
+        let (inner, peer) = stack6();
+        let whole = udp_to(9999);
+        let frags = fragments6(&whole, 8, 7);
+        let with_options: Vec<Vec<u8>> = frags
+            .iter()
+            .map(|f| {
+                let mut chain = vec![next_header::FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+                chain.extend_from_slice(&f[HEADER_LEN..]);
+                packet_to(US, next_header::DEST_OPTIONS, &chain)
+            })
+            .collect();
+        feed(&inner, &with_options);
+        let (_, body) = reply(&sent(&peer));
+        let Icmpv6Repr::DestUnreachable { code, original } =
+            Icmpv6Repr::parse(US, PEER, &body).unwrap()
+        else {
+            panic!("not port unreachable");
+        };
+        assert_eq!(code, icmpv6::unreach_code::PORT);
+        let mut rebuilt = packet_to(
+            US,
+            next_header::DEST_OPTIONS,
+            &[udp::PROTOCOL, 0, 1, 4, 0, 0, 0, 0],
+        );
+        rebuilt.extend_from_slice(&whole[HEADER_LEN..]);
+        let len = (rebuilt.len() - HEADER_LEN) as u16;
+        rebuilt[4..6].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(original, &rebuilt[..]);
+        let stats = inner.stats.snapshot();
+        assert_eq!(count(&stats, "ip_reassembled"), 1);
+        assert_eq!(count(&stats, "icmp_unreachable_tx"), 1);
+    }
+
+    #[test]
+    fn a_fragment_header_inside_a_reassembled_packet_is_a_parameter_problem() {
+        // Destination options (unfragmentable), then fragments whose
+        // reassembled payload starts with a second fragment header: the
+        // pointer names the destination options' Next Header field (40).
+        let (inner, peer) = stack6();
+        let mut nested = vec![udp::PROTOCOL, 0, 0, 0, 0, 0, 0, 1];
+        nested.extend_from_slice(&[0; 8]);
+        let frags: Vec<Vec<u8>> = nested
+            .chunks(8)
+            .enumerate()
+            .map(|(i, part)| {
+                let info = ipv6::FragmentInfo {
+                    id: 77,
+                    offset: i * 8,
+                    more: i == 0,
+                };
+                let mut chain = vec![next_header::FRAGMENT, 0, 1, 4, 0, 0, 0, 0];
+                let mut frag = vec![0; ipv6::FRAGMENT_HEADER_LEN];
+                ipv6::emit_fragment_header(next_header::FRAGMENT, info, &mut frag).unwrap();
+                chain.extend_from_slice(&frag);
+                chain.extend_from_slice(part);
+                packet_to(US, next_header::DEST_OPTIONS, &chain)
+            })
+            .collect();
+        feed(&inner, &frags);
+        let (_, body) = reply(&sent(&peer));
+        let Icmpv6Repr::ParamProblem { code, pointer, .. } =
+            Icmpv6Repr::parse(US, PEER, &body).unwrap()
+        else {
+            panic!("not a parameter problem");
+        };
+        assert_eq!((code, pointer), (ipv6::problem_code::NEXT_HEADER, 40));
+        assert_eq!(count(&inner.stats.snapshot(), "icmp_param_problem_tx"), 1);
+    }
+
+    #[test]
+    fn overlapping_fragments_drop_the_datagram() {
+        // RFC 5722 §4: the datagram and its later fragments are dropped.
+        let (inner, peer) = stack6();
+        let data = pattern(3000);
+        let frags = fragments6(&big_echo_request(&data), 1232, 42);
+        let shifted = fragments6(&big_echo_request(&data), 1224, 42);
+        feed(&inner, &[frags[0].clone(), shifted[1].clone()]);
+        feed(&inner, &frags[1..]);
+        assert!(sent(&peer).is_empty());
+        let stats = inner.stats.snapshot();
+        assert_eq!(count(&stats, "ip_reasm_overlap_dropped"), 1);
+        assert_eq!(count(&stats, "icmp_echo"), 0);
+        assert_eq!(count(&stats, "ip_reassembled"), 0);
+    }
+
+    #[test]
+    fn timeout_sends_time_exceeded_when_the_first_fragment_came() {
+        let (inner, peer) = stack6();
+        let data = pattern(3000);
+        let a = fragments6(&big_echo_request(&data), 1232, 1);
+        let b = fragments6(&big_echo_request(&data), 1232, 2);
+        let start = inner.now();
+        // A's first fragment; B's second only.
+        feed(&inner, &[a[0].clone(), b[1].clone()]);
+        let due = start + Duration::from_secs(60);
+        reasm::expire(&inner, start + Duration::from_secs(59), due);
+        assert!(sent(&peer).is_empty(), "60 s, not IPv4's 30");
+        reasm::expire(&inner, inner.now() + Duration::from_secs(60), due);
+        let (ip, body) = reply(&sent(&peer));
+        assert_eq!(ip.next_header, next_header::ICMPV6);
+        let msg = Icmpv6Repr::parse(US, PEER, &body).unwrap();
+        // RFC 8200 §4.5: code 1, quoting the first fragment (its headers
+        // and the start of its data).
+        let quote = &a[0][..HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN + 8];
+        assert_eq!(
+            msg,
+            Icmpv6Repr::TimeExceeded {
+                code: icmpv6::time_exceeded_code::REASSEMBLY,
+                original: quote
+            }
+        );
+        let stats = inner.stats.snapshot();
+        assert_eq!(count(&stats, "ip_reasm_timeout"), 2);
+        assert_eq!(count(&stats, "icmp_time_exceeded_tx"), 1);
+        assert_eq!(inner.reasm.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_flood_of_fragments_does_not_lock_out_a_real_datagram() {
+        let (inner, peer) = stack6();
+        // 1,000 first fragments that never complete, each its own id.
+        let flood: Vec<Vec<u8>> = (0..1000)
+            .map(|id| fragments6(&big_echo_request(&pattern(3000)), 1232, id)[0].clone())
+            .collect();
+        for chunk in flood.chunks(100) {
+            feed(&inner, chunk);
+        }
+        assert!(sent(&peer).is_empty());
+        let data = pattern(4000);
+        feed(&inner, &fragments6(&big_echo_request(&data), 1232, 5000));
+        let (protocol, body) = reassemble_ours(&sent(&peer));
+        assert_eq!(protocol, next_header::ICMPV6);
+        assert!(matches!(
+            Icmpv6Repr::parse(US, PEER, &body).unwrap(),
+            Icmpv6Repr::EchoReply { data: d, .. } if d == &data[..]
+        ));
+        let stats = inner.stats.snapshot();
+        assert!(count(&stats, "ip_reasm_evicted") >= 900);
+        let (held, bytes) = inner.reasm.usage();
+        assert!(held <= Config::default().reassembly_max_datagrams);
+        assert!(bytes <= Config::default().reassembly_max_bytes);
+    }
+
+    #[test]
+    fn fragments_are_dropped_and_counted_when_reassembly_is_off() {
+        let (ours, peer) = MemPair::new(64, 1500);
+        let config = Config {
+            addr6: Some(US),
+            reassembly_max_datagrams: 0,
+            ..Config::default()
+        };
+        let inner = Inner::threadless(Box::new(ours), config);
+        feed(
+            &inner,
+            &fragments6(&big_echo_request(&pattern(3000)), 1232, 3),
+        );
+        assert!(sent(&peer).is_empty());
+        assert_eq!(count(&inner.stats.snapshot(), "drop_fragmented"), 3);
     }
 }

@@ -14,6 +14,16 @@
 //! all but the last, and Don't Fragment is clear. A datagram that fits
 //! the MTU is sent whole with Don't Fragment set, as is every TCP
 //! segment: TCP sizes its segments by the MSS and never fragments.
+//!
+//! Every IPv6 packet goes through [`send_ip6`], built whole (up to a
+//! 65,535-byte payload) and, when longer than the MTU, sent in fragments
+//! with a fragment header (RFC 8200 §4.5): we emit no extension headers,
+//! so the unfragmentable part is the fixed header alone; the fragmentable
+//! part is cut into pieces of a multiple of 8 bytes but the last, each
+//! behind a copy of the fixed header (Next Header 44, its payload length
+//! its own) and a fragment header carrying the upper-layer protocol, the
+//! piece's offset, More Fragments on all but the last, and one 32-bit
+//! identification from the stack's counter.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -23,7 +33,7 @@ use crate::tcp::connection::Connection;
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
-use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::ipv6::{self, FragmentInfo, Ipv6Repr};
 use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::Error;
@@ -31,12 +41,17 @@ use crate::wire::Error;
 use super::txq::Packet;
 use super::Inner;
 
-/// Room for the largest packet we build (a full-size IPv4 packet).
+/// Room for the largest payload we build (a full-size IPv4 packet, or a
+/// TCP super-segment).
 const BUF_LEN: usize = ipv4::MAX_PACKET_LEN;
+
+/// Room for the largest packet we build: an IPv6 packet with a
+/// 65,535-byte payload, before it is fragmented.
+const PACKET_LEN: usize = ipv6::HEADER_LEN + 0xffff;
 
 thread_local! {
     /// (payload scratch, packet) buffers for this thread's transmissions.
-    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((vec![0; BUF_LEN], vec![0; BUF_LEN]));
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((vec![0; BUF_LEN], vec![0; PACKET_LEN]));
 }
 
 /// Writes an IPv4 packet `src -> dst` whose transport part `emit` writes
@@ -228,9 +243,10 @@ fn send_fragmentable(
 }
 
 /// Writes an IPv6 packet `src -> dst` whose upper-layer part (protocol
-/// `next_header`) `emit` writes into the buffer it is given, returning
-/// its length, and sends it. Hop limit `Config::ttl`, traffic class and
-/// flow label 0.
+/// `next_header`, at most 65,535 bytes) `emit` writes into the buffer it
+/// is given, returning its length, and sends it: whole when it fits the
+/// MTU, else in fragments (see the module docs). Hop limit
+/// `Config::ttl`, traffic class and flow label 0.
 pub(crate) fn send_ip6(
     inner: &Inner,
     src: Ipv6Addr,
@@ -238,29 +254,83 @@ pub(crate) fn send_ip6(
     next_header: u8,
     emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) {
-    with_packet(|packet| {
-        let limit = inner.config.mtu.min(packet.len());
-        let header_len = crate::wire::ipv6::HEADER_LEN;
-        let Some(body) = packet.get_mut(header_len..limit) else {
+    BUFFERS.with(|cell| {
+        let (scratch, packet) = &mut *cell.borrow_mut();
+        let Some(body) = packet.get_mut(ipv6::HEADER_LEN..) else {
             return bump(&inner.stats.tx_errors);
+        };
+        let ip = Ipv6Repr {
+            src,
+            dst,
+            next_header,
+            hop_limit: inner.config.ttl,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: 0,
         };
         let result = emit(body).and_then(|len| {
             let ip = Ipv6Repr {
-                src,
-                dst,
-                next_header,
-                hop_limit: inner.config.ttl,
-                traffic_class: 0,
-                flow_label: 0,
                 payload_len: len,
+                ..ip
             };
             ip.emit(packet)?;
             Ok(ip.buffer_len())
         });
-        if let Some(len) = built(inner, result, dst) {
-            sent(inner, inner.device.send(&packet[..len]));
+        let Some(len) = built(inner, result, dst) else {
+            return;
+        };
+        if len <= inner.config.mtu {
+            return sent(inner, inner.device.send(&packet[..len]));
         }
+        let payload = packet.get(ipv6::HEADER_LEN..len).unwrap_or(&[]);
+        fragment6(inner, &ip, payload, scratch);
     });
+}
+
+/// Sends `payload`, the upper-layer part of the packet `ip` heads, in
+/// fragments of at most the MTU (RFC 8200 §4.5), built one after the
+/// other in `buf`.
+fn fragment6(inner: &Inner, ip: &Ipv6Repr, payload: &[u8], buf: &mut [u8]) {
+    // Each fragment but the last carries a multiple of 8 bytes behind the
+    // fixed and fragment headers. An IPv6 link's MTU is at least 1280
+    // (RFC 8200 §5); a smaller configured one still leaves 8.
+    let overhead = ipv6::HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN;
+    let unit = (inner.config.mtu.saturating_sub(overhead) & !7).max(8);
+    let id = inner.next_ip6_id();
+    for (i, part) in payload.chunks(unit).enumerate() {
+        let offset = i * unit;
+        let info = FragmentInfo {
+            id,
+            offset,
+            more: offset + part.len() < payload.len(),
+        };
+        let frag = Ipv6Repr {
+            next_header: ipv6::next_header::FRAGMENT,
+            payload_len: ipv6::FRAGMENT_HEADER_LEN + part.len(),
+            ..*ip
+        };
+        let len = frag.buffer_len();
+        let built = buf
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall)
+            .and_then(|b| {
+                frag.emit(b)?;
+                ipv6::emit_fragment_header(ip.next_header, info, &mut b[ipv6::HEADER_LEN..])?;
+                b[overhead..].copy_from_slice(part);
+                Ok(b)
+            });
+        match built {
+            Ok(b) => {
+                bump(&inner.stats.ip_frag_tx);
+                sent(inner, inner.device.send(b));
+            }
+            Err(e) => {
+                bump(&inner.stats.tx_errors);
+                tracing::warn!("could not build a fragment to {}: {e}", ip.dst);
+                return;
+            }
+        }
+    }
 }
 
 /// Sends `payload`, the payload of the datagram `ip` heads, in fragments

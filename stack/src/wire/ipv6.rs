@@ -253,6 +253,68 @@ pub fn walk_after_reassembly(
     }
 }
 
+/// The longest head a reassembled IPv6 datagram is collected under: the
+/// fixed header, the fragment header, and unfragmentable extension headers
+/// with a 65,535-byte payload (RFC 8200 §4.5: the payload length field
+/// bounds the reassembled packet). What `crate::reassembly` calls
+/// `max_len` for IPv6.
+pub const MAX_REASSEMBLED_LEN: usize = HEADER_LEN + FRAGMENT_HEADER_LEN + 0xffff;
+
+/// Where [`finish_reassembled`] left a reassembled packet's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relinked {
+    /// Where the fragmentable part starts: the fixed header and the
+    /// unfragmentable extension headers come before.
+    pub unfragmentable_len: usize,
+    /// Where the Next Header field naming the fragmentable part's first
+    /// header sits (6, or in the last unfragmentable extension header).
+    pub next_header_at: usize,
+    /// That Next Header: the fragment header's.
+    pub next: u8,
+}
+
+/// Turns `packet`, the first fragment's headers up to and including its
+/// fragment header (`head_len` bytes, as they arrived) followed by the
+/// whole reassembled fragmentable part, into the packet RFC 8200 §4.5
+/// describes: the unfragmentable part, its last Next Header now the
+/// fragment header's, then the fragmentable part; the fragment header is
+/// gone and the payload length covers the rest. Returns where its parts
+/// are.
+///
+/// # Errors
+///
+/// `BadLength` when the reassembled payload is longer than 65,535 bytes
+/// or `head_len` does not end on a fragment header after a chain of
+/// extension headers.
+pub fn finish_reassembled(packet: &mut Vec<u8>, head_len: usize) -> Result<Relinked, Error> {
+    let frag_at = head_len
+        .checked_sub(FRAGMENT_HEADER_LEN)
+        .filter(|&at| at >= HEADER_LEN && head_len <= packet.len())
+        .ok_or(Error::BadLength)?;
+    // Find the Next Header field that names the fragment header: the
+    // fixed header's, or the last extension header's before it.
+    let (mut field, mut at) = (6, HEADER_LEN);
+    while at < frag_at {
+        let rest = packet.get(at..frag_at).ok_or(Error::BadLength)?;
+        let len = ext_len(rest).map_err(|_| Error::BadLength)?;
+        (field, at) = (at, at + len);
+    }
+    if at != frag_at || packet.get(field) != Some(&next_header::FRAGMENT) {
+        return Err(Error::BadLength);
+    }
+    let next = packet[frag_at];
+    let payload_len = packet.len() - HEADER_LEN - FRAGMENT_HEADER_LEN;
+    let len = u16::try_from(payload_len).map_err(|_| Error::BadLength)?;
+    packet[field] = next;
+    packet.drain(frag_at..head_len);
+    packet[4..6].copy_from_slice(&len.to_be_bytes());
+    Ok(Relinked {
+        unfragmentable_len: frag_at,
+        next_header_at: field,
+        next,
+    })
+}
+
 /// How the extension-header walk goes for one packet.
 struct Chain {
     /// The packet was sent to a multicast address: an unknown option of
@@ -706,6 +768,67 @@ mod tests {
         let nested = [UDP, 0, 0, 0, 0, 0, 0, 0];
         let got = walk_after_reassembly(next_header::FRAGMENT, &nested, false);
         assert!(matches!(got, Err(Ipv6Error::Problem { code: 1, .. })));
+    }
+
+    #[test]
+    fn finish_reassembled_drops_the_fragment_header_and_relinks_the_chain() {
+        // Destination options (unfragmentable here), then the fragment
+        // header naming UDP, then 16 bytes of reassembled payload.
+        let info = FragmentInfo {
+            id: 3,
+            offset: 0,
+            more: true,
+        };
+        let mut chain = options_header(next_header::FRAGMENT, [1, 4, 0, 0, 0, 0]);
+        let mut frag = vec![0; FRAGMENT_HEADER_LEN];
+        emit_fragment_header(UDP, info, &mut frag).unwrap();
+        chain.extend(&frag);
+        chain.extend([5; 16]);
+        let mut p = packet(next_header::DEST_OPTIONS, &chain);
+        let relinked = Relinked {
+            unfragmentable_len: 48,
+            next_header_at: 40,
+            next: UDP,
+        };
+        assert_eq!(finish_reassembled(&mut p, 56), Ok(relinked));
+        assert_eq!(p.len(), 64);
+        let (r, carried) = Ipv6Repr::parse(&p).unwrap();
+        assert_eq!(r.next_header, UDP);
+        assert_eq!(carried, Ipv6Payload::Upper(&[5; 16]));
+
+        // Right after the fixed header.
+        let mut p = fragment(info, UDP, &[6; 8]);
+        let relinked = Relinked {
+            unfragmentable_len: 40,
+            next_header_at: 6,
+            next: UDP,
+        };
+        assert_eq!(finish_reassembled(&mut p, 48), Ok(relinked));
+        assert_eq!(verdict(&p), Ok(UDP));
+        assert_eq!(p.len(), 48);
+    }
+
+    #[test]
+    fn finish_reassembled_refuses_what_is_not_a_reassembled_packet() {
+        let info = FragmentInfo {
+            id: 3,
+            offset: 0,
+            more: true,
+        };
+        let mut p = fragment(info, UDP, &[6; 8]);
+        // The head does not end on the fragment header.
+        assert_eq!(
+            finish_reassembled(&mut p.clone(), 47),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            finish_reassembled(&mut p.clone(), 56),
+            Err(Error::BadLength)
+        );
+        assert_eq!(finish_reassembled(&mut p.clone(), 4), Err(Error::BadLength));
+        // The payload would pass 65,535 bytes.
+        p.resize(MAX_REASSEMBLED_LEN + 1, 0);
+        assert_eq!(finish_reassembled(&mut p, 48), Err(Error::BadLength));
     }
 
     #[test]
