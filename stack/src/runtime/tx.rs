@@ -319,16 +319,29 @@ fn fragment6(inner: &Inner, ip: &Ipv6Repr, payload: &[u8], buf: &mut [u8]) {
                 b[overhead..].copy_from_slice(part);
                 Ok(b)
             });
-        match built {
-            Ok(b) => {
-                bump(&inner.stats.ip_frag_tx);
-                sent(inner, inner.device.send(b));
-            }
-            Err(e) => {
-                bump(&inner.stats.tx_errors);
-                tracing::warn!("could not build a fragment to {}: {e}", ip.dst);
-                return;
-            }
+        if !send_fragment(inner, built, ip.dst) {
+            return;
+        }
+    }
+}
+
+/// Sends a fragment that was built, or counts and logs one that could not
+/// be; false when the rest of its datagram should not follow.
+fn send_fragment(
+    inner: &Inner,
+    built: Result<&mut [u8], Error>,
+    dst: impl std::fmt::Display,
+) -> bool {
+    match built {
+        Ok(b) => {
+            bump(&inner.stats.ip_frag_tx);
+            sent(inner, inner.device.send(b));
+            true
+        }
+        Err(e) => {
+            bump(&inner.stats.tx_errors);
+            tracing::warn!("could not build a fragment to {dst}: {e}");
+            false
         }
     }
 }
@@ -356,16 +369,8 @@ fn fragment(inner: &Inner, ip: &Ipv4Repr, payload: &[u8], buf: &mut [u8]) {
                 b[ipv4::HEADER_LEN..].copy_from_slice(part);
                 Ok(b)
             });
-        match built {
-            Ok(b) => {
-                bump(&inner.stats.ip_frag_tx);
-                sent(inner, inner.device.send(b));
-            }
-            Err(e) => {
-                bump(&inner.stats.tx_errors);
-                tracing::warn!("could not build a fragment to {}: {e}", ip.dst);
-                return;
-            }
+        if !send_fragment(inner, built, ip.dst) {
+            return;
         }
     }
 }
