@@ -39,6 +39,13 @@ pub struct Cli {
     #[arg(long, value_name = "IPV6", default_value = "fd00::2", global = true)]
     pub addr6: Addr6,
 
+    /// Answer for every IPv4 address routed into the TUN device, not only
+    /// --addr (e.g. after `ip route add 10.99.0.0/16 dev tun0`, `curl
+    /// 10.99.1.2/` is answered, and `/` shows the address dialled): the
+    /// services listen on 0.0.0.0. UDP echo stays on --addr.
+    #[arg(long, global = true)]
+    pub any: bool,
+
     /// The largest IP packet sent, in bytes (at least 576, RFC 1122). It
     /// should match the TUN device's MTU; TCP's MSS follows from it.
     #[arg(long, value_name = "N", default_value_t = 1500, global = true,
@@ -253,6 +260,8 @@ mod tests {
         assert_eq!(cli.tun, "tun0");
         assert_eq!(cli.addr, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(cli.addr6, Addr6(Some("fd00::2".parse().expect("v6"))));
+        assert!(!cli.any);
+        assert!(parse(&["--any"]).expect("--any").any);
         assert_eq!(cli.mtu, 1500);
         assert_eq!(cli.memory_budget, 256);
         assert_eq!(cli.pcap, None);

@@ -4,7 +4,7 @@
 //! `demo call ADDR METHOD ARGS...`. Run `demo --help`.
 
 use std::io::Write;
-use std::net::Shutdown;
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
@@ -90,6 +90,7 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
     };
     let mut config = Config::with_addr(cli.addr).with_mtu(mtu);
     config.addr6 = cli.addr6.0;
+    config.any_address = cli.any;
     if config.addr6.is_some() && mtu < stack::wire::ipv6::MIN_MTU {
         warn!("--mtu {mtu} is below IPv6's 1280: IPv6 off");
         config.addr6 = None;
@@ -113,7 +114,14 @@ fn serve(cli: &Cli) -> Result<(), String> {
         Services::with_limits(Arc::new(StackHost::new(stack.clone())), cli.limits.limits());
     let mut threads = Vec::new();
     for service in Service::ALL {
-        let listener = TcpListener::bind(&stack, service.port())
+        // With --any the services wait on the wildcard address, for every
+        // address routed to the stack.
+        let ip = if cli.any {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            stack.addr()
+        };
+        let listener = TcpListener::bind_addr(&stack, SocketAddrV4::new(ip, service.port()))
             .map_err(|e| format!("cannot listen on TCP port {}: {e}", service.port()))?;
         let services = Arc::clone(&services);
         threads.push(thread::spawn(move || {
@@ -144,6 +152,12 @@ fn serve(cli: &Cli) -> Result<(), String> {
         cli.tun,
         stack.addr()
     );
+    if cli.any {
+        info!(
+            "--any: also answering for every IPv4 address routed into {}",
+            cli.tun
+        );
+    }
     if let Some(addr6) = stack.config().addr6 {
         info!(
             "{addr6} on {}: ping -6 (TCP and UDP over IPv6 are refused for now)",

@@ -22,6 +22,16 @@ pub struct Config {
     /// nothing listening on IPv6 does (`runtime::rx6`). Needs an `mtu` of
     /// at least 1280 (RFC 8200 §5).
     pub addr6: Option<Ipv6Addr>,
+    /// Answer for every IPv4 address routed into the device, not only
+    /// `addr` (what a VPN or tun2socks-style tool needs). A TCP listener
+    /// bound to `0.0.0.0:P` (`TcpListener::bind_addr`) then accepts
+    /// connections to any destination on port P, and each connection's
+    /// `local_addr()` is the address that was dialled; echo requests to
+    /// any address are answered from it, and segments for closed ports
+    /// are refused from it. UDP sockets stay on `addr`. Broadcast,
+    /// multicast, loopback and 0.0.0.0 destinations are still not ours.
+    /// Default false.
+    pub any_address: bool,
     /// The largest IPv4 packet sent or received. Default 1500.
     pub mtu: usize,
     /// TTL of packets we originate (RFC 1122 §3.2.1.7). Default 64.
@@ -137,6 +147,7 @@ impl Default for Config {
         Config {
             addr: Ipv4Addr::new(10, 0, 0, 2),
             addr6: None,
+            any_address: false,
             mtu: 1500,
             ttl: 64,
             tcp: TcpConfig::default(),

@@ -35,7 +35,19 @@ impl TcpListener {
     ///
     /// `AddrInUse` if a listener already holds the port.
     pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
-        let local = SocketAddrV4::new(stack.addr(), port);
+        TcpListener::bind_addr(stack, SocketAddrV4::new(stack.addr(), port))
+    }
+
+    /// Listens on `local`: the stack's address, or `0.0.0.0` for every
+    /// address the stack answers for. With `Config::any_address` that is
+    /// any address routed into the device, and each accepted stream's
+    /// `local_addr()` tells which was dialled.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if a listener already holds the address and port;
+    /// `AddrNotAvailable` for an address that is neither.
+    pub fn bind_addr(stack: &Stack, local: SocketAddrV4) -> io::Result<TcpListener> {
         let listener = stack.inner.listen(local).map_err(open_error)?;
         Ok(TcpListener {
             stack: stack.clone(),

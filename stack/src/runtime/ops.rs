@@ -8,7 +8,7 @@
 //! not their shape.
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use crate::stats::bump;
@@ -94,7 +94,13 @@ impl Inner {
     /// Listens on `local`: SYNs to it open connections into the returned
     /// listener's accept queue, at most `Config::accept_backlog` at once.
     pub(crate) fn listen(&self, local: SocketAddrV4) -> Result<Arc<Listener>, OpenError> {
-        let key = self.local_key(local)?;
+        // A listener may also wait on the wildcard address, for every
+        // address the stack answers for (`Config::any_address`).
+        let key = if local.ip().is_unspecified() {
+            ListenKey::new(*local.ip(), local.port())
+        } else {
+            self.local_key(local)?
+        };
         let tcp = listener::Listener::new(
             ListenConfig {
                 backlog: self.config.accept_backlog,
@@ -208,6 +214,17 @@ impl Inner {
     }
 
     /// The table key of a local address, which must be this stack's.
+    /// Whether a packet to `dst` is ours: our address, or with
+    /// `Config::any_address` any unicast address routed to us.
+    pub(crate) fn answers_for(&self, dst: Ipv4Addr) -> bool {
+        dst == self.config.addr
+            || (self.config.any_address
+                && !(dst.is_unspecified()
+                    || dst.is_broadcast()
+                    || dst.is_multicast()
+                    || dst.is_loopback()))
+    }
+
     fn local_key(&self, local: SocketAddrV4) -> Result<ListenKey, OpenError> {
         if *local.ip() != self.config.addr {
             return Err(OpenError::NotOurAddress(local));
@@ -252,6 +269,43 @@ mod tests {
             inner.bind_udp(elsewhere).err(),
             Some(OpenError::NotOurAddress(elsewhere))
         );
+    }
+
+    #[test]
+    fn a_listener_may_wait_on_the_wildcard_and_udp_may_not() {
+        let (inner, _peer) = inner();
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80);
+        let listener = inner.listen(any).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(listener.key, ListenKey::new(Ipv4Addr::UNSPECIFIED, 80));
+        // Our own address beside it is another key, as in std.
+        assert!(inner.listen(ours(80)).is_ok());
+        assert_eq!(
+            inner.bind_udp(any).err(),
+            Some(OpenError::NotOurAddress(any))
+        );
+    }
+
+    #[test]
+    fn any_address_answers_for_unicast_destinations_only() {
+        let (inner, _peer) = inner();
+        let other = Ipv4Addr::new(10, 99, 1, 2);
+        assert!(inner.answers_for(US));
+        assert!(!inner.answers_for(other), "off by default");
+        let (ours, _peer) = MemPair::new(4, 1500);
+        let config = Config {
+            any_address: true,
+            ..Config::with_addr(US)
+        };
+        let any = Inner::threadless(Box::new(ours), config);
+        assert!(any.answers_for(other) && any.answers_for(US));
+        for not in [
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+        ] {
+            assert!(!any.answers_for(not), "{not}");
+        }
     }
 
     #[test]

@@ -209,10 +209,10 @@ impl Rx {
             Ok(parsed) => parsed,
             Err(e) => return inner.stats.count_drop(e),
         };
-        if ip.dst != inner.config.addr {
+        if !inner.answers_for(ip.dst) {
             return bump(&inner.stats.drop_not_ours);
         }
-        if ip.src == inner.config.addr {
+        if ip.src == inner.config.addr || ip.src == ip.dst {
             // Our own address as the source (a "Land" SYN): a reply would
             // come back to us. Only a misbehaving peer sends this.
             return bump(&inner.stats.drop_bad_address);

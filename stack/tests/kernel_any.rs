@@ -1,0 +1,91 @@
+//! Any-address mode against the Linux kernel through a real TUN device:
+//! with a route for 10.99.0.0/16 into tun0, a listener on 0.0.0.0:80
+//! accepts connections to any of those addresses and tells which was
+//! dialled; without the mode, those packets are not ours.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream as KernelTcp};
+use std::time::Duration;
+
+use common::{can_run, counter, test_config, NetNs};
+use stack::{Config, Stack, TcpListener};
+
+const DIALLED: &str = "10.99.1.2";
+
+/// A namespace that routes 10.99.0.0/16 into tun0, and a stack on it.
+fn setup(tag: &str, any_address: bool) -> (NetNs, Stack) {
+    let ns = NetNs::new(tag);
+    ns.ip(&["route", "add", "10.99.0.0/16", "dev", "tun0"]);
+    let config = Config {
+        any_address,
+        ..test_config()
+    };
+    let stack = ns.start_stack(config);
+    (ns, stack)
+}
+
+#[test]
+fn a_wildcard_listener_accepts_any_routed_address_and_tells_it() {
+    if !can_run("a_wildcard_listener_accepts_any_routed_address_and_tells_it") {
+        return;
+    }
+    let (ns, stack) = setup("any", true);
+    let listener =
+        TcpListener::bind_addr(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let local = stream.local_addr();
+        stream
+            .write_all(local.to_string().as_bytes())
+            .expect("write");
+        local
+    });
+    let told = ns.kernel(|| {
+        let to = format!("{DIALLED}:80").parse().expect("address");
+        let mut s = KernelTcp::connect_timeout(&to, Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut told = String::new();
+        s.read_to_string(&mut told).expect("read");
+        told
+    });
+    let local = server.join().expect("server");
+    assert_eq!(local.to_string(), format!("{DIALLED}:80"));
+    assert_eq!(told, format!("{DIALLED}:80"));
+    let ping = ns.exec(&["ping", "-c", "1", "-W", "2", DIALLED]);
+    assert!(ping.status.success(), "ping {DIALLED} failed");
+    // A closed port on a dialled address is refused from that address.
+    let refused = ns.kernel(|| {
+        let to = format!("{DIALLED}:81").parse().expect("address");
+        KernelTcp::connect_timeout(&to, Duration::from_secs(2))
+            .map(drop)
+            .map_err(|e| e.kind())
+    });
+    assert_eq!(refused, Err(std::io::ErrorKind::ConnectionRefused));
+    stack.shutdown();
+}
+
+#[test]
+fn without_any_address_other_destinations_are_not_ours() {
+    if !can_run("without_any_address_other_destinations_are_not_ours") {
+        return;
+    }
+    let (ns, stack) = setup("notany", false);
+    let _listener =
+        TcpListener::bind_addr(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
+    let ping = ns.exec(&["ping", "-c", "1", "-W", "1", DIALLED]);
+    assert!(!ping.status.success(), "ping {DIALLED} answered");
+    assert!(counter(&stack, "drop_not_ours") >= 1);
+    // The wildcard listener still serves our own address.
+    let served = ns.kernel(|| {
+        KernelTcp::connect_timeout(
+            &"10.0.0.2:80".parse().expect("address"),
+            Duration::from_secs(5),
+        )
+        .is_ok()
+    });
+    assert!(served);
+    stack.shutdown();
+}
