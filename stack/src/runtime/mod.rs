@@ -57,7 +57,7 @@ pub(crate) mod txq;
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -122,8 +122,11 @@ pub(crate) struct Inner {
     pub(crate) retired: retired::Retired,
     /// Sweeps connections for memory when the budget refused a charge.
     pub(crate) reclaimer: reclaim::Reclaimer,
+    /// ICMP and ICMPv6 errors (`Config::icmp_errors_per_sec`); through
+    /// [`Inner::icmp_error_allowed`].
     pub(crate) icmp_limit: Mutex<RateLimiter>,
-    /// RSTs for segments no connection owns (`Config::rsts_per_sec`).
+    /// RSTs for segments no connection owns (`Config::rsts_per_sec`);
+    /// through [`Inner::rst_allowed`].
     pub(crate) rst_limit: Mutex<RateLimiter>,
     /// Arriving fragments under reassembly (`reasm`).
     pub(crate) reasm: reasm::Reasm,
@@ -319,6 +322,32 @@ impl Keys {
 }
 
 impl Inner {
+    /// Whether an ICMP or ICMPv6 error may go now, under
+    /// `Config::icmp_errors_per_sec` (RFC 1812 §4.3.2.8, RFC 4443 §2.4
+    /// (f)): counts it in `sent` if so, in `icmp_rate_limited` if not.
+    pub(crate) fn icmp_error_allowed(&self, now: Instant, sent: &AtomicU64) -> bool {
+        let allowed = self.icmp_limit.lock().allow(now);
+        bump(if allowed {
+            sent
+        } else {
+            &self.stats.icmp_rate_limited
+        });
+        allowed
+    }
+
+    /// Whether a RST for a segment no connection owns may go now, under
+    /// `Config::rsts_per_sec`: counts it in `tcp_rst_tx` or
+    /// `tcp_rst_rate_limited`.
+    pub(crate) fn rst_allowed(&self, now: Instant) -> bool {
+        let allowed = self.rst_limit.lock().allow(now);
+        bump(if allowed {
+            &self.stats.tcp_rst_tx
+        } else {
+            &self.stats.tcp_rst_rate_limited
+        });
+        allowed
+    }
+
     /// State with a system clock and random keys that no thread drives:
     /// for the demux benchmark and unit tests, which call the RX path
     /// directly.

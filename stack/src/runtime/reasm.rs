@@ -234,11 +234,9 @@ pub(crate) fn expire(inner: &Inner, now: Instant, due: Instant) {
         let Some(quote) = e.quote else {
             continue;
         };
-        if !inner.icmp_limit.lock().allow(now) {
-            bump(&inner.stats.icmp_rate_limited);
+        if !inner.icmp_error_allowed(now, &inner.stats.icmp_time_exceeded_tx) {
             continue;
         }
-        bump(&inner.stats.icmp_time_exceeded_tx);
         match e.key {
             FragKey::V4 { src, dst, .. } => {
                 tx::send_icmp(inner, dst, src, &icmp::reassembly_time_exceeded(&quote));

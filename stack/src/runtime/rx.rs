@@ -706,20 +706,14 @@ fn handle_icmp(inner: &Inner, ip: &Ipv4Repr, payload: &[u8]) {
 
 /// A RST for a segment no connection owns, under `Config::rsts_per_sec`.
 fn send_rst(inner: &Inner, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, rst: &TcpRepr<'_>) {
-    if inner.rst_limit.lock().allow(now) {
-        bump(&inner.stats.tcp_rst_tx);
+    if inner.rst_allowed(now) {
         tx::send_tcp(inner, src, dst, rst);
-    } else {
-        bump(&inner.stats.tcp_rst_rate_limited);
     }
 }
 
 fn send_icmp_error(inner: &Inner, now: Instant, ip: &Ipv4Repr, msg: IcmpRepr<'_>) {
-    if inner.icmp_limit.lock().allow(now) {
-        bump(&inner.stats.icmp_unreachable_tx);
+    if inner.icmp_error_allowed(now, &inner.stats.icmp_unreachable_tx) {
         tx::send_icmp(inner, ip.dst, ip.src, &msg);
-    } else {
-        bump(&inner.stats.icmp_rate_limited);
     }
 }
 

@@ -180,10 +180,9 @@ fn refuse_tcp(inner: &Inner, now: Instant, ip: &Ipv6Repr, payload: &[u8], meta: 
     let Some(rst) = rst_for_closed(&seg) else {
         return;
     };
-    if !inner.rst_limit.lock().allow(now) {
-        return bump(&inner.stats.tcp_rst_rate_limited);
+    if !inner.rst_allowed(now) {
+        return;
     }
-    bump(&inner.stats.tcp_rst_tx);
     bump(&inner.stats.tcp_tx);
     let (src, dst) = (ip.dst, ip.src);
     tx::send_ip6(inner, src, dst, tcp::PROTOCOL, |buf| {
@@ -269,11 +268,8 @@ fn send_error(
     msg: &Icmpv6Repr<'_>,
     sent: &std::sync::atomic::AtomicU64,
 ) {
-    if inner.icmp_limit.lock().allow(now) {
-        bump(sent);
+    if inner.icmp_error_allowed(now, sent) {
         send_icmp(inner, src, dst, msg);
-    } else {
-        bump(&inner.stats.icmp_rate_limited);
     }
 }
 
