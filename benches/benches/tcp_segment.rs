@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -21,8 +21,8 @@ use stack::time::Instant;
 use stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 use stack::wire::SeqNumber;
 
-const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 50000);
-const SERVER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 50000);
+const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
 const CLIENT_ISS: SeqNumber = SeqNumber(1_000_000);
 const SERVER_ISS: SeqNumber = SeqNumber(2_000_000);
 const PAYLOAD: usize = 1460;

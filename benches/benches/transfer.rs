@@ -35,7 +35,7 @@ fn bench_transfer(c: &mut Criterion) {
     let (da, db) = MemPair::new(LINK_DEPTH, MTU);
     let a = Stack::new(da, Config::with_addr(A)).unwrap();
     let b = Stack::new(db, Config::with_addr(B)).unwrap();
-    let listener = TcpListener::bind(&b, PORT).unwrap();
+    let listener = TcpListener::bind(&b, (b.addr(), PORT)).unwrap();
     let accepter = thread::spawn(move || listener.accept().unwrap().0);
     let writer = TcpStream::connect(&a, SocketAddrV4::new(B, PORT)).unwrap();
     let mut reader = accepter.join().unwrap();

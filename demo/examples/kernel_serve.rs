@@ -5,7 +5,7 @@
 //! BASE, the ports are BASE+7 (echo, TCP and UDP), BASE+9, BASE+80 and
 //! BASE+7070; without it, the well-known ports (root needed below 1024).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use demo::kernel::{kernel_serve_on, KernelHost, Ports};
@@ -13,11 +13,11 @@ use demo::kernel::{kernel_serve_on, KernelHost, Ports};
 fn main() -> std::io::Result<()> {
     demo::init_logging();
     let mut args = std::env::args().skip(1);
-    let ip: Ipv4Addr = args
+    let ip: IpAddr = args
         .next()
         .unwrap_or_else(|| "127.0.0.1".to_owned())
         .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("IPV4: {e}")))?;
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("IP: {e}")))?;
     let ports = match args.next().map(|b| b.parse::<u16>()) {
         Some(Ok(base)) => Ports {
             echo: base + 7,

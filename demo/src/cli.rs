@@ -2,7 +2,7 @@
 //! Every option and command is documented here, which is what `--help`
 //! prints.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -39,10 +39,10 @@ pub struct Cli {
     #[arg(long, value_name = "IPV6", default_value = "fd00::2", global = true)]
     pub addr6: Addr6,
 
-    /// Answer for every IPv4 address routed into the TUN device, not only
-    /// --addr (e.g. after `ip route add 10.99.0.0/16 dev tun0`, `curl
-    /// 10.99.1.2/` is answered, and `/` shows the address dialled): the
-    /// services listen on 0.0.0.0. UDP echo stays on --addr.
+    /// Answer for every address routed into the TUN device, not only
+    /// --addr and --addr6 (e.g. after `ip route add 10.99.0.0/16 dev
+    /// tun0`, `curl 10.99.1.2/` is answered, and `/` shows the address
+    /// dialled): the services listen on 0.0.0.0 and [::].
     #[arg(long, global = true)]
     pub any: bool,
 
@@ -209,9 +209,10 @@ pub enum Command {
     ///
     /// Example: `demo call 10.0.0.1:7070 add 2 3` prints 5.
     Call {
-        /// The server, IPV4:PORT, e.g. 10.0.0.1:7070.
+        /// The server, IPV4:PORT or [IPV6]:PORT, e.g. 10.0.0.1:7070 or
+        /// [fd00::1]:7070.
         #[arg(value_name = "ADDR")]
-        server: SocketAddrV4,
+        server: SocketAddr,
         /// The method name, e.g. add, echo, sockets, rpc.discover.
         #[arg(value_name = "METHOD")]
         method: String,
@@ -226,9 +227,9 @@ pub enum Command {
     /// of the stack (no TUN device): the baseline the benchmark compares
     /// against. Ports below 1024 need root.
     KernelServe {
-        /// The local IPv4 address to listen on.
-        #[arg(long, value_name = "IPV4")]
-        listen: Ipv4Addr,
+        /// The local address to listen on, IPv4 or IPv6.
+        #[arg(long, value_name = "IP")]
+        listen: IpAddr,
     },
 }
 
@@ -324,7 +325,7 @@ mod tests {
         assert_eq!(
             cli.action(),
             Command::KernelServe {
-                listen: Ipv4Addr::LOCALHOST
+                listen: Ipv4Addr::LOCALHOST.into()
             }
         );
     }

@@ -6,7 +6,7 @@
 //! [`DEFAULT_MAX_BODY`]); a chunk-size line at most 1 KiB.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -20,19 +20,19 @@ pub const DEFAULT_MAX_BODY: u64 = 64 * 1024 * 1024;
 /// The most response header fields accepted.
 const MAX_FIELDS: usize = 100;
 
-/// A parsed `http://IPV4[:PORT]/PATH` URL. Only literal IPv4 hosts: the
-/// demo has no resolver.
+/// A parsed `http://HOST[:PORT]/PATH` URL, HOST a literal IPv4 address or
+/// a bracketed IPv6 one (`[fd00::2]`): the demo has no resolver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     /// Where to connect.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The `Host` field value: the authority as written.
     pub authority: String,
     /// The request target (path and query), at least `/`.
     pub path: String,
 }
 
-/// Parses `http://IPV4[:PORT][/PATH]`.
+/// Parses `http://IPV4[:PORT][/PATH]` or `http://[IPV6][:PORT][/PATH]`.
 ///
 /// # Errors
 /// A message saying what is wrong with the URL.
@@ -44,19 +44,45 @@ pub fn parse_url(url: &str) -> Result<HttpUrl, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
-        ),
-        None => (authority, 80),
+    // An IPv6 host is bracketed (RFC 3986 §3.2.2), so its colons are not
+    // the port's.
+    let (host, port) =
+        match authority.strip_prefix('[') {
+            Some(bracketed) => {
+                let (h, after) = bracketed
+                    .split_once(']')
+                    .ok_or_else(|| format!("{url:?}: no ']' after the IPv6 address"))?;
+                match after {
+                    "" => (h, None),
+                    p => (
+                        h,
+                        Some(p.strip_prefix(':').ok_or_else(|| {
+                            format!("{url:?}: ':' expected after the IPv6 address")
+                        })?),
+                    ),
+                }
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        None => 80,
     };
-    let ip: Ipv4Addr = host
-        .parse()
-        .map_err(|_| format!("{url:?}: the host must be an IPv4 address like 10.0.0.1 (no DNS)"))?;
+    let ip: IpAddr = host.parse().map_err(|_| {
+        format!("{url:?}: the host must be an address like 10.0.0.1 or [fd00::2] (no DNS)")
+    })?;
+    if ip.is_ipv6() != authority.starts_with('[') {
+        return Err(format!(
+            "{url:?}: an IPv6 host is written in brackets, [fd00::2]"
+        ));
+    }
     Ok(HttpUrl {
-        addr: SocketAddrV4::new(ip, port),
+        addr: SocketAddr::new(ip, port),
         authority: authority.to_owned(),
         path: path.to_owned(),
     })
@@ -308,11 +334,20 @@ mod tests {
         );
         let u = parse_url("http://10.0.0.1").expect("url");
         assert_eq!((u.addr.port(), u.path.as_str()), (80, "/"));
+        let u = parse_url("http://[fd00::2]:8080/x").expect("url");
+        assert_eq!(u.addr, "[fd00::2]:8080".parse().expect("addr"));
+        assert_eq!(u.authority, "[fd00::2]:8080");
+        let u = parse_url("http://[fd00::2]").expect("url");
+        assert_eq!((u.addr.port(), u.path.as_str()), (80, "/"));
         for bad in [
             "https://10.0.0.1/",
             "http://example.com/",
             "http://10.0.0.1:99999/",
             "10.0.0.1",
+            "http://fd00::2/",
+            "http://[fd00::2/",
+            "http://[fd00::2]x/",
+            "http://[10.0.0.1]/",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }

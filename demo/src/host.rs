@@ -5,16 +5,16 @@
 //! The services never see the stack itself, so the same service code runs
 //! over the userspace stack and over the kernel's sockets.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 /// The two ends of one TCP connection, as the accepting side sees them.
 /// With the protocol this is the 4-tuple that names the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnInfo {
     /// Our end: the server's address and well-known port.
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer's end: its address and (usually ephemeral) port.
-    pub remote: SocketAddrV4,
+    pub remote: SocketAddr,
 }
 
 /// A read-only view of the host, served by `GET /sockets`, `GET /stats` and

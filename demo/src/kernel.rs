@@ -8,7 +8,7 @@
 //! Nagle's algorithm would only add delayed-ACK stalls to the baseline.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Instant;
@@ -108,16 +108,16 @@ impl HostInfo for KernelHost {
 #[derive(Debug)]
 pub struct KernelServer {
     /// The bound TCP address of each service, in [`Service::ALL`] order.
-    pub tcp: Vec<(Service, SocketAddrV4)>,
+    pub tcp: Vec<(Service, SocketAddr)>,
     /// The bound UDP echo address.
-    pub udp_echo: SocketAddrV4,
+    pub udp_echo: SocketAddr,
     /// Each serving thread sends the error that ended it.
     ended: mpsc::Receiver<io::Error>,
 }
 
 impl KernelServer {
     /// The bound address of `service`.
-    pub fn addr(&self, service: Service) -> Option<SocketAddrV4> {
+    pub fn addr(&self, service: Service) -> Option<SocketAddr> {
         self.tcp
             .iter()
             .find(|(s, _)| *s == service)
@@ -143,7 +143,7 @@ impl KernelServer {
 /// # Errors
 /// Binding a port failed (ports below 1024 need root or
 /// `CAP_NET_BIND_SERVICE`), or a listener failed for good.
-pub fn kernel_serve(ip: Ipv4Addr, host: Arc<dyn HostInfo>, limits: Limits) -> io::Result<()> {
+pub fn kernel_serve(ip: IpAddr, host: Arc<dyn HostInfo>, limits: Limits) -> io::Result<()> {
     let server = kernel_serve_with(ip, Ports::default(), host, limits)?;
     for (service, addr) in &server.tcp {
         tracing::info!(?service, %addr, "kernel listening");
@@ -158,7 +158,7 @@ pub fn kernel_serve(ip: Ipv4Addr, host: Arc<dyn HostInfo>, limits: Limits) -> io
 /// # Errors
 /// Binding a port failed.
 pub fn kernel_serve_on(
-    ip: Ipv4Addr,
+    ip: IpAddr,
     ports: Ports,
     host: Arc<dyn HostInfo>,
 ) -> io::Result<KernelServer> {
@@ -170,7 +170,7 @@ pub fn kernel_serve_on(
 /// # Errors
 /// Binding a port failed.
 pub fn kernel_serve_with(
-    ip: Ipv4Addr,
+    ip: IpAddr,
     ports: Ports,
     host: Arc<dyn HostInfo>,
     limits: Limits,
@@ -179,11 +179,11 @@ pub fn kernel_serve_with(
     // Bind everything first, so a busy port fails the call and not a thread.
     let mut listeners = Vec::new();
     for service in Service::ALL {
-        let listener = TcpListener::bind(SocketAddrV4::new(ip, ports.of(service)))?;
-        listeners.push((service, v4(listener.local_addr()?)?, listener));
+        let listener = TcpListener::bind(SocketAddr::new(ip, ports.of(service)))?;
+        listeners.push((service, listener.local_addr()?, listener));
     }
-    let udp = UdpSocket::bind(SocketAddrV4::new(ip, ports.udp_echo))?;
-    let udp_addr = v4(udp.local_addr()?)?;
+    let udp = UdpSocket::bind(SocketAddr::new(ip, ports.udp_echo))?;
+    let udp_addr = udp.local_addr()?;
 
     let (done, ended) = mpsc::channel();
     let mut tcp = Vec::new();
@@ -214,27 +214,16 @@ pub fn kernel_serve_with(
 /// One `accept`, with the connection's 4-tuple.
 fn accept(
     listener: &TcpListener,
-    local: SocketAddrV4,
+    local: SocketAddr,
 ) -> io::Result<(std::net::TcpStream, ConnInfo)> {
     let (stream, peer) = listener.accept()?;
     stream.set_nodelay(true)?;
-    let local = stream.local_addr().map_or(Ok(local), v4)?;
+    let local = stream.local_addr().unwrap_or(local);
     Ok((
         stream,
         ConnInfo {
             local,
-            remote: v4(peer)?,
+            remote: peer,
         },
     ))
-}
-
-/// The IPv4 address of `addr`; the demo is IPv4-only.
-fn v4(addr: SocketAddr) -> io::Result<SocketAddrV4> {
-    match addr {
-        SocketAddr::V4(a) => Ok(a),
-        SocketAddr::V6(a) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("IPv6 address {a} in an IPv4-only demo"),
-        )),
-    }
 }

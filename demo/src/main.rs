@@ -4,7 +4,7 @@
 //! `demo call ADDR METHOD ARGS...`. Run `demo --help`.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
@@ -113,39 +113,37 @@ fn serve(cli: &Cli) -> Result<(), String> {
     let services =
         Services::with_limits(Arc::new(StackHost::new(stack.clone())), cli.limits.limits());
     let mut threads = Vec::new();
-    for service in Service::ALL {
-        // With --any the services wait on the wildcard address, for every
-        // address routed to the stack.
-        let ip = if cli.any {
-            Ipv4Addr::UNSPECIFIED
-        } else {
-            stack.addr()
-        };
-        let listener = TcpListener::bind_addr(&stack, SocketAddrV4::new(ip, service.port()))
-            .map_err(|e| format!("cannot listen on TCP port {}: {e}", service.port()))?;
-        let services = Arc::clone(&services);
+    for ip in service_addresses(cli, &stack) {
+        for service in Service::ALL {
+            let local = SocketAddr::new(ip, service.port());
+            let listener = TcpListener::bind(&stack, local)
+                .map_err(|e| format!("cannot listen on TCP {local}: {e}"))?;
+            let services = Arc::clone(&services);
+            threads.push(thread::spawn(move || {
+                let err = services.accept_loop(service, || {
+                    let (stream, remote) = listener.accept()?;
+                    let info = ConnInfo {
+                        local: stream.local_addr()?,
+                        remote,
+                    };
+                    Ok((stream, info))
+                });
+                warn!(?service, %err, "accept loop ended");
+            }));
+        }
+        let local = SocketAddr::new(ip, 7);
+        let udp =
+            UdpSocket::bind(&stack, local).map_err(|e| format!("cannot bind UDP {local}: {e}"))?;
+        let echo_services = Arc::clone(&services);
         threads.push(thread::spawn(move || {
-            let err = services.accept_loop(service, || {
-                let (stream, remote) = listener.accept()?;
-                let info = ConnInfo {
-                    local: stream.local_addr(),
-                    remote,
-                };
-                Ok((stream, info))
-            });
-            warn!(?service, %err, "accept loop ended");
+            let err = udp_echo::serve(
+                |buf| udp.recv_from(buf),
+                |buf, to| udp.send_to(buf, to),
+                &echo_services.counters().udp_echo_refused,
+            );
+            warn!(%err, "UDP echo ended");
         }));
     }
-    let udp = UdpSocket::bind(&stack, 7).map_err(|e| format!("cannot bind UDP port 7: {e}"))?;
-    let echo_services = Arc::clone(&services);
-    threads.push(thread::spawn(move || {
-        let err = udp_echo::serve(
-            |buf| udp.recv_from(buf),
-            |buf, to| udp.send_to(buf, to),
-            &echo_services.counters().udp_echo_refused,
-        );
-        warn!(%err, "UDP echo ended");
-    }));
     info!(
         "{} on {}: ping, TCP 7 echo, UDP 7 echo, TCP 9 discard, TCP 80 HTTP, TCP 7070 JSON-RPC; try: curl {}/",
         stack.addr(),
@@ -154,13 +152,13 @@ fn serve(cli: &Cli) -> Result<(), String> {
     );
     if cli.any {
         info!(
-            "--any: also answering for every IPv4 address routed into {}",
+            "--any: also answering for every address routed into {}",
             cli.tun
         );
     }
     if let Some(addr6) = stack.config().addr6 {
         info!(
-            "{addr6} on {}: ping -6 (TCP and UDP over IPv6 are refused for now)",
+            "{addr6} on {}: the same services over IPv6; try: curl -g 'http://[{addr6}]/'",
             cli.tun
         );
     }
@@ -170,17 +168,42 @@ fn serve(cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
+/// The addresses the services wait on: the stack's own (IPv4, and IPv6
+/// when it has one), or with --any each family's wildcard, for every
+/// address routed to the stack.
+fn service_addresses(cli: &Cli, stack: &Stack) -> Vec<IpAddr> {
+    let v4 = if cli.any {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        stack.addr()
+    };
+    let v6 = stack
+        .addr6()
+        .map(|a| if cli.any { Ipv6Addr::UNSPECIFIED } else { a });
+    std::iter::once(IpAddr::V4(v4))
+        .chain(v6.map(IpAddr::V6))
+        .collect()
+}
+
+/// A connection's two ends.
+fn ends(stream: &TcpStream) -> Result<(SocketAddr, SocketAddr), String> {
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    let peer = stream.peer_addr().map_err(|e| e.to_string())?;
+    Ok((local, peer))
+}
+
 /// `demo get URL`: an active open from an ephemeral port through the stack.
 fn get(cli: &Cli, url: &str) -> Result<(), String> {
     let url = client::parse_url(url)?;
     let stack = start_stack(cli)?;
     let stream = TcpStream::connect(&stack, url.addr)
         .map_err(|e| format!("connect to {}: {e}", url.addr))?;
+    let (local, peer) = ends(&stream)?;
     println!(
         "connected: {} -> {} (our ephemeral port {})",
-        stream.local_addr(),
-        stream.peer_addr(),
-        stream.local_addr().port()
+        local,
+        peer,
+        local.port()
     );
     let response = client::http_get(&stream, &url.authority, &url.path, client::DEFAULT_MAX_BODY)
         .map_err(|e| format!("GET {}: {e}", url.path))?;
@@ -199,20 +222,12 @@ fn get(cli: &Cli, url: &str) -> Result<(), String> {
 
 /// `demo call ADDR METHOD ARGS...`: JSON-RPC over a connection through the
 /// stack.
-fn call(
-    cli: &Cli,
-    server: std::net::SocketAddrV4,
-    method: &str,
-    args: &[String],
-) -> Result<(), String> {
+fn call(cli: &Cli, server: SocketAddr, method: &str, args: &[String]) -> Result<(), String> {
     let stack = start_stack(cli)?;
     let stream =
         TcpStream::connect(&stack, server).map_err(|e| format!("connect to {server}: {e}"))?;
-    eprintln!(
-        "connected: {} -> {}",
-        stream.local_addr(),
-        stream.peer_addr()
-    );
+    let (local, peer) = ends(&stream)?;
+    eprintln!("connected: {local} -> {peer}");
     let reader = stream.try_clone().map_err(|e| e.to_string())?;
     let result = client::rpc_call(
         reader,

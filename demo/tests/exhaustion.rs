@@ -4,7 +4,7 @@
 //! is cheap; nothing here asserts a duration except as a generous bound.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ impl HostInfo for FakeHost {
 
 fn server(limits: Limits) -> KernelServer {
     kernel_serve_with(
-        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::LOCALHOST.into(),
         Ports::ephemeral(),
         Arc::new(FakeHost),
         limits,
@@ -35,7 +35,7 @@ fn server(limits: Limits) -> KernelServer {
     .expect("bind")
 }
 
-fn connect(addr: SocketAddrV4) -> TcpStream {
+fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
@@ -43,7 +43,7 @@ fn connect(addr: SocketAddrV4) -> TcpStream {
 }
 
 /// One `GET path` on a fresh connection: status and body.
-fn get(addr: SocketAddrV4, path: &str) -> (u16, Vec<u8>) {
+fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let r = demo::client::http_get(connect(addr), &addr.to_string(), path, 1 << 20)
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     (r.status, r.body)

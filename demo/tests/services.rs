@@ -3,7 +3,7 @@
 //! test double for the host view.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -42,17 +42,22 @@ fn served_stats() -> Value {
 }
 
 fn server() -> KernelServer {
-    kernel_serve_on(Ipv4Addr::LOCALHOST, Ports::ephemeral(), Arc::new(FakeHost)).expect("bind")
+    kernel_serve_on(
+        Ipv4Addr::LOCALHOST.into(),
+        Ports::ephemeral(),
+        Arc::new(FakeHost),
+    )
+    .expect("bind")
 }
 
-fn connect(addr: SocketAddrV4) -> TcpStream {
+fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     s
 }
 
-fn http_addr(srv: &KernelServer) -> SocketAddrV4 {
+fn http_addr(srv: &KernelServer) -> SocketAddr {
     srv.addr(Service::Http).expect("http")
 }
 
@@ -355,7 +360,7 @@ fn udp_echo_returns_each_datagram() {
         sock.send_to(msg, srv.udp_echo).expect("send");
         let mut buf = [0u8; 2048];
         let (n, from) = sock.recv_from(&mut buf).expect("reply");
-        assert_eq!((&buf[..n], from), (msg, srv.udp_echo.into()));
+        assert_eq!((&buf[..n], from), (msg, srv.udp_echo));
     }
 }
 
@@ -534,18 +539,11 @@ fn typed_client_and_cli_call_helper_talk_to_port_7070() {
 fn at_the_bound_the_longest_idle_connection_is_evicted() {
     let services = Services::with_max_connections(Arc::new(FakeHost), 1);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = match listener.local_addr().expect("addr") {
-        std::net::SocketAddr::V4(a) => a,
-        other => panic!("{other}"),
-    };
+    let addr = listener.local_addr().expect("addr");
     let svc = Arc::clone(&services);
     thread::spawn(move || {
         svc.accept_loop(Service::Echo, || {
-            let (s, peer) = listener.accept()?;
-            let remote = match peer {
-                std::net::SocketAddr::V4(a) => a,
-                std::net::SocketAddr::V6(_) => unreachable!("IPv4 listener"),
-            };
+            let (s, remote) = listener.accept()?;
             Ok((
                 s,
                 ConnInfo {

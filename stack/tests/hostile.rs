@@ -111,7 +111,7 @@ fn inject(ns: &NetNs, args: &[&str]) -> u64 {
 /// A server on port 80 of `stack`: each connection's bytes are read to
 /// EOF and answered with their SHA-256 in hex. Runs until `stop`.
 fn sha256_server(stack: &Stack, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let listener = TcpListener::bind(stack, 80).unwrap();
+    let listener = TcpListener::bind(stack, (stack.addr(), 80)).unwrap();
     listener.set_accept_timeout(Some(Duration::from_millis(100)));
     std::thread::spawn(move || {
         while !stop.load(Ordering::SeqCst) {
@@ -225,7 +225,7 @@ fn malformed_packet_barrage_is_dropped_and_counted() {
     let stack = ns.start_stack(test_config());
     let stop = Arc::new(AtomicBool::new(false));
     let server = sha256_server(&stack, Arc::clone(&stop));
-    let udp = stack::UdpSocket::bind(&stack, 7).unwrap();
+    let udp = stack::UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
 
     let sent = inject(&ns, &["garbage", "4000", "42"]);
     let (reply, expected, took) = kernel_round_trip(&ns, 256 * 1024, Duration::from_secs(10));

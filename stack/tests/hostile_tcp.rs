@@ -205,7 +205,7 @@ fn play(ns: &NetNs, args: &[&str]) -> Value {
 /// a thread, then closed (so our FIN goes out). Yields the bytes read and
 /// whether end-of-file was reached within `limit`.
 fn read_one_connection(stack: &Stack, limit: Duration) -> JoinHandle<(Vec<u8>, bool)> {
-    let listener = TcpListener::bind(stack, 80).unwrap();
+    let listener = TcpListener::bind(stack, (stack.addr(), 80)).unwrap();
     std::thread::spawn(move || {
         let deadline = Instant::now() + limit;
         listener.set_accept_timeout(Some(limit));
@@ -302,7 +302,7 @@ fn land_and_loopback_syns_are_dropped_and_counted() {
     ) else {
         return;
     };
-    let _listener = TcpListener::bind(&stack, 80).unwrap();
+    let _listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     let bad_before = counter(&stack, "drop_bad_address");
     let r = play(&ns, &["land"]);
     assert_eq!(r["land_synacks"], 0, "a SYN-ACK to ourselves");

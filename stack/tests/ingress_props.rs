@@ -13,7 +13,7 @@
 // A test binary: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -260,8 +260,8 @@ impl Harness {
         config.udp_queue_depth = UDP_DEPTH;
         config.tcp.msl = Duration::from_millis(200);
         let stack = Stack::new(ours, config).unwrap();
-        let listener = TcpListener::bind(&stack, 80).unwrap();
-        let udp = UdpSocket::bind(&stack, 7).unwrap();
+        let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
+        let udp = UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
         Harness {
             stack,
             peer,
@@ -388,7 +388,7 @@ fn arbitrary_and_mutated_packets_keep_the_stack_bounded_and_alive() {
         .unwrap();
     let (n, from) = h.udp.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"still here");
-    assert_eq!(from, SocketAddrV4::new(pinger, 5353));
+    assert_eq!(from, SocketAddr::from((pinger, 5353)));
     h.udp.send_to(&buf[..n], from).unwrap();
     let back = h.drain().into_iter().any(|p| {
         Ipv4Repr::parse(&p).is_ok_and(|(ip, payload)| {

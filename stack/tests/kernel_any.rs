@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream as KernelTcp};
+use std::net::{Ipv4Addr, TcpStream as KernelTcp};
 use std::time::Duration;
 
 use common::{can_run, counter, test_config, NetNs};
@@ -32,11 +32,10 @@ fn a_wildcard_listener_accepts_any_routed_address_and_tells_it() {
         return;
     }
     let (ns, stack) = setup("any", true);
-    let listener =
-        TcpListener::bind_addr(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
+    let listener = TcpListener::bind(&stack, (Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accept");
-        let local = stream.local_addr();
+        let local = stream.local_addr().unwrap();
         stream
             .write_all(local.to_string().as_bytes())
             .expect("write");
@@ -73,8 +72,7 @@ fn without_any_address_other_destinations_are_not_ours() {
         return;
     }
     let (ns, stack) = setup("notany", false);
-    let _listener =
-        TcpListener::bind_addr(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
+    let _listener = TcpListener::bind(&stack, (Ipv4Addr::UNSPECIFIED, 80)).expect("bind");
     let ping = ns.exec(&["ping", "-c", "1", "-W", "1", DIALLED]);
     assert!(!ping.status.success(), "ping {DIALLED} answered");
     assert!(counter(&stack, "drop_not_ours") >= 1);

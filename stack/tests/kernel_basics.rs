@@ -35,7 +35,7 @@ fn udp_echo_and_port_unreachable() {
     }
     let ns = NetNs::new("udp");
     let stack = ns.start_stack(test_config());
-    let echo = UdpSocket::bind(&stack, 7).unwrap();
+    let echo = UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
     let server = std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
         let (n, from) = echo.recv_from(&mut buf).unwrap();

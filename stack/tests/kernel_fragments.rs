@@ -45,7 +45,7 @@ print(n)
 
 /// A UDP echo server on port 7 of `stack` that answers `count` datagrams.
 fn echo_server(stack: &Stack, count: usize) -> JoinHandle<()> {
-    let echo = UdpSocket::bind(stack, 7).unwrap();
+    let echo = UdpSocket::bind(stack, (stack.addr(), 7)).unwrap();
     echo.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     std::thread::spawn(move || {

@@ -1,24 +1,47 @@
-//! IPv6 against the Linux kernel through a real TUN device, while the
-//! stack's sockets are IPv4 only: `ping -6` is answered, also when its
-//! requests and replies are larger than the MTU (fragments both ways),
-//! and TCP and UDP over IPv6 are refused as by a host with nothing
-//! listening on IPv6.
+//! IPv6 against the Linux kernel through a real TUN device: `ping -6` is
+//! answered, also when its requests and replies are larger than the MTU
+//! (fragments both ways); TCP over IPv6 carries 10 MiB each way exactly
+//! (SHA-256), with the kernel as client and as server; UDP echoes over
+//! IPv6, also a 4000-byte datagram through fragments both ways; a `[::]`
+//! listener in any-address mode tells which address was dialled; and TCP
+//! and UDP to a port with nothing bound are refused (RST, ICMPv6 port
+//! unreachable).
 
 mod common;
 
-use std::io::ErrorKind;
-use std::net::{TcpStream as KernelTcp, UdpSocket as KernelUdp};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{
+    Ipv6Addr, Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as KernelTcp,
+    UdpSocket as KernelUdp,
+};
 use std::time::{Duration, Instant};
 
-use common::{can_run, counter, test_config, NetNs};
-use stack::{Config, Stack};
+use common::{can_run, counter, hash_to_eof, pattern, sha256_hex, test_config, NetNs};
+use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
 
 const HOST6: &str = "fd00::1";
 const STACK6: &str = "fd00::2";
 
+const TEN_MIB: usize = 10 * 1024 * 1024;
+
+/// The stack's `port` over IPv6.
+fn ours(port: u16) -> SocketAddr {
+    SocketAddr::new(STACK6.parse().expect("an IPv6 address"), port)
+}
+
+/// The kernel's `port` over IPv6.
+fn host(port: u16) -> SocketAddr {
+    SocketAddr::new(HOST6.parse().expect("an IPv6 address"), port)
+}
+
 /// A namespace whose tun0 also has fd00::1/64 (without duplicate address
 /// detection, as `setup-tun.sh` adds it), and a stack owning fd00::2.
 fn setup(tag: &str) -> (NetNs, Stack) {
+    setup_with(tag, |_| {})
+}
+
+/// [`setup`] with `tune` applied to the stack's configuration.
+fn setup_with(tag: &str, tune: impl FnOnce(&mut Config)) -> (NetNs, Stack) {
     let ns = NetNs::new(tag);
     ns.ip(&[
         "-6",
@@ -29,10 +52,11 @@ fn setup(tag: &str) -> (NetNs, Stack) {
         "tun0",
         "nodad",
     ]);
-    let config = Config {
+    let mut config = Config {
         addr6: Some(STACK6.parse().expect("an IPv6 address")),
         ..test_config()
     };
+    tune(&mut config);
     let stack = ns.start_stack(config);
     (ns, stack)
 }
@@ -119,5 +143,148 @@ fn tcp_and_udp_over_ipv6_are_refused() {
     );
     assert!(counter(&stack, "tcp_rst_tx") >= 1);
     assert_eq!(counter(&stack, "icmp_unreachable_tx"), 1);
+    stack.shutdown();
+}
+
+#[test]
+fn kernel_client_uploads_10mib_over_ipv6() {
+    if !can_run("kernel_client_uploads_10mib_over_ipv6") {
+        return;
+    }
+    let (ns, stack) = setup("up6");
+    let listener = TcpListener::bind(&stack, ours(5001)).unwrap();
+    assert_eq!(listener.local_addr().unwrap(), ours(5001));
+    let server = std::thread::spawn(move || {
+        let (mut stream, peer) = listener.accept().unwrap();
+        assert_eq!(stream.local_addr().unwrap(), ours(5001));
+        assert_eq!(peer.ip(), host(0).ip());
+        assert_eq!(stream.peer_addr().unwrap(), peer);
+        let (digest, n) = hash_to_eof(&stream);
+        writeln!(stream, "{digest} {n}").unwrap();
+    });
+    let data = pattern(TEN_MIB, 6);
+    let expected = format!("{} {}\n", sha256_hex(&data), TEN_MIB);
+    let reply = ns.kernel(move || {
+        let mut s = KernelTcp::connect(ours(5001)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&data).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    assert_eq!(reply, expected, "{:?}", stack.stats().snapshot());
+    server.join().unwrap();
+    stack.shutdown();
+}
+
+#[test]
+fn our_client_downloads_and_uploads_10mib_over_ipv6() {
+    if !can_run("our_client_downloads_and_uploads_10mib_over_ipv6") {
+        return;
+    }
+    let (ns, stack) = setup("down6");
+    let kernel = ns.kernel(|| KernelListener::bind(host(6001)).unwrap());
+    let kernel_side = std::thread::spawn(move || {
+        let (mut s, _) = kernel.accept().unwrap();
+        s.write_all(&pattern(TEN_MIB, 7)).unwrap();
+        drop(s);
+        let (mut s, peer) = kernel.accept().unwrap();
+        let (digest, n) = hash_to_eof(&s);
+        writeln!(s, "{digest} {n}").unwrap();
+        peer
+    });
+    let down = TcpStream::connect(&stack, host(6001)).unwrap();
+    let local = down.local_addr().unwrap();
+    assert!(local.is_ipv6() && local.port() >= 49152, "{local}");
+    let (digest, n) = hash_to_eof(&down);
+    assert_eq!((digest, n), (sha256_hex(&pattern(TEN_MIB, 7)), TEN_MIB));
+    drop(down);
+
+    let mut up = TcpStream::connect(&stack, host(6001)).unwrap();
+    let data = pattern(TEN_MIB, 8);
+    up.write_all(&data).unwrap();
+    up.shutdown(Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    up.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, format!("{} {}\n", sha256_hex(&data), TEN_MIB));
+    let peer = kernel_side.join().unwrap();
+    assert_eq!(peer, up.local_addr().unwrap());
+    stack.shutdown();
+}
+
+/// Echoes `count` datagrams on `[fd00::2]:7`.
+fn udp_echo6(stack: &Stack, count: usize) -> std::thread::JoinHandle<()> {
+    let echo = UdpSocket::bind(stack, ours(7)).unwrap();
+    echo.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..count {
+            let (n, from) = echo.recv_from(&mut buf).unwrap();
+            assert!(from.is_ipv6(), "{from}");
+            echo.send_to(&buf[..n], from).unwrap();
+        }
+    })
+}
+
+#[test]
+fn udp_echoes_over_ipv6_also_4000_bytes_through_fragments() {
+    if !can_run("udp_echoes_over_ipv6_also_4000_bytes_through_fragments") {
+        return;
+    }
+    let (ns, stack) = setup("udp6");
+    let server = udp_echo6(&stack, 2);
+    let (small, big) = ns.kernel(|| {
+        let sock = KernelUdp::bind(host(0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut echo = |payload: &[u8]| {
+            sock.send_to(payload, ours(7)).unwrap();
+            let mut buf = vec![0u8; 65_536];
+            let (n, from) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(from, ours(7));
+            buf.truncate(n);
+            buf
+        };
+        (echo(b"hello over IPv6"), echo(&pattern(4000, 9)))
+    });
+    server.join().unwrap();
+    assert_eq!(small, b"hello over IPv6");
+    assert_eq!(big, pattern(4000, 9), "{:?}", stack.stats().snapshot());
+    // 4008 bytes of UDP over a 1500-byte MTU: three fragments each way.
+    assert_eq!(counter(&stack, "ip_reassembled"), 1);
+    assert!(counter(&stack, "ip_frag_tx") >= 3);
+    assert_eq!(counter(&stack, "udp_rx"), 2);
+    stack.shutdown();
+}
+
+#[test]
+fn an_any_address_listener_on_ipv6_tells_the_dialled_address() {
+    if !can_run("an_any_address_listener_on_ipv6_tells_the_dialled_address") {
+        return;
+    }
+    let (ns, stack) = setup_with("any6", |c| c.any_address = true);
+    // A prefix routed into tun0, none of whose addresses is the stack's.
+    ns.ip(&["-6", "route", "add", "fd00:99::/64", "dev", "tun0"]);
+    let dialled: Ipv6Addr = "fd00:99::5".parse().unwrap();
+    let listener = TcpListener::bind(&stack, (Ipv6Addr::UNSPECIFIED, 80)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let local = stream.local_addr().unwrap();
+        stream.write_all(local.to_string().as_bytes()).unwrap();
+        local
+    });
+    let told = ns.kernel(move || {
+        let mut s =
+            KernelTcp::connect_timeout(&SocketAddr::from((dialled, 80)), Duration::from_secs(5))
+                .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut told = String::new();
+        s.read_to_string(&mut told).unwrap();
+        told
+    });
+    let local = server.join().unwrap();
+    assert_eq!(local, SocketAddr::from((dialled, 80)));
+    assert_eq!(told, "[fd00:99::5]:80");
     stack.shutdown();
 }

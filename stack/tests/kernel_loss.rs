@@ -84,7 +84,7 @@ fn twenty_mib_each_way_under_five_percent_loss() {
 
     // Upload: the kernel sends 20 MiB to our listener, which replies with
     // the hash.
-    let listener = TcpListener::bind(&stack, 5001).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 5001)).unwrap();
     let server = std::thread::spawn(move || {
         listener.set_accept_timeout(Some(LIMIT));
         let (stream, _) = listener.accept().unwrap();

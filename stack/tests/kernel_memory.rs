@@ -105,7 +105,7 @@ fn far_out_of_order_bytes_on_300_connections_stay_within_the_budget() {
     let stack = ns.start_stack(config);
 
     // Accept the hostile connections and keep them open, unread.
-    let hostile = TcpListener::bind(&stack, 80).unwrap();
+    let hostile = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     let holder = std::thread::spawn(move || {
         hostile.set_accept_timeout(Some(Duration::from_secs(15)));
         let mut held = Vec::new();
@@ -152,12 +152,11 @@ fn far_out_of_order_bytes_on_300_connections_stay_within_the_budget() {
     let after_attack = counter(&stack, "memory_in_use");
 
     // A fresh client of the kernel's own TCP, while the 300 are held.
-    let fresh = TcpListener::bind(&stack, 81).unwrap();
+    let fresh = TcpListener::bind(&stack, (stack.addr(), 81)).unwrap();
     let sender = ns.kernel(|| {
         std::thread::spawn(|| {
             let mut s =
-                KernelStream::connect_timeout(&stack_addr(81).into(), Duration::from_secs(5))
-                    .unwrap();
+                KernelStream::connect_timeout(&stack_addr(81), Duration::from_secs(5)).unwrap();
             s.write_all(&pattern(FRESH, 7)).unwrap();
             s.shutdown(Shutdown::Write).unwrap();
         })

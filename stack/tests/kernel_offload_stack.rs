@@ -101,7 +101,7 @@ fn counter(stack: &Stack, name: &str) -> u64 {
 /// with their hash; checked exact.
 fn kernel_to_us(ns: &NetNs, stack: &Stack, len: usize) -> Duration {
     let start = Instant::now();
-    let listener = TcpListener::bind(stack, 5001).unwrap();
+    let listener = TcpListener::bind(stack, (stack.addr(), 5001)).unwrap();
     let server = std::thread::spawn(move || {
         listener.set_accept_timeout(Some(LIMIT));
         let (stream, _) = listener.accept().unwrap();

@@ -29,7 +29,7 @@ fn kernel_client_calls_our_server_from_eight_threads() {
     }
     let ns = NetNs::new("rpcsrv");
     let stack = ns.start_stack(test_config());
-    let listener = TcpListener::bind(&stack, 7070).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 7070)).unwrap();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         router().serve_lines(&stream).unwrap();

@@ -23,11 +23,11 @@ fn kernel_client_uploads_10mib_then_half_closes() {
     }
     let ns = NetNs::new("up");
     let stack = ns.start_stack(test_config());
-    let listener = TcpListener::bind(&stack, 5001).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 5001)).unwrap();
     let server = std::thread::spawn(move || {
         let (mut stream, peer) = listener.accept().unwrap();
-        assert_eq!(stream.local_addr(), stack_addr(5001));
-        assert_eq!(*peer.ip(), common::HOST);
+        assert_eq!(stream.local_addr().unwrap(), stack_addr(5001));
+        assert_eq!(peer.ip(), common::HOST);
         // Read until the client's FIN, then answer on the still-open
         // direction: that is the half-close.
         let (digest, n) = hash_to_eof(&stream);
@@ -71,13 +71,16 @@ fn our_client_downloads_and_uploads_10mib() {
     });
 
     let down = TcpStream::connect(&stack, host_addr(6001)).unwrap();
-    assert!(down.local_addr().port() >= 49152, "not an ephemeral port");
+    assert!(
+        down.local_addr().unwrap().port() >= 49152,
+        "not an ephemeral port"
+    );
     let (digest, n) = hash_to_eof(&down);
     assert_eq!(n, TEN_MIB);
     assert_eq!(digest, sha256_hex(&pattern(TEN_MIB, 0)));
 
     let mut up = TcpStream::connect(&stack, host_addr(6001)).unwrap();
-    assert_ne!(up.local_addr(), down.local_addr());
+    assert_ne!(up.local_addr().unwrap(), down.local_addr().unwrap());
     up.write_all(&pattern(TEN_MIB, 0)).unwrap();
     up.shutdown(Shutdown::Write).unwrap();
     let mut reply = String::new();
@@ -87,7 +90,7 @@ fn our_client_downloads_and_uploads_10mib() {
         format!("{} {}\n", sha256_hex(&pattern(TEN_MIB, 0)), TEN_MIB)
     );
     let peer = kernel_side.join().unwrap();
-    assert_eq!(peer.to_string(), up.local_addr().to_string());
+    assert_eq!(peer.to_string(), up.local_addr().unwrap().to_string());
     stack.shutdown();
 }
 
@@ -129,7 +132,7 @@ fn fifty_concurrent_connections() {
     const EACH: usize = 100 * 1024;
     let ns = NetNs::new("fifty");
     let stack = ns.start_stack(test_config());
-    let listener = TcpListener::bind(&stack, 7).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 7)).unwrap();
     let acceptor = std::thread::spawn(move || {
         let mut workers = Vec::new();
         for _ in 0..CLIENTS {

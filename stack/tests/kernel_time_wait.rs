@@ -60,7 +60,7 @@ while i < connections and time.monotonic() < end:
 /// Serves `bye\n` and closes first (so each four-tuple stays in TIME-WAIT
 /// on our side) until no client comes for a second.
 fn serve(stack: &Stack) -> thread::JoinHandle<()> {
-    let listener = TcpListener::bind(stack, 5003).unwrap();
+    let listener = TcpListener::bind(stack, (stack.addr(), 5003)).unwrap();
     listener.set_accept_timeout(Some(Duration::from_secs(1)));
     thread::spawn(move || {
         while let Ok((mut s, _)) = listener.accept() {

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use stack::device::mem::{MemDevice, MemPair};
@@ -101,7 +101,7 @@ fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
         ..Config::with_addr(STACK)
     };
     let stack = Stack::new(ours, config).unwrap();
-    let listener = TcpListener::bind(&stack, 80).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     listener.set_accept_timeout(Some(Duration::from_secs(5)));
     let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
 
@@ -153,7 +153,7 @@ fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
         b"ping",
     );
     let (mut stream, from) = listener.accept().unwrap();
-    assert_eq!(from, SocketAddrV4::new(PEER, 1002));
+    assert_eq!(from, SocketAddr::from((PEER, 1002)));
     assert_eq!(counter(&stack, "syn_cookies_ok"), 1);
     let mut buf = [0u8; 4];
     stream.read_exact(&mut buf).unwrap();
@@ -184,7 +184,7 @@ fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
         &[],
     );
     let (_second, from) = listener.accept().unwrap();
-    assert_eq!(from, SocketAddrV4::new(PEER, 1001));
+    assert_eq!(from, SocketAddr::from((PEER, 1001)));
     send(&peer, 1003, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
     let third = loop {
         let got = next(&peer, &mut batch, &mut pending);
@@ -210,7 +210,7 @@ fn without_cookies_a_full_backlog_drops_and_counts() {
         ..Config::with_addr(STACK)
     };
     let stack = Stack::new(ours, config).unwrap();
-    let _listener = TcpListener::bind(&stack, 80).unwrap();
+    let _listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
     send(&peer, 2001, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
     assert_eq!(next(&peer, &mut batch, &mut pending).dst_port, 2001);

@@ -6,7 +6,7 @@
 // A test binary: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,8 +109,8 @@ fn udp_echo_of_4000_bytes_goes_through_fragments_both_ways() {
     let (a_dev, b_dev) = MemPair::new(256, 1500);
     let a = Stack::driven(a_dev, Config::with_addr(A), Arc::clone(&clock), 1).unwrap();
     let b = Stack::driven(b_dev, Config::with_addr(B), Arc::clone(&clock), 2).unwrap();
-    let client = UdpSocket::bind(&a, 0).unwrap();
-    let echo = UdpSocket::bind(&b, 7).unwrap();
+    let client = UdpSocket::bind(&a, (a.addr(), 0)).unwrap();
+    let echo = UdpSocket::bind(&b, (b.addr(), 7)).unwrap();
     client.set_nonblocking(true).unwrap();
     echo.set_nonblocking(true).unwrap();
 
@@ -123,7 +123,7 @@ fn udp_echo_of_4000_bytes_goes_through_fragments_both_ways() {
     echo.send_to(&buf[..n], from).unwrap();
     settle(&[&a, &b]);
     let (n, from) = client.recv_from(&mut buf).unwrap();
-    assert_eq!(from, SocketAddrV4::new(B, 7));
+    assert_eq!(from, SocketAddr::from((B, 7)));
     assert_eq!(&buf[..n], &sent[..]);
 
     // 4008 bytes of UDP in 1480-byte fragments: three each way.
@@ -140,8 +140,8 @@ fn the_largest_udp_datagram_goes_through_and_one_byte_more_is_refused() {
     let (a_dev, b_dev) = MemPair::new(256, 1500);
     let a = Stack::driven(a_dev, Config::with_addr(A), Arc::clone(&clock), 1).unwrap();
     let b = Stack::driven(b_dev, Config::with_addr(B), Arc::clone(&clock), 2).unwrap();
-    let client = UdpSocket::bind(&a, 0).unwrap();
-    let sink = UdpSocket::bind(&b, 9).unwrap();
+    let client = UdpSocket::bind(&a, (a.addr(), 0)).unwrap();
+    let sink = UdpSocket::bind(&b, (b.addr(), 9)).unwrap();
     sink.set_nonblocking(true).unwrap();
     let sent = pattern(65_507, 0);
     let to = SocketAddrV4::new(B, 9);
@@ -157,7 +157,7 @@ fn the_largest_udp_datagram_goes_through_and_one_byte_more_is_refused() {
 #[test]
 fn a_flood_of_first_fragments_does_not_lock_out_a_real_datagram() {
     let (stack, peer, _clock) = stack_and_peer(Config::with_addr(B));
-    let sock = UdpSocket::bind(&stack, 7).unwrap();
+    let sock = UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
     sock.set_nonblocking(true).unwrap();
 
     // 1000 datagrams that never complete: only their first fragment.
@@ -243,7 +243,7 @@ fn time_exceeded_is_rate_limited_like_the_other_icmp_errors() {
 #[test]
 fn overlapping_fragments_drop_the_datagram() {
     let (stack, peer, _clock) = stack_and_peer(Config::with_addr(B));
-    let sock = UdpSocket::bind(&stack, 7).unwrap();
+    let sock = UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
     sock.set_nonblocking(true).unwrap();
     let packet = udp_packet(A, B, 7, &pattern(3000, 0));
     let frags = fragments(&packet, 1480, 1);

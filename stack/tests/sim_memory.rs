@@ -38,7 +38,7 @@ fn transfers_under_a_small_budget_with_loss_arrive_exact() {
     let mut cb = Config::with_addr(B);
     cb.memory_budget = BUDGET;
     let mut sim = Sim::new(11, faults(11), Config::with_addr(A), cb);
-    let listener = TcpListener::bind(&sim.b.stack, 9002).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 9002)).unwrap();
     listener.set_nonblocking(true).unwrap();
     let mut senders: Vec<Pump> = (0..CONNECTIONS)
         .map(|i| {

@@ -26,7 +26,7 @@ fn dropped_connection_in_fin_wait_2_is_reset_after_the_orphan_timeout() {
     let ca = Config::with_addr(A);
     let orphan_timeout = ca.orphan_timeout;
     let mut sim = Sim::new(3, faults, ca, Config::with_addr(B));
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
     let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
     let server = sim.accept(MAX_STEPS, &listener);

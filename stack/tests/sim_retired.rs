@@ -31,13 +31,13 @@ fn server_closed_connections_beyond_the_table_go_through_time_wait_oldest_first(
         ..Config::with_addr(B)
     };
     let mut sim = Sim::new(5, faults, Config::with_addr(A), server_config);
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
 
     let mut ports = Vec::new();
     for i in 0..CONNECTIONS {
         let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
-        ports.push(client.local_addr().port());
+        ports.push(client.local_addr().unwrap().port());
         // The server answers and closes first: it will hold TIME-WAIT.
         let server = sim.accept(MAX_STEPS, &listener);
         (&server).write_all(b"bye").unwrap();

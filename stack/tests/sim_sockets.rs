@@ -39,7 +39,7 @@ fn would_block<T: std::fmt::Debug>(r: std::io::Result<T>) -> bool {
 #[test]
 fn handshake_and_data_take_the_link_latency_and_no_more() {
     let mut sim = network(FaultConfig::default());
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
     assert!(would_block(listener.accept()));
 
@@ -57,7 +57,7 @@ fn handshake_and_data_take_the_link_latency_and_no_more() {
         }
         match listener.accept() {
             Ok((s, peer)) => {
-                assert_eq!(peer, client.local_addr());
+                assert_eq!(peer, client.local_addr().unwrap());
                 server = Some((s, sim.now()));
                 Flow::Done
             }
@@ -92,9 +92,9 @@ fn handshake_and_data_take_the_link_latency_and_no_more() {
 #[test]
 fn udp_recv_from_would_block_until_the_datagram_arrives() {
     let mut sim = network(FaultConfig::default());
-    let b = UdpSocket::bind(&sim.b.stack, 7).unwrap();
+    let b = UdpSocket::bind(&sim.b.stack, (sim.b.stack.addr(), 7)).unwrap();
     b.set_nonblocking(true).unwrap();
-    let a = UdpSocket::bind(&sim.a.stack, 0).unwrap();
+    let a = UdpSocket::bind(&sim.a.stack, (sim.a.stack.addr(), 0)).unwrap();
     let mut buf = [0u8; 16];
     assert!(would_block(b.recv_from(&mut buf)));
     a.send_to(b"hello", SocketAddrV4::new(B, 7)).unwrap();
@@ -108,7 +108,10 @@ fn udp_recv_from_would_block_until_the_datagram_arrives() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => Flow::Idle,
         Err(e) => panic!("recv_from: {e}"),
     });
-    assert_eq!(got, Some((b"hello".to_vec(), a.local_addr(), at(LATENCY))));
+    assert_eq!(
+        got,
+        Some((b"hello".to_vec(), a.local_addr().unwrap(), at(LATENCY)))
+    );
 }
 
 #[test]
@@ -159,7 +162,7 @@ fn a_run_that_can_never_finish_is_reported_not_hung() {
         loss: 1.0,
         ..FaultConfig::default()
     });
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
     let _client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
     // Waits for a connection that cannot arrive; once the SYN retries are
@@ -174,7 +177,7 @@ fn a_run_that_can_never_finish_is_reported_not_hung() {
 #[should_panic(expected = "livelock")]
 fn a_run_that_stays_busy_without_finishing_is_reported() {
     let mut sim = network(FaultConfig::default());
-    let a = UdpSocket::bind(&sim.a.stack, 0).unwrap();
+    let a = UdpSocket::bind(&sim.a.stack, (sim.a.stack.addr(), 0)).unwrap();
     // Sends forever to a port with no socket: never done, never idle.
     sim.drive_bounded(1_000, |_| {
         a.send_to(b"?", SocketAddrV4::new(B, 9)).unwrap();
@@ -194,7 +197,7 @@ fn poll_drives_only_a_driven_stack() {
 #[test]
 fn abort_resets_the_peer_and_fails_every_later_call() {
     let mut sim = network(FaultConfig::default());
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
     let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
     let server = sim.accept(MAX_STEPS, &listener);

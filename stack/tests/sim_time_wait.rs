@@ -30,7 +30,7 @@ fn server_closed_connections_reusing_ports_in_time_wait_never_stall() {
         ..FaultConfig::default()
     };
     let mut sim = Sim::new(12, faults, Config::with_addr(A), Config::with_addr(B));
-    let listener = TcpListener::bind(&sim.b.stack, 80).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 80)).unwrap();
     listener.set_nonblocking(true).unwrap();
 
     let mut ports = HashSet::new();
@@ -39,7 +39,7 @@ fn server_closed_connections_reusing_ports_in_time_wait_never_stall() {
     for i in 0..CONNECTIONS {
         let start = sim.now();
         let client = TcpStream::connect_nonblocking(&sim.a.stack, on_b(80)).unwrap();
-        if !ports.insert(client.local_addr().port()) {
+        if !ports.insert(client.local_addr().unwrap().port()) {
             reused += 1;
         }
         // B answers one byte and closes first; A reads it and the EOF.

@@ -110,7 +110,7 @@ fn stalled_reader_closes_the_window_then_resumes() {
     let mut cb = Config::with_addr(B);
     cb.tcp.recv_buffer = BUFFER;
     let mut sim = Sim::new(7, faults(7), Config::with_addr(A), cb);
-    let listener = TcpListener::bind(&sim.b.stack, 9001).unwrap();
+    let listener = TcpListener::bind(&sim.b.stack, (sim.b.stack.addr(), 9001)).unwrap();
     listener.set_nonblocking(true).unwrap();
     const LEN: usize = 2 * 1024 * 1024;
     let stall = Duration::from_secs(5);

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use stack::device::mem::{MemDevice, MemPair};
@@ -116,7 +116,7 @@ fn start() -> (Stack, MemDevice) {
 #[test]
 fn dropping_the_last_handle_resets_connections_and_ends_the_threads() {
     let (stack, peer) = start();
-    let listener = TcpListener::bind(&stack, 80).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     listener.set_accept_timeout(Some(Duration::from_secs(5)));
 
     // Handshake by hand: SYN, SYN-ACK, ACK.
@@ -130,7 +130,7 @@ fn dropping_the_last_handle_resets_connections_and_ends_the_threads() {
     peer.send(&tcp_packet(isn + 1, their_isn + 1, TcpFlags::ACK))
         .unwrap();
     let (stream, from) = listener.accept().unwrap();
-    assert_eq!(from, SocketAddrV4::new(PEER, PEER_PORT));
+    assert_eq!(from, SocketAddr::from((PEER, PEER_PORT)));
 
     // The application keeps the stream but drops the stack handle: the
     // stream keeps the stack alive and the connection open.
@@ -159,7 +159,7 @@ fn dropping_the_last_handle_resets_connections_and_ends_the_threads() {
 #[test]
 fn a_udp_socket_keeps_the_stack_running_until_it_is_dropped() {
     let (stack, peer) = start();
-    let udp = UdpSocket::bind(&stack, 7).unwrap();
+    let udp = UdpSocket::bind(&stack, (stack.addr(), 7)).unwrap();
     udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     drop(stack);
 
@@ -168,7 +168,7 @@ fn a_udp_socket_keeps_the_stack_running_until_it_is_dropped() {
     let mut buf = [0u8; 32];
     let (n, from) = udp.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"still there");
-    assert_eq!(from, SocketAddrV4::new(PEER, PEER_PORT));
+    assert_eq!(from, SocketAddr::from((PEER, PEER_PORT)));
     assert!(!link_released(&peer));
 
     drop(udp);
@@ -185,7 +185,7 @@ fn a_clone_keeps_the_stack_and_shutdown_still_stops_it() {
     clone.shutdown();
     assert!(clone.is_shut_down());
     // Shut down but still held: counters stay readable, calls fail.
-    let e = UdpSocket::bind(&clone, 7)
+    let e = UdpSocket::bind(&clone, (clone.addr(), 7))
         .and_then(|u| u.recv_from(&mut [0u8; 4]))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected);

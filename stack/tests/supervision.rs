@@ -117,7 +117,7 @@ fn rx_thread_panic_resets_that_connection_and_the_stack_goes_on() {
     let device = Panicky::new(a, Cue::FirstSynAck);
     let server = Stack::new(Arc::clone(&device), Config::with_addr(SERVER)).unwrap();
     let client = Stack::new(b, Config::with_addr(CLIENT)).unwrap();
-    spawn_echo(TcpListener::bind(&server, 7).unwrap());
+    spawn_echo(TcpListener::bind(&server, (server.addr(), 7)).unwrap());
 
     // The first handshake hits the panic on the server's RX thread; that
     // connection is reset, and the client's SYN retransmission (or a
@@ -164,7 +164,7 @@ fn repeated_panics_shut_the_stack_down_and_waiting_calls_fail() {
         ..Config::with_addr(SERVER)
     };
     let stack = Stack::new(Panicky::new(a, Cue::EveryReceive), config).unwrap();
-    let listener = TcpListener::bind(&stack, 80).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
 
     // accept() blocks until the RX thread's third panic shuts the stack
     // down; it must then fail, not hang.

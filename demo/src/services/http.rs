@@ -668,7 +668,7 @@ fn reason(status: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::{Ipv4Addr, SocketAddr};
 
     use super::*;
     use crate::services::testutil::Duplex;
@@ -706,8 +706,8 @@ mod tests {
 
     fn info() -> ConnInfo {
         ConnInfo {
-            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
-            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000),
+            local: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 80)),
+            remote: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 40000)),
         }
     }
 

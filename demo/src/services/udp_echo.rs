@@ -3,7 +3,7 @@
 //! datagram socket (the stack's or std's).
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 
 use super::limits::Counters;
@@ -28,8 +28,8 @@ pub const MAX_DATAGRAM: usize = 65_507;
 /// The receive error that ended the loop.
 pub fn serve<R, S>(mut recv_from: R, mut send_to: S, refused: &AtomicU64) -> io::Error
 where
-    R: FnMut(&mut [u8]) -> io::Result<(usize, SocketAddrV4)>,
-    S: FnMut(&[u8], SocketAddrV4) -> io::Result<usize>,
+    R: FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+    S: FnMut(&[u8], SocketAddr) -> io::Result<usize>,
 {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
@@ -57,16 +57,10 @@ where
     }
 }
 
-/// [`serve`] on a `std::net::UdpSocket` (IPv4 peers only).
+/// [`serve`] on a `std::net::UdpSocket`.
 pub fn serve_std(socket: &std::net::UdpSocket, refused: &AtomicU64) -> io::Error {
     serve(
-        |buf| match socket.recv_from(buf)? {
-            (n, std::net::SocketAddr::V4(a)) => Ok((n, a)),
-            (_, other) => Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                format!("ignoring IPv6 peer {other}"),
-            )),
-        },
+        |buf| socket.recv_from(buf),
         |buf, to| socket.send_to(buf, to),
         refused,
     )
@@ -81,7 +75,7 @@ mod tests {
 
     #[test]
     fn datagrams_from_looping_services_are_not_echoed() {
-        let peer = |port| SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port);
+        let peer = |port| SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), port));
         let mut inbox = vec![peer(40000), peer(7), peer(19), peer(0), peer(5353)].into_iter();
         let mut sent = Vec::new();
         let refused = AtomicU64::new(0);

@@ -32,8 +32,8 @@ fn harness() -> &'static Harness {
         let mut config = Config::default();
         config.accept_backlog = 16;
         let stack = Stack::new(ours, config).expect("start the stack");
-        let listener = TcpListener::bind(&stack, 80).expect("bind 80");
-        let udp = UdpSocket::bind(&stack, 7).expect("bind 7");
+        let listener = TcpListener::bind(&stack, (stack.addr(), 80)).expect("bind 80");
+        let udp = UdpSocket::bind(&stack, (stack.addr(), 7)).expect("bind 7");
         Harness {
             stack,
             peer,

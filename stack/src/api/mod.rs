@@ -37,6 +37,10 @@ pub(crate) fn open_error(e: OpenError) -> io::Error {
             io::ErrorKind::AddrNotAvailable,
             format!("{addr} is not this stack's address"),
         ),
+        OpenError::NoIpv6Address(to) => io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("cannot reach {to}: the stack has no IPv6 address (set Config::addr6)"),
+        ),
         OpenError::ShutDown => shut_down(),
     }
 }

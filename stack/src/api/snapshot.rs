@@ -1,6 +1,6 @@
 //! A snapshot of the socket table, for display (`/sockets`).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use crate::runtime::socket::Entry;
 use crate::runtime::Stack;
@@ -10,9 +10,9 @@ use crate::table::Protocol;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketInfo {
     pub protocol: Protocol,
-    pub local: SocketAddrV4,
+    pub local: SocketAddr,
     /// The peer of a connection; `None` for listeners and UDP sockets.
-    pub remote: Option<SocketAddrV4>,
+    pub remote: Option<SocketAddr>,
     /// RFC 9293 state name for TCP ("ESTABLISHED", "LISTEN"); "BOUND" for
     /// UDP.
     pub state: String,
@@ -48,7 +48,7 @@ impl Stack {
                     let ls = l.state.lock();
                     SocketInfo {
                         protocol: Protocol::Tcp,
-                        local: SocketAddrV4::new(l.key.addr, l.key.port),
+                        local: l.key.socket_addr(),
                         remote: None,
                         state: "LISTEN".to_string(),
                         recv_queue: ls.tcp.queued(),
@@ -57,7 +57,7 @@ impl Stack {
                 }
                 Entry::Udp(u) => SocketInfo {
                     protocol: Protocol::Udp,
-                    local: SocketAddrV4::new(u.key.addr, u.key.port),
+                    local: u.key.socket_addr(),
                     remote: None,
                     state: "BOUND".to_string(),
                     recv_queue: u.queue.lock().datagrams.len(),

@@ -1,7 +1,7 @@
 //! `TcpListener` and `TcpStream` over the stack.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddrV4};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,26 +29,21 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Listens on `port` of the stack's address.
-    ///
-    /// # Errors
-    ///
-    /// `AddrInUse` if a listener already holds the port.
-    pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
-        TcpListener::bind_addr(stack, SocketAddrV4::new(stack.addr(), port))
-    }
-
-    /// Listens on `local`: the stack's address, or `0.0.0.0` for every
-    /// address the stack answers for. With `Config::any_address` that is
-    /// any address routed into the device, and each accepted stream's
-    /// `local_addr()` tells which was dialled.
+    /// Listens on `local`, as `std::net::TcpListener::bind` does: one of
+    /// the stack's addresses (`Config::addr`, `Config::addr6`), or the
+    /// unspecified address of a family (`0.0.0.0`, `[::]`) for every
+    /// address of that family the stack answers for. With
+    /// `Config::any_address` that is any address routed into the device,
+    /// and each accepted stream's `local_addr()` tells which was dialled.
+    /// `[::]` takes IPv6 only (as with `IPV6_V6ONLY`): listen on both
+    /// wildcards for both families.
     ///
     /// # Errors
     ///
     /// `AddrInUse` if a listener already holds the address and port;
-    /// `AddrNotAvailable` for an address that is neither.
-    pub fn bind_addr(stack: &Stack, local: SocketAddrV4) -> io::Result<TcpListener> {
-        let listener = stack.inner.listen(local).map_err(open_error)?;
+    /// `AddrNotAvailable` for an address that is not the stack's.
+    pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<TcpListener> {
+        let listener = stack.inner.listen(local.into()).map_err(open_error)?;
         Ok(TcpListener {
             stack: stack.clone(),
             listener,
@@ -57,8 +52,13 @@ impl TcpListener {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.listener.key.addr, self.listener.key.port)
+    /// The address and port listened on.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.listener.key.socket_addr())
     }
 
     /// Makes `accept` give up after `timeout` (`None`: wait forever).
@@ -73,7 +73,7 @@ impl TcpListener {
     ///
     /// `WouldBlock` after the accept timeout; `NotConnected` once the stack
     /// is shut down.
-    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddrV4)> {
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let until = deadline(*self.timeout.lock());
         let mut ls = self.listener.state.lock();
         loop {
@@ -169,14 +169,15 @@ impl TcpStream {
         }
     }
 
-    /// Opens a connection to `remote` from the stack's address and an
-    /// ephemeral port the socket table picks.
+    /// Opens a connection to `remote` (IPv4 or IPv6) from the stack's
+    /// address of its family and an ephemeral port the socket table picks.
     ///
     /// # Errors
     ///
     /// `ConnectionRefused` on a RST, `TimedOut` when the SYN goes
-    /// unanswered, `AddrNotAvailable` when no ephemeral port is free.
-    pub fn connect(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+    /// unanswered, `AddrNotAvailable` when no ephemeral port is free or
+    /// the stack has no address of `remote`'s family.
+    pub fn connect(stack: &Stack, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
         TcpStream::connect_timeout(stack, remote, DEFAULT_CONNECT_TIMEOUT)
     }
 
@@ -187,9 +188,10 @@ impl TcpStream {
     /// As `connect`; `TimedOut` after `timeout`.
     pub fn connect_timeout(
         stack: &Stack,
-        remote: SocketAddrV4,
+        remote: impl Into<SocketAddr>,
         timeout: Duration,
     ) -> io::Result<TcpStream> {
+        let remote = remote.into();
         let inner = &stack.inner;
         let stream = TcpStream::open(stack, remote)?;
         let sock = &stream.handle.sock;
@@ -234,24 +236,38 @@ impl TcpStream {
     ///
     /// `AddrNotAvailable` when no ephemeral port is free; `NotConnected`
     /// once the stack is shut down.
-    pub fn connect_nonblocking(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
-        let stream = TcpStream::open(stack, remote)?;
+    pub fn connect_nonblocking(
+        stack: &Stack,
+        remote: impl Into<SocketAddr>,
+    ) -> io::Result<TcpStream> {
+        let stream = TcpStream::open(stack, remote.into())?;
         stream.set_nonblocking(true)?;
         Ok(stream)
     }
 
     /// Puts a new connection to `remote` in the table and sends its SYN.
-    fn open(stack: &Stack, remote: SocketAddrV4) -> io::Result<TcpStream> {
+    fn open(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
         let sock = stack.inner.connect(remote).map_err(open_error)?;
         Ok(TcpStream::new(stack, sock))
     }
 
-    pub fn local_addr(&self) -> SocketAddrV4 {
-        self.handle.sock.tuple.local
+    /// Our end of the connection: with a wildcard listener, the address
+    /// the peer dialled.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.handle.sock.tuple.local)
     }
 
-    pub fn peer_addr(&self) -> SocketAddrV4 {
-        self.handle.sock.tuple.remote
+    /// The peer's end of the connection.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.handle.sock.tuple.remote)
     }
 
     /// The connection's RFC 9293 state.

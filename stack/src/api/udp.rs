@@ -1,7 +1,7 @@
 //! `UdpSocket` over the stack.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +26,18 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds `port` on the stack's address; port 0 picks a free ephemeral
-    /// port.
+    /// Binds `local`, as `std::net::UdpSocket::bind` does: one of the
+    /// stack's addresses, or the unspecified address of a family
+    /// (`0.0.0.0`, `[::]`) for datagrams to any address of that family the
+    /// stack answers for; replies then leave from the stack's address of
+    /// the family. Port 0 picks a free ephemeral port.
     ///
     /// # Errors
     ///
-    /// `AddrInUse` if another UDP socket holds the port.
-    pub fn bind(stack: &Stack, port: u16) -> io::Result<UdpSocket> {
-        let local = SocketAddrV4::new(stack.addr(), port);
-        let sock = stack.inner.bind_udp(local).map_err(open_error)?;
+    /// `AddrInUse` if another UDP socket holds the address and port;
+    /// `AddrNotAvailable` for an address that is not the stack's.
+    pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
+        let sock = stack.inner.bind_udp(local.into()).map_err(open_error)?;
         Ok(UdpSocket {
             stack: stack.clone(),
             sock,
@@ -43,21 +46,28 @@ impl UdpSocket {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.sock.key.addr, self.sock.key.port)
-    }
-
-    /// Sends one datagram to `to`: in one packet when it fits the MTU,
-    /// else in IPv4 fragments (the peer reassembles them).
+    /// The address and port bound.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when `buf` is longer than 65,507 bytes, the most an
-    /// IPv4 datagram carries behind its IP and UDP headers.
-    pub fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
+    /// Never; the signature matches `std`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.sock.key.socket_addr())
+    }
+
+    /// Sends one datagram to `to`: in one packet when it fits the MTU,
+    /// else in fragments (IPv4 fragments, or IPv6 ones behind a fragment
+    /// header; the peer reassembles them).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `buf` is longer than the most an IP datagram
+    /// carries behind its IP and UDP headers (65,507 bytes over IPv4,
+    /// 65,527 over IPv6), or `to` is of the other family than the socket.
+    pub fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
         self.stack
             .inner
-            .send_datagram(&self.sock, buf, to)
+            .send_datagram(&self.sock, buf, to.into())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(buf.len())
     }
@@ -68,7 +78,7 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `WouldBlock` after the read timeout.
-    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddrV4)> {
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let until = deadline(*self.read_timeout.lock());
         let mut q = self.sock.queue.lock();
         loop {

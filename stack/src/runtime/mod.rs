@@ -56,7 +56,7 @@ pub(crate) mod tx;
 pub(crate) mod txq;
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -264,9 +264,14 @@ impl Stack {
         self.inner.timers.next()
     }
 
-    /// The address this stack owns.
+    /// The IPv4 address this stack owns.
     pub fn addr(&self) -> Ipv4Addr {
         self.inner.config.addr
+    }
+
+    /// The IPv6 address this stack owns, if it has one (`Config::addr6`).
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        self.inner.config.addr6
     }
 
     pub fn config(&self) -> &Config {

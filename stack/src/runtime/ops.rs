@@ -3,12 +3,11 @@
 //!
 //! The API (`api/`) speaks only through these calls and the sockets they
 //! return; it never builds a connection, picks an ISN or knows a header
-//! size. Addresses are `SocketAddrV4` today; each call takes the whole
-//! local or remote address (not a bare port), so IPv6 changes their type,
-//! not their shape.
+//! size. Addresses are std's `SocketAddr`, IPv4 or IPv6: a socket is of
+//! one family, the family of the address it was bound or connected to.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::stats::bump;
@@ -16,7 +15,7 @@ use crate::table::{BindError, ListenKey};
 use crate::tcp::connection::Connection;
 use crate::tcp::listener::{self, ListenConfig};
 use crate::wire::udp::UdpRepr;
-use crate::wire::{ipv4, udp};
+use crate::wire::{ipv4, ipv6, udp};
 
 use super::socket::{Entry, Listener, TcpSocket, UdpSocket};
 use super::{tx, Inner};
@@ -28,7 +27,10 @@ pub(crate) enum OpenError {
     /// free, or the table is full.
     Bind(BindError),
     /// The local address is not one this stack owns.
-    NotOurAddress(SocketAddrV4),
+    NotOurAddress(SocketAddr),
+    /// A connection to an IPv6 address, and the stack has none
+    /// (`Config::addr6`) to send from.
+    NoIpv6Address(SocketAddr),
     /// The stack was shut down.
     ShutDown,
 }
@@ -42,9 +44,12 @@ impl From<BindError> for OpenError {
 /// Why a datagram was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendToError {
-    /// It does not fit in one IPv4 datagram, even fragmented: `len`
-    /// bytes given, at most `max` (65,507) fit.
+    /// It does not fit in one IP datagram, even fragmented: `len` bytes
+    /// given, at most `max` fit (65,507 over IPv4, 65,527 over IPv6).
     TooLong { len: usize, max: usize },
+    /// The destination is of the other family than the socket (an IPv4
+    /// socket cannot reach an IPv6 address, nor the other way round).
+    WrongFamily(SocketAddr),
 }
 
 impl fmt::Display for SendToError {
@@ -52,20 +57,29 @@ impl fmt::Display for SendToError {
         match self {
             SendToError::TooLong { len, max } => write!(
                 f,
-                "datagram of {len} bytes exceeds the {max} that fit in an IPv4 datagram"
+                "datagram of {len} bytes exceeds the {max} that fit in an IP datagram"
+            ),
+            SendToError::WrongFamily(to) => write!(
+                f,
+                "{to} is of the other address family than this socket: bind one of its family"
             ),
         }
     }
 }
 
 impl Inner {
-    /// Active open to `remote` from this stack's address and an ephemeral
-    /// port the table picks: the connection is stored in SYN-SENT and its
-    /// SYN sent. The caller waits on the socket for the outcome.
-    pub(crate) fn connect(&self, remote: SocketAddrV4) -> Result<Arc<TcpSocket>, OpenError> {
+    /// Active open to `remote` from this stack's address of its family
+    /// and an ephemeral port the table picks: the connection is stored in
+    /// SYN-SENT and its SYN sent. The caller waits on the socket for the
+    /// outcome.
+    pub(crate) fn connect(&self, remote: SocketAddr) -> Result<Arc<TcpSocket>, OpenError> {
         if self.is_shut_down() {
             return Err(OpenError::ShutDown);
         }
+        let remote = crate::table::endpoint(remote);
+        let local_ip = self
+            .source_for(remote.ip())
+            .ok_or(OpenError::NoIpv6Address(remote))?;
         if !self.retired.make_room(self) {
             return Err(OpenError::Bind(BindError::TableFull));
         }
@@ -73,10 +87,10 @@ impl Inner {
         let mut made = None;
         self.table
             .write()
-            .insert_ephemeral(self.config.addr, remote, |tuple| {
+            .insert_ephemeral(local_ip, remote, |tuple| {
                 let iss = self.isn.isn(now, tuple.local, tuple.remote);
                 let mut conn = Connection::connect(now, tuple.local, remote, iss, &self.config.tcp);
-                conn.set_max_segment_payload(tx::max_segment_payload(self));
+                conn.set_max_segment_payload(tx::max_segment_payload(self, local_ip));
                 let sock = Arc::new(TcpSocket::new(conn, None));
                 made = Some(Arc::clone(&sock));
                 Entry::Tcp(sock)
@@ -93,14 +107,8 @@ impl Inner {
 
     /// Listens on `local`: SYNs to it open connections into the returned
     /// listener's accept queue, at most `Config::accept_backlog` at once.
-    pub(crate) fn listen(&self, local: SocketAddrV4) -> Result<Arc<Listener>, OpenError> {
-        // A listener may also wait on the wildcard address, for every
-        // address the stack answers for (`Config::any_address`).
-        let key = if local.ip().is_unspecified() {
-            ListenKey::new(*local.ip(), local.port())
-        } else {
-            self.local_key(local)?
-        };
+    pub(crate) fn listen(&self, local: SocketAddr) -> Result<Arc<Listener>, OpenError> {
+        let key = self.local_key(local)?;
         let tcp = listener::Listener::new(
             ListenConfig {
                 backlog: self.config.accept_backlog,
@@ -150,8 +158,9 @@ impl Inner {
         self.finish_activity(sock, st);
     }
 
-    /// Binds a UDP socket to `local`; port 0 picks a free ephemeral port.
-    pub(crate) fn bind_udp(&self, local: SocketAddrV4) -> Result<Arc<UdpSocket>, OpenError> {
+    /// Binds a UDP socket to `local` (our address, or its family's
+    /// wildcard); port 0 picks a free ephemeral port.
+    pub(crate) fn bind_udp(&self, local: SocketAddr) -> Result<Arc<UdpSocket>, OpenError> {
         let key = self.local_key(local)?;
         let depth = self.config.udp_queue_depth;
         let mut table = self.table.write();
@@ -176,22 +185,35 @@ impl Inner {
         self.table.write().remove_udp(&sock.key);
     }
 
-    /// The largest datagram payload `send_datagram` takes: what fits in
-    /// one IPv4 datagram (65,535 bytes) behind the IP and UDP headers,
-    /// 65,507. A datagram longer than the MTU leaves in fragments.
-    pub(crate) fn max_datagram(&self) -> usize {
-        ipv4::MAX_PACKET_LEN - ipv4::HEADER_LEN - udp::HEADER_LEN
+    /// The largest datagram payload `send_datagram` takes to an address of
+    /// `to`'s family: what fits in one IP datagram behind the IP and UDP
+    /// headers, 65,507 bytes over IPv4 (the total length counts the
+    /// header) and 65,527 over IPv6 (the payload length does not). A
+    /// datagram longer than the MTU leaves in fragments.
+    pub(crate) fn max_datagram(&self, to: IpAddr) -> usize {
+        match to {
+            IpAddr::V4(_) => ipv4::MAX_PACKET_LEN - ipv4::HEADER_LEN - udp::HEADER_LEN,
+            IpAddr::V6(_) => ipv6::MAX_PAYLOAD_LEN - udp::HEADER_LEN,
+        }
     }
 
     /// Sends `payload` as one datagram from `from`'s address to `to`, in
-    /// fragments when it is longer than the MTU.
+    /// fragments when it is longer than the MTU. A socket bound to the
+    /// wildcard sends from the stack's address of its family.
     pub(crate) fn send_datagram(
         &self,
         from: &UdpSocket,
         payload: &[u8],
-        to: SocketAddrV4,
+        to: SocketAddr,
     ) -> Result<(), SendToError> {
-        let max = self.max_datagram();
+        let src = match from.key.addr {
+            a if a.is_unspecified() => self.source_for(a),
+            a => Some(a),
+        };
+        let src = src
+            .filter(|s| s.is_ipv4() == to.is_ipv4())
+            .ok_or(SendToError::WrongFamily(to))?;
+        let max = self.max_datagram(to.ip());
         if payload.len() > max {
             return Err(SendToError::TooLong {
                 len: payload.len(),
@@ -203,7 +225,7 @@ impl Inner {
             dst_port: to.port(),
             payload,
         };
-        tx::send_udp(self, from.key.addr, *to.ip(), &dgram);
+        tx::send_udp(self, src, to.ip(), &dgram);
         Ok(())
     }
 
@@ -213,7 +235,6 @@ impl Inner {
         self.table.read().iter().cloned().collect()
     }
 
-    /// The table key of a local address, which must be this stack's.
     /// Whether a packet to `dst` is ours: our address, or with
     /// `Config::any_address` any unicast address routed to us.
     pub(crate) fn answers_for(&self, dst: Ipv4Addr) -> bool {
@@ -225,17 +246,45 @@ impl Inner {
                     || dst.is_loopback()))
     }
 
-    fn local_key(&self, local: SocketAddrV4) -> Result<ListenKey, OpenError> {
-        if *local.ip() != self.config.addr {
+    /// [`answers_for`](Self::answers_for) over IPv6: our `Config::addr6`,
+    /// or with `Config::any_address` any unicast address routed to us. A
+    /// stack without `addr6` answers for no IPv6 address.
+    pub(crate) fn answers_for6(&self, dst: Ipv6Addr) -> bool {
+        match self.config.addr6 {
+            None => false,
+            Some(ours) => {
+                dst == ours
+                    || (self.config.any_address
+                        && !(dst.is_unspecified() || dst.is_multicast() || dst.is_loopback()))
+            }
+        }
+    }
+
+    /// The address we send from to reach an address of `to`'s family:
+    /// `Config::addr`, or `Config::addr6` (`None` when unset).
+    pub(crate) fn source_for(&self, to: IpAddr) -> Option<IpAddr> {
+        match to {
+            IpAddr::V4(_) => Some(IpAddr::V4(self.config.addr)),
+            IpAddr::V6(_) => self.config.addr6.map(IpAddr::V6),
+        }
+    }
+
+    /// The table key of a local address: this stack's address of its
+    /// family, or that family's wildcard, which waits for every address
+    /// the stack answers for (with `Config::any_address`, any address
+    /// routed into the device).
+    fn local_key(&self, local: SocketAddr) -> Result<ListenKey, OpenError> {
+        let ip = local.ip();
+        if !ip.is_unspecified() && self.source_for(ip) != Some(ip) {
             return Err(OpenError::NotOurAddress(local));
         }
-        Ok(ListenKey::new(*local.ip(), local.port()))
+        Ok(ListenKey::new(ip, local.port()))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::sync::atomic::Ordering;
 
     use super::*;
@@ -253,14 +302,14 @@ mod tests {
         )
     }
 
-    fn ours(port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(US, port)
+    fn ours(port: u16) -> SocketAddr {
+        SocketAddr::from((US, port))
     }
 
     #[test]
     fn local_addresses_must_be_ours() {
         let (inner, _peer) = inner();
-        let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 80);
+        let elsewhere = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 3), 80));
         assert_eq!(
             inner.listen(elsewhere).err(),
             Some(OpenError::NotOurAddress(elsewhere))
@@ -272,17 +321,51 @@ mod tests {
     }
 
     #[test]
-    fn a_listener_may_wait_on_the_wildcard_and_udp_may_not() {
-        let (inner, _peer) = inner();
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80);
+    fn listeners_and_udp_may_wait_on_the_wildcard() {
+        let (inner, peer) = inner();
+        let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80));
         let listener = inner.listen(any).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(listener.key, ListenKey::new(Ipv4Addr::UNSPECIFIED, 80));
         // Our own address beside it is another key, as in std.
         assert!(inner.listen(ours(80)).is_ok());
+        // A wildcard UDP socket sends from our address of the family.
+        let udp = inner.bind_udp(any).unwrap_or_else(|e| panic!("{e:?}"));
+        let to = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 9));
+        assert_eq!(inner.send_datagram(&udp, b"hi", to), Ok(()));
+        let mut batch = crate::device::PacketBatch::new(4, 1500);
+        let n = crate::device::Device::recv_batch(&peer, &mut batch, std::time::Duration::ZERO);
+        assert_eq!(n.ok(), Some(1));
+        let sent = batch.get(0).unwrap_or(&[]);
+        let (ip, _) = ipv4::Ipv4Repr::parse(sent).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ip.src, US);
+    }
+
+    #[test]
+    fn families_must_match_and_ipv6_needs_an_address() {
+        let (inner, _peer) = inner();
+        let v6 = SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 80));
+        assert_eq!(inner.connect(v6).err(), Some(OpenError::NoIpv6Address(v6)));
+        let here6 = SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2), 80));
         assert_eq!(
-            inner.bind_udp(any).err(),
-            Some(OpenError::NotOurAddress(any))
+            inner.listen(here6).err(),
+            Some(OpenError::NotOurAddress(here6))
         );
+        let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            inner.send_datagram(&udp, b"x", v6),
+            Err(SendToError::WrongFamily(v6))
+        );
+        // With an IPv6 address: over IPv6 the UDP limit is 65,527 bytes.
+        let (ours6, _peer) = MemPair::new(4, 1500);
+        let config = Config {
+            addr6: Some(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+            ..Config::with_addr(US)
+        };
+        let inner6 = Inner::threadless(Box::new(ours6), config);
+        assert!(inner6.listen(here6).is_ok());
+        assert_eq!(inner6.max_datagram(v6.ip()), 65_527);
+        let sock = inner6.connect(v6).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(sock.tuple.local.ip(), here6.ip());
     }
 
     #[test]
@@ -332,9 +415,9 @@ mod tests {
     fn a_datagram_must_fit_an_ipv4_datagram_and_leaves_in_fragments() {
         let (inner, peer) = inner();
         let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
-        let to = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 9);
+        let to = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 9));
         // 65,535 - 20 (IPv4) - 8 (UDP).
-        assert_eq!(inner.max_datagram(), 65_507);
+        assert_eq!(inner.max_datagram(to.ip()), 65_507);
         let big = vec![0u8; 65_508];
         let e = inner.send_datagram(&udp, &big, to).unwrap_err();
         assert_eq!(
@@ -346,7 +429,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "datagram of 65508 bytes exceeds the 65507 that fit in an IPv4 datagram"
+            "datagram of 65508 bytes exceeds the 65507 that fit in an IP datagram"
         );
         assert_eq!(peer.pending(), 0);
         // 1472 bytes fill one packet of the 1500-byte MTU: sent whole.
@@ -362,10 +445,10 @@ mod tests {
     #[test]
     fn connect_sends_a_syn_and_refuses_once_shut_down() {
         let (inner, peer) = inner();
-        let remote = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+        let remote = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 80));
         let sock = inner.connect(remote).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(sock.tuple.remote, remote);
-        assert_eq!(*sock.tuple.local.ip(), US);
+        assert_eq!(sock.tuple.local.ip(), US);
         assert_eq!(peer.pending(), 1, "the SYN");
         inner.shutdown.store(true, Ordering::SeqCst);
         assert_eq!(inner.connect(remote).err(), Some(OpenError::ShutDown));

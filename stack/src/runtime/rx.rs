@@ -53,7 +53,7 @@
 //! the host, is counted in `rx_csum_offloaded` instead.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +68,7 @@ use crate::tcp::reset::rst_for_closed;
 use crate::time::Instant;
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ipv6::{Ipv6Payload, Ipv6Repr};
 use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::SeqNumber;
@@ -203,7 +204,7 @@ impl Rx {
     fn demux(&mut self, inner: &Inner, now: Instant, index: usize, packet: &[u8], meta: RxMeta) {
         bump(&inner.stats.ip_rx);
         if packet.first().map(|b| b >> 4) == Some(6) {
-            return super::rx6::demux(inner, now, packet, meta);
+            return super::rx6::demux(self, inner, now, index, packet, meta);
         }
         let (ip, frag, payload) = match Ipv4Repr::parse_fragment(packet) {
             Ok(parsed) => parsed,
@@ -247,8 +248,21 @@ impl Rx {
     ) {
         let ip = *ip;
         match ip.protocol {
-            tcp::PROTOCOL => self.demux_tcp(inner, now, index, &ip, payload, meta),
-            udp::PROTOCOL => demux_udp(inner, now, &ip, payload, packet, meta),
+            tcp::PROTOCOL => {
+                let (src, dst) = (ip.src.into(), ip.dst.into());
+                self.demux_tcp(inner, now, index, src, dst, payload, meta);
+            }
+            udp::PROTOCOL => {
+                let no_socket = || send_icmp_error(inner, now, &ip, icmp::port_unreachable(packet));
+                demux_udp(
+                    inner,
+                    ip.src.into(),
+                    ip.dst.into(),
+                    payload,
+                    meta,
+                    no_socket,
+                );
+            }
             ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
             _ => {
                 bump(&inner.stats.drop_unsupported);
@@ -257,19 +271,24 @@ impl Rx {
         }
     }
 
-    fn demux_tcp(
+    /// Validates a TCP segment (`payload`, from `src` to `dst`) and queues
+    /// it for [`lookup_pending`](Self::lookup_pending); a reassembled one
+    /// (`index` `None`) is looked up and handled at once. Either family.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn demux_tcp(
         &mut self,
         inner: &Inner,
         now: Instant,
         index: Option<usize>,
-        ip: &Ipv4Repr,
+        src: IpAddr,
+        dst: IpAddr,
         payload: &[u8],
         meta: RxMeta,
     ) {
         // RFC 9293 §3.1: the checksum is verified, unless the device
         // vouches for it (see the module docs).
         let verify = transport_checksum(inner, meta);
-        let seg = match TcpRepr::parse(ip.src, ip.dst, payload, verify) {
+        let seg = match TcpRepr::parse(src, dst, payload, verify) {
             Ok(seg) => seg,
             Err(e) => return inner.stats.count_drop(e),
         };
@@ -278,8 +297,8 @@ impl Rx {
             bump(&inner.stats.rx_gso_segments);
         }
         let tuple = FourTuple {
-            local: SocketAddrV4::new(ip.dst, seg.dst_port),
-            remote: SocketAddrV4::new(ip.src, seg.src_port),
+            local: SocketAddr::new(dst, seg.dst_port),
+            remote: SocketAddr::new(src, seg.src_port),
         };
         let Some(index) = index else {
             // Reassembled: not in the batch, so looked up and handled
@@ -403,7 +422,7 @@ impl Rx {
                 // RFC 9293 §3.10.7.1: no socket: answer with a RST, but
                 // never a RST to a RST.
                 if let Some(rst) = rst_for_closed(seg) {
-                    send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
+                    send_rst(inner, now, local.ip(), remote.ip(), &rst);
                 }
             }
         }
@@ -417,8 +436,8 @@ impl Rx {
         &mut self,
         inner: &Inner,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
         iss: Option<SeqNumber>,
     ) {
@@ -441,7 +460,7 @@ impl Rx {
             _ => {
                 drop(table);
                 if let Some(rst) = rst_for_closed(seg) {
-                    send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
+                    send_rst(inner, now, local.ip(), remote.ip(), &rst);
                 }
             }
         }
@@ -488,8 +507,8 @@ impl Rx {
         inner: &Inner,
         now: Instant,
         listener: &Arc<Listener>,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
     ) {
         let action = listener
@@ -506,8 +525,8 @@ impl Rx {
         inner: &Inner,
         now: Instant,
         listener: &Arc<Listener>,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         action: ListenAction,
     ) {
         match action {
@@ -518,13 +537,13 @@ impl Rx {
             }
             ListenAction::SendCookie(syn_ack) => {
                 bump(&inner.stats.syn_cookies_sent);
-                tx::send_tcp(inner, *local.ip(), *remote.ip(), &syn_ack);
+                tx::send_tcp(inner, local.ip(), remote.ip(), &syn_ack);
             }
             ListenAction::Reset(rst, cause) => {
                 if cause == ResetCause::BadCookie {
                     bump(&inner.stats.syn_cookies_bad);
                 }
-                send_rst(inner, now, *local.ip(), *remote.ip(), &rst);
+                send_rst(inner, now, local.ip(), remote.ip(), &rst);
             }
             ListenAction::Drop(ListenDrop::BacklogFull | ListenDrop::AcceptQueueFull) => {
                 bump(&inner.stats.drop_backlog_full);
@@ -538,7 +557,7 @@ impl Rx {
     /// its SYN-ACK, or hands it to the accept queue when it is already
     /// established.
     fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, mut conn: Connection) {
-        conn.set_max_segment_payload(tx::max_segment_payload(inner));
+        conn.set_max_segment_payload(tx::max_segment_payload(inner, conn.local().ip()));
         let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
         let inserted = inner.retired.make_room(inner)
             && inner
@@ -650,40 +669,58 @@ pub(super) fn transport_checksum(inner: &Inner, meta: RxMeta) -> bool {
     verify
 }
 
-/// Parses a packet that already passed validation in `demux`, without
-/// checking its checksums again.
+/// Parses a packet of either family that already passed validation in
+/// `demux`, without checking its checksums again.
 fn reparse_tcp(packet: &[u8]) -> Option<TcpRepr<'_>> {
-    let (ip, payload) = Ipv4Repr::parse(packet).ok()?;
-    TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
+    match packet.first()? >> 4 {
+        4 => {
+            let (ip, payload) = Ipv4Repr::parse(packet).ok()?;
+            TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
+        }
+        6 => match Ipv6Repr::parse(packet).ok()? {
+            (ip, Ipv6Payload::Upper(payload)) => {
+                TcpRepr::parse(ip.src, ip.dst, payload, false).ok()
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
-fn demux_udp(
+/// Delivers a UDP datagram (`payload`, from `src` to `dst`, either
+/// family) to its socket's queue, or calls `no_socket` (which sends the
+/// family's port unreachable) when no socket has its port.
+pub(super) fn demux_udp(
     inner: &Inner,
-    now: Instant,
-    ip: &Ipv4Repr,
+    src: IpAddr,
+    dst: IpAddr,
     payload: &[u8],
-    packet: &[u8],
     meta: RxMeta,
+    no_socket: impl FnOnce(),
 ) {
+    // RFC 8200 §8.1: over IPv6 a zero checksum is not "none" but wrong.
+    if dst.is_ipv6() && payload.get(6..8) == Some(&[0, 0]) {
+        return inner.stats.count_drop(crate::wire::Error::BadChecksum);
+    }
     // RFC 768 (RFC 1122 §4.1.3.4): verified unless the device vouches for
     // it.
     let verify = transport_checksum(inner, meta);
-    let dgram = match UdpRepr::parse(ip.src, ip.dst, payload, verify) {
+    let dgram = match UdpRepr::parse(src, dst, payload, verify) {
         Ok(d) => d,
         Err(e) => return inner.stats.count_drop(e),
     };
-    let local = SocketAddrV4::new(ip.dst, dgram.dst_port);
+    let local = SocketAddr::new(dst, dgram.dst_port);
     let socket = inner.table.read().lookup_udp(local).cloned();
     let Some(Entry::Udp(sock)) = socket else {
-        // RFC 1122 §4.1.3.1: a datagram for a port with no listener
-        // SHOULD get ICMP port unreachable.
-        return send_icmp_error(inner, now, ip, icmp::port_unreachable(packet));
+        // RFC 1122 §4.1.3.1 (RFC 4443 §3.1 for IPv6): a datagram for a
+        // port with no listener SHOULD get ICMP port unreachable.
+        return no_socket();
     };
     let mut q = sock.queue.lock();
     if q.datagrams.len() >= q.depth {
         return bump(&inner.stats.drop_queue_full);
     }
-    let from = SocketAddrV4::new(ip.src, dgram.src_port);
+    let from = SocketAddr::new(src, dgram.src_port);
     q.datagrams.push_back((from, dgram.payload.to_vec()));
     drop(q);
     bump(&inner.stats.udp_rx);
@@ -705,7 +742,7 @@ fn handle_icmp(inner: &Inner, ip: &Ipv4Repr, payload: &[u8]) {
 }
 
 /// A RST for a segment no connection owns, under `Config::rsts_per_sec`.
-fn send_rst(inner: &Inner, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, rst: &TcpRepr<'_>) {
+fn send_rst(inner: &Inner, now: Instant, src: IpAddr, dst: IpAddr, rst: &TcpRepr<'_>) {
     if inner.rst_allowed(now) {
         tx::send_tcp(inner, src, dst, rst);
     }
@@ -793,7 +830,7 @@ mod tests {
         let (ours, peer) = MemPair::new(64, 1500);
         let inner = Inner::threadless(Box::new(ours), config);
         let _listener = inner
-            .listen(SocketAddrV4::new(US, 80))
+            .listen(SocketAddr::from((US, 80)))
             .unwrap_or_else(|e| panic!("{e:?}"));
         let mut batch = PacketBatch::new(packets.len(), ipv4::MAX_PACKET_LEN);
         for (p, meta) in packets {
@@ -975,7 +1012,7 @@ mod tests {
         let (ours, _peer) = MemPair::new(64, 1500);
         let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
         let sock = inner
-            .bind_udp(SocketAddrV4::new(US, 7))
+            .bind_udp(SocketAddr::from((US, 7)))
             .unwrap_or_else(|e| panic!("{e:?}"));
         let data: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
         let mut frags = fragments(&udp_packet(7, &data), 1480, 77);
@@ -1037,7 +1074,7 @@ mod tests {
         let (ours, peer) = MemPair::new(64, 1500);
         let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
         let _listener = inner
-            .listen(SocketAddrV4::new(US, 80))
+            .listen(SocketAddr::from((US, 80)))
             .unwrap_or_else(|e| panic!("{e:?}"));
         // The SYN's 20-byte TCP header in 8-byte fragments: even the
         // header is split.

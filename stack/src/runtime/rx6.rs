@@ -1,13 +1,14 @@
-//! The IPv6 side of the RX path, while the socket table holds IPv4
-//! sockets only.
+//! The IPv6 side of the RX path.
 //!
-//! With `Config::addr6` set the stack is an IPv6 host at that address:
-//! it answers echo requests (`ping -6`), refuses TCP with a RST and UDP
-//! with ICMPv6 port unreachable, as a host with nothing listening on IPv6
-//! does (RFC 9293 §3.10.7.1, RFC 4443 §3.1), and answers extension headers
-//! RFC 8200 §4 refuses with a Parameter Problem. Errors and RSTs share the
-//! IPv4 rate limits. Without `addr6`, an IPv6 packet is a
-//! `drop_bad_version`, as before the stack knew IPv6.
+//! With `Config::addr6` set the stack is an IPv6 host at that address
+//! (and, with `Config::any_address`, at every unicast address routed to
+//! it): it answers echo requests (`ping -6`), and hands TCP segments and
+//! UDP datagrams to the same demultiplexing as IPv4's (`rx`), whose
+//! socket table holds both families; a segment for no socket gets a RST
+//! and a datagram for no socket an ICMPv6 port unreachable (RFC 9293
+//! §3.10.7.1, RFC 4443 §3.1). Extension headers RFC 8200 §4 refuses get a
+//! Parameter Problem. Errors and RSTs share the IPv4 rate limits. Without
+//! `addr6`, an IPv6 packet is a `drop_bad_version`.
 //!
 //! # Fragments
 //!
@@ -27,25 +28,31 @@
 //! kernel's own router solicitations and multicast listener reports to
 //! link-local multicast groups are counted as `drop_not_ours`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use crate::device::RxMeta;
 use crate::stats::bump;
-use crate::tcp::reset::rst_for_closed;
 use crate::time::Instant;
-use crate::wire::checksum;
 use crate::wire::icmpv6::{self, Icmpv6Repr, MAX_QUOTE};
 use crate::wire::ipv6::{
     next_header, walk_after_reassembly, FragmentInfo, Ipv6Error, Ipv6Payload, Ipv6Repr, HEADER_LEN,
 };
-use crate::wire::tcp::{self, TcpRepr};
-use crate::wire::udp::{self, UdpRepr};
+use crate::wire::tcp;
+use crate::wire::udp;
 use crate::wire::Error;
 
-use super::{reasm, rx, tx, Inner};
+use super::rx::{self, Rx};
+use super::{reasm, tx, Inner};
 
-/// Handles one IPv6 packet of a batch.
-pub(super) fn demux(inner: &Inner, now: Instant, packet: &[u8], meta: RxMeta) {
+/// Handles the IPv6 packet `index` of a batch.
+pub(super) fn demux(
+    rx: &mut Rx,
+    inner: &Inner,
+    now: Instant,
+    index: usize,
+    packet: &[u8],
+    meta: RxMeta,
+) {
     let Some(ours) = inner.config.addr6 else {
         return inner.stats.count_drop(Error::BadVersion);
     };
@@ -55,35 +62,50 @@ pub(super) fn demux(inner: &Inner, now: Instant, packet: &[u8], meta: RxMeta) {
         Err(e) => {
             inner.stats.count_drop(e.error());
             if let Ipv6Error::Problem { code, pointer, .. } = e {
-                param_problem(inner, now, ours, packet, code, pointer);
+                param_problem(inner, now, packet, code, pointer);
             }
             return;
         }
     };
-    if ip.dst != ours {
+    if !inner.answers_for6(ip.dst) {
         return bump(&inner.stats.drop_not_ours);
     }
+    if ip.src == ours || ip.src == ip.dst {
+        // Our own address as the source: a reply would come back to us
+        // (as for IPv4 in `rx`).
+        return bump(&inner.stats.drop_bad_address);
+    }
     match carried {
-        Ipv6Payload::Upper(payload) => dispatch(inner, now, &ip, payload, packet, meta),
-        Ipv6Payload::Fragment { info, data } => fragment(inner, now, ours, &ip, info, packet, data),
+        Ipv6Payload::Upper(payload) => {
+            dispatch(rx, inner, now, Some(index), &ip, payload, packet, meta)
+        }
+        Ipv6Payload::Fragment { info, data } => fragment(rx, inner, now, &ip, info, packet, data),
         Ipv6Payload::Nothing => {}
     }
 }
 
 /// Hands a whole packet (`packet`, parsed into `ip` and its upper-layer
-/// `payload`) to its protocol.
+/// `payload`) to its protocol. `index` is its place in the batch; `None`
+/// for a reassembled packet, which is not in the batch.
+#[allow(clippy::too_many_arguments)]
 fn dispatch(
+    rx: &mut Rx,
     inner: &Inner,
     now: Instant,
+    index: Option<usize>,
     ip: &Ipv6Repr,
     payload: &[u8],
     packet: &[u8],
     meta: RxMeta,
 ) {
+    let (src, dst) = (ip.src.into(), ip.dst.into());
     match ip.next_header {
         next_header::ICMPV6 => icmp(inner, ip, payload),
-        tcp::PROTOCOL => refuse_tcp(inner, now, ip, payload, meta),
-        udp::PROTOCOL => refuse_udp(inner, now, ip, payload, packet, meta),
+        tcp::PROTOCOL => rx.demux_tcp(inner, now, index, src, dst, payload, meta),
+        udp::PROTOCOL => {
+            let no_socket = || port_unreachable(inner, now, ip, packet);
+            rx::demux_udp(inner, src, dst, payload, meta, no_socket);
+        }
         _ => bump(&inner.stats.drop_unsupported),
     }
 }
@@ -91,9 +113,9 @@ fn dispatch(
 /// A fragment for us: into the reassembler, and the packet it completes,
 /// if any, on to [`dispatch`] (see "Fragments" above).
 fn fragment(
+    rx: &mut Rx,
     inner: &Inner,
     now: Instant,
-    ours: Ipv6Addr,
     ip: &Ipv6Repr,
     info: FragmentInfo,
     packet: &[u8],
@@ -115,7 +137,16 @@ fn fragment(
                 ..*ip
             };
             // Not in the batch: the device vouched for no checksum.
-            dispatch(inner, now, &ip, payload, &whole.packet, RxMeta::default());
+            dispatch(
+                rx,
+                inner,
+                now,
+                None,
+                &ip,
+                payload,
+                &whole.packet,
+                RxMeta::default(),
+            );
         }
         Err(e) => {
             inner.stats.count_drop(e.error());
@@ -128,7 +159,7 @@ fn fragment(
                 } else {
                     pointer + parts.unfragmentable_len.saturating_sub(HEADER_LEN) as u32
                 };
-                param_problem(inner, now, ours, &whole.packet, code, pointer);
+                param_problem(inner, now, &whole.packet, code, pointer);
             }
         }
     }
@@ -158,59 +189,9 @@ fn icmp(inner: &Inner, ip: &Ipv6Repr, message: &[u8]) {
     send_icmp(inner, ip.dst, ip.src, &reply);
 }
 
-/// Whether a TCP or UDP checksum over IPv6 must be, and is, right.
-fn checksum_ok(inner: &Inner, ip: &Ipv6Repr, protocol: u8, message: &[u8], meta: RxMeta) -> bool {
-    !rx::transport_checksum(inner, meta)
-        || checksum::upper_layer_v6(ip.src, ip.dst, protocol, message) == 0
-}
-
-/// A segment for a port with no IPv6 listener: a RST (never to a RST).
-fn refuse_tcp(inner: &Inner, now: Instant, ip: &Ipv6Repr, payload: &[u8], meta: RxMeta) {
-    if !checksum_ok(inner, ip, tcp::PROTOCOL, payload, meta) {
-        return inner.stats.count_drop(Error::BadChecksum);
-    }
-    // The checksum is checked above with the IPv6 pseudo-header; the
-    // addresses given here are not used when it is not verified.
-    let unused = Ipv4Addr::UNSPECIFIED;
-    let seg = match TcpRepr::parse(unused, unused, payload, false) {
-        Ok(seg) => seg,
-        Err(e) => return inner.stats.count_drop(e),
-    };
-    bump(&inner.stats.tcp_rx);
-    let Some(rst) = rst_for_closed(&seg) else {
-        return;
-    };
-    if !inner.rst_allowed(now) {
-        return;
-    }
-    bump(&inner.stats.tcp_tx);
-    let (src, dst) = (ip.dst, ip.src);
-    tx::send_ip6(inner, src, dst, tcp::PROTOCOL, |buf| {
-        let len = rst.emit_unchecksummed(buf)?;
-        let sum = checksum::upper_layer_v6(src, dst, tcp::PROTOCOL, &buf[..len]);
-        buf[16..18].copy_from_slice(&sum.to_be_bytes());
-        Ok(len)
-    });
-}
-
-/// A datagram for a port with no IPv6 socket: ICMPv6 port unreachable.
-fn refuse_udp(
-    inner: &Inner,
-    now: Instant,
-    ip: &Ipv6Repr,
-    payload: &[u8],
-    packet: &[u8],
-    meta: RxMeta,
-) {
-    // RFC 8200 §8.1: over IPv6 a zero UDP checksum is not "none" but
-    // wrong.
-    if payload.get(6..8) == Some(&[0, 0]) || !checksum_ok(inner, ip, udp::PROTOCOL, payload, meta) {
-        return inner.stats.count_drop(Error::BadChecksum);
-    }
-    let unused = Ipv4Addr::UNSPECIFIED;
-    if let Err(e) = UdpRepr::parse(unused, unused, payload, false) {
-        return inner.stats.count_drop(e);
-    }
+/// The ICMPv6 port unreachable for a datagram (`packet`) to a port with
+/// no socket.
+fn port_unreachable(inner: &Inner, now: Instant, ip: &Ipv6Repr, packet: &[u8]) {
     let error = Icmpv6Repr::DestUnreachable {
         code: icmpv6::unreach_code::PORT,
         original: quote(packet),
@@ -227,20 +208,13 @@ fn refuse_udp(
 
 /// The Parameter Problem RFC 8200 §4 asks for, to the packet's source,
 /// for a packet sent to us.
-fn param_problem(
-    inner: &Inner,
-    now: Instant,
-    ours: Ipv6Addr,
-    packet: &[u8],
-    code: u8,
-    pointer: u32,
-) {
+fn param_problem(inner: &Inner, now: Instant, packet: &[u8], code: u8, pointer: u32) {
     // The parse got past the fixed header and its source check before it
     // found the problem, so both addresses are there to read.
     let (Some(src), Some(dst)) = (address(packet, 8), address(packet, 24)) else {
         return;
     };
-    if dst != ours {
+    if !inner.answers_for6(dst) {
         return bump(&inner.stats.drop_not_ours);
     }
     let problem = Icmpv6Repr::ParamProblem {
@@ -251,7 +225,7 @@ fn param_problem(
     send_error(
         inner,
         now,
-        ours,
+        dst,
         src,
         &problem,
         &inner.stats.icmp_param_problem_tx,
@@ -299,8 +273,9 @@ mod tests {
     use crate::device::mem::{MemDevice, MemPair};
     use crate::device::{Device, PacketBatch};
     use crate::runtime::rx::Rx;
+    use crate::wire::checksum;
     use crate::wire::ipv6::{self, HEADER_LEN};
-    use crate::wire::tcp::{TcpFlags, TcpOptions};
+    use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
     use crate::wire::SeqNumber;
 
     const US: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
@@ -440,8 +415,7 @@ mod tests {
         let (ip, body) = reply(&sent);
         assert_eq!(ip.next_header, tcp::PROTOCOL);
         assert_eq!(checksum::upper_layer_v6(US, PEER, tcp::PROTOCOL, &body), 0);
-        let rst =
-            TcpRepr::parse(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &body, false).unwrap();
+        let rst = TcpRepr::parse(US, PEER, &body, true).unwrap();
         assert!(rst.flags.rst() && rst.flags.ack());
         assert_eq!(rst.ack, SeqNumber(1001), "RFC 9293 §3.10.7.1: ACKs the SYN");
         assert_eq!((rst.src_port, rst.dst_port), (80, 40000));

@@ -2,7 +2,7 @@
 //! condition variable that wakes the user threads blocked on it.
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Weak};
 
@@ -139,7 +139,7 @@ pub(crate) struct UdpSocket {
 }
 
 pub(crate) struct UdpQueue {
-    pub(crate) datagrams: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    pub(crate) datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
     pub(crate) depth: usize,
 }
 

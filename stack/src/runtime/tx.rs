@@ -26,7 +26,7 @@
 //! identification from the stack's counter.
 
 use std::cell::RefCell;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::stats::bump;
 use crate::tcp::connection::Connection;
@@ -45,6 +45,10 @@ use super::Inner;
 /// TCP super-segment).
 const BUF_LEN: usize = ipv4::MAX_PACKET_LEN;
 
+/// The largest TCP super-segment we build, IP header included, in either
+/// family: what a device's `send_tso` takes at most.
+const MAX_SUPER_PACKET: usize = ipv4::MAX_PACKET_LEN;
+
 /// Room for the largest packet we build: an IPv6 packet with a
 /// 65,535-byte payload, before it is fragmented.
 const PACKET_LEN: usize = ipv6::HEADER_LEN + 0xffff;
@@ -54,19 +58,25 @@ thread_local! {
     static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((vec![0; BUF_LEN], vec![0; PACKET_LEN]));
 }
 
-/// Writes an IPv4 packet `src -> dst` whose transport part `emit` writes
-/// into the buffer it is given (returning its length), and sends it.
-pub(crate) fn send_ip(
+/// Writes an IP packet of either family, `src -> dst`, of at most `limit`
+/// bytes into `packet`, whose transport part (`protocol`) `emit` writes
+/// into the buffer it is given (returning its length); returns the
+/// packet's length, or `None` (counted) if it could not be built. The two
+/// addresses are of one family on every path here; a mixed pair is
+/// counted as a transmit error rather than sent.
+fn build_packet(
     inner: &Inner,
     packet: &mut [u8],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    limit: usize,
+    src: IpAddr,
+    dst: IpAddr,
     protocol: u8,
     emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
-) {
-    let limit = inner.config.mtu;
-    if let Some(len) = build_ip(inner, packet, limit, src, dst, protocol, emit) {
-        sent(inner, inner.device.send(&packet[..len]));
+) -> Option<usize> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => build_ip(inner, packet, limit, s, d, protocol, emit),
+        (IpAddr::V6(s), IpAddr::V6(d)) => build_ip6(inner, packet, limit, s, d, protocol, emit),
+        _ => built(inner, Err(Error::BadAddress), dst),
     }
 }
 
@@ -98,6 +108,47 @@ fn build_ip(
     built(inner, result, dst)
 }
 
+/// Writes an IPv6 packet of at most `limit` bytes into `packet`: the
+/// fixed header (hop limit `Config::ttl`, traffic class and flow label 0)
+/// and behind it the upper-layer part `emit` writes. See [`build_ip`].
+fn build_ip6(
+    inner: &Inner,
+    packet: &mut [u8],
+    limit: usize,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+) -> Option<usize> {
+    let limit = limit.min(packet.len());
+    let body = packet.get_mut(ipv6::HEADER_LEN..limit)?;
+    let result = emit(body).and_then(|len| {
+        let ip = ip6_header(inner, src, dst, next_header, len);
+        ip.emit(packet)?;
+        Ok(ip.buffer_len())
+    });
+    built(inner, result, dst)
+}
+
+/// The fixed header of an IPv6 packet we send.
+fn ip6_header(
+    inner: &Inner,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    payload_len: usize,
+) -> Ipv6Repr {
+    Ipv6Repr {
+        src,
+        dst,
+        next_header,
+        hop_limit: inner.config.ttl,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len,
+    }
+}
+
 /// The length of a packet that was built, or `None` (counted and logged)
 /// when it could not be.
 fn built(
@@ -126,16 +177,25 @@ fn sent(inner: &Inner, result: std::io::Result<()>) {
     }
 }
 
-/// The payload limit for one TCP super-segment on this stack's device
-/// (`Connection::set_max_segment_payload`): the device's `max_segment()`
-/// less the IPv4 header and the largest TCP header, 0 (one MSS per
-/// segment) when the device segments no bigger than its MTU.
-pub(crate) fn max_segment_payload(inner: &Inner) -> usize {
-    let max = inner.device.max_segment().min(ipv4::MAX_PACKET_LEN);
+/// The payload limit for one TCP super-segment from `local` on this
+/// stack's device (`Connection::set_max_segment_payload`): the device's
+/// `max_segment()` less the IP header of `local`'s family and the largest
+/// TCP header, 0 (one MSS per segment) when the device segments no bigger
+/// than its MTU.
+pub(crate) fn max_segment_payload(inner: &Inner, local: IpAddr) -> usize {
+    let max = inner.device.max_segment().min(MAX_SUPER_PACKET);
     if max <= inner.device.mtu() {
         return 0;
     }
-    max.saturating_sub(ipv4::HEADER_LEN + tcp::MAX_HEADER_LEN)
+    max.saturating_sub(ip_header_len(local) + tcp::MAX_HEADER_LEN)
+}
+
+/// The length of the IP header we put before a packet from `addr`.
+fn ip_header_len(addr: IpAddr) -> usize {
+    match addr {
+        IpAddr::V4(_) => ipv4::HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    }
 }
 
 /// Queues every segment `conn` owes now on the transmit queue; the caller
@@ -145,7 +205,7 @@ pub(crate) fn max_segment_payload(inner: &Inner) -> usize {
 /// it into MSS-sized packets (in the kernel, with an offload TUN device,
 /// or in software).
 pub(crate) fn transmit_tcp(inner: &Inner, conn: &mut Connection, now: Instant) {
-    let (src, dst) = (*conn.local().ip(), *conn.remote().ip());
+    let (src, dst) = (conn.local().ip(), conn.remote().ip());
     let mss = conn.effective_mss();
     BUFFERS.with(|cell| {
         let payload = &mut cell.borrow_mut().0;
@@ -154,12 +214,12 @@ pub(crate) fn transmit_tcp(inner: &Inner, conn: &mut Connection, now: Instant) {
             let (limit, tso_mss) = if tso {
                 // The MSS came from a 16-bit option: it fits.
                 let mss = u16::try_from(mss).unwrap_or(u16::MAX);
-                (ipv4::MAX_PACKET_LEN, Some(mss))
+                (MAX_SUPER_PACKET, Some(mss))
             } else {
                 (inner.config.mtu, None)
             };
             let build = |packet: &mut [u8]| {
-                build_ip(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
+                build_packet(inner, packet, limit, src, dst, tcp::PROTOCOL, |buf| {
                     // The device checksums each packet it cuts a
                     // super-segment into.
                     if tso {
@@ -189,21 +249,28 @@ fn write(inner: &Inner, p: Packet<'_>) {
     sent(inner, result);
 }
 
-/// Sends one TCP segment that belongs to no connection (a RST).
-pub(crate) fn send_tcp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, seg: &TcpRepr<'_>) {
+/// Sends one TCP segment that belongs to no connection (a RST, a SYN
+/// cookie's SYN-ACK).
+pub(crate) fn send_tcp(inner: &Inner, src: IpAddr, dst: IpAddr, seg: &TcpRepr<'_>) {
     with_packet(|packet| {
-        send_ip(inner, packet, src, dst, tcp::PROTOCOL, |buf| {
-            seg.emit(src, dst, buf)
-        });
+        let limit = inner.config.mtu;
+        let emit = |buf: &mut [u8]| seg.emit(src, dst, buf);
+        if let Some(len) = build_packet(inner, packet, limit, src, dst, tcp::PROTOCOL, emit) {
+            sent(inner, inner.device.send(&packet[..len]));
+        }
     });
     bump(&inner.stats.tcp_tx);
 }
 
-/// Sends one UDP datagram, in fragments when it is longer than the MTU.
-pub(crate) fn send_udp(inner: &Inner, src: Ipv4Addr, dst: Ipv4Addr, dgram: &UdpRepr<'_>) {
-    send_fragmentable(inner, src, dst, udp::PROTOCOL, |buf| {
-        dgram.emit(src, dst, buf)
-    });
+/// Sends one UDP datagram, in fragments when it is longer than the MTU
+/// (IPv4 fragments, or IPv6 ones behind a fragment header).
+pub(crate) fn send_udp(inner: &Inner, src: IpAddr, dst: IpAddr, dgram: &UdpRepr<'_>) {
+    let emit = |buf: &mut [u8]| dgram.emit(src, dst, buf);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => send_fragmentable(inner, s, d, udp::PROTOCOL, emit),
+        (IpAddr::V6(s), IpAddr::V6(d)) => send_ip6(inner, s, d, udp::PROTOCOL, emit),
+        _ => return bump(&inner.stats.tx_errors),
+    }
     bump(&inner.stats.udp_tx);
 }
 
@@ -256,33 +323,15 @@ pub(crate) fn send_ip6(
 ) {
     BUFFERS.with(|cell| {
         let (scratch, packet) = &mut *cell.borrow_mut();
-        let Some(body) = packet.get_mut(ipv6::HEADER_LEN..) else {
-            return bump(&inner.stats.tx_errors);
-        };
-        let ip = Ipv6Repr {
-            src,
-            dst,
-            next_header,
-            hop_limit: inner.config.ttl,
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: 0,
-        };
-        let result = emit(body).and_then(|len| {
-            let ip = Ipv6Repr {
-                payload_len: len,
-                ..ip
-            };
-            ip.emit(packet)?;
-            Ok(ip.buffer_len())
-        });
-        let Some(len) = built(inner, result, dst) else {
+        let limit = packet.len();
+        let Some(len) = build_ip6(inner, packet, limit, src, dst, next_header, emit) else {
             return;
         };
         if len <= inner.config.mtu {
             return sent(inner, inner.device.send(&packet[..len]));
         }
         let payload = packet.get(ipv6::HEADER_LEN..len).unwrap_or(&[]);
+        let ip = ip6_header(inner, src, dst, next_header, 0);
         fragment6(inner, &ip, payload, scratch);
     });
 }
@@ -390,10 +439,17 @@ mod tests {
         let addr = Ipv4Addr::new(10, 0, 0, 2);
         let (ours, _peer) = MemPair::new(4, 1500);
         let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
-        assert_eq!(max_segment_payload(&inner), 0, "one MSS per segment");
+        assert_eq!(
+            max_segment_payload(&inner, addr.into()),
+            0,
+            "one MSS per segment"
+        );
         let (ours, _peer) = MemPair::with_max_segment(4, 1500, 0xffff);
         let inner = Inner::threadless(Box::new(ours), Config::with_addr(addr));
-        // 65535 less 20 bytes of IPv4 and 60 of TCP header with options.
-        assert_eq!(max_segment_payload(&inner), 65_455);
+        // 65535 less 20 bytes of IPv4 and 60 of TCP header with options;
+        // over IPv6, 40 bytes of IP header.
+        assert_eq!(max_segment_payload(&inner, addr.into()), 65_455);
+        let addr6 = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+        assert_eq!(max_segment_payload(&inner, addr6.into()), 65_435);
     }
 }

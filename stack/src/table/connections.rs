@@ -81,13 +81,38 @@ impl<T> Connections<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
     fn tuple(port: u16) -> FourTuple {
         FourTuple {
-            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80),
-            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), port),
+            local: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 2), 80)),
+            remote: SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), port)),
         }
+    }
+
+    /// The same ports over IPv6.
+    fn tuple6(port: u16) -> FourTuple {
+        FourTuple {
+            local: SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2), 80)),
+            remote: SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), port)),
+        }
+    }
+
+    #[test]
+    fn both_families_live_side_by_side() {
+        let mut m = Connections::new();
+        for p in 0..1000 {
+            m.insert_new(tuple(p), p);
+            m.insert_new(tuple6(p), p + 10_000);
+        }
+        assert_eq!(m.len(), 2000);
+        for p in 0..1000 {
+            assert_eq!(m.get(&tuple(p)), Some(&p));
+            assert_eq!(m.get(&tuple6(p)), Some(&(p + 10_000)));
+        }
+        assert_eq!(m.remove(&tuple6(5)), Some(10_005));
+        assert_eq!(m.get(&tuple6(5)), None);
+        assert_eq!(m.get(&tuple(5)), Some(&5));
     }
 
     #[test]

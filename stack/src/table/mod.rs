@@ -31,10 +31,10 @@ mod key;
 pub mod ports;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use connections::Connections;
-pub use key::{FourTuple, ListenKey, Protocol};
+pub use key::{endpoint, FourTuple, ListenKey, Protocol};
 use ports::PortAllocator;
 
 /// Where a TCP segment goes.
@@ -106,7 +106,7 @@ impl<T> SocketTable<T> {
 
     /// Finds the owner of a TCP segment addressed to `local` from `remote`.
     #[inline]
-    pub fn lookup_tcp(&self, local: SocketAddrV4, remote: SocketAddrV4) -> TcpLookup<'_, T> {
+    pub fn lookup_tcp(&self, local: SocketAddr, remote: SocketAddr) -> TcpLookup<'_, T> {
         if let Some(c) = self.connections.get(&FourTuple { local, remote }) {
             return TcpLookup::Connection(c);
         }
@@ -116,7 +116,7 @@ impl<T> SocketTable<T> {
     /// The listener a segment to `local` goes to when no connection has
     /// its four-tuple.
     #[inline]
-    pub fn lookup_listener(&self, local: SocketAddrV4) -> TcpLookup<'_, T> {
+    pub fn lookup_listener(&self, local: SocketAddr) -> TcpLookup<'_, T> {
         match lookup_bound(&self.listeners, local) {
             Some(l) => TcpLookup::Listener(l),
             None => TcpLookup::None,
@@ -139,7 +139,7 @@ impl<T> SocketTable<T> {
 
     /// Finds the UDP socket bound to `local` or to its wildcard.
     #[inline]
-    pub fn lookup_udp(&self, local: SocketAddrV4) -> Option<&T> {
+    pub fn lookup_udp(&self, local: SocketAddr) -> Option<&T> {
         lookup_bound(&self.udp, local)
     }
 
@@ -174,8 +174,8 @@ impl<T> SocketTable<T> {
     /// `TableFull` at the connection limit.
     pub fn insert_ephemeral(
         &mut self,
-        local_ip: Ipv4Addr,
-        remote: SocketAddrV4,
+        local_ip: IpAddr,
+        remote: SocketAddr,
         make: impl FnOnce(FourTuple) -> T,
     ) -> Result<FourTuple, BindError> {
         if self.connections.len() >= self.max_connections {
@@ -186,12 +186,12 @@ impl<T> SocketTable<T> {
             .ports
             .allocate(remote, |p| {
                 conn_ports.contains_key(&p)
-                    || lookup_bound(listeners, SocketAddrV4::new(local_ip, p)).is_some()
-                    || lookup_bound(udp, SocketAddrV4::new(local_ip, p)).is_some()
+                    || lookup_bound(listeners, SocketAddr::new(local_ip, p)).is_some()
+                    || lookup_bound(udp, SocketAddr::new(local_ip, p)).is_some()
             })
             .ok_or(BindError::NoEphemeralPorts)?;
         let tuple = FourTuple {
-            local: SocketAddrV4::new(local_ip, port),
+            local: SocketAddr::new(local_ip, port),
             remote,
         };
         self.insert_connection(tuple, make(tuple))?;
@@ -239,15 +239,15 @@ impl<T> SocketTable<T> {
     /// `NoEphemeralPorts` when none is free.
     pub fn bind_udp_ephemeral(
         &mut self,
-        local_ip: Ipv4Addr,
+        local_ip: IpAddr,
         make: impl FnOnce(ListenKey) -> T,
     ) -> Result<ListenKey, BindError> {
         let udp = &self.udp;
-        let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
         let port = self
             .ports
             .allocate(unspecified, |p| {
-                lookup_bound(udp, SocketAddrV4::new(local_ip, p)).is_some()
+                lookup_bound(udp, SocketAddr::new(local_ip, p)).is_some()
             })
             .ok_or(BindError::NoEphemeralPorts)?;
         let key = ListenKey::new(local_ip, port);
@@ -289,7 +289,7 @@ fn sorted_bound<T>(map: &HashMap<ListenKey, T>) -> Vec<(ListenKey, &T)> {
 
 /// The socket bound to `local`, else to the wildcard address on its port.
 #[inline]
-fn lookup_bound<T>(map: &HashMap<ListenKey, T>, local: SocketAddrV4) -> Option<&T> {
+fn lookup_bound<T>(map: &HashMap<ListenKey, T>, local: SocketAddr) -> Option<&T> {
     if map.is_empty() {
         return None;
     }
@@ -312,11 +312,11 @@ mod tests {
     const US: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
     const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
-    fn local(port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(US, port)
+    fn local(port: u16) -> SocketAddr {
+        SocketAddr::new(US.into(), port)
     }
-    fn remote(port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(PEER, port)
+    fn remote(port: u16) -> SocketAddr {
+        SocketAddr::new(PEER.into(), port)
     }
 
     #[test]
@@ -417,14 +417,14 @@ mod tests {
         t.bind_udp(ListenKey::new(US, 50001), 0).unwrap();
         let mut seen = std::collections::HashSet::new();
         for i in 0..16_382u32 {
-            let tuple = t.insert_ephemeral(US, remote(80), |_| i).unwrap();
+            let tuple = t.insert_ephemeral(US.into(), remote(80), |_| i).unwrap();
             let p = tuple.local.port();
             assert!(p >= 49152);
             assert!(p != 50000 && p != 50001, "collided with a bound port");
             assert!(seen.insert(p), "port {p} reused while in use");
         }
         assert_eq!(
-            t.insert_ephemeral(US, remote(80), |_| 0),
+            t.insert_ephemeral(US.into(), remote(80), |_| 0),
             Err(BindError::NoEphemeralPorts)
         );
         // Freeing one makes exactly that one available again.
@@ -434,16 +434,16 @@ mod tests {
             remote: remote(80),
         })
         .unwrap();
-        let tuple = t.insert_ephemeral(US, remote(80), |_| 0).unwrap();
+        let tuple = t.insert_ephemeral(US.into(), remote(80), |_| 0).unwrap();
         assert_eq!(tuple.local.port(), some);
     }
 
     #[test]
     fn connection_limit_is_enforced() {
         let mut t = SocketTable::new(1);
-        t.insert_ephemeral(US, remote(80), |_| ()).unwrap();
+        t.insert_ephemeral(US.into(), remote(80), |_| ()).unwrap();
         assert_eq!(
-            t.insert_ephemeral(US, remote(80), |_| ()),
+            t.insert_ephemeral(US.into(), remote(80), |_| ()),
             Err(BindError::TableFull)
         );
     }
@@ -455,12 +455,51 @@ mod tests {
         t.bind_udp(ListenKey::new(Ipv4Addr::UNSPECIFIED, 7), "echo")
             .unwrap();
         assert_eq!(t.lookup_udp(local(7)), Some(&"echo"));
-        let key = t.bind_udp_ephemeral(US, |_| "client").unwrap();
+        let key = t.bind_udp_ephemeral(US.into(), |_| "client").unwrap();
         assert!(key.port >= 49152);
         assert_eq!(
-            t.lookup_udp(SocketAddrV4::new(US, key.port)),
+            t.lookup_udp(SocketAddr::new(US.into(), key.port)),
             Some(&"client")
         );
         assert_eq!(t.iter().count(), 2);
+    }
+
+    #[test]
+    fn families_are_apart_and_have_their_own_wildcards() {
+        use std::net::Ipv6Addr;
+        let us6 = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+        let peer6 = SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1), 5000));
+        let mut t = SocketTable::new(10);
+        // One port, both families: two keys, no conflict.
+        t.bind_listener(ListenKey::new(US, 80), "v4").unwrap();
+        t.bind_listener(ListenKey::new(Ipv6Addr::UNSPECIFIED, 80), "any6")
+            .unwrap();
+        assert_eq!(
+            t.lookup_tcp(SocketAddr::from((us6, 80)), peer6),
+            TcpLookup::Listener(&"any6")
+        );
+        assert_eq!(
+            t.lookup_tcp(local(80), remote(1)),
+            TcpLookup::Listener(&"v4")
+        );
+        // `[::]` does not take IPv4, nor `0.0.0.0` IPv6.
+        t.bind_udp(ListenKey::new(Ipv6Addr::UNSPECIFIED, 7), "udp6")
+            .unwrap();
+        assert_eq!(t.lookup_udp(local(7)), None);
+        t.bind_udp(ListenKey::new(Ipv4Addr::UNSPECIFIED, 9), "udp4")
+            .unwrap();
+        assert_eq!(t.lookup_udp(SocketAddr::from((us6, 9))), None);
+        // An IPv6 connection beats its listener, as IPv4's do.
+        let tuple = FourTuple {
+            local: SocketAddr::from((us6, 80)),
+            remote: peer6,
+        };
+        t.insert_connection(tuple, "conn6").unwrap();
+        assert_eq!(
+            t.lookup_tcp(tuple.local, peer6),
+            TcpLookup::Connection(&"conn6")
+        );
+        let eph = t.insert_ephemeral(us6.into(), peer6, |_| "out6").unwrap();
+        assert!(eph.local.is_ipv6() && eph.local.port() >= 49152);
     }
 }

@@ -7,9 +7,9 @@
 //! and consecutive connections to one server do not reuse a port soon.
 //! Candidates are then walked in order until one is free.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
-use crate::tcp::secret::SecretKey;
+use crate::tcp::secret::{Message, SecretKey};
 
 pub const EPHEMERAL_FIRST: u16 = 49152;
 pub const EPHEMERAL_LAST: u16 = 65535;
@@ -46,14 +46,13 @@ impl PortAllocator {
     /// are taken.
     pub fn allocate(
         &mut self,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         mut in_use: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
-        let mut msg = [0u8; 6];
-        msg[..4].copy_from_slice(&remote.ip().octets());
-        msg[4..].copy_from_slice(&remote.port().to_be_bytes());
+        let mut msg = Message::new();
+        msg.put_endpoint(remote);
         // Truncation is intended: any 32 bits of the hash pick the offset.
-        let offset = (self.secret.hash(&msg) as u32) % RANGE;
+        let offset = (self.secret.hash(msg.as_slice()) as u32) % RANGE;
         for i in 0..RANGE {
             let step = self.next_step.wrapping_add(i);
             let port = EPHEMERAL_FIRST as u32 + (offset.wrapping_add(step) % RANGE);
@@ -81,9 +80,9 @@ impl Default for PortAllocator {
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
-    const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
+    const REMOTE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
 
     #[test]
     fn ports_are_in_the_dynamic_range_and_distinct() {

@@ -1,5 +1,6 @@
 //! Per-connection tunables and their defaults, with the reason for each.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::congestion::Algorithm;
@@ -8,8 +9,10 @@ use super::memory::MemoryBudget;
 /// How a connection behaves. `Default` gives Linux-like values.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// The MSS we advertise on our SYN and the cap on what we send: 1460 is
-    /// an MTU of 1500 minus 20 bytes of IPv4 and 20 of TCP header.
+    /// The MSS we advertise on our SYN and the cap on what we send, over
+    /// IPv4: 1460 is an MTU of 1500 minus 20 bytes of IPv4 and 20 of TCP
+    /// header. Over IPv6 it is 20 less, for the longer IP header (see
+    /// [`for_address`](Self::for_address)).
     pub mss: u16,
     /// Send buffer bytes: what `send` accepts before it would block.
     /// DoS warning: each connection holds up to this much memory.
@@ -87,6 +90,35 @@ pub const KEEPALIVE_PROBES: u32 = 9;
 
 /// RFC 9293 §3.7.1: the send MSS when the peer's SYN carries no MSS option.
 pub const DEFAULT_PEER_MSS: u16 = 536;
+
+/// How much longer the IPv6 fixed header is than IPv4's (40 bytes against
+/// 20): what an IPv6 connection's MSS gives up on the same link.
+const IPV6_EXTRA_HEADER: u16 = 20;
+
+impl TcpConfig {
+    /// The configuration of a connection whose local address is `local`:
+    /// for IPv6, `mss` shrunk by the longer IP header, so a full segment
+    /// still fills one packet (RFC 9293 §3.7.1: the MSS is the MTU less the
+    /// fixed IP and TCP headers; RFC 8200 §8.3).
+    #[must_use]
+    pub fn for_address(&self, local: IpAddr) -> TcpConfig {
+        TcpConfig {
+            mss: self.mss_for(local),
+            ..self.clone()
+        }
+    }
+
+    /// The MSS we advertise on a connection from `local`.
+    pub fn mss_for(&self, local: IpAddr) -> u16 {
+        match local {
+            IpAddr::V4(_) => self.mss,
+            IpAddr::V6(_) => self
+                .mss
+                .saturating_sub(IPV6_EXTRA_HEADER)
+                .max(crate::config::MIN_MSS),
+        }
+    }
+}
 
 impl Default for TcpConfig {
     fn default() -> Self {

@@ -17,7 +17,7 @@
 //! getters.
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::config::TcpConfig;
@@ -89,8 +89,8 @@ type Planned = (SeqNumber, TcpFlags, usize);
 /// the budget refuses (see `tcp::memory`).
 pub struct Connection {
     config: TcpConfig,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SocketAddr,
+    remote: SocketAddr,
     state: State,
     error: Option<ConnError>,
     /// Reached ESTABLISHED at least once.
@@ -134,11 +134,12 @@ impl Connection {
     /// SYN.
     pub fn connect(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNumber,
         config: &TcpConfig,
     ) -> Connection {
+        let config = &config.for_address(local.ip());
         let mut conn = Connection::new(now, local, remote, iss, config);
         conn.state = State::SynSent;
         conn.opts.offer(config);
@@ -156,12 +157,13 @@ impl Connection {
     /// 9293 §3.10.7.2); anything else is treated as that SYN anyway.
     pub fn accept(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         syn: &TcpRepr<'_>,
         iss: SeqNumber,
         config: &TcpConfig,
     ) -> Connection {
+        let config = &config.for_address(local.ip());
         let mut conn = Connection::new(now, local, remote, iss, config);
         conn.state = State::SynReceived;
         conn.passive = true;
@@ -183,8 +185,8 @@ impl Connection {
 
     fn new(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNumber,
         config: &TcpConfig,
     ) -> Connection {
@@ -470,11 +472,11 @@ impl Connection {
         self.state
     }
 
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SocketAddr {
         self.local
     }
 
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SocketAddr {
         self.remote
     }
 

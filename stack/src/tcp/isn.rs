@@ -10,7 +10,7 @@
 //! The key lives as long as the generator; RFC 6528 §3 suggests changing it
 //! only across reboots, which a new `IsnGenerator` per stack does.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::secret::{four_tuple_bytes, SecretKey};
 use crate::time::Instant;
@@ -46,12 +46,12 @@ impl IsnGenerator {
     }
 
     /// The ISN for a connection from `local` to `remote` opened at `now`.
-    pub fn isn(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> SeqNumber {
+    pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNumber {
         let msg = four_tuple_bytes(local, remote);
         // Truncation is intended: both terms live in the 32-bit sequence
         // space and wrap (RFC 6528 §3).
         let m = (now.total_micros() / 4) as u32;
-        let f = self.key.hash(&msg) as u32;
+        let f = self.key.hash(msg.as_slice()) as u32;
         SeqNumber(m.wrapping_add(f))
     }
 }
@@ -68,8 +68,8 @@ mod tests {
         0x0f,
     ];
 
-    fn addr(a: u8, port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, a), port)
+    fn addr(a: u8, port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::new(10, 0, 0, a), port))
     }
 
     #[test]

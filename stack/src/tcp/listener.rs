@@ -31,7 +31,7 @@
 //! spoofed, which is why cookies were sent at all. DoS warning: the
 //! listener therefore holds at most `2 * backlog` connections.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::config::TcpConfig;
 use super::connection::Connection;
@@ -141,8 +141,8 @@ impl Listener {
     pub fn handle_segment(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
     ) -> ListenAction {
         self.decide(now, local, remote, seg, None)
@@ -156,8 +156,8 @@ impl Listener {
     pub fn handle_reopening_syn(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
         iss: SeqNumber,
     ) -> ListenAction {
@@ -167,8 +167,8 @@ impl Listener {
     fn decide(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
         iss: Option<SeqNumber>,
     ) -> ListenAction {
@@ -256,8 +256,8 @@ impl Listener {
     fn on_ack(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seg: &TcpRepr<'_>,
     ) -> ListenAction {
         let recent = self.cookies_sent_at.is_some_and(|at| {
@@ -290,8 +290,8 @@ impl Listener {
     fn cookie_syn_ack(
         &mut self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         syn: &TcpRepr<'_>,
     ) -> TcpRepr<'static> {
         let cookie = self
@@ -308,7 +308,7 @@ impl Listener {
             window: u16::try_from(self.config.tcp.recv_buffer).unwrap_or(u16::MAX),
             urgent: 0,
             options: TcpOptions {
-                mss: Some(self.config.tcp.mss),
+                mss: Some(self.config.tcp.mss_for(local.ip())),
                 ..TcpOptions::default()
             },
             payload: &[],
@@ -329,7 +329,7 @@ fn reset(seg: &TcpRepr<'_>, cause: ResetCause) -> ListenAction {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
     use std::time::Duration;
 
     use super::*;
@@ -337,8 +337,8 @@ mod tests {
     use crate::wire::SeqNumber;
 
     const KEY: [u8; 16] = *b"listener-test-k!";
-    const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-    const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 49152);
+    const LOCAL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+    const REMOTE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 49152);
     const CLIENT_ISN: SeqNumber = SeqNumber(50_000);
 
     const SYN: TcpRepr<'static> = TcpRepr {
@@ -426,7 +426,7 @@ mod tests {
     /// next SYN gets a cookie; returns that cookie's SYN-ACK.
     fn overflowed(syn_cookies: bool) -> (Listener, Option<TcpRepr<'static>>) {
         let mut l = listener(1, syn_cookies);
-        let other = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 1234);
+        let other = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 9), 1234));
         let _ = open(l.handle_segment(t(0), LOCAL, other, &SYN));
         let action = l.handle_segment(t(10), LOCAL, REMOTE, &SYN);
         if syn_cookies {
@@ -568,7 +568,7 @@ mod tests {
         // A valid cookie for another four-tuple is as bad.
         let (mut l, syn_ack) = overflowed(true);
         let ack = ack_of(&syn_ack.unwrap(), &[]);
-        let elsewhere = SocketAddrV4::new(*REMOTE.ip(), 49153);
+        let elsewhere = SocketAddr::new(REMOTE.ip(), 49153);
         let action = l.handle_segment(t(20), LOCAL, elsewhere, &ack);
         assert_eq!(reset_cause(action, &ack), ResetCause::BadCookie);
     }
@@ -580,7 +580,7 @@ mod tests {
         // Two slots later the cookie has expired; another cookie sent just
         // before keeps the listener checking ACKs.
         let later = t(10 + 2 * SLOT_SECS * 1000);
-        let other = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 7), 7);
+        let other = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 7), 7));
         let _ = cookie(l.handle_segment(later, LOCAL, other, &SYN));
         let action = l.handle_segment(later, LOCAL, REMOTE, &ack);
         assert_eq!(reset_cause(action, &ack), ResetCause::BadCookie);

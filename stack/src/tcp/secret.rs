@@ -10,7 +10,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 
 /// A secret key. Its `Debug` never prints it.
 #[derive(Clone)]
@@ -45,13 +45,59 @@ impl SecretKey {
     }
 }
 
+/// A short message for [`SecretKey::hash`], built on the stack: at most
+/// [`Message::CAPACITY`] bytes, the most a use here needs (an IPv6
+/// four-tuple and two 32-bit words).
+#[derive(Clone, Copy)]
+pub struct Message {
+    buf: [u8; Message::CAPACITY],
+    len: usize,
+}
+
+impl Message {
+    pub const CAPACITY: usize = 48;
+
+    pub fn new() -> Message {
+        Message {
+            buf: [0; Message::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`; what would pass the capacity is left off (no
+    /// caller comes near it).
+    pub fn put(&mut self, bytes: &[u8]) -> &mut Message {
+        let room = Message::CAPACITY - self.len;
+        let n = bytes.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self
+    }
+
+    /// Appends an address and port: 6 bytes for IPv4, 18 for IPv6.
+    pub fn put_endpoint(&mut self, addr: SocketAddr) -> &mut Message {
+        match addr.ip() {
+            IpAddr::V4(ip) => self.put(&ip.octets()),
+            IpAddr::V6(ip) => self.put(&ip.octets()),
+        };
+        self.put(&addr.port().to_be_bytes())
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message::new()
+    }
+}
+
 /// The four-tuple as bytes: local ip, local port, remote ip, remote port.
-pub fn four_tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {
-    let mut msg = [0u8; 12];
-    msg[0..4].copy_from_slice(&local.ip().octets());
-    msg[4..6].copy_from_slice(&local.port().to_be_bytes());
-    msg[6..10].copy_from_slice(&remote.ip().octets());
-    msg[10..12].copy_from_slice(&remote.port().to_be_bytes());
+pub fn four_tuple_bytes(local: SocketAddr, remote: SocketAddr) -> Message {
+    let mut msg = Message::new();
+    msg.put_endpoint(local).put_endpoint(remote);
     msg
 }
 

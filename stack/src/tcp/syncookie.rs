@@ -33,7 +33,7 @@
 //! while a listener's backlog overflows, which is when that trade is worth
 //! making.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::secret::{four_tuple_bytes, SecretKey};
 use crate::time::Instant;
@@ -87,8 +87,8 @@ impl SynCookies {
     pub fn generate(
         &self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         client_isn: SeqNumber,
         peer_mss: Option<u16>,
     ) -> SeqNumber {
@@ -105,8 +105,8 @@ impl SynCookies {
     pub fn check(
         &self,
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         seq: SeqNumber,
         ack: SeqNumber,
     ) -> Option<u16> {
@@ -124,13 +124,11 @@ impl SynCookies {
 
     /// SipHash-2-4 of the four-tuple, the client's ISN and the slot,
     /// truncated to 32 bits.
-    fn hash(&self, slot: u32, local: SocketAddrV4, remote: SocketAddrV4, isn: SeqNumber) -> u32 {
-        let mut msg = [0u8; 20];
-        msg[0..12].copy_from_slice(&four_tuple_bytes(local, remote));
-        msg[12..16].copy_from_slice(&isn.0.to_be_bytes());
-        msg[16..20].copy_from_slice(&slot.to_be_bytes());
+    fn hash(&self, slot: u32, local: SocketAddr, remote: SocketAddr, isn: SeqNumber) -> u32 {
+        let mut msg = four_tuple_bytes(local, remote);
+        msg.put(&isn.0.to_be_bytes()).put(&slot.to_be_bytes());
         // Truncation intended: a cookie is 32 bits.
-        self.key.hash(&msg) as u32
+        self.key.hash(msg.as_slice()) as u32
     }
 }
 
@@ -159,12 +157,12 @@ mod tests {
         0x0f,
     ];
 
-    fn addr(a: u8, port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, a), port)
+    fn addr(a: u8, port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::new(10, 0, 0, a), port))
     }
 
-    const LOCAL: fn() -> SocketAddrV4 = || addr(2, 80);
-    const REMOTE: fn() -> SocketAddrV4 = || addr(1, 40000);
+    const LOCAL: fn() -> SocketAddr = || addr(2, 80);
+    const REMOTE: fn() -> SocketAddr = || addr(1, 40000);
     const CLIENT_ISN: SeqNumber = SeqNumber(0x6b8b_4567);
 
     /// The ACK that completes a handshake answered with `cookie`.

@@ -1,7 +1,7 @@
 //! The Internet checksum (RFC 1071) and the TCP/UDP pseudo-header sum
 //! (RFC 9293 §3.1, RFC 768).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The 16-bit one's complement sum of `data`, not yet folded or inverted.
 /// Adding partial sums with [`combine`] gives the sum of the concatenation,
@@ -75,6 +75,24 @@ pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32)
         + u64::from(len & 0xffff)
         + u64::from(next_header);
     fold64(acc)
+}
+
+/// The pseudo-header sum for TCP or UDP of either family: IPv4's for two
+/// IPv4 addresses, else IPv6's (RFC 8200 §8.1), with an IPv4 address in
+/// its IPv4-mapped form should the families ever differ (they do not on
+/// any packet we build or accept, but a mixed pair must not panic).
+pub fn pseudo_header_ip(src: IpAddr, dst: IpAddr, protocol: u8, len: u32) -> u32 {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header(s, d, protocol, len),
+        _ => pseudo_header_v6(v6(src), v6(dst), protocol, len),
+    }
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    }
 }
 
 /// The checksum of an upper-layer message (TCP, UDP, ICMPv6) carried

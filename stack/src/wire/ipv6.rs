@@ -25,6 +25,9 @@ use super::Error;
 pub const HEADER_LEN: usize = 40;
 /// The fragment header's length (RFC 8200 §4.5).
 pub const FRAGMENT_HEADER_LEN: usize = 8;
+/// The largest payload an IPv6 packet carries without a jumbogram: the
+/// Payload Length field has 16 bits (RFC 8200 §3).
+pub const MAX_PAYLOAD_LEN: usize = 0xffff;
 /// Every IPv6 link carries packets of this size (RFC 8200 §5).
 pub const MIN_MTU: usize = 1280;
 /// Our hop limit for packets we originate (Linux's default).

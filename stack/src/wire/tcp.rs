@@ -5,7 +5,7 @@
 //! pseudo-header; `emit` writes the header, options and payload and fills in
 //! the checksum.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use etherparse::TcpHeaderSlice;
 
@@ -267,8 +267,8 @@ impl<'a> TcpRepr<'a> {
     /// `Truncated` or `BadLength` for a header that does not fit,
     /// `BadOption` for a malformed option, `BadChecksum`.
     pub fn parse(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
         segment: &'a [u8],
         verify_checksum: bool,
     ) -> Result<TcpRepr<'a>, Error> {
@@ -280,7 +280,7 @@ impl<'a> TcpRepr<'a> {
         if verify_checksum {
             let len = u32::try_from(segment.len()).map_err(|_| Error::BadLength)?;
             let sum = checksum::combine(&[
-                checksum::pseudo_header(src, dst, PROTOCOL, len),
+                checksum::pseudo_header_ip(src.into(), dst.into(), PROTOCOL, len),
                 checksum::sum(segment),
             ]);
             if checksum::finish(sum) != 0 {
@@ -324,12 +324,17 @@ impl<'a> TcpRepr<'a> {
     ///
     /// `BufferTooSmall` when `buf` is shorter than [`Self::buffer_len`], or
     /// the options do not fit in 40 bytes.
-    pub fn emit(&self, src: Ipv4Addr, dst: Ipv4Addr, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(
+        &self,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
         let total = self.emit_unchecksummed(buf)?;
         let buf = &mut buf[..total];
         let len = u32::try_from(total).map_err(|_| Error::BufferTooSmall)?;
         let sum = checksum::combine(&[
-            checksum::pseudo_header(src, dst, PROTOCOL, len),
+            checksum::pseudo_header_ip(src.into(), dst.into(), PROTOCOL, len),
             checksum::sum(buf),
         ]);
         buf[16..18].copy_from_slice(&checksum::finish(sum).to_be_bytes());
@@ -371,6 +376,7 @@ impl<'a> TcpRepr<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -5,7 +5,7 @@
 //! the pseudo-header; `emit` writes header and payload and always fills in
 //! the checksum.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::checksum;
 use super::Error;
@@ -39,8 +39,8 @@ impl<'a> UdpRepr<'a> {
     /// length field; `BadLength` when the length field is below 8;
     /// `BadChecksum`.
     pub fn parse(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
         datagram: &'a [u8],
         verify_checksum: bool,
     ) -> Result<UdpRepr<'a>, Error> {
@@ -54,7 +54,7 @@ impl<'a> UdpRepr<'a> {
         if verify_checksum && sent_checksum != 0 {
             // `length` came from a u16, so the conversion is lossless.
             let sum = checksum::combine(&[
-                checksum::pseudo_header(src, dst, PROTOCOL, length as u32),
+                checksum::pseudo_header_ip(src.into(), dst.into(), PROTOCOL, length as u32),
                 checksum::sum(datagram),
             ]);
             if checksum::finish(sum) != 0 {
@@ -82,7 +82,12 @@ impl<'a> UdpRepr<'a> {
     ///
     /// `BufferTooSmall` when `buf` is shorter than [`Self::buffer_len`];
     /// `BadLength` when the payload is longer than [`MAX_PAYLOAD_LEN`].
-    pub fn emit(&self, src: Ipv4Addr, dst: Ipv4Addr, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(
+        &self,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
         let total = self.buffer_len();
         let length = u16::try_from(total).map_err(|_| Error::BadLength)?;
         let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
@@ -92,7 +97,7 @@ impl<'a> UdpRepr<'a> {
         buf[6..8].copy_from_slice(&[0, 0]);
         buf[HEADER_LEN..].copy_from_slice(self.payload);
         let sum = checksum::combine(&[
-            checksum::pseudo_header(src, dst, PROTOCOL, u32::from(length)),
+            checksum::pseudo_header_ip(src.into(), dst.into(), PROTOCOL, u32::from(length)),
             checksum::sum(buf),
         ]);
         let sum = match checksum::finish(sum) {
@@ -108,6 +113,7 @@ impl<'a> UdpRepr<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     const SRC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

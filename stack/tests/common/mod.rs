@@ -9,7 +9,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -141,12 +141,12 @@ fn run(args: &[&str]) {
     );
 }
 
-pub fn stack_addr(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(STACK, port)
+pub fn stack_addr(port: u16) -> SocketAddr {
+    SocketAddr::from((STACK, port))
 }
 
-pub fn host_addr(port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(HOST, port)
+pub fn host_addr(port: u16) -> SocketAddr {
+    SocketAddr::from((HOST, port))
 }
 
 /// A test configuration: the defaults with short timers so a failing

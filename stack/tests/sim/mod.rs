@@ -282,7 +282,8 @@ impl Sim {
     /// [`stream_bytes`] and close, each reads to the end, within
     /// `max_steps`. Asserts both streams arrive exact.
     pub fn exchange(&mut self, len: usize, max_steps: u64) {
-        let listener = stack::TcpListener::bind(&self.b.stack, 9000).unwrap();
+        let listener =
+            stack::TcpListener::bind(&self.b.stack, (self.b.stack.addr(), 9000)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let client = TcpStream::connect_nonblocking(&self.a.stack, on_b(9000)).unwrap();
         let mut a = Pump::new(client, stream_bytes(0xa0, len));

@@ -2,7 +2,7 @@
 //! constructor that needs the connection's insides, kept apart so the
 //! listener (`tcp::listener`) builds connections through public calls only.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use super::Connection;
 use crate::tcp::config::TcpConfig;
@@ -25,8 +25,8 @@ impl Connection {
     /// timed).
     pub fn accept_cookie(
         now: Instant,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         ack: &TcpRepr<'_>,
         peer_mss: u16,
         config: &TcpConfig,

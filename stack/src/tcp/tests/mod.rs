@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use super::{Connection, State, TcpConfig};
@@ -29,8 +29,10 @@ mod transfer;
 mod tso;
 mod window;
 
-pub(super) const LOCAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-pub(super) const REMOTE: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 49152);
+pub(super) const LOCAL: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80));
+pub(super) const REMOTE: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 49152));
 /// Our initial sequence number.
 pub(super) const LOCAL_ISS: u32 = 10_000;
 /// The peer's initial sequence number.

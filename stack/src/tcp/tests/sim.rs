@@ -6,7 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::*;
 use crate::tcp::{ConnStats, RecvError};
@@ -84,7 +84,7 @@ fn pattern(h: usize, i: usize) -> u8 {
 
 struct Host {
     ip: Ipv4Addr,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     conn: Option<Connection>,
     /// Bytes to send, then close.
     tx_total: usize,
@@ -122,12 +122,18 @@ impl Sim {
     fn new(seed: u64, link: LinkConfig, config: TcpConfig, bytes: [usize; 2]) -> Sim {
         let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 40000);
         let b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
-        let client = Connection::connect(Instant::ZERO, a, b, SeqNumber(0xffff_f000), &config);
+        let client = Connection::connect(
+            Instant::ZERO,
+            a.into(),
+            b.into(),
+            SeqNumber(0xffff_f000),
+            &config,
+        );
         Sim {
             hosts: [
                 Host {
                     ip: *a.ip(),
-                    addr: a,
+                    addr: a.into(),
                     conn: Some(client),
                     tx_total: bytes[0],
                     tx_done: 0,
@@ -138,7 +144,7 @@ impl Sim {
                 },
                 Host {
                     ip: *b.ip(),
-                    addr: b,
+                    addr: b.into(),
                     conn: None,
                     tx_total: bytes[1],
                     tx_done: 0,
