@@ -116,7 +116,8 @@ fn offloads_granted_are_reported() {
         granted,
         Offloads {
             csum: true,
-            tso4: true
+            tso4: true,
+            tso6: true
         }
     );
     assert_eq!(dev.max_packet(), 65535);

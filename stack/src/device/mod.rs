@@ -1,4 +1,4 @@
-//! Devices: where raw IPv4 packets come from and go to.
+//! Devices: where raw IP packets (IPv4 and IPv6) come from and go to.
 //!
 //! One small trait, [`Device`], and types that implement it:
 //! - [`tun::TunDevice`]: a Linux TUN interface;
@@ -38,7 +38,7 @@ pub mod pcap;
 pub mod tun;
 pub mod vnet;
 
-/// A point-to-point link that carries whole IPv4 packets.
+/// A point-to-point link that carries whole IP packets (IPv4 and IPv6).
 ///
 /// Both methods take `&self`: the runtime receives on one thread while user
 /// threads transmit directly, so implementations are internally
@@ -80,14 +80,16 @@ pub trait Device: Send + Sync {
         self.mtu()
     }
 
-    /// Sends one IPv4 TCP super-segment: a packet whose TCP payload may
-    /// span many segments of `mss` bytes, as the link sees them.
+    /// Sends one IPv4 or IPv6 TCP super-segment: a packet whose TCP
+    /// payload may span many segments of `mss` bytes, as the link sees
+    /// them. An IPv6 one carries TCP right after its fixed header (no
+    /// extension headers).
     ///
     /// Its IPv4 header checksum and TCP checksum are ignored (the device
     /// fills in whatever it needs), so the caller need not compute them;
-    /// its IPv4 total length must be right. Each segment gets the
-    /// super-segment's flags except that FIN and PSH go only on the last
-    /// and CWR only on the first (see [`gso`]).
+    /// its IPv4 total length or IPv6 payload length must be right. Each
+    /// segment gets the super-segment's flags except that FIN and PSH go
+    /// only on the last and CWR only on the first (see [`gso`]).
     ///
     /// The default splits it in software ([`gso::segment`]) and calls
     /// [`Device::send`] for each piece, which works on every device; a
@@ -96,7 +98,8 @@ pub trait Device: Send + Sync {
     /// # Errors
     ///
     /// `InvalidInput` if `packet` is not a well-formed unfragmented IPv4
-    /// TCP packet or `mss` is zero; else what `send` returns.
+    /// TCP packet or IPv6 TCP packet without extension headers, or `mss`
+    /// is zero; else what `send` returns.
     fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
         gso::segment(packet, mss, |seg| self.send(seg))
     }
@@ -154,8 +157,8 @@ pub struct RxMeta {
     /// IPv4 header checksum is always valid and always worth checking.
     pub checksum: RxChecksum,
     /// `Some(mss)`: the packet is a TCP super-segment (generic
-    /// segmentation offload): one IPv4 packet of up to 65535 bytes, its
-    /// total length and TCP sequence space covering data the kernel would
+    /// segmentation offload): one IPv4 or IPv6 packet of up to 64 KiB,
+    /// its length and TCP sequence space covering data the kernel would
     /// otherwise have sent as segments of `mss` payload bytes. It is a
     /// valid TCP segment as it stands (RFC 9293 bounds a segment by the
     /// window, not the MSS), so the receive path takes it whole.

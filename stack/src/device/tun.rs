@@ -1,4 +1,5 @@
-//! A Linux TUN interface: raw IPv4 packets to and from the kernel.
+//! A Linux TUN interface: raw IPv4 and IPv6 packets to and from the
+//! kernel.
 //!
 //! The device must already exist, made persistent and owned by the user
 //! by `sudo scripts/setup-tun.sh`; then opening it needs no root. This
@@ -14,7 +15,9 @@
 //!   partial checksum in one write (and segments them itself, or not at
 //!   all when it delivers locally), and hands us its own super-segments,
 //!   unchecksummed, in one read. This is how a userspace stack over TUN
-//!   avoids a system call per 1448-byte segment.
+//!   avoids a system call per 1448-byte segment. IPv4 (`TUN_F_TSO4`) and
+//!   IPv6 (`TUN_F_TSO6`) super-segments are granted separately; the
+//!   receive metadata ([`RxMeta`]) is the same for both.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -25,7 +28,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::gso::{self, TcpSuperSegment};
+use super::gso::{self, IpVersion, TcpSuperSegment};
 use super::vnet::{self, VirtioNetHdr};
 use super::{Device, PacketBatch, RxChecksum, RxMeta};
 
@@ -33,6 +36,10 @@ use super::{Device, PacketBatch, RxChecksum, RxMeta};
 const MAX_NAME_LEN: usize = 15;
 
 /// The largest IPv4 packet, and so the largest super-segment either way.
+/// An IPv6 packet may be 40 bytes longer (its payload length does not
+/// count the fixed header), but the kernel builds super-segments of at
+/// most 64 KiB in all (`GSO_LEGACY_MAX_SIZE`, less room for headers), and
+/// one bound for both families keeps [`Device::max_segment`] simple.
 const MAX_SUPER_SEGMENT: usize = 0xffff;
 
 /// The offset of the checksum in a TCP header (the vnet `csum_offset`).
@@ -41,18 +48,21 @@ const TCP_CHECKSUM_OFFSET: u16 = 16;
 /// The TCP flag CWR (RFC 3168 §6.1.2), which makes a super-segment ECN.
 const TCP_CWR: u8 = 0x80;
 
-/// The most header bytes a super-segment has: IPv4 60 + TCP 60.
+/// The most header bytes a super-segment has: IPv4 60 + TCP 60 (IPv6
+/// has 40 + 60).
 const MAX_HEADERS: usize = 120;
 
 /// Whether to ask the kernel for checksum and segmentation offload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Offload {
-    /// Ask for checksum offload and TSO for IPv4; take what is granted,
-    /// and attach plainly (as [`Offload::Off`]) if not even checksum
-    /// offload is.
+    /// Ask for checksum offload and TSO for IPv4 and IPv6; take what is
+    /// granted, and attach plainly (as [`Offload::Off`]) if not even
+    /// checksum offload is.
     Auto,
     /// Require checksum offload and TSO for IPv4: opening fails if the
-    /// kernel refuses either.
+    /// kernel refuses either. TSO for IPv6 is asked for too, and used
+    /// when granted; without it IPv6 super-segments are segmented in
+    /// software.
     On,
     /// A plain header-less attach, exactly as [`TunDevice::open`].
     Off,
@@ -66,15 +76,30 @@ pub struct Offloads {
     pub csum: bool,
     /// `TUN_F_TSO4`: IPv4 TCP super-segments in either direction.
     pub tso4: bool,
+    /// `TUN_F_TSO6`: IPv6 TCP super-segments in either direction.
+    pub tso6: bool,
+}
+
+impl Offloads {
+    /// Whether the kernel takes (and may hand us) TCP super-segments of
+    /// this IP version.
+    fn tso(&self, version: IpVersion) -> bool {
+        match version {
+            IpVersion::V4 => self.tso4,
+            IpVersion::V6 => self.tso6,
+        }
+    }
 }
 
 impl fmt::Display for Offloads {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match (self.csum, self.tso4) {
-            (true, true) => "checksum + TSO4",
-            (true, false) => "checksum only",
+        f.write_str(match (self.csum, self.tso4, self.tso6) {
+            (true, true, true) => "checksum + TSO4 + TSO6",
+            (true, true, false) => "checksum + TSO4",
+            (true, false, true) => "checksum + TSO6",
+            (true, false, false) => "checksum only",
             // TSO without checksum offload cannot be granted.
-            (false, _) => "none",
+            (false, _, _) => "none",
         })
     }
 }
@@ -99,7 +124,7 @@ impl AsRawFd for Link {
 
 /// An open, persistent TUN device in non-blocking mode, without the
 /// packet-information header (IFF_NO_PI): each read or write is one
-/// bare IPv4 packet, preceded by a virtio-net header when opened with
+/// bare IPv4 or IPv6 packet, preceded by a virtio-net header when opened with
 /// offload.
 #[derive(Debug)]
 pub struct TunDevice {
@@ -294,45 +319,71 @@ impl TunDevice {
         }
     }
 
-    /// Hands a super-segment to the kernel in one write: a partial TCP
-    /// checksum (`NEEDS_CSUM`) and, when the payload spans more than one
-    /// segment, `gso_type` TCPV4 with `gso_size` = `mss`. The kernel
-    /// completes the checksum, and segments the packet only if it must
-    /// (it delivers it to a local socket whole).
+    /// Hands a super-segment to the kernel in one write: the virtio-net
+    /// header and packet headers of [`offload_headers`], then the payload
+    /// straight from the caller's buffer. The kernel completes the
+    /// checksum, and segments the packet only if it must (it delivers it
+    /// to a local socket whole).
     fn write_offloaded(&self, seg: &TcpSuperSegment<'_>, mss: u16) -> io::Result<()> {
-        let headers_len = seg.headers_len();
         let mut headers = [0u8; MAX_HEADERS];
-        // invariant: both header lengths are at most 60, checked by parse.
-        let headers = &mut headers[..headers_len];
-        headers.copy_from_slice(&seg.packet()[..headers_len]);
-        let ip_len = seg.ip_header_len();
-        // The kernel checks the IPv4 header checksum of what it receives.
-        gso::fill_ipv4_checksum(&mut headers[..ip_len]);
-        let check = ip_len + usize::from(TCP_CHECKSUM_OFFSET);
-        headers[check..check + 2].copy_from_slice(&seg.partial_checksum().to_be_bytes());
-
-        let segmented = seg.payload().len() > usize::from(mss);
-        let gso_type = match (segmented, seg.tcp_flags() & TCP_CWR != 0) {
-            (false, _) => vnet::GSO_NONE,
-            (true, false) => vnet::GSO_TCPV4,
-            (true, true) => vnet::GSO_TCPV4 | vnet::GSO_ECN,
-        };
-        // invariant: headers_len <= 120 and ip_len <= 60 fit in u16.
-        let hdr = VirtioNetHdr {
-            flags: vnet::F_NEEDS_CSUM,
-            gso_type,
-            hdr_len: headers_len as u16,
-            gso_size: if segmented { mss } else { 0 },
-            csum_start: ip_len as u16,
-            csum_offset: TCP_CHECKSUM_OFFSET,
-        }
-        .to_bytes();
+        let (hdr, headers_len) = offload_headers(seg, mss, &mut headers);
         self.write_vnet(&[
-            IoSlice::new(&hdr),
-            IoSlice::new(headers),
+            IoSlice::new(&hdr.to_bytes()),
+            IoSlice::new(&headers[..headers_len]),
             IoSlice::new(seg.payload()),
         ])
     }
+}
+
+/// What goes before the payload of a super-segment handed to the kernel
+/// whole: a partial TCP checksum (`NEEDS_CSUM`, from `csum_start`, the
+/// TCP header: 40 for IPv6) and, when the payload spans more than one
+/// segment, `gso_type` TCPV4 or TCPV6 (with ECN if it carries CWR) and
+/// `gso_size` = `mss`. Writes the packet's IP and TCP headers, with the
+/// partial checksum and (IPv4 only) the header checksum filled in, into
+/// `headers` and returns the virtio-net header and how many bytes it
+/// wrote.
+fn offload_headers(
+    seg: &TcpSuperSegment<'_>,
+    mss: u16,
+    headers: &mut [u8; MAX_HEADERS],
+) -> (VirtioNetHdr, usize) {
+    let headers_len = seg.headers_len();
+    // invariant: the IP header is at most 60 bytes (IPv4 with options;
+    // IPv6's is 40) and TCP's at most 60, checked by parse.
+    let out = &mut headers[..headers_len];
+    out.copy_from_slice(&seg.packet()[..headers_len]);
+    let ip_len = seg.ip_header_len();
+    let tcpv = match seg.version() {
+        IpVersion::V4 => {
+            // The kernel checks the IPv4 header checksum of what it
+            // receives.
+            gso::fill_ipv4_checksum(&mut out[..ip_len]);
+            vnet::GSO_TCPV4
+        }
+        // IPv6 has no header checksum (RFC 8200 §3); the payload length
+        // stays the super-segment's, which the kernel adjusts per piece.
+        IpVersion::V6 => vnet::GSO_TCPV6,
+    };
+    let check = ip_len + usize::from(TCP_CHECKSUM_OFFSET);
+    out[check..check + 2].copy_from_slice(&seg.partial_checksum().to_be_bytes());
+
+    let segmented = seg.payload().len() > usize::from(mss);
+    let gso_type = match (segmented, seg.tcp_flags() & TCP_CWR != 0) {
+        (false, _) => vnet::GSO_NONE,
+        (true, false) => tcpv,
+        (true, true) => tcpv | vnet::GSO_ECN,
+    };
+    // invariant: headers_len <= 120 and ip_len <= 60 fit in u16.
+    let hdr = VirtioNetHdr {
+        flags: vnet::F_NEEDS_CSUM,
+        gso_type,
+        hdr_len: headers_len as u16,
+        gso_size: if segmented { mss } else { 0 },
+        csum_start: ip_len as u16,
+        csum_offset: TCP_CHECKSUM_OFFSET,
+    };
+    (hdr, headers_len)
 }
 
 /// The receive metadata a virtio-net header carries.
@@ -380,7 +431,8 @@ impl Device for TunDevice {
     }
 
     fn max_packet(&self) -> usize {
-        if self.offloads.tso4 {
+        // Either grant lets the kernel hand us super-segments.
+        if self.offloads.tso4 || self.offloads.tso6 {
             MAX_SUPER_SEGMENT
         } else {
             self.mtu
@@ -391,17 +443,17 @@ impl Device for TunDevice {
         self.max_packet()
     }
 
-    /// With TSO granted, one write of the whole super-segment (see
-    /// `write_offloaded`); with checksum offload only, one write with a
-    /// partial checksum if it is a single segment; otherwise segmented in
-    /// software.
+    /// With TSO granted for the packet's IP version (TSO4 or TSO6), one
+    /// write of the whole super-segment (see `write_offloaded`); with
+    /// checksum offload only, one write with a partial checksum if it is
+    /// a single segment; otherwise segmented in software.
     fn send_tso(&self, packet: &[u8], mss: u16) -> io::Result<()> {
         if mss == 0 {
             return Err(gso::GsoError::ZeroMss.into());
         }
         let seg = TcpSuperSegment::parse(packet)?;
         let single = seg.payload().len() <= usize::from(mss);
-        if self.offloads.tso4 || (self.offloads.csum && single) {
+        if self.offloads.tso(seg.version()) || (self.offloads.csum && single) {
             self.write_offloaded(&seg, mss)
         } else {
             gso::segment(seg.packet(), mss, |p| self.send(p))
@@ -498,8 +550,8 @@ enum VnetError {
 }
 
 /// Attaches to `name` with `IFF_TUN | IFF_NO_PI | IFF_VNET_HDR`, sets the
-/// header to 10 little-endian bytes and negotiates offload: checksum and
-/// TSO4, else checksum alone, else none.
+/// header to 10 little-endian bytes and negotiates offload: checksum,
+/// TSO4 and TSO6, else checksum and TSO4, else checksum alone, else none.
 fn attach_vnet(name: &str) -> Result<(File, Offloads), VnetError> {
     let file = OpenOptions::new()
         .read(true)
@@ -531,21 +583,47 @@ fn attach_vnet(name: &str) -> Result<(File, Offloads), VnetError> {
             return Err(VnetError::Refused(e));
         }
     }
-    // TUNSETOFFLOAD grants all the bits asked for or fails (EINVAL).
-    let offloads = if tun_set_offload(fd, libc::TUN_F_CSUM | libc::TUN_F_TSO4).is_ok() {
+    // TUNSETOFFLOAD grants all the bits asked for or fails (EINVAL), so
+    // ask for less each time. With TSO6 the kernel hands us IPv6 TCP
+    // super-segments too (gso_type TCPV6, NEEDS_CSUM): the receive path
+    // reads the same metadata from them as from IPv4's (`rx_meta`).
+    const ASKS: [Offloads; 3] = [
         Offloads {
             csum: true,
             tso4: true,
-        }
-    } else if tun_set_offload(fd, libc::TUN_F_CSUM).is_ok() {
+            tso6: true,
+        },
+        Offloads {
+            csum: true,
+            tso4: true,
+            tso6: false,
+        },
         Offloads {
             csum: true,
             tso4: false,
-        }
-    } else {
-        Offloads::default()
-    };
+            tso6: false,
+        },
+    ];
+    let offloads = ASKS
+        .into_iter()
+        .find(|ask| tun_set_offload(fd, offload_flags(ask)).is_ok())
+        .unwrap_or_default();
     Ok((file, offloads))
+}
+
+/// The `TUN_F_*` bits that ask for `offloads`.
+fn offload_flags(offloads: &Offloads) -> libc::c_uint {
+    let mut flags = 0;
+    if offloads.csum {
+        flags |= libc::TUN_F_CSUM;
+    }
+    if offloads.tso4 {
+        flags |= libc::TUN_F_TSO4;
+    }
+    if offloads.tso6 {
+        flags |= libc::TUN_F_TSO6;
+    }
+    flags
 }
 
 /// Puts the fd in non-blocking mode. (tun-tap's own `set_non_blocking`
@@ -869,11 +947,22 @@ mod tests {
 
     #[test]
     fn offloads_and_refusal_read_well() {
-        let both = Offloads {
+        let all = Offloads {
             csum: true,
             tso4: true,
+            tso6: true,
         };
-        assert_eq!(both.to_string(), "checksum + TSO4");
+        assert_eq!(all.to_string(), "checksum + TSO4 + TSO6");
+        let v4 = Offloads { tso6: false, ..all };
+        assert_eq!(v4.to_string(), "checksum + TSO4");
+        let v6 = Offloads { tso4: false, ..all };
+        assert_eq!(v6.to_string(), "checksum + TSO6");
+        let csum = Offloads {
+            tso4: false,
+            tso6: false,
+            ..all
+        };
+        assert_eq!(csum.to_string(), "checksum only");
         assert_eq!(Offloads::default().to_string(), "none");
         let err = TunError::OffloadRefused(
             "tun0".into(),
@@ -884,6 +973,147 @@ mod tests {
             "cannot open tun0 with offload: no TSO4; open it with offload auto or off"
         );
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn tcpv6_super_segments_get_the_same_receive_metadata() {
+        // What the kernel hands us with TSO6 granted: an IPv6 TCP
+        // super-segment, checksum partial from the TCP header at 40.
+        let partial = VirtioNetHdr {
+            flags: vnet::F_NEEDS_CSUM,
+            gso_type: vnet::GSO_TCPV6,
+            hdr_len: 72,
+            gso_size: 1428,
+            csum_start: 40,
+            csum_offset: 16,
+        };
+        assert_eq!(
+            rx_meta(&partial),
+            RxMeta {
+                checksum: RxChecksum::Partial,
+                gso_size: Some(1428),
+            }
+        );
+        let ecn = VirtioNetHdr {
+            gso_type: vnet::GSO_TCPV6 | vnet::GSO_ECN,
+            ..partial
+        };
+        assert_eq!(rx_meta(&ecn), rx_meta(&partial));
+    }
+
+    #[test]
+    fn each_offload_asks_for_its_flag() {
+        let all = Offloads {
+            csum: true,
+            tso4: true,
+            tso6: true,
+        };
+        assert_eq!(
+            offload_flags(&all),
+            libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6
+        );
+        assert_eq!(
+            offload_flags(&Offloads { tso6: false, ..all }),
+            libc::TUN_F_CSUM | libc::TUN_F_TSO4
+        );
+        assert_eq!(offload_flags(&Offloads::default()), 0);
+        assert!(all.tso(IpVersion::V4) && all.tso(IpVersion::V6));
+        let v4 = Offloads { tso6: false, ..all };
+        assert!(v4.tso(IpVersion::V4) && !v4.tso(IpVersion::V6));
+    }
+
+    /// A super-segment of `payload` bytes over IPv6 (fd00::2 to fd00::1)
+    /// or IPv4, with a 20-byte TCP header, CWR if `cwr`, and checksums
+    /// left zero.
+    fn packet(v6: bool, payload: usize, cwr: bool) -> Vec<u8> {
+        use etherparse::PacketBuilder;
+        let ip = if v6 {
+            let mut src = [0u8; 16];
+            src[0] = 0xfd;
+            let mut dst = src;
+            src[15] = 2;
+            dst[15] = 1;
+            PacketBuilder::ipv6(src, dst, 64)
+        } else {
+            PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+        };
+        let mut b = ip.tcp(40000, 5001, 1, 1024).ack(1);
+        if cwr {
+            b = b.cwr();
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, &vec![7; payload]).unwrap();
+        let ip_len = if v6 { 40 } else { 20 };
+        out[ip_len + 16..ip_len + 18].fill(0);
+        if !v6 {
+            out[10..12].fill(0);
+        }
+        out
+    }
+
+    #[test]
+    fn v6_super_segment_is_offloaded_as_tcpv6_from_byte_40() {
+        let p = packet(true, 3 * 1428 + 5, false);
+        let seg = TcpSuperSegment::parse(&p).unwrap();
+        let mut headers = [0u8; MAX_HEADERS];
+        let (hdr, len) = offload_headers(&seg, 1428, &mut headers);
+        assert_eq!(
+            hdr,
+            VirtioNetHdr {
+                flags: vnet::F_NEEDS_CSUM,
+                gso_type: vnet::GSO_TCPV6,
+                hdr_len: 60,
+                gso_size: 1428,
+                csum_start: 40,
+                csum_offset: 16,
+            }
+        );
+        assert_eq!(len, 60);
+        // The IPv6 header goes as it was (no checksum to fill); the TCP
+        // checksum field holds the pseudo-header's partial sum.
+        assert_eq!(headers[..40], p[..40]);
+        assert_eq!(
+            u16::from_be_bytes([headers[56], headers[57]]),
+            seg.partial_checksum()
+        );
+        assert_eq!(headers[40..56], p[40..56]);
+
+        let ecn = packet(true, 2 * 1428, true);
+        let seg = TcpSuperSegment::parse(&ecn).unwrap();
+        let (hdr, _) = offload_headers(&seg, 1428, &mut headers);
+        assert_eq!(hdr.gso_type, vnet::GSO_TCPV6 | vnet::GSO_ECN);
+
+        // One segment's worth: checksum offload only, no GSO.
+        let small = packet(true, 1428, false);
+        let seg = TcpSuperSegment::parse(&small).unwrap();
+        let (hdr, _) = offload_headers(&seg, 1428, &mut headers);
+        assert_eq!((hdr.gso_type, hdr.gso_size), (vnet::GSO_NONE, 0));
+        assert_eq!((hdr.flags, hdr.csum_start), (vnet::F_NEEDS_CSUM, 40));
+    }
+
+    #[test]
+    fn v4_super_segment_is_offloaded_as_tcpv4_with_its_header_checksum() {
+        let p = packet(false, 3 * 1460, false);
+        let seg = TcpSuperSegment::parse(&p).unwrap();
+        let mut headers = [0u8; MAX_HEADERS];
+        let (hdr, len) = offload_headers(&seg, 1460, &mut headers);
+        assert_eq!(
+            hdr,
+            VirtioNetHdr {
+                flags: vnet::F_NEEDS_CSUM,
+                gso_type: vnet::GSO_TCPV4,
+                hdr_len: 40,
+                gso_size: 1460,
+                csum_start: 20,
+                csum_offset: 16,
+            }
+        );
+        assert_eq!(len, 40);
+        assert_eq!(crate::wire::checksum::checksum(&headers[..20]), 0);
+        assert_eq!(
+            u16::from_be_bytes([headers[36], headers[37]]),
+            seg.partial_checksum()
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const GSO_NONE: u8 = 0x00;
 pub const GSO_TCPV4: u8 = 0x01;
 /// `gso_type`: an IPv4 UDP super-datagram (UFO; never negotiated here).
 pub const GSO_UDP: u8 = 0x03;
-/// `gso_type`: an IPv6 TCP super-segment (never negotiated here).
+/// `gso_type`: an IPv6 TCP super-segment (TSO6).
 pub const GSO_TCPV6: u8 = 0x04;
 /// `gso_type` bit: the TCP segments carry ECN (CWR on the first only).
 pub const GSO_ECN: u8 = 0x80;
@@ -46,7 +46,8 @@ pub struct VirtioNetHdr {
     pub flags: u8,
     /// `GSO_*`, possibly with `GSO_ECN`.
     pub gso_type: u8,
-    /// Bytes of headers (IPv4 + TCP on a TUN device) before the payload.
+    /// Bytes of headers (IPv4 or IPv6, + TCP on a TUN device) before the
+    /// payload.
     pub hdr_len: u16,
     /// Payload bytes per segment of a super-segment (the MSS).
     pub gso_size: u16,
