@@ -139,6 +139,22 @@ pub fn frag_needed_estimate(next_hop_mtu: u16, original_len: u16) -> usize {
 /// Per-destination path MTU estimates, each lower than the link MTU and
 /// valid for [`PMTU_TIMEOUT`] after it was learned. See the module doc
 /// for the rules and the bound.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use stack::pmtu::{PathMtu, PMTU_TIMEOUT};
+/// use stack::time::Instant;
+///
+/// let mut pmtu = PathMtu::new();
+/// let (dst, link) = (Ipv4Addr::new(192, 0, 2, 7), 1500);
+/// let now = Instant::from_millis(1_000);
+/// // A Fragmentation Needed the caller matched to one of its segments.
+/// assert_eq!(pmtu.learn_frag_needed(dst, 1400, 1500, now, link), Some(1400));
+/// // 1400 less 40 bytes of IPv4 and TCP headers: the MSS to send with.
+/// assert_eq!(pmtu.mtu(IpAddr::V4(dst), now, link) - 40, 1360);
+/// // Ten minutes on, the link MTU is tried again.
+/// assert_eq!(pmtu.mtu(IpAddr::V4(dst), now + PMTU_TIMEOUT, link), 1500);
+/// ```
 #[derive(Debug, Clone)]
 pub struct PathMtu {
     /// The estimate per destination. Destinations come from packets
