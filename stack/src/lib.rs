@@ -23,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod icmp;
+pub mod pmtu;
 pub mod reassembly;
 pub mod runtime;
 pub mod stats;
