@@ -238,7 +238,7 @@ fn udp_echoes_over_ipv6_also_4000_bytes_through_fragments() {
     let (small, big) = ns.kernel(|| {
         let sock = KernelUdp::bind(host(0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut echo = |payload: &[u8]| {
+        let echo = |payload: &[u8]| {
             sock.send_to(payload, ours(7)).unwrap();
             let mut buf = vec![0u8; 65_536];
             let (n, from) = sock.recv_from(&mut buf).unwrap();
