@@ -107,6 +107,13 @@ counters! {
     /// ICMP errors (port or protocol unreachable, time exceeded)
     /// suppressed by the rate limit.
     icmp_rate_limited,
+    /// Fragmentation Needed and Packet Too Big reports acted on: the path
+    /// MTU to their destination lowered (RFC 1191, RFC 8201).
+    pmtu_lowered,
+    /// Fragmentation Needed and Packet Too Big reports ignored: the
+    /// quoted packet was not ours, or quoted no data of a connection
+    /// still in flight (RFC 5927).
+    pmtu_ignored,
     /// Fragments received for us and handed to reassembly. This and the
     /// other `ip_reasm_*`, `ip_reassembled` and `ip_frag_*` counters
     /// count IPv4 and IPv6 together, as one reassembler serves both.

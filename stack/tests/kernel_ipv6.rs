@@ -7,6 +7,9 @@
 //! and UDP to a port with nothing bound are refused (RST, ICMPv6 port
 //! unreachable).
 
+// A test binary: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{ErrorKind, Read, Write};

@@ -323,6 +323,7 @@ fn hundred_thousand_mutated_packets_never_panic() {
                         assert!(within(data, payload))
                     }
                     IcmpRepr::DestUnreachable { original, .. }
+                    | IcmpRepr::FragNeeded { original, .. }
                     | IcmpRepr::TimeExceeded { original, .. } => {
                         assert!(within(original, payload));
                         // The quote is itself untrusted: parse it too.

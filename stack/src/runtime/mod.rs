@@ -52,11 +52,12 @@ mod rx6;
 pub(crate) mod socket;
 pub(crate) mod supervise;
 pub(crate) mod timers;
+pub(crate) mod too_big;
 pub(crate) mod tx;
 pub(crate) mod txq;
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -67,6 +68,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use crate::config::Config;
 use crate::device::{Device, PacketBatch};
 use crate::icmp::RateLimiter;
+use crate::pmtu::PathMtu;
 use crate::stats::{bump, Stats};
 use crate::table::ports::PortAllocator;
 use crate::table::SocketTable;
@@ -130,6 +132,9 @@ pub(crate) struct Inner {
     pub(crate) rst_limit: Mutex<RateLimiter>,
     /// Arriving fragments under reassembly (`reasm`).
     pub(crate) reasm: reasm::Reasm,
+    /// What Packet Too Big and Fragmentation Needed taught us, per
+    /// destination (`too_big`); through [`Inner::path_mtu`].
+    pub(crate) pmtu: Mutex<PathMtu>,
     /// The identification of the next datagram we fragment (its low 16
     /// bits for IPv4, all 32 for IPv6): one counter for all destinations from a random start
     /// (RFC 6864 §4.2 asks only that it not repeat within a datagram's
@@ -384,6 +389,7 @@ impl Inner {
             icmp_limit: Mutex::new(RateLimiter::new(config.icmp_errors_per_sec, clock.now())),
             rst_limit: Mutex::new(RateLimiter::new(config.rsts_per_sec, clock.now())),
             reasm: reasm::Reasm::new(&config),
+            pmtu: Mutex::new(PathMtu::new()),
             ip_id: AtomicU32::new(u32::from(keys.ip_id)),
             config,
             device,
@@ -403,6 +409,17 @@ impl Inner {
 
     pub(crate) fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// The largest packet that reaches `dst`: the MTU, or less where a
+    /// Packet Too Big or Fragmentation Needed said so (see `too_big`).
+    pub(crate) fn path_mtu(&self, dst: IpAddr, now: Instant) -> usize {
+        let link = self.config.mtu;
+        let cache = self.pmtu.lock();
+        if cache.is_empty() {
+            return link;
+        }
+        cache.mtu(dst, now, link)
     }
 
     /// The identification for the next datagram we fragment.

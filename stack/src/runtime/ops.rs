@@ -18,7 +18,7 @@ use crate::wire::udp::UdpRepr;
 use crate::wire::{ipv4, ipv6, udp};
 
 use super::socket::{Entry, Listener, TcpSocket, UdpSocket};
-use super::{tx, Inner};
+use super::{too_big, tx, Inner};
 
 /// Why a socket could not be opened or bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,7 @@ impl Inner {
                 let iss = self.isn.isn(now, tuple.local, tuple.remote);
                 let mut conn = Connection::connect(now, tuple.local, remote, iss, &self.config.tcp);
                 conn.set_max_segment_payload(tx::max_segment_payload(self, local_ip));
+                too_big::cap_new(self, &mut conn, now);
                 let sock = Arc::new(TcpSocket::new(conn, None));
                 made = Some(Arc::clone(&sock));
                 Entry::Tcp(sock)

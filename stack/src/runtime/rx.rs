@@ -263,7 +263,7 @@ impl Rx {
                     no_socket,
                 );
             }
-            ipv4::PROTOCOL_ICMP => handle_icmp(inner, &ip, payload),
+            ipv4::PROTOCOL_ICMP => handle_icmp(inner, now, &ip, payload),
             _ => {
                 bump(&inner.stats.drop_unsupported);
                 send_icmp_error(inner, now, &ip, icmp::protocol_unreachable(packet));
@@ -557,6 +557,7 @@ impl Rx {
     /// its SYN-ACK, or hands it to the accept queue when it is already
     /// established.
     fn insert_passive(&mut self, inner: &Inner, listener: &Arc<Listener>, mut conn: Connection) {
+        super::too_big::cap_new(inner, &mut conn, inner.now());
         conn.set_max_segment_payload(tx::max_segment_payload(inner, conn.local().ip()));
         let sock = Arc::new(TcpSocket::new(conn, Some(Arc::downgrade(listener))));
         let inserted = inner.retired.make_room(inner)
@@ -727,11 +728,18 @@ pub(super) fn demux_udp(
     sock.cond.notify_one();
 }
 
-fn handle_icmp(inner: &Inner, ip: &Ipv4Repr, payload: &[u8]) {
+fn handle_icmp(inner: &Inner, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {
     let msg = match IcmpRepr::parse(payload) {
         Ok(m) => m,
         Err(e) => return inner.stats.count_drop(e),
     };
+    if let IcmpRepr::FragNeeded {
+        next_hop_mtu,
+        original,
+    } = msg
+    {
+        return super::too_big::on_frag_needed(inner, now, next_hop_mtu, original);
+    }
     match icmp::echo_reply(&msg) {
         Some(reply) => {
             bump(&inner.stats.icmp_echo);

@@ -100,7 +100,7 @@ fn dispatch(
 ) {
     let (src, dst) = (ip.src.into(), ip.dst.into());
     match ip.next_header {
-        next_header::ICMPV6 => icmp(inner, ip, payload),
+        next_header::ICMPV6 => icmp(inner, now, ip, payload),
         tcp::PROTOCOL => rx.demux_tcp(inner, now, index, src, dst, payload, meta),
         udp::PROTOCOL => {
             let no_socket = || port_unreachable(inner, now, ip, packet);
@@ -165,11 +165,14 @@ fn fragment(
     }
 }
 
-fn icmp(inner: &Inner, ip: &Ipv6Repr, message: &[u8]) {
+fn icmp(inner: &Inner, now: Instant, ip: &Ipv6Repr, message: &[u8]) {
     let msg = match Icmpv6Repr::parse(ip.src, ip.dst, message) {
         Ok(msg) => msg,
         Err(e) => return inner.stats.count_drop(e),
     };
+    if let Icmpv6Repr::PacketTooBig { mtu, original } = msg {
+        return super::too_big::on_packet_too_big(inner, now, mtu, original);
+    }
     let Icmpv6Repr::EchoRequest {
         ident,
         seq_no,
@@ -475,6 +478,65 @@ mod tests {
         assert!(sent.is_empty(), "{sent:?}");
         assert_eq!(count(&stats, "drop_not_ours"), 1);
         assert_eq!(count(&stats, "drop_bad_checksum"), 2);
+    }
+
+    // ---- path MTU ------------------------------------------------------
+
+    /// A Packet Too Big from a router on the way, saying `mtu`, quoting a
+    /// packet from `src` to PEER whose upper layer is `next` with `body`.
+    fn too_big(mtu: u32, src: Ipv6Addr, next: u8, body: &[u8]) -> Vec<u8> {
+        let quoted = Ipv6Repr {
+            src,
+            dst: PEER,
+            next_header: next,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: 1400,
+        };
+        let mut original = vec![0; HEADER_LEN];
+        quoted.emit(&mut original).unwrap();
+        original.extend_from_slice(body);
+        let msg = Icmpv6Repr::PacketTooBig {
+            mtu,
+            original: &original,
+        };
+        let mut m = vec![0; msg.buffer_len()];
+        msg.emit(PEER, US, &mut m).unwrap();
+        packet_to(US, next_header::ICMPV6, &m)
+    }
+
+    #[test]
+    fn packet_too_big_about_our_packets_lowers_the_path_mtu_and_fragments_follow() {
+        let (inner, peer) = stack6();
+        let other = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 9);
+        let udp_head = [0x00, 0x07, 0x9c, 0x40, 0x05, 0x78, 0, 0];
+        // A TCP segment of no connection of ours: RFC 5927 says ignore it.
+        let tcp_head = [0x9c, 0x40, 0x00, 0x50, 0, 0, 0x10, 0, 0x50, 0x10, 0, 0];
+        feed(
+            &inner,
+            &[
+                too_big(1280, other, udp::PROTOCOL, &udp_head),
+                too_big(1280, US, tcp::PROTOCOL, &tcp_head),
+                too_big(1280, US, udp::PROTOCOL, &udp_head),
+            ],
+        );
+        let stats = inner.stats.snapshot();
+        assert_eq!(count(&stats, "pmtu_ignored"), 2);
+        assert_eq!(count(&stats, "pmtu_lowered"), 1);
+        let now = inner.now();
+        assert_eq!(inner.path_mtu(PEER.into(), now), 1280);
+        assert_eq!(inner.path_mtu(other.into(), now), 1500);
+        // 1400 bytes of UDP to PEER now leave in fragments of at most
+        // 1280 bytes.
+        let sock = inner
+            .bind_udp(std::net::SocketAddr::from((US, 7)))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let to = std::net::SocketAddr::from((PEER, 9));
+        assert_eq!(inner.send_datagram(&sock, &[0u8; 1400], to), Ok(()));
+        let out = sent(&peer);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|p| p.len() <= 1280));
     }
 
     // ---- fragments -----------------------------------------------------

@@ -13,7 +13,9 @@
 //! payload bytes, all share one identification, More Fragments is set on
 //! all but the last, and Don't Fragment is clear. A datagram that fits
 //! the MTU is sent whole with Don't Fragment set, as is every TCP
-//! segment: TCP sizes its segments by the MSS and never fragments.
+//! segment: TCP sizes its segments by the MSS and never fragments. "The
+//! MTU" here is the path MTU to the destination: the link's, or less
+//! where a Packet Too Big or Fragmentation Needed said so (`too_big`).
 //!
 //! Every IPv6 packet goes through [`send_ip6`], built whole (up to a
 //! 65,535-byte payload) and, when longer than the MTU, sent in fragments
@@ -294,7 +296,8 @@ fn send_fragmentable(
         let Some(len) = build_ip(inner, packet, limit, src, dst, protocol, emit) else {
             return;
         };
-        if len <= inner.config.mtu {
+        let mtu = inner.path_mtu(dst.into(), inner.now());
+        if len <= mtu {
             return sent(inner, inner.device.send(&packet[..len]));
         }
         let payload = packet.get(ipv4::HEADER_LEN..len).unwrap_or(&[]);
@@ -305,7 +308,7 @@ fn send_fragmentable(
             ttl: inner.config.ttl,
             payload_len: 0,
         };
-        fragment(inner, &ip, payload, scratch);
+        fragment(inner, &ip, payload, scratch, mtu);
     });
 }
 
@@ -327,24 +330,25 @@ pub(crate) fn send_ip6(
         let Some(len) = build_ip6(inner, packet, limit, src, dst, next_header, emit) else {
             return;
         };
-        if len <= inner.config.mtu {
+        let mtu = inner.path_mtu(dst.into(), inner.now());
+        if len <= mtu {
             return sent(inner, inner.device.send(&packet[..len]));
         }
         let payload = packet.get(ipv6::HEADER_LEN..len).unwrap_or(&[]);
         let ip = ip6_header(inner, src, dst, next_header, 0);
-        fragment6(inner, &ip, payload, scratch);
+        fragment6(inner, &ip, payload, scratch, mtu);
     });
 }
 
 /// Sends `payload`, the upper-layer part of the packet `ip` heads, in
-/// fragments of at most the MTU (RFC 8200 §4.5), built one after the
+/// fragments of at most `mtu` bytes (RFC 8200 §4.5), built one after the
 /// other in `buf`.
-fn fragment6(inner: &Inner, ip: &Ipv6Repr, payload: &[u8], buf: &mut [u8]) {
+fn fragment6(inner: &Inner, ip: &Ipv6Repr, payload: &[u8], buf: &mut [u8], mtu: usize) {
     // Each fragment but the last carries a multiple of 8 bytes behind the
     // fixed and fragment headers. An IPv6 link's MTU is at least 1280
     // (RFC 8200 §5); a smaller configured one still leaves 8.
     let overhead = ipv6::HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN;
-    let unit = (inner.config.mtu.saturating_sub(overhead) & !7).max(8);
+    let unit = (mtu.saturating_sub(overhead) & !7).max(8);
     let id = inner.next_ip6_id();
     for (i, part) in payload.chunks(unit).enumerate() {
         let offset = i * unit;
@@ -396,11 +400,11 @@ fn send_fragment(
 }
 
 /// Sends `payload`, the payload of the datagram `ip` heads, in fragments
-/// of at most the MTU, built one after the other in `buf`.
-fn fragment(inner: &Inner, ip: &Ipv4Repr, payload: &[u8], buf: &mut [u8]) {
+/// of at most `mtu` bytes, built one after the other in `buf`.
+fn fragment(inner: &Inner, ip: &Ipv4Repr, payload: &[u8], buf: &mut [u8], mtu: usize) {
     // RFC 791: every fragment but the last carries a multiple of 8 bytes.
     // `Config::validate` holds the MTU to at least 68, so this is >= 48.
-    let unit = (inner.config.mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
+    let unit = (mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
     let id = inner.next_ip_id();
     for (i, part) in payload.chunks(unit).enumerate() {
         let offset = i * unit;

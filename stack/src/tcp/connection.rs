@@ -39,6 +39,7 @@ mod negotiated;
 mod output;
 mod owed;
 mod passive;
+mod path_mtu;
 mod rack;
 mod recovery;
 mod recv_space;

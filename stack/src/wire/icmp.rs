@@ -61,6 +61,13 @@ pub enum IcmpRepr<'a> {
     /// of its payload (RFC 792). On emit we quote at most [`MAX_QUOTE`]
     /// bytes of it; on parse it is whatever the sender quoted, unchecked.
     DestUnreachable { code: u8, original: &'a [u8] },
+    /// Type 3 code 4, Fragmentation Needed and DF Set, with the next-hop
+    /// MTU RFC 1191 §4 puts in the low 16 bits of the unused field (0
+    /// from a router older than RFC 1191). Quotes as `DestUnreachable`.
+    FragNeeded {
+        next_hop_mtu: u16,
+        original: &'a [u8],
+    },
     /// Type 11, quoting as `DestUnreachable` does.
     TimeExceeded { code: u8, original: &'a [u8] },
     /// Any other type we parse but do not act on.
@@ -95,6 +102,12 @@ impl<'a> IcmpRepr<'a> {
                 seq_no,
                 data: body,
             },
+            TYPE_DEST_UNREACHABLE if code == unreach_code::FRAGMENTATION_NEEDED => {
+                IcmpRepr::FragNeeded {
+                    next_hop_mtu: seq_no,
+                    original: body,
+                }
+            }
             TYPE_DEST_UNREACHABLE => IcmpRepr::DestUnreachable {
                 code,
                 original: body,
@@ -113,6 +126,7 @@ impl<'a> IcmpRepr<'a> {
             + match self {
                 IcmpRepr::EchoRequest { data, .. } | IcmpRepr::EchoReply { data, .. } => data.len(),
                 IcmpRepr::DestUnreachable { original, .. }
+                | IcmpRepr::FragNeeded { original, .. }
                 | IcmpRepr::TimeExceeded { original, .. } => original.len().min(MAX_QUOTE),
                 IcmpRepr::Other { .. } => 0,
             }
@@ -144,6 +158,15 @@ impl<'a> IcmpRepr<'a> {
                 TYPE_DEST_UNREACHABLE,
                 code,
                 [0; 4],
+                original.get(..MAX_QUOTE).unwrap_or(original),
+            ),
+            IcmpRepr::FragNeeded {
+                next_hop_mtu,
+                original,
+            } => (
+                TYPE_DEST_UNREACHABLE,
+                unreach_code::FRAGMENTATION_NEEDED,
+                echo_rest(0, next_hop_mtu),
                 original.get(..MAX_QUOTE).unwrap_or(original),
             ),
             IcmpRepr::TimeExceeded { code, original } => (
@@ -228,6 +251,21 @@ mod tests {
         assert_eq!(IcmpRepr::parse(&m), Err(Error::BadChecksum));
         // Cutting the data off breaks the checksum too.
         assert_eq!(IcmpRepr::parse(&PING[..63]), Err(Error::BadChecksum));
+    }
+
+    #[test]
+    fn fragmentation_needed_carries_the_next_hop_mtu() {
+        let original = [0x45u8; 28];
+        let repr = IcmpRepr::FragNeeded {
+            next_hop_mtu: 1400,
+            original: &original,
+        };
+        let mut buf = [0u8; 36];
+        assert_eq!(repr.emit(&mut buf), Ok(36));
+        // RFC 1191 §4: type 3 code 4, the MTU in the low 16 bits.
+        assert_eq!(buf[..2], [3, 4]);
+        assert_eq!(buf[4..8], [0, 0, 0x05, 0x78]);
+        assert_eq!(IcmpRepr::parse(&buf), Ok(repr));
     }
 
     #[test]

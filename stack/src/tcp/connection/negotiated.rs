@@ -29,8 +29,12 @@ const MAX_TS_RTT_MS: u32 = 60_000;
 /// - TS.Recent only moves to the TSval of a segment at or below
 ///   Last.ACK.sent (RFC 7323 §4.3).
 pub(super) struct Negotiated {
-    /// Bytes of options plus payload per segment: min(peer MSS, our MSS).
+    /// Bytes of options plus payload per segment: min(peer MSS, our MSS,
+    /// `path_cap`).
     send_mss: usize,
+    /// What the path MTU allows (RFC 1191, RFC 8201), `usize::MAX` until
+    /// a Packet Too Big or Fragmentation Needed says less.
+    path_cap: usize,
     sack: bool,
     timestamps: bool,
     /// RFC 7323 §4.3 TS.Recent.
@@ -44,6 +48,7 @@ impl Negotiated {
     pub(super) fn new(config: &TcpConfig) -> Negotiated {
         Negotiated {
             send_mss: usize::from(DEFAULT_PEER_MSS.min(config.mss)).max(MIN_SEND_MSS),
+            path_cap: usize::MAX,
             sack: false,
             timestamps: false,
             ts_recent: 0,
@@ -63,7 +68,9 @@ impl Negotiated {
     /// both SYNs carry the option.
     pub(super) fn peer_syn(&mut self, config: &TcpConfig, opts: &TcpOptions) -> (u8, u8) {
         let peer_mss = opts.mss.unwrap_or(DEFAULT_PEER_MSS);
-        self.send_mss = usize::from(peer_mss.min(config.mss)).max(MIN_SEND_MSS);
+        self.send_mss = usize::from(peer_mss.min(config.mss))
+            .min(self.path_cap)
+            .max(MIN_SEND_MSS);
         self.sack = config.sack && opts.sack_permitted;
         self.timestamps = config.timestamps && opts.timestamps.is_some();
         if let Some(ts) = opts.timestamps {
@@ -79,6 +86,16 @@ impl Negotiated {
 
     pub(super) fn send_mss(&self) -> usize {
         self.send_mss
+    }
+
+    /// The path takes segments of at most `mss` bytes of options and
+    /// payload: caps the send MSS now and after the peer's SYN. Returns
+    /// whether the send MSS went down.
+    pub(super) fn cap_path(&mut self, mss: usize) -> bool {
+        self.path_cap = self.path_cap.min(mss);
+        let before = self.send_mss;
+        self.send_mss = self.send_mss.min(mss).max(MIN_SEND_MSS);
+        self.send_mss < before
     }
 
     pub(super) fn sack(&self) -> bool {

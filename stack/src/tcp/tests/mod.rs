@@ -19,6 +19,7 @@ mod handshake;
 mod keepalive;
 mod memory;
 mod options;
+mod path_mtu;
 mod rack;
 mod reopen;
 mod reset;
