@@ -29,6 +29,9 @@ use sha2::{Digest, Sha256};
 /// The demo's address (its default) and the kernel's side of `tun0`.
 const STACK: &str = "10.0.0.2";
 const HOST: &str = "10.0.0.1";
+/// The demo's and the kernel's IPv6 addresses (`--addr6`, `setup-tun.sh`).
+const STACK6: &str = "fd00::2";
+const HOST6: &str = "fd00::1";
 
 /// How long the demo may take to answer its first ping after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -626,6 +629,95 @@ fn rpc_cases() -> Vec<(&'static str, ReplyCheck)> {
 /// The exact reply `add [2,3]` must get, byte for byte.
 const ADD_REQUEST: &str = r#"{"jsonrpc":"2.0","method":"add","params":[2,3],"id":1}"#;
 const ADD_REPLY: &str = r#"{"jsonrpc":"2.0","result":5,"id":1}"#;
+
+#[test]
+fn every_service_over_ipv6_too() {
+    if !can_run("every_service_over_ipv6_too") {
+        return;
+    }
+    let mut ns = Ns::new("six");
+    ns.start_demo();
+    let url = |path: &str| format!("http://[{STACK6}]{path}");
+
+    let out = text(&ns.ok(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", STACK6]));
+    assert!(out.contains("3 packets transmitted, 3 received"), "{out}");
+
+    // UDP and TCP echo, discard, through nc -6.
+    let out = ns.exec_input(&["nc", "-6", "-u", "-w1", STACK6, "7"], b"hi6\n");
+    assert_eq!(text(&out.stdout), "hi6\n", "{}", text(&out.stderr));
+    let data = noise(MIB, 6);
+    let input = ns.file("echo6.in");
+    fs::write(&input, &data).expect("write input");
+    let script = format!(
+        "nc -6 -N -w {TOOL_TIMEOUT_SECS} {STACK6} 7 < {}",
+        path_str(&input)
+    );
+    let out = ns.exec(&["sh", "-c", &script]);
+    assert!(out.status.success(), "echo: {}", text(&out.stderr));
+    assert!(out.stdout == data, "echoed bytes differ over IPv6");
+
+    // HTTP: 10 MiB exact, a SHA-256 of 5 MiB, and GET / naming the IPv6
+    // 4-tuple with curl's own source port.
+    let body = ns.file("bytes6");
+    ns.curl(&[
+        "-g",
+        "-o",
+        path_str(&body),
+        &url(&format!("/bytes/{}", 10 * MIB)),
+    ]);
+    assert!(
+        fs::read(&body).expect("body") == pattern(10 * MIB),
+        "/bytes over IPv6"
+    );
+    let big = noise(5 * MIB, 66);
+    fs::write(&input, &big).expect("write input");
+    let at = format!("@{}", path_str(&input));
+    let out = ns.curl(&["-g", "--data-binary", &at, &url("/sha256")]);
+    assert_eq!(text(&out).trim(), sha256_hex(&big));
+    let port = ns.curl(&[
+        "-g",
+        "-o",
+        path_str(&body),
+        "-w",
+        "%{local_port}",
+        &url("/"),
+    ]);
+    let port: u16 = text(&port).trim().parse().expect("local_port");
+    let page = fs::read_to_string(&body).expect("page");
+    let want = format!("you are [{HOST6}]:{port} talking to [{STACK6}]:80");
+    assert!(page.contains(&want), "want {want:?} in {page}");
+    assert!(
+        page.contains(&format!("curl -g [{STACK6}]/sockets")),
+        "{page}"
+    );
+
+    // /sockets lists both families' listeners.
+    let sockets: Value =
+        serde_json::from_slice(&ns.curl(&["-g", &url("/sockets")])).expect("/sockets is JSON");
+    let locals: Vec<&str> = sockets
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|s| s["state"] == "LISTEN")
+        .filter_map(|s| s["local"].as_str())
+        .collect();
+    for want in [
+        format!("{STACK}:80"),
+        format!("[{STACK6}]:80"),
+        format!("[{STACK6}]:7070"),
+    ] {
+        assert!(locals.contains(&want.as_str()), "{want} not in {locals:?}");
+    }
+
+    // JSON-RPC on [fd00::2]:7070.
+    let out = ns.exec_input(
+        &["nc", "-6", "-N", "-w", TOOL_TIMEOUT_SECS, STACK6, "7070"],
+        format!("{ADD_REQUEST}\n").as_bytes(),
+    );
+    assert_eq!(text(&out.stdout), format!("{ADD_REPLY}\n"));
+
+    ns.interrupt_demo();
+}
 
 #[test]
 fn json_rpc_on_port_7070_and_post_rpc() {

@@ -13,6 +13,7 @@
 //! `HEAD` is accepted wherever `GET` is.
 
 use std::io::{self, Read};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -118,12 +119,19 @@ impl Routes {
 /// The `GET /` page: the caller's own 4-tuple, then a menu.
 fn index_page(info: &ConnInfo) -> String {
     let ConnInfo { local, remote } = info;
+    // An IPv6 address in a URL is bracketed (RFC 3986 §3.2.2), and curl
+    // takes brackets literally only with -g.
+    let (curl, host) = match local.ip() {
+        IpAddr::V4(ip) => ("curl", ip.to_string()),
+        IpAddr::V6(ip) => ("curl -g", format!("[{ip}]")),
+    };
     let here = if local.port() == 80 {
-        local.ip().to_string()
+        host
     } else {
-        local.to_string()
+        format!("{host}:{}", local.port())
     };
     let ip = local.ip();
+    let nc = if ip.is_ipv6() { "nc -6" } else { "nc" };
     format!(
         "you are {remote} talking to {local}\n\
          \n\
@@ -133,14 +141,14 @@ fn index_page(info: &ConnInfo) -> String {
          your port change.\n\
          \n\
          Also try:\n\
-         \x20 curl {here}/sockets           the socket table as JSON\n\
-         \x20 curl {here}/stats             counters as JSON\n\
-         \x20 curl {here}/bytes/1000 | xxd  1000 bytes, byte i = i mod 251\n\
-         \x20 curl --data-binary @FILE {here}/sha256   SHA-256 of FILE\n\
-         \x20 curl -d '{{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,3],\"id\":1}}' {here}/rpc\n\
-         \x20 nc {ip} 7       echo (RFC 862)\n\
-         \x20 nc {ip} 9       discard (RFC 863)\n\
-         \x20 nc {ip} 7070    JSON-RPC 2.0, one request per line; try\n\
+         \x20 {curl} {here}/sockets           the socket table as JSON\n\
+         \x20 {curl} {here}/stats             counters as JSON\n\
+         \x20 {curl} {here}/bytes/1000 | xxd  1000 bytes, byte i = i mod 251\n\
+         \x20 {curl} --data-binary @FILE {here}/sha256   SHA-256 of FILE\n\
+         \x20 {curl} -d '{{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,3],\"id\":1}}' {here}/rpc\n\
+         \x20 {nc} {ip} 7       echo (RFC 862)\n\
+         \x20 {nc} {ip} 9       discard (RFC 863)\n\
+         \x20 {nc} {ip} 7070    JSON-RPC 2.0, one request per line; try\n\
          \x20   {{\"jsonrpc\":\"2.0\",\"method\":\"rpc.discover\",\"id\":1}}\n",
         remote.ip(),
         remote.port(),
