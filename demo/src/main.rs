@@ -136,9 +136,16 @@ fn serve(cli: &Cli) -> Result<(), String> {
             UdpSocket::bind(&stack, local).map_err(|e| format!("cannot bind UDP {local}: {e}"))?;
         let echo_services = Arc::clone(&services);
         threads.push(thread::spawn(move || {
+            // Each reply leaves from the address its request was sent to
+            // (with --any, whichever address the client dialled).
+            let dialled = std::cell::Cell::new(ip);
             let err = udp_echo::serve(
-                |buf| udp.recv_from(buf),
-                |buf, to| udp.send_to(buf, to),
+                |buf| {
+                    let (n, from, to) = udp.recv_from_to(buf)?;
+                    dialled.set(to.ip());
+                    Ok((n, from))
+                },
+                |buf, to| udp.send_from_to(buf, dialled.get(), to),
                 &echo_services.counters().udp_echo_refused,
             );
             warn!(%err, "UDP echo ended");

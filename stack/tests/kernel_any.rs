@@ -1,16 +1,17 @@
 //! Any-address mode against the Linux kernel through a real TUN device:
 //! with a route for 10.99.0.0/16 into tun0, a listener on 0.0.0.0:80
 //! accepts connections to any of those addresses and tells which was
-//! dialled; without the mode, those packets are not ours.
+//! dialled, and a UDP socket on 0.0.0.0:7 answers from the address each
+//! datagram was sent to; without the mode, those packets are not ours.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream as KernelTcp};
+use std::net::{Ipv4Addr, TcpStream as KernelTcp, UdpSocket as KernelUdp};
 use std::time::Duration;
 
 use common::{can_run, counter, test_config, NetNs};
-use stack::{Config, Stack, TcpListener};
+use stack::{Config, Stack, TcpListener, UdpSocket};
 
 const DIALLED: &str = "10.99.1.2";
 
@@ -85,5 +86,45 @@ fn without_any_address_other_destinations_are_not_ours() {
         .is_ok()
     });
     assert!(served);
+    stack.shutdown();
+}
+
+#[test]
+fn a_wildcard_udp_socket_replies_from_the_dialled_address() {
+    if !can_run("a_wildcard_udp_socket_replies_from_the_dialled_address") {
+        return;
+    }
+    let (ns, stack) = setup("anyudp", true);
+    let echo = UdpSocket::bind(&stack, (Ipv4Addr::UNSPECIFIED, 7)).expect("bind");
+    echo.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, from, to) = echo.recv_from_to(&mut buf).expect("recv");
+        echo.send_from_to(&buf[..n], to.ip(), from).expect("send");
+        // Not an address we answer for even in this mode: refused.
+        let e = echo
+            .send_from_to(b"x", Ipv4Addr::LOCALHOST.into(), from)
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        to
+    });
+    let reply = ns.kernel(|| {
+        // A connected socket takes replies from the address it sent to
+        // only, as any UDP client would.
+        let sock = KernelUdp::bind("10.0.0.1:0").expect("bind");
+        sock.connect(format!("{DIALLED}:7")).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        sock.send(b"any?").expect("send");
+        let mut buf = [0u8; 64];
+        let n = sock
+            .recv(&mut buf)
+            .expect("a reply from the dialled address");
+        buf[..n].to_vec()
+    });
+    let to = server.join().expect("server");
+    assert_eq!(to.to_string(), format!("{DIALLED}:7"));
+    assert_eq!(reply, b"any?");
     stack.shutdown();
 }

@@ -1,7 +1,7 @@
 //! `UdpSocket` over the stack.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,9 +65,33 @@ impl UdpSocket {
     /// carries behind its IP and UDP headers (65,507 bytes over IPv4,
     /// 65,527 over IPv6), or `to` is of the other family than the socket.
     pub fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
+        self.send(buf, to.into(), None)
+    }
+
+    /// [`send_to`](Self::send_to) from the address `from`, for a socket
+    /// bound to the wildcard: in any-address mode, a reply should leave
+    /// from the address its request was sent to (which
+    /// [`recv_from_to`](Self::recv_from_to) tells), as Linux's
+    /// `IP_PKTINFO` allows. A socket bound to one address sends from it
+    /// whatever `from` says.
+    ///
+    /// # Errors
+    ///
+    /// As `send_to`; `InvalidInput` too when `from` is not an address the
+    /// stack answers for.
+    pub fn send_from_to(
+        &self,
+        buf: &[u8],
+        from: IpAddr,
+        to: impl Into<SocketAddr>,
+    ) -> io::Result<usize> {
+        self.send(buf, to.into(), Some(from))
+    }
+
+    fn send(&self, buf: &[u8], to: SocketAddr, from: Option<IpAddr>) -> io::Result<usize> {
         self.stack
             .inner
-            .send_datagram(&self.sock, buf, to.into())
+            .send_datagram(&self.sock, buf, to, from)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(buf.len())
     }
@@ -79,13 +103,25 @@ impl UdpSocket {
     ///
     /// `WouldBlock` after the read timeout.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_to(buf).map(|(n, from, _)| (n, from))
+    }
+
+    /// [`recv_from`](Self::recv_from), also returning the address and port
+    /// the datagram was sent to: on a socket bound to the wildcard in
+    /// any-address mode, whichever address the sender dialled (Linux's
+    /// `IP_PKTINFO`). Reply from it with [`send_from_to`](Self::send_from_to).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` after the read timeout.
+    pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
         let until = deadline(*self.read_timeout.lock());
         let mut q = self.sock.queue.lock();
         loop {
-            if let Some((from, data)) = q.datagrams.pop_front() {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                return Ok((n, from));
+            if let Some(d) = q.datagrams.pop_front() {
+                let n = d.data.len().min(buf.len());
+                buf[..n].copy_from_slice(&d.data[..n]);
+                return Ok((n, d.from, d.to));
             }
             if self.stack.is_shut_down() {
                 return Err(shut_down());

@@ -50,6 +50,8 @@ pub(crate) enum SendToError {
     /// The destination is of the other family than the socket (an IPv4
     /// socket cannot reach an IPv6 address, nor the other way round).
     WrongFamily(SocketAddr),
+    /// The source asked for is not an address the stack answers for.
+    NotOurAddress(IpAddr),
 }
 
 impl fmt::Display for SendToError {
@@ -58,6 +60,10 @@ impl fmt::Display for SendToError {
             SendToError::TooLong { len, max } => write!(
                 f,
                 "datagram of {len} bytes exceeds the {max} that fit in an IP datagram"
+            ),
+            SendToError::NotOurAddress(ip) => write!(
+                f,
+                "{ip} is not an address this stack answers for (see Config::any_address)"
             ),
             SendToError::WrongFamily(to) => write!(
                 f,
@@ -200,20 +206,25 @@ impl Inner {
 
     /// Sends `payload` as one datagram from `from`'s address to `to`, in
     /// fragments when it is longer than the MTU. A socket bound to the
-    /// wildcard sends from the stack's address of its family.
+    /// wildcard sends from `source` when given (an address the stack
+    /// answers for, such as the one a datagram was sent to), else from the
+    /// stack's address of its family.
     pub(crate) fn send_datagram(
         &self,
         from: &UdpSocket,
         payload: &[u8],
         to: SocketAddr,
+        source: Option<IpAddr>,
     ) -> Result<(), SendToError> {
-        let src = match from.key.addr {
-            a if a.is_unspecified() => self.source_for(a),
-            a => Some(a),
+        let src = match (from.key.addr, source) {
+            (bound, _) if !bound.is_unspecified() => bound,
+            (_, Some(ip)) if self.answers_for_ip(ip) => ip,
+            (_, Some(ip)) => return Err(SendToError::NotOurAddress(ip)),
+            (bound, None) => self.source_for(bound).ok_or(SendToError::WrongFamily(to))?,
         };
-        let src = src
-            .filter(|s| s.is_ipv4() == to.is_ipv4())
-            .ok_or(SendToError::WrongFamily(to))?;
+        if src.is_ipv4() != to.is_ipv4() {
+            return Err(SendToError::WrongFamily(to));
+        }
         let max = self.max_datagram(to.ip());
         if payload.len() > max {
             return Err(SendToError::TooLong {
@@ -258,6 +269,15 @@ impl Inner {
                     || (self.config.any_address
                         && !(dst.is_unspecified() || dst.is_multicast() || dst.is_loopback()))
             }
+        }
+    }
+
+    /// [`answers_for`](Self::answers_for) or
+    /// [`answers_for6`](Self::answers_for6) by `ip`'s family.
+    pub(crate) fn answers_for_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.answers_for(ip),
+            IpAddr::V6(ip) => self.answers_for6(ip),
         }
     }
 
@@ -332,7 +352,7 @@ mod tests {
         // A wildcard UDP socket sends from our address of the family.
         let udp = inner.bind_udp(any).unwrap_or_else(|e| panic!("{e:?}"));
         let to = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 9));
-        assert_eq!(inner.send_datagram(&udp, b"hi", to), Ok(()));
+        assert_eq!(inner.send_datagram(&udp, b"hi", to, None), Ok(()));
         let mut batch = crate::device::PacketBatch::new(4, 1500);
         let n = crate::device::Device::recv_batch(&peer, &mut batch, std::time::Duration::ZERO);
         assert_eq!(n.ok(), Some(1));
@@ -353,7 +373,7 @@ mod tests {
         );
         let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
-            inner.send_datagram(&udp, b"x", v6),
+            inner.send_datagram(&udp, b"x", v6, None),
             Err(SendToError::WrongFamily(v6))
         );
         // With an IPv6 address: over IPv6 the UDP limit is 65,527 bytes.
@@ -420,7 +440,7 @@ mod tests {
         // 65,535 - 20 (IPv4) - 8 (UDP).
         assert_eq!(inner.max_datagram(to.ip()), 65_507);
         let big = vec![0u8; 65_508];
-        let e = inner.send_datagram(&udp, &big, to).unwrap_err();
+        let e = inner.send_datagram(&udp, &big, to, None).unwrap_err();
         assert_eq!(
             e,
             SendToError::TooLong {
@@ -434,11 +454,11 @@ mod tests {
         );
         assert_eq!(peer.pending(), 0);
         // 1472 bytes fill one packet of the 1500-byte MTU: sent whole.
-        assert_eq!(inner.send_datagram(&udp, &big[..1472], to), Ok(()));
+        assert_eq!(inner.send_datagram(&udp, &big[..1472], to, None), Ok(()));
         assert_eq!(peer.pending(), 1);
         // One more byte takes two fragments: 1480 bytes of IP payload,
         // then 1.
-        assert_eq!(inner.send_datagram(&udp, &big[..1473], to), Ok(()));
+        assert_eq!(inner.send_datagram(&udp, &big[..1473], to, None), Ok(()));
         assert_eq!(peer.pending(), 3);
         assert_eq!(inner.stats.ip_frag_tx.load(Ordering::Relaxed), 2);
     }

@@ -73,7 +73,7 @@ use crate::wire::tcp::{self, TcpRepr};
 use crate::wire::udp::{self, UdpRepr};
 use crate::wire::SeqNumber;
 
-use super::socket::{Entry, Listener, TcpSocket};
+use super::socket::{Datagram, Entry, Listener, TcpSocket};
 use super::supervise::{self, PoisonOnUnwind};
 use super::{reasm, tx, Inner};
 
@@ -721,8 +721,11 @@ pub(super) fn demux_udp(
     if q.datagrams.len() >= q.depth {
         return bump(&inner.stats.drop_queue_full);
     }
-    let from = SocketAddr::new(src, dgram.src_port);
-    q.datagrams.push_back((from, dgram.payload.to_vec()));
+    q.datagrams.push_back(Datagram {
+        from: SocketAddr::new(src, dgram.src_port),
+        to: local,
+        data: dgram.payload.to_vec(),
+    });
     drop(q);
     bump(&inner.stats.udp_rx);
     sock.cond.notify_one();

@@ -533,7 +533,7 @@ mod tests {
             .bind_udp(std::net::SocketAddr::from((US, 7)))
             .unwrap_or_else(|e| panic!("{e:?}"));
         let to = std::net::SocketAddr::from((PEER, 9));
-        assert_eq!(inner.send_datagram(&sock, &[0u8; 1400], to), Ok(()));
+        assert_eq!(inner.send_datagram(&sock, &[0u8; 1400], to, None), Ok(()));
         let out = sent(&peer);
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(out.iter().all(|p| p.len() <= 1280));

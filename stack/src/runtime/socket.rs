@@ -138,8 +138,18 @@ pub(crate) struct UdpSocket {
     pub(crate) cond: Condvar,
 }
 
+/// A datagram waiting to be read.
+pub(crate) struct Datagram {
+    /// The sender.
+    pub(crate) from: SocketAddr,
+    /// The address and port it was sent to: ours, or with
+    /// `Config::any_address` whichever address the sender dialled.
+    pub(crate) to: SocketAddr,
+    pub(crate) data: Vec<u8>,
+}
+
 pub(crate) struct UdpQueue {
-    pub(crate) datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
+    pub(crate) datagrams: VecDeque<Datagram>,
     pub(crate) depth: usize,
 }
 

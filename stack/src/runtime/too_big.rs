@@ -79,11 +79,7 @@ pub(super) fn on_packet_too_big(inner: &Inner, now: Instant, mtu: u32, original:
 /// quoted TCP connection (`None` inside for UDP and ICMP), `None` when it
 /// fails the checks in the module documentation.
 fn check(inner: &Inner, quoted: &Quoted) -> Option<Option<Arc<TcpSocket>>> {
-    let ours = match quoted.src {
-        IpAddr::V4(a) => inner.answers_for(a),
-        IpAddr::V6(a) => inner.answers_for6(a),
-    };
-    if !ours {
+    if !inner.answers_for_ip(quoted.src) {
         return None;
     }
     let Some((src_port, dst_port, seq)) = quoted.tcp else {
