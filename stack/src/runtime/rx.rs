@@ -1035,7 +1035,7 @@ mod tests {
         rx.process(&inner, &batch_of(&frags));
         let q = sock.queue.lock();
         assert_eq!(q.datagrams.len(), 1);
-        assert_eq!(q.datagrams[0].1, data);
+        assert_eq!(q.datagrams[0].data, data);
         drop(q);
         assert_eq!(inner.stats.get("ip_frag_received"), Some(4));
         assert_eq!(inner.stats.get("ip_reassembled"), Some(1));
