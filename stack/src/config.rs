@@ -15,24 +15,27 @@ use crate::tcp::config::TcpConfig;
 pub struct Config {
     /// The address the stack owns. Default 10.0.0.2 (the demo's contract).
     pub addr: Ipv4Addr,
-    /// An IPv6 address the stack also owns, or `None` (the default): IPv4
-    /// only, IPv6 packets counted as `drop_bad_version`. While sockets are
-    /// IPv4 only, this address answers echo requests (`ping -6`) and
-    /// refuses TCP (RST) and UDP (ICMPv6 port unreachable) as a host with
-    /// nothing listening on IPv6 does (`runtime::rx6`). Needs an `mtu` of
-    /// at least 1280 (RFC 8200 §5).
+    /// The stack's IPv6 address, if it has one (the demo's default is
+    /// fd00::2): TCP and UDP sockets of either family share the socket
+    /// table, and this address answers echo requests (`ping -6`) and
+    /// Packet Too Big (`runtime::rx6`). `None`: IPv6 packets are dropped
+    /// as `drop_bad_version`. Needs an `mtu` of at least 1280 (RFC 8200
+    /// §5). Default `None`.
     pub addr6: Option<Ipv6Addr>,
-    /// Answer for every IPv4 address routed into the device, not only
-    /// `addr` (what a VPN or tun2socks-style tool needs). A TCP listener
-    /// bound to `0.0.0.0:P` (`TcpListener::bind_addr`) then accepts
-    /// connections to any destination on port P, and each connection's
-    /// `local_addr()` is the address that was dialled; echo requests to
-    /// any address are answered from it, and segments for closed ports
-    /// are refused from it. UDP sockets stay on `addr`. Broadcast,
-    /// multicast, loopback and 0.0.0.0 destinations are still not ours.
-    /// Default false.
+    /// Answer for every address routed into the device, not only `addr`
+    /// and `addr6` (what a VPN or tun2socks-style tool needs). A TCP
+    /// listener bound to `0.0.0.0:P` or `[::]:P` then accepts connections
+    /// to any destination of its family on port P, and each connection's
+    /// `local_addr()` is the address that was dialled; a UDP socket on the
+    /// wildcard receives datagrams to any address, tells which
+    /// (`UdpSocket::recv_from_to`) and replies from it
+    /// (`UdpSocket::send_from_to`); echo requests to any address are
+    /// answered from it, and segments for closed ports refused from it.
+    /// Broadcast, multicast, loopback and unspecified destinations are
+    /// still not ours; IPv6 needs `addr6` set. Default false.
     pub any_address: bool,
-    /// The largest IPv4 packet sent or received. Default 1500.
+    /// The largest IP packet sent or received, either family (the path
+    /// MTU to a destination may be less: `pmtu`). Default 1500.
     pub mtu: usize,
     /// TTL of packets we originate (RFC 1122 §3.2.1.7). Default 64.
     pub ttl: u8,
