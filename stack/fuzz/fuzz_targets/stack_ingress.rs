@@ -1,6 +1,7 @@
 //! Fuzz target: the stack's whole receive path. One running `Stack` over a
-//! `MemPair` (a TCP listener on 80, a UDP socket on 7, the defaults for
-//! everything else) receives each input as one packet from the other end.
+//! `MemPair` (10.0.0.2 and fd00::2, each with a TCP listener on 80 and a
+//! UDP socket on 7, the defaults for everything else) receives each input
+//! as one packet from the other end.
 //! After each input the target waits until the RX thread has read it, so a
 //! panic there (libfuzzer-sys aborts on a panic in any thread) is
 //! attributed to the input that caused it, or at worst its successor.
@@ -10,6 +11,7 @@
 
 #![no_main]
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -21,8 +23,7 @@ use stack::{Config, Stack, TcpListener, UdpSocket};
 struct Harness {
     stack: Stack,
     peer: MemDevice,
-    _listener: TcpListener,
-    _udp: UdpSocket,
+    _sockets: Vec<(TcpListener, UdpSocket)>,
 }
 
 fn harness() -> &'static Harness {
@@ -31,14 +32,21 @@ fn harness() -> &'static Harness {
         let (ours, peer) = MemPair::new(4096, 1500);
         let mut config = Config::default();
         config.accept_backlog = 16;
+        config.addr6 = Some("fd00::2".parse().expect("an IPv6 address"));
         let stack = Stack::new(ours, config).expect("start the stack");
-        let listener = TcpListener::bind(&stack, (stack.addr(), 80)).expect("bind 80");
-        let udp = UdpSocket::bind(&stack, (stack.addr(), 7)).expect("bind 7");
+        let ips: [IpAddr; 2] = [stack.addr().into(), "fd00::2".parse().expect("v6")];
+        let sockets = ips
+            .into_iter()
+            .map(|ip| {
+                let listener = TcpListener::bind(&stack, (ip, 80)).expect("bind 80");
+                let udp = UdpSocket::bind(&stack, (ip, 7)).expect("bind 7");
+                (listener, udp)
+            })
+            .collect();
         Harness {
             stack,
             peer,
-            _listener: listener,
-            _udp: udp,
+            _sockets: sockets,
         }
     })
 }
@@ -59,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
     let mut batch = PacketBatch::new(8, 1500);
     while h.peer.recv_batch(&mut batch, Duration::ZERO).unwrap_or(0) > 0 {}
     let sockets = h.stack.sockets().len();
-    // Two bound sockets, at most 2 * backlog passive connections.
-    assert!(sockets <= 2 + 2 * 16, "{sockets} sockets");
+    // Four bound sockets; per listener at most 2 * backlog passive
+    // connections.
+    assert!(sockets <= 4 + 2 * 2 * 16, "{sockets} sockets");
 });
