@@ -126,8 +126,12 @@ counters! {
     ip_reasm_invalid,
     /// Incomplete datagrams dropped, oldest first, to keep reassembly
     /// within `Config::reassembly_max_datagrams` and
-    /// `Config::reassembly_max_bytes`.
+    /// `Config::reassembly_max_bytes`, or within the memory budget.
     ip_reasm_evicted,
+    /// Fragments dropped, with their datagram, because the memory budget
+    /// (`Config::memory_budget`, shared with TCP's receive storage) had
+    /// no room for them even once every other datagram had given way.
+    ip_reasm_memory_drops,
     /// Fragments sent (our datagrams and IPv6 packets larger than the
     /// MTU).
     ip_frag_tx,
