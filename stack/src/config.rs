@@ -144,7 +144,9 @@ pub struct Config {
     /// KiB); a budget below one window limits what that window can carry.
     /// Fragments under reassembly are charged here too, up to
     /// `reassembly_max_bytes` of it (`ip_reasm_memory_drops` counts those
-    /// it had no room for). Default 256 MiB.
+    /// it had no room for); a budget below [`MIN_REASSEMBLY_BYTES`], or
+    /// one TCP holds nearly all of, cannot reassemble the largest
+    /// datagrams. Default 256 MiB.
     ///
     /// DoS warning: send buffers are not charged here; the application
     /// fills them, up to `tcp.send_buffer` per connection.

@@ -14,7 +14,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Stats {
             $( $(#[$doc])* pub $name: AtomicU64, )*
-            /// The TCP memory budget, whose gauges and counters
+            /// The stack's memory budget (TCP's receive storage and the
+            /// fragments under reassembly), whose gauges and counters
             /// [`snapshot`](Self::snapshot) reports after the others.
             memory: MemoryBudget,
         }
