@@ -51,9 +51,12 @@
 //! room TCP's receivers need. What a datagram was charged is released
 //! exactly once, when it completes, is dropped (overlap, inconsistency:
 //! down to its bookkeeping; timeout, eviction: all of it), or the
-//! reassembler is cleared or dropped. The refusal also raises the
-//! budget's pressure flag, as a TCP refusal does: the pool is full,
-//! whoever asked.
+//! reassembler is cleared or dropped. A refusal does not raise the
+//! budget's pressure flag, on which connections give up out-of-order data
+//! and ring storage: fragments, which anyone can forge, make room among
+//! themselves and must not make TCP discard what it holds (Linux keeps
+//! fragment memory, `ipfrag_high_thresh`, apart from `tcp_mem` for the
+//! same reason).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
@@ -570,9 +573,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
                 .bytes
                 .checked_add(grow)
                 .is_some_and(|after| after <= self.limits.max_bytes);
-            // The budget is asked only within the cap: a charge the cap
-            // refuses anyway must not raise the budget's pressure.
-            if within_cap && self.budget.try_charge(grow) {
+            if within_cap && self.budget.try_charge_quietly(grow) {
                 self.bytes += grow;
                 return Ok(());
             }
@@ -1180,10 +1181,11 @@ mod tests {
             assert!(budget.in_use() <= limit);
             balanced(&budget, &r);
         }
-        // Far below `max_bytes` (1 MiB): the budget made them give way.
+        // Far below `max_bytes` (1 MiB): the budget made them give way,
+        // without asking others to make room (see the module docs).
         assert_eq!(r.len(), 3);
         assert_eq!(evicted, 7);
-        assert!(budget.take_pressure());
+        assert!(!budget.take_pressure());
         // One the budget cannot hold even alone: every other gives way
         // first, then it is dropped, and nothing stays charged for it.
         let ins = r.insert(T0, key(50), frag(0, true, &p));

@@ -350,6 +350,10 @@ fn fragments_stay_within_a_memory_budget_that_tcp_holds_most_of() {
     assert_eq!(counter(&sim.b.stack, "ip_reasm_memory_drops"), 1);
     assert_eq!(counter(&sim.b.stack, "ip_reasm_evicted"), evicted + 5);
     assert_eq!(memory(&sim), tcp_held);
+    // Fragments made room among themselves: TCP was not made to give
+    // anything up for them.
+    assert_eq!(counter(&sim.b.stack, "tcp_ooo_pruned"), 0);
+    assert_eq!(counter(&sim.b.stack, "tcp_rings_shrunk"), 0);
 
     // The reader comes back and drains the connection.
     let mut reader = sim::Pump::new(server, Vec::new());

@@ -76,21 +76,30 @@ impl MemoryBudget {
     /// charges nothing, raises the pressure flag and returns false.
     #[must_use]
     pub fn try_charge(&self, bytes: usize) -> bool {
-        if bytes == 0 {
-            return true;
-        }
-        let limit = self.pool.limit;
-        let ok = self
-            .pool
-            .in_use
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(bytes).filter(|&after| after <= limit)
-            })
-            .is_ok();
+        let ok = self.try_charge_quietly(bytes);
         if !ok {
             self.pool.pressure.store(true, Ordering::Relaxed);
         }
         ok
+    }
+
+    /// Charges `bytes` if the pool stays within its limit, as
+    /// [`try_charge`](Self::try_charge), but a refusal leaves the
+    /// pressure flag alone: for a user that makes room among its own
+    /// (fragment reassembly, whose refusal must not make connections
+    /// reclaim, see `crate::reassembly`).
+    #[must_use]
+    pub fn try_charge_quietly(&self, bytes: usize) -> bool {
+        if bytes == 0 {
+            return true;
+        }
+        let limit = self.pool.limit;
+        self.pool
+            .in_use
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&after| after <= limit)
+            })
+            .is_ok()
     }
 
     /// Returns `bytes` charged earlier.
@@ -183,6 +192,9 @@ mod tests {
         assert!(!m.take_pressure(), "the flag clears");
         assert!(m.try_charge(4_000));
         assert_eq!(m.available(), 0);
+        assert!(!m.try_charge_quietly(1));
+        assert!(!m.take_pressure(), "a quiet refusal raises no pressure");
+        assert!(m.try_charge_quietly(0));
         m.release(10_000);
         assert_eq!(m.in_use(), 0);
         m.release(1);
