@@ -14,8 +14,10 @@
 //! `tcp_mem` pressure.
 //!
 //! The pool counts bytes of storage (ring storage and out-of-order
-//! chunks), not the bytes held in them, and nothing else: the send side is
-//! filled by our own application and bounded by `send_buffer`.
+//! chunks), not the bytes held in them, and besides them only the
+//! fragments under reassembly (`crate::reassembly`, charged quietly: see
+//! [`MemoryBudget::try_charge_quietly`]). The send side is filled by our
+//! own application and bounded by `send_buffer`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
