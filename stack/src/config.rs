@@ -116,6 +116,13 @@ pub struct Config {
     /// either family fits.
     /// Default 1 MiB.
     ///
+    /// A cap within [`memory_budget`](Self::memory_budget), not beside
+    /// it: the same bytes are charged to the budget, shared with TCP's
+    /// receive storage. When the budget refuses them the oldest datagram
+    /// goes too, and a fragment that still finds no room is dropped
+    /// (`ip_reasm_memory_drops`). This cap keeps fragments, which need
+    /// never complete, from taking more of the budget than it.
+    ///
     /// DoS warning: this, plus the reassembled datagram being delivered,
     /// is all the memory fragments can take.
     pub reassembly_max_bytes: usize,
@@ -138,7 +145,11 @@ pub struct Config {
     /// of promising room. One connection is bounded besides by its
     /// window (`tcp.recv_buffer`). At least [`MIN_MEMORY_BUDGET`] (64
     /// KiB); a budget below one window limits what that window can carry.
-    /// Default 256 MiB.
+    /// Fragments under reassembly are charged here too, up to
+    /// `reassembly_max_bytes` of it (`ip_reasm_memory_drops` counts those
+    /// it had no room for); a budget below [`MIN_REASSEMBLY_BYTES`], or
+    /// one TCP holds nearly all of, cannot reassemble the largest
+    /// datagrams. Default 256 MiB.
     ///
     /// DoS warning: send buffers are not charged here; the application
     /// fills them, up to `tcp.send_buffer` per connection.

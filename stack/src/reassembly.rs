@@ -39,12 +39,31 @@
 //! by [`Inserted::evicted`]): a flood of fragments that never complete
 //! pushes out only its own kind and cannot lock out real fragmented
 //! traffic, which completes in the time a flood takes to cycle the table.
+//!
+//! Memory: the same bytes are charged to a [`MemoryBudget`]
+//! ([`Reassembler::with_budget`]), in a stack the one its TCP connections'
+//! receive storage is charged to, so that one number bounds both. A
+//! charge the budget refuses is taken like one past `max_bytes`: the
+//! oldest datagram gives way, and when none is left to, the fragment is
+//! dropped ([`Outcome::NoMemory`]). `max_bytes` stays the reassembler's
+//! own cap within the budget: fragments, which anyone can send and which
+//! need not ever complete, take at most that much of it, and never the
+//! room TCP's receivers need. What a datagram was charged is released
+//! exactly once, when it completes, is dropped (overlap, inconsistency:
+//! down to its bookkeeping; timeout, eviction: all of it), or the
+//! reassembler is cleared or dropped. A refusal does not raise the
+//! budget's pressure flag, on which connections give up out-of-order data
+//! and ring storage: fragments, which anyone can forge, make room among
+//! themselves and must not make TCP discard what it holds (Linux keeps
+//! fragment memory, `ipfrag_high_thresh`, apart from `tcp_mem` for the
+//! same reason).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use crate::tcp::memory::MemoryBudget;
 use crate::time::Instant;
 
 /// Which datagram a fragment belongs to (RFC 791 §3.2: "the fragments of
@@ -147,6 +166,9 @@ pub enum Outcome {
     /// Its datagram could not be kept within `max_bytes` even alone, or
     /// reassembly is off (`max_datagrams` is 0): dropped.
     TooLarge,
+    /// The memory budget refused its bytes even once every other datagram
+    /// had given way: dropped, and its datagram with it.
+    NoMemory,
 }
 
 /// A reassembled datagram: `bytes[..head_len]` is the first fragment's
@@ -207,8 +229,11 @@ pub struct Reassembler<K> {
     /// families' timeouts differ, so this is not `order`).
     deadlines: BTreeSet<(Instant, u64)>,
     next_seq: u64,
-    /// The sum of every entry's charge.
+    /// The sum of every entry's `charged`: what this reassembler holds of
+    /// `budget`, to the byte.
     bytes: usize,
+    /// Charged with `bytes` (see the module docs).
+    budget: MemoryBudget,
 }
 
 #[derive(Debug)]
@@ -216,6 +241,11 @@ struct Entry {
     seq: u64,
     expires: Instant,
     rules: Rules,
+    /// What this datagram is charged, in `bytes` and the budget: what its
+    /// buffers were reserved for ([`Parts::charge`], or [`BASE_CHARGE`]
+    /// once its parts are gone). Kept, not recomputed, so that what is
+    /// released is exactly what was charged.
+    charged: usize,
     /// `None`: dropped (overlap or inconsistency), remembered so its
     /// late fragments are discarded too.
     parts: Option<Parts>,
@@ -244,12 +274,6 @@ impl Parts {
     }
 }
 
-impl Entry {
-    fn charge(&self) -> usize {
-        self.parts.as_ref().map_or(BASE_CHARGE, Parts::charge)
-    }
-}
-
 /// How a fragment fits the ranges held.
 enum Fit {
     New(usize),
@@ -258,7 +282,13 @@ enum Fit {
 }
 
 impl<K: Clone + Eq + Hash> Reassembler<K> {
+    /// A reassembler bounded by `limits` alone (its budget never refuses).
     pub fn new(limits: Limits) -> Reassembler<K> {
+        Reassembler::with_budget(limits, MemoryBudget::unlimited())
+    }
+
+    /// A reassembler that charges what it holds to `budget` besides.
+    pub fn with_budget(limits: Limits, budget: MemoryBudget) -> Reassembler<K> {
         Reassembler {
             limits,
             datagrams: HashMap::new(),
@@ -266,7 +296,13 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
             deadlines: BTreeSet::new(),
             next_seq: 0,
             bytes: 0,
+            budget,
         }
+    }
+
+    /// The budget charged.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// Datagrams held (including dropped ones waiting out their timeout).
@@ -278,7 +314,8 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         self.datagrams.is_empty()
     }
 
-    /// Bytes charged to the datagrams held; at most `max_bytes`.
+    /// Bytes charged to the datagrams held, here and to the budget; at
+    /// most `max_bytes`.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -314,9 +351,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
                     evicted,
                 };
             }
-            while self.datagrams.len() >= self.limits.max_datagrams
-                || self.bytes + BASE_CHARGE > self.limits.max_bytes
-            {
+            while self.datagrams.len() >= self.limits.max_datagrams {
                 if !self.evict_oldest(None) {
                     return Inserted {
                         outcome: Outcome::TooLarge,
@@ -324,6 +359,9 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
                     };
                 }
                 evicted += 1;
+            }
+            if let Err(outcome) = self.reserve(BASE_CHARGE, None, &mut evicted) {
+                return Inserted { outcome, evicted };
             }
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -336,10 +374,10 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
                     seq,
                     expires,
                     rules,
+                    charged: BASE_CHARGE,
                     parts: Some(Parts::default()),
                 },
             );
-            self.bytes += BASE_CHARGE;
         }
         let outcome = self.place(&key, frag, &mut evicted);
         Inserted { outcome, evicted }
@@ -396,7 +434,7 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
 
         // What the datagram will be charged once this fragment is in, and
         // room for it made by evicting older datagrams.
-        let old_charge = parts.charge();
+        let old_charge = entry.charged;
         let payload_cap = grown(parts.payload.capacity(), end, parts.total);
         let ranges_cap = if parts.ranges.len() == parts.ranges.capacity() {
             (parts.ranges.capacity() * 2).max(4)
@@ -410,15 +448,19 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         };
         let new_charge = BASE_CHARGE + head_cap + payload_cap + ranges_cap * RANGE_CHARGE;
         let grow = new_charge.saturating_sub(old_charge);
-        while self.bytes + grow > self.limits.max_bytes {
-            if !self.evict_oldest(Some(key)) {
-                self.remove(key);
-                return Outcome::TooLarge;
-            }
-            *evicted += 1;
+        if let Err(outcome) = self.reserve(grow, Some(key), evicted) {
+            self.remove(key);
+            return outcome;
         }
 
-        let Some(parts) = self.datagrams.get_mut(key).and_then(|e| e.parts.as_mut()) else {
+        let Some(entry) = self.datagrams.get_mut(key) else {
+            // invariant: `reserve` keeps `key`. Should it not, hand the
+            // bytes reserved for it back.
+            self.unreserve(grow);
+            return Outcome::Discarded;
+        };
+        entry.charged += grow;
+        let Some(parts) = entry.parts.as_mut() else {
             return Outcome::Discarded;
         };
         if start == 0 {
@@ -441,7 +483,23 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         }
         let charge = parts.charge();
         let done = parts.total == Some(parts.received);
-        self.bytes = self.bytes.saturating_sub(old_charge) + charge;
+        // std's vectors get what `reserve_exact` and `to_vec` ask for, so
+        // `charge` is what was reserved. Should an allocator round up, the
+        // surplus is charged too, or the datagram goes; should it have
+        // needed less, the rest goes back.
+        let reserved = entry.charged;
+        if charge < reserved {
+            entry.charged = charge;
+            self.unreserve(reserved - charge);
+        } else if charge > reserved {
+            if let Err(outcome) = self.reserve(charge - reserved, Some(key), evicted) {
+                self.remove(key);
+                return outcome;
+            }
+            if let Some(entry) = self.datagrams.get_mut(key) {
+                entry.charged = charge;
+            }
+        }
 
         if !done {
             return Outcome::Pending;
@@ -491,20 +549,75 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         }
     }
 
-    /// Frees `key`'s buffers and remembers it as dropped.
-    fn kill(&mut self, key: &K) {
-        if let Some(entry) = self.datagrams.get_mut(key) {
-            let old = entry.charge();
-            entry.parts = None;
-            self.bytes = self.bytes.saturating_sub(old) + BASE_CHARGE;
+    /// Drops every datagram, releasing all that was charged for them.
+    pub fn clear(&mut self) {
+        self.datagrams.clear();
+        self.order.clear();
+        self.deadlines.clear();
+        self.unreserve(self.bytes);
+    }
+
+    /// Makes room for `grow` more bytes within `max_bytes` and the budget,
+    /// the oldest datagrams other than `keep` giving way (counted in
+    /// `evicted`), and charges them to both. The outcome of the fragment
+    /// when there is no room even with every other datagram gone:
+    /// `TooLarge` past `max_bytes`, `NoMemory` when the budget refused.
+    fn reserve(
+        &mut self,
+        grow: usize,
+        keep: Option<&K>,
+        evicted: &mut usize,
+    ) -> Result<(), Outcome> {
+        loop {
+            let within_cap = self
+                .bytes
+                .checked_add(grow)
+                .is_some_and(|after| after <= self.limits.max_bytes);
+            if within_cap && self.budget.try_charge_quietly(grow) {
+                self.bytes += grow;
+                return Ok(());
+            }
+            if !self.evict_oldest(keep) {
+                return Err(if within_cap {
+                    Outcome::NoMemory
+                } else {
+                    Outcome::TooLarge
+                });
+            }
+            *evicted += 1;
         }
     }
 
+    /// Releases `bytes` of what `reserve` charged.
+    fn unreserve(&mut self, bytes: usize) {
+        // Never more than is held: a bookkeeping slip here must not hand
+        // back bytes that other users of the budget charged.
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        self.budget.release(bytes);
+    }
+
+    /// Frees `key`'s buffers and remembers it as dropped: it keeps only
+    /// its bookkeeping's charge.
+    fn kill(&mut self, key: &K) {
+        let Some(entry) = self.datagrams.get_mut(key) else {
+            return;
+        };
+        entry.parts = None;
+        let freed = entry.charged.saturating_sub(BASE_CHARGE);
+        entry.charged -= freed;
+        self.unreserve(freed);
+    }
+
+    /// Forgets `key`'s datagram, releasing all it was charged.
     fn remove(&mut self, key: &K) -> Option<Entry> {
         let entry = self.datagrams.remove(key)?;
         self.order.remove(&entry.seq);
         self.deadlines.remove(&(entry.expires, entry.seq));
-        self.bytes = self.bytes.saturating_sub(entry.charge());
+        self.unreserve(entry.charged);
+        // Nothing held, nothing charged: the budget is back where it was
+        // before the first fragment came.
+        debug_assert!(!self.datagrams.is_empty() || self.bytes == 0);
         Some(entry)
     }
 
@@ -516,6 +629,14 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
             Some(k) => self.remove(&k).is_some(),
             None => false,
         }
+    }
+}
+
+impl<K> Drop for Reassembler<K> {
+    fn drop(&mut self) {
+        // The budget outlives us when shared (a stack's, held by its
+        // connections and stats too): give back what is still held.
+        self.budget.release(self.bytes);
     }
 }
 
@@ -917,6 +1038,196 @@ mod tests {
         assert!(r.is_empty());
     }
 
+    // ---- the memory budget ---------------------------------------------
+
+    /// Bytes some other user (TCP, in a stack) holds of the budget before
+    /// any fragment comes.
+    const OTHERS: usize = 10_000;
+
+    /// A budget of `limit` bytes of which [`OTHERS`] are already held, and
+    /// a reassembler charging it.
+    fn budgeted(limit: usize) -> (MemoryBudget, Reassembler<FragKey>) {
+        let budget = MemoryBudget::new(limit);
+        assert!(budget.try_charge(OTHERS));
+        let r = Reassembler::with_budget(limits(), budget.clone());
+        (budget, r)
+    }
+
+    /// What the reassembler holds of the budget is what it says it holds,
+    /// and each datagram's charge adds up to it.
+    #[track_caller]
+    fn balanced(budget: &MemoryBudget, r: &Reassembler<FragKey>) {
+        assert_eq!(budget.in_use(), OTHERS + r.bytes());
+        let sum: usize = r.datagrams.values().map(|e| e.charged).sum();
+        assert_eq!(sum, r.bytes());
+        for e in r.datagrams.values() {
+            assert_eq!(
+                e.charged,
+                e.parts.as_ref().map_or(BASE_CHARGE, Parts::charge)
+            );
+        }
+    }
+
+    #[test]
+    fn the_budget_is_charged_while_fragments_wait_and_released_on_completion() {
+        let (budget, mut r) = budgeted(1 << 20);
+        let payload = pattern(4000);
+        let frags = cut(&payload, 1480);
+        assert_eq!(put(&mut r, 1, frags[1]), Outcome::Pending);
+        balanced(&budget, &r);
+        assert!(budget.in_use() >= OTHERS + 1480, "{}", budget.in_use());
+        assert_eq!(put(&mut r, 1, frags[0]), Outcome::Pending);
+        balanced(&budget, &r);
+        assert_eq!(put(&mut r, 1, frags[0]), Outcome::Duplicate);
+        balanced(&budget, &r);
+        assert_eq!(put(&mut r, 1, frags[2]), whole(&payload));
+        assert_eq!(budget.in_use(), OTHERS);
+        assert!(!budget.take_pressure());
+    }
+
+    #[test]
+    fn an_overlap_releases_all_but_the_bookkeeping_until_the_timeout() {
+        let (budget, mut r) = budgeted(1 << 20);
+        let payload = pattern(64);
+        assert_eq!(
+            put(&mut r, 1, frag(0, true, &payload[..32])),
+            Outcome::Pending
+        );
+        assert_eq!(
+            put(&mut r, 1, frag(24, true, &payload[24..40])),
+            Outcome::Overlap
+        );
+        balanced(&budget, &r);
+        assert_eq!(budget.in_use(), OTHERS + BASE_CHARGE);
+        assert_eq!(
+            put(&mut r, 1, frag(32, false, &payload[32..])),
+            Outcome::Discarded
+        );
+        assert_eq!(budget.in_use(), OTHERS + BASE_CHARGE);
+        r.expire(T0 + Duration::from_secs(30), |_| {});
+        assert!(r.is_empty());
+        assert_eq!(budget.in_use(), OTHERS);
+    }
+
+    #[test]
+    fn a_timeout_releases_what_the_datagram_held() {
+        let (budget, mut r) = budgeted(1 << 20);
+        let p = pattern(3000);
+        let _ = r.insert(T0, key(1), frag(0, true, &p[..1480]));
+        let _ = r.insert(T0, key(2), frag(1480, true, &p[1480..2960]));
+        let _ = r.insert(T0, key(3), frag(0, true, &p[..8]));
+        // An inconsistent one keeps its bookkeeping's charge, too.
+        assert_eq!(put(&mut r, 3, frag(8, true, &p[8..13])), Outcome::Invalid);
+        balanced(&budget, &r);
+        r.expire(T0 + Duration::from_secs(30), |_| {});
+        assert!(r.is_empty());
+        assert_eq!(budget.in_use(), OTHERS);
+    }
+
+    #[test]
+    fn eviction_clear_and_drop_release_what_was_held() {
+        let mut r = Reassembler::with_budget(
+            Limits {
+                max_datagrams: 3,
+                max_bytes: 16 * 1024,
+                ..limits()
+            },
+            MemoryBudget::new(1 << 20),
+        );
+        let budget = r.budget().clone();
+        assert!(budget.try_charge(OTHERS));
+        let p = pattern(4096);
+        let mut evicted = 0;
+        for id in 0..20 {
+            let ins = r.insert(
+                T0,
+                key(id),
+                frag(0, true, &p[..(1 + id as usize % 4) * 1024]),
+            );
+            assert_eq!(ins.outcome, Outcome::Pending);
+            evicted += ins.evicted;
+            balanced(&budget, &r);
+        }
+        assert!(evicted >= 17, "{evicted}");
+        // Too large for `max_bytes` alone: it evicts every other, and goes.
+        let big = r.insert(T0, key(100), frag(0, true, &pattern(16 * 1024)));
+        assert_eq!(big.outcome, Outcome::TooLarge);
+        assert!(r.is_empty());
+        assert_eq!(budget.in_use(), OTHERS);
+        for id in 0..3 {
+            let _ = r.insert(T0, key(id), frag(0, true, &p));
+        }
+        assert!(budget.in_use() > OTHERS);
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!((r.bytes(), budget.in_use()), (0, OTHERS));
+        let _ = r.insert(T0, key(1), frag(0, true, &p));
+        assert!(budget.in_use() > OTHERS);
+        drop(r);
+        assert_eq!(budget.in_use(), OTHERS);
+    }
+
+    #[test]
+    fn a_refusing_budget_evicts_the_oldest_then_drops_the_fragment() {
+        // Room for about three 2 KiB first fragments besides the others'.
+        let limit = OTHERS + 3 * (2048 + 400);
+        let (budget, mut r) = budgeted(limit);
+        let p = pattern(8192);
+        let mut evicted = 0;
+        for id in 0..10 {
+            let ins = r.insert(T0, key(id), frag(0, true, &p[..2048]));
+            assert_eq!(ins.outcome, Outcome::Pending, "{id}");
+            evicted += ins.evicted;
+            assert!(budget.in_use() <= limit);
+            balanced(&budget, &r);
+        }
+        // Far below `max_bytes` (1 MiB): the budget made them give way,
+        // without asking others to make room (see the module docs).
+        assert_eq!(r.len(), 3);
+        assert_eq!(evicted, 7);
+        assert!(!budget.take_pressure());
+        // One the budget cannot hold even alone: every other gives way
+        // first, then it is dropped, and nothing stays charged for it.
+        let ins = r.insert(T0, key(50), frag(0, true, &p));
+        assert_eq!((ins.outcome, ins.evicted), (Outcome::NoMemory, 3));
+        assert!(r.is_empty());
+        assert_eq!(budget.in_use(), OTHERS);
+        // With the budget all taken, not even a datagram's bookkeeping
+        // fits: dropped at once.
+        assert!(budget.try_charge(budget.available()));
+        let ins = r.insert(T0, key(51), frag(0, true, &p[..8]));
+        assert_eq!((ins.outcome, ins.evicted), (Outcome::NoMemory, 0));
+        assert!(r.is_empty());
+        budget.release(limit - OTHERS);
+        // Room again: a datagram completes.
+        let real = pattern(3000);
+        let mut out = Outcome::Pending;
+        for f in cut(&real, 1480) {
+            out = put(&mut r, 1000, f);
+        }
+        assert_eq!(out, whole(&real));
+        assert_eq!(budget.in_use(), OTHERS);
+    }
+
+    #[test]
+    fn a_growing_datagram_refused_by_the_budget_goes_whole() {
+        let (budget, mut r) = budgeted(OTHERS + 4096);
+        let p = pattern(8192);
+        assert_eq!(put(&mut r, 1, frag(0, true, &p[..1024])), Outcome::Pending);
+        assert_eq!(
+            put(&mut r, 1, frag(1024, true, &p[1024..6144])),
+            Outcome::NoMemory
+        );
+        assert!(r.is_empty());
+        assert_eq!(budget.in_use(), OTHERS);
+        // A later fragment starts it anew, within the budget.
+        assert_eq!(
+            put(&mut r, 1, frag(1024, true, &p[1024..1032])),
+            Outcome::Pending
+        );
+        balanced(&budget, &r);
+    }
+
     // ---- properties ----------------------------------------------------
 
     /// A payload of `len` bytes cut at 8-byte multiples into fragments,
@@ -1024,9 +1335,12 @@ mod tests {
                 (0u16..40, 0usize..8192, any::<bool>(), 0usize..1500, 0u64..40), 0..300),
             max_datagrams in 0usize..10,
             max_bytes in 0usize..200_000,
+            budget_room in 0usize..200_000,
         ) {
             let lim = Limits { max_datagrams, max_bytes, ..limits() };
-            let mut r = Reassembler::new(lim);
+            let budget = MemoryBudget::new(OTHERS + budget_room);
+            prop_assert!(budget.try_charge(OTHERS));
+            let mut r = Reassembler::with_budget(lim, budget.clone());
             let data = pattern(1500);
             let mut now = T0;
             for (id, unit, more, len, dt) in frags {
@@ -1036,12 +1350,19 @@ mod tests {
                 let _ = r.insert(now, key(id), f);
                 prop_assert!(r.len() <= max_datagrams);
                 prop_assert!(r.bytes() <= max_bytes);
+                prop_assert!(budget.in_use() <= budget.limit());
+                prop_assert_eq!(budget.in_use(), OTHERS + r.bytes());
+                let sum: usize = r.datagrams.values().map(|e| e.charged).sum();
+                prop_assert_eq!(sum, r.bytes());
                 prop_assert_eq!(r.len(), r.order.len());
                 prop_assert_eq!(r.len(), r.deadlines.len());
                 if let Some(at) = r.poll_timeout() {
                     prop_assert!(at > now);
                 }
             }
+            r.expire(now + Duration::from_secs(60), |_| {});
+            prop_assert!(r.is_empty());
+            prop_assert_eq!(budget.in_use(), OTHERS);
         }
     }
 }

@@ -14,7 +14,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Stats {
             $( $(#[$doc])* pub $name: AtomicU64, )*
-            /// The TCP memory budget, whose gauges and counters
+            /// The stack's memory budget (TCP's receive storage and the
+            /// fragments under reassembly), whose gauges and counters
             /// [`snapshot`](Self::snapshot) reports after the others.
             memory: MemoryBudget,
         }
@@ -133,8 +134,12 @@ counters! {
     ip_reasm_invalid,
     /// Incomplete datagrams dropped, oldest first, to keep reassembly
     /// within `Config::reassembly_max_datagrams` and
-    /// `Config::reassembly_max_bytes`.
+    /// `Config::reassembly_max_bytes`, or within the memory budget.
     ip_reasm_evicted,
+    /// Fragments dropped, with their datagram, because the memory budget
+    /// (`Config::memory_budget`, shared with TCP's receive storage) had
+    /// no room for them even once every other datagram had given way.
+    ip_reasm_memory_drops,
     /// Fragments sent (our datagrams and IPv6 packets larger than the
     /// MTU).
     ip_frag_tx,

@@ -1,22 +1,26 @@
 //! IPv4 fragmentation and reassembly through whole driven stacks, in
 //! simulated time: our own fragments reassembled by a stack on the other
-//! end, a flood of fragments that never complete, and the reassembly
-//! timeout with its ICMP Time Exceeded (RFC 792, RFC 1122 §3.3.2).
+//! end, a flood of fragments that never complete, the reassembly
+//! timeout with its ICMP Time Exceeded (RFC 792, RFC 1122 §3.3.2), and
+//! fragments within a memory budget that TCP holds most of.
 
 // A test binary: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
+
+mod sim;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
+use stack::device::fault::FaultConfig;
 use stack::device::mem::{MemDevice, MemPair};
 use stack::device::{Device, PacketBatch};
 use stack::time::{Clock, Instant, ManualClock};
 use stack::wire::icmp::IcmpRepr;
 use stack::wire::ipv4::{self, Ipv4Repr};
 use stack::wire::udp::{self, UdpRepr};
-use stack::{Config, Stack, UdpSocket};
+use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
@@ -256,4 +260,123 @@ fn overlapping_fragments_drop_the_datagram() {
     assert_eq!(counter(&stack, "ip_reasm_overlap_dropped"), 1);
     assert_eq!(counter(&stack, "ip_reassembled"), 0);
     assert!(sock.recv_from(&mut [0u8; 4096]).is_err());
+}
+
+/// B's memory budget below: TCP's receive storage and the fragments
+/// under reassembly together, well under `reassembly_max_bytes` (1 MiB).
+const SMALL_BUDGET: usize = 512 << 10;
+
+#[test]
+fn fragments_stay_within_a_memory_budget_that_tcp_holds_most_of() {
+    let mut cb = Config::with_addr(B);
+    cb.memory_budget = SMALL_BUDGET;
+    // One window short of the budget by 32 KiB: what fragments may have.
+    cb.tcp.recv_buffer = SMALL_BUDGET - (32 << 10);
+    let mut sim = sim::Sim::new(5, FaultConfig::default(), Config::with_addr(A), cb);
+    let memory = |sim: &sim::Sim| counter(&sim.b.stack, "memory_in_use") as usize;
+    let udp = UdpSocket::bind(&sim.b.stack, (B, 7)).unwrap();
+    udp.set_nonblocking(true).unwrap();
+
+    // A sends B 1 MiB on a connection whose reader is away: B's ring
+    // holds what the budget lets it, and the window closes on the rest.
+    let listener = TcpListener::bind(&sim.b.stack, (B, 9000)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let client = TcpStream::connect_nonblocking(&sim.a.stack, sim::on_b(9000)).unwrap();
+    let len = 1 << 20;
+    let mut sender = sim::Pump::new(client, sim::stream_bytes(1, len));
+    let server = sim.accept(100_000, &listener);
+    let until = sim.now() + Duration::from_secs(5);
+    sim.drive_bounded(1_000_000, |sim| {
+        if sim.now() >= until {
+            sim::Flow::Done
+        } else if sender.pump(sim.now()) {
+            sim::Flow::Busy
+        } else {
+            sim::Flow::Sleep(until)
+        }
+    });
+    let tcp_held = memory(&sim);
+    eprintln!("TCP holds {tcp_held} of {SMALL_BUDGET}");
+    assert!(tcp_held > SMALL_BUDGET / 2, "{tcp_held}");
+    assert!(tcp_held <= SMALL_BUDGET, "{tcp_held}");
+
+    // 200 datagrams that never complete, their first fragments only:
+    // reassembly's own bounds (64 datagrams, 1 MiB) would hold 64 of
+    // them, more than the budget has left; the budget makes the oldest
+    // give way first.
+    let junk = udp_packet(A, B, 7, &pattern(3000, 1));
+    let mut peak = 0;
+    for id in 0..200u16 {
+        sim.a.link.send(&fragments(&junk, 1480, id)[0]).unwrap();
+        while sim.poll() > 0 {}
+        peak = peak.max(memory(&sim));
+    }
+    let held = memory(&sim) - tcp_held;
+    let evicted = counter(&sim.b.stack, "ip_reasm_evicted");
+    eprintln!("flood: peak {peak}, fragments hold {held}, evicted {evicted}");
+    assert!(peak <= SMALL_BUDGET, "peak {peak} over the budget");
+    assert!(held > 0 && held <= SMALL_BUDGET - tcp_held, "{held}");
+    assert_eq!(counter(&sim.b.stack, "ip_frag_received"), 200);
+    assert!(
+        evicted > 200 - 64,
+        "{evicted}: the count bound alone evicted"
+    );
+    assert_eq!(counter(&sim.b.stack, "ip_reasm_memory_drops"), 0);
+
+    // At their timeout the fragments give back all they held.
+    let until = sim.now() + Duration::from_secs(31);
+    sim.drive_bounded(1_000_000, |sim| {
+        if sim.now() >= until {
+            sim::Flow::Done
+        } else {
+            sim::Flow::Sleep(until)
+        }
+    });
+    assert_eq!(counter(&sim.b.stack, "ip_reasm_timeout"), 200 - evicted);
+    assert_eq!(memory(&sim), tcp_held);
+
+    // A few datagrams again, then the last fragment of a 60,000-byte one:
+    // its buffer does not fit what TCP left even with the others gone,
+    // so they give way and it is dropped, and nothing stays charged.
+    for id in 300..305u16 {
+        sim.a.link.send(&fragments(&junk, 1480, id)[0]).unwrap();
+    }
+    let big = udp_packet(A, B, 7, &pattern(60_000, 2));
+    sim.a
+        .link
+        .send(&fragments(&big, 1480, 400).pop().unwrap())
+        .unwrap();
+    while sim.poll() > 0 {}
+    assert_eq!(counter(&sim.b.stack, "ip_reasm_memory_drops"), 1);
+    assert_eq!(counter(&sim.b.stack, "ip_reasm_evicted"), evicted + 5);
+    assert_eq!(memory(&sim), tcp_held);
+    // Fragments made room among themselves: TCP was not made to give
+    // anything up for them.
+    assert_eq!(counter(&sim.b.stack, "tcp_ooo_pruned"), 0);
+    assert_eq!(counter(&sim.b.stack, "tcp_rings_shrunk"), 0);
+
+    // The reader comes back and drains the connection.
+    let mut reader = sim::Pump::new(server, Vec::new());
+    sim.drive_bounded(1_000_000, |sim| {
+        let busy = sender.pump(sim.now()) | reader.pump(sim.now());
+        if reader.got.len() == len {
+            sim::Flow::Done
+        } else if busy {
+            sim::Flow::Busy
+        } else {
+            sim::Flow::Idle
+        }
+    });
+    assert!(reader.got == sim::stream_bytes(1, len));
+
+    // A real datagram now completes within the budget.
+    let real = pattern(4000, 9);
+    for f in fragments(&udp_packet(A, B, 7, &real), 1480, 5000) {
+        sim.a.link.send(&f).unwrap();
+    }
+    while sim.poll() > 0 {}
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &real[..]);
+    assert!(memory(&sim) <= SMALL_BUDGET);
 }

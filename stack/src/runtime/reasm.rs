@@ -15,6 +15,11 @@
 //! (`ip_frag_received`, `ip_reassembled`, `ip_reasm_*`,
 //! `icmp_time_exceeded_tx`).
 //!
+//! The bytes held under reassembly are charged to the stack's memory
+//! budget, the pool TCP's receive storage is charged to
+//! (`Config::memory_budget`), within the reassembler's own cap
+//! (`Config::reassembly_max_bytes`); see `crate::reassembly`.
+//!
 //! Lock order: the reassembler's lock is taken last; under it only the
 //! timer heap's lock is taken (to arm the deadline). Packets are sent
 //! after it is released.
@@ -56,16 +61,19 @@ struct State {
 }
 
 impl Reasm {
+    /// The reassembler of a stack whose `config.tcp.memory` is already
+    /// the stack's one budget: fragments are charged to it too.
     pub(crate) fn new(config: &Config) -> Reasm {
+        let limits = Limits {
+            max_datagrams: config.reassembly_max_datagrams,
+            max_bytes: config.reassembly_max_bytes,
+            timeout: config.reassembly_timeout,
+            max_len: ipv4::MAX_PACKET_LEN,
+            min_head: ipv4::HEADER_LEN,
+        };
         Reasm {
             state: Mutex::new(State {
-                reassembler: Reassembler::new(Limits {
-                    max_datagrams: config.reassembly_max_datagrams,
-                    max_bytes: config.reassembly_max_bytes,
-                    timeout: config.reassembly_timeout,
-                    max_len: ipv4::MAX_PACKET_LEN,
-                    min_head: ipv4::HEADER_LEN,
-                }),
+                reassembler: Reassembler::with_budget(limits, config.tcp.memory.clone()),
                 armed: None,
             }),
             on: config.reassembly_max_datagrams > 0,
@@ -205,6 +213,10 @@ fn insert(
         }
         Outcome::TooLarge => {
             bump(&inner.stats.ip_reasm_evicted);
+            None
+        }
+        Outcome::NoMemory => {
+            bump(&inner.stats.ip_reasm_memory_drops);
             None
         }
         Outcome::Complete(datagram) => Some(datagram),

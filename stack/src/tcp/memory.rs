@@ -14,8 +14,10 @@
 //! `tcp_mem` pressure.
 //!
 //! The pool counts bytes of storage (ring storage and out-of-order
-//! chunks), not the bytes held in them, and nothing else: the send side is
-//! filled by our own application and bounded by `send_buffer`.
+//! chunks), not the bytes held in them, and besides them only the
+//! fragments under reassembly (`crate::reassembly`, charged quietly: see
+//! [`MemoryBudget::try_charge_quietly`]). The send side is filled by our
+//! own application and bounded by `send_buffer`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -76,21 +78,30 @@ impl MemoryBudget {
     /// charges nothing, raises the pressure flag and returns false.
     #[must_use]
     pub fn try_charge(&self, bytes: usize) -> bool {
-        if bytes == 0 {
-            return true;
-        }
-        let limit = self.pool.limit;
-        let ok = self
-            .pool
-            .in_use
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(bytes).filter(|&after| after <= limit)
-            })
-            .is_ok();
+        let ok = self.try_charge_quietly(bytes);
         if !ok {
             self.pool.pressure.store(true, Ordering::Relaxed);
         }
         ok
+    }
+
+    /// Charges `bytes` if the pool stays within its limit, as
+    /// [`try_charge`](Self::try_charge), but a refusal leaves the
+    /// pressure flag alone: for a user that makes room among its own
+    /// (fragment reassembly, whose refusal must not make connections
+    /// reclaim, see `crate::reassembly`).
+    #[must_use]
+    pub fn try_charge_quietly(&self, bytes: usize) -> bool {
+        if bytes == 0 {
+            return true;
+        }
+        let limit = self.pool.limit;
+        self.pool
+            .in_use
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&after| after <= limit)
+            })
+            .is_ok()
     }
 
     /// Returns `bytes` charged earlier.
@@ -183,6 +194,9 @@ mod tests {
         assert!(!m.take_pressure(), "the flag clears");
         assert!(m.try_charge(4_000));
         assert_eq!(m.available(), 0);
+        assert!(!m.try_charge_quietly(1));
+        assert!(!m.take_pressure(), "a quiet refusal raises no pressure");
+        assert!(m.try_charge_quietly(0));
         m.release(10_000);
         assert_eq!(m.in_use(), 0);
         m.release(1);
