@@ -125,11 +125,7 @@ pub(crate) fn cap_new(inner: &Inner, conn: &mut Connection, now: Instant) {
 
 /// The MSS (options and payload) that fits a path MTU of `mtu` to `dst`.
 pub(crate) fn mss_for(dst: IpAddr, mtu: usize) -> usize {
-    let ip = match dst {
-        IpAddr::V4(_) => ipv4::HEADER_LEN,
-        IpAddr::V6(_) => ipv6::HEADER_LEN,
-    };
-    mtu.saturating_sub(ip + TCP_HEADER)
+    mtu.saturating_sub(super::tx::ip_header_len(dst) + TCP_HEADER)
 }
 
 /// The quoted IPv4 packet (RFC 792: its header and at least 8 bytes of

@@ -192,8 +192,8 @@ pub(crate) fn max_segment_payload(inner: &Inner, local: IpAddr) -> usize {
     max.saturating_sub(ip_header_len(local) + tcp::MAX_HEADER_LEN)
 }
 
-/// The length of the IP header we put before a packet from `addr`.
-fn ip_header_len(addr: IpAddr) -> usize {
+/// The length of the IP header we put before a packet of `addr`'s family.
+pub(crate) fn ip_header_len(addr: IpAddr) -> usize {
     match addr {
         IpAddr::V4(_) => ipv4::HEADER_LEN,
         IpAddr::V6(_) => ipv6::HEADER_LEN,
