@@ -2,6 +2,9 @@
 # Measures the demo host on the stack over TUN side by side with its
 # peers, all in the same run, and prints one table: workload | ours with
 # offload | ours without | smoltcp | kernel | the TUN relays | ratios.
+# Bulk download, upload and connections/s are measured over IPv6 too, on
+# the same servers and the same links, in rows marked v6 next to the IPv4
+# ones, and a last table gives each column's v6 / v4.
 # The demo runs twice on the same tun0: with `--offload on` (checksum
 # offload and TSO4: the kernel and the stack exchange TCP super-segments of
 # up to 64 KiB) and with `--offload off` (one MTU-sized packet per write).
@@ -27,16 +30,22 @@
 # bt<PID>-*) and deletes again on exit, also on failure or Ctrl-C; the root
 # namespace is never touched:
 #
-#   bt<PID>-ours         tun0 10.0.0.1/24 (kernel side), the client; the
-#                        demo runs here as 10.0.0.2 on the stack, first
-#                        with --offload on, then with --offload off
-#   bt<PID>-kc (client)  veth 10.0.1.1/24  <->  bt<PID>-ks (server) veth
-#                        10.0.1.2/24 with `demo kernel-serve`
-#   bt<PID>-sm           tun0 10.0.0.1/24, the client; smoltcp_serve as
-#                        10.0.0.2
-#   bt<PID>-rc (client)  tunA 10.0.2.1/24  <->  tun_relay  <->  tunB
-#                        10.0.2.2/24 in bt<PID>-rs (server) with
-#                        `demo kernel-serve`
+#   bt<PID>-ours         tun0 10.0.0.1/24 and fd00::1/64 (kernel side),
+#                        the client; the demo runs here as 10.0.0.2 and
+#                        fd00::2 on the stack, first with --offload on,
+#                        then with --offload off
+#   bt<PID>-kc (client)  veth 10.0.1.1/24, fd00:1::1/64  <->  bt<PID>-ks
+#                        (server) veth 10.0.1.2/24, fd00:1::2/64 with two
+#                        `demo kernel-serve`, one on each address
+#   bt<PID>-sm           tun0 10.0.0.1/24 and fd00::1/64, the client;
+#                        smoltcp_serve as 10.0.0.2 and fd00::2
+#   bt<PID>-rc (client)  tunA 10.0.2.1/24, fd00:2::1/64  <->  tun_relay
+#                        <->  tunB 10.0.2.2/24, fd00:2::2/64 in
+#                        bt<PID>-rs (server) with two `demo kernel-serve`
+#
+# IPv6 is switched on in each of them (disable_ipv6=0, and no duplicate
+# address detection: the addresses are usable at once). The v6 rows use
+# the same clients with the v6 address (curl -g 'http://[fd00::2]/...').
 #
 # Clients are always the kernel's (curl and python3), so both columns use
 # the same client; only the server side differs. Every step is bounded in
@@ -70,12 +79,19 @@ Options:
                the server closing first, so it holds every connection in
                TIME-WAIT; prints the rate in each 10 s and the failures.
                Longer than 60 s (TIME-WAIT) shows whether it lasts.
+               IPv4 only.
   -h, --help   this text
+
+Bulk download, bulk upload and connections/s are measured over IPv6 as
+well (rows marked v6): ours and smoltcp at fd00::2, the kernel and the
+relays' kernel-serve on fd00:1::2 and fd00:2::2.
 
 Honours CARGO_TARGET_DIR (default: target/ in the repository). With
 DEMO_BIN=PATH it runs that demo binary instead of building one (for
 before/after comparisons across commits); the peers (smoltcp_serve,
-tun_relay) are built from this tree all the same.
+tun_relay) are built from this tree all the same. That demo must serve
+IPv6 (--addr6, and kernel-serve --listen with an IPv6 address: from
+commit ec4efd4 on).
 EOF
 }
 
@@ -145,6 +161,9 @@ NS_RS="bt$$-rs"
 OURS_IP=10.0.0.2
 KERN_IP=10.0.1.2
 RELAY_IP=10.0.2.2
+OURS_IP6=fd00::2
+KERN_IP6=fd00:1::2
+RELAY_IP6=fd00:2::2
 RELAY_MODES=(plain vnet tun-rs)
 TMP=$(mktemp -d /tmp/bench-tun.XXXXXX)
 pids=()
@@ -154,7 +173,7 @@ cleanup() {
     set +e
     if ((rc != 0)); then
         for f in "$TMP"/ours-on.log "$TMP"/ours-off.log "$TMP"/kernel.log \
-            "$TMP"/smoltcp.log "$TMP"/relay-*.log "$TMP"/relay-kernel.log; do
+            "$TMP"/kernel6.log "$TMP"/smoltcp.log "$TMP"/relay-*.log; do
             [[ -s $f ]] && { echo "--- last lines of $f:"; tail -n 20 "$f"; } >&2
         done
     fi
@@ -203,13 +222,38 @@ RELAY=${CARGO_TARGET_DIR:-$ROOT/target}/release/tun_relay
 [[ -x $SMOLTCP && -x $RELAY ]] || die "no peer binaries next to $SMOLTCP"
 
 # --- namespaces ----------------------------------------------------------
-log "namespace $NS_OURS: tun0 10.0.0.1/24, demo on the stack as $OURS_IP"
-"$ROOT/scripts/setup-tun.sh" --netns "$NS_OURS" >/dev/null
+# Creates namespace $1 with IPv6 on and no duplicate address detection
+# (each address is usable at once, also the veths' link-local ones).
+add_netns() {
+    local ns=$1
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+        net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0 \
+        net.ipv6.conf.default.accept_dad=0
+}
+
+# A TUN namespace: setup-tun.sh gives tun0 10.0.0.1/24 and fd00::1/64.
+setup_tun_netns() {
+    local ns=$1
+    add_netns "$ns"
+    "$ROOT/scripts/setup-tun.sh" --netns "$ns" >/dev/null
+    ip -n "$ns" -6 addr show dev tun0 | grep -qF 'inet6 fd00::1/64' ||
+        die "tun0 in $ns has no fd00::1/64"
+}
+
+# An address for a URL: IPv6 in brackets (curl then needs -g).
+urlhost() {
+    if [[ $1 == *:* ]]; then echo "[$1]"; else echo "$1"; fi
+}
+
+log "namespace $NS_OURS: tun0 10.0.0.1/24 and fd00::1/64, demo on the stack as $OURS_IP and $OURS_IP6"
+setup_tun_netns "$NS_OURS"
 
 # Starts the demo on tun0 with --offload $1, logging to $TMP/ours-$1.log.
 ours_pid=""
 start_ours() {
-    ip netns exec "$NS_OURS" "$DEMO" --offload "$1" >"$TMP/ours-$1.log" 2>&1 &
+    ip netns exec "$NS_OURS" "$DEMO" --offload "$1" --addr6 "$OURS_IP6" >"$TMP/ours-$1.log" 2>&1 &
     ours_pid=$!
     pids+=("$ours_pid")
 }
@@ -232,32 +276,35 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
-log "namespace $NS_SM: tun0 10.0.0.1/24, smoltcp_serve as $OURS_IP"
-"$ROOT/scripts/setup-tun.sh" --netns "$NS_SM" >/dev/null
+log "namespace $NS_SM: tun0 10.0.0.1/24 and fd00::1/64, smoltcp_serve as $OURS_IP and $OURS_IP6"
+setup_tun_netns "$NS_SM"
 
 # Starts smoltcp_serve on $NS_SM's tun0 (no signal handling of its own:
 # SIGTERM ends it, and smoltcp keeps no state worth releasing).
 smoltcp_pid=""
 start_smoltcp() {
-    ip netns exec "$NS_SM" "$SMOLTCP" --tun tun0 --addr "$OURS_IP" >"$TMP/smoltcp.log" 2>&1 &
+    ip netns exec "$NS_SM" "$SMOLTCP" --tun tun0 --addr "$OURS_IP" --addr6 "$OURS_IP6" \
+        >"$TMP/smoltcp.log" 2>&1 &
     smoltcp_pid=$!
     pids+=("$smoltcp_pid")
 }
 
 # The relay set-up (not needed for --churn).
 if ((churn == 0)); then
-    log "namespaces $NS_RC <-> $NS_RS: tunA, tunB, demo kernel-serve on $RELAY_IP behind tun_relay"
-    ip netns add "$NS_RC"
-    ip netns add "$NS_RS"
-    ip -n "$NS_RC" link set lo up
-    ip -n "$NS_RS" link set lo up
+    log "namespaces $NS_RC <-> $NS_RS: tunA, tunB, demo kernel-serve on $RELAY_IP and $RELAY_IP6 behind tun_relay"
+    add_netns "$NS_RC"
+    add_netns "$NS_RS"
     ip -n "$NS_RC" tuntap add dev tunA mode tun
     ip -n "$NS_RS" tuntap add dev tunB mode tun
     ip -n "$NS_RC" addr add 10.0.2.1/24 dev tunA
     ip -n "$NS_RS" addr add "$RELAY_IP/24" dev tunB
+    ip -n "$NS_RC" -6 addr add fd00:2::1/64 dev tunA nodad
+    ip -n "$NS_RS" -6 addr add "$RELAY_IP6/64" dev tunB nodad
     ip -n "$NS_RC" link set tunA up
     ip -n "$NS_RS" link set tunB up
     ip netns exec "$NS_RS" "$DEMO" kernel-serve --listen "$RELAY_IP" >"$TMP/relay-kernel.log" 2>&1 &
+    pids+=($!)
+    ip netns exec "$NS_RS" "$DEMO" kernel-serve --listen "$RELAY_IP6" >"$TMP/relay-kernel6.log" 2>&1 &
     pids+=($!)
 fi
 
@@ -278,17 +325,20 @@ start_relay() {
     die "tun_relay --mode $mode did not attach within 10 s"
 }
 
-log "namespaces $NS_KC <-> $NS_KS: veth, demo kernel-serve on $KERN_IP"
-ip netns add "$NS_KC"
-ip netns add "$NS_KS"
-ip -n "$NS_KC" link set lo up
-ip -n "$NS_KS" link set lo up
+log "namespaces $NS_KC <-> $NS_KS: veth, demo kernel-serve on $KERN_IP and $KERN_IP6"
+add_netns "$NS_KC"
+add_netns "$NS_KS"
 ip -n "$NS_KC" link add veth0 type veth peer name veth1 netns "$NS_KS"
 ip -n "$NS_KC" addr add 10.0.1.1/24 dev veth0
 ip -n "$NS_KS" addr add "$KERN_IP/24" dev veth1
+ip -n "$NS_KC" -6 addr add fd00:1::1/64 dev veth0 nodad
+ip -n "$NS_KS" -6 addr add "$KERN_IP6/64" dev veth1 nodad
 ip -n "$NS_KC" link set veth0 up
 ip -n "$NS_KS" link set veth1 up
+# kernel-serve binds every service on one address: one for each family.
 ip netns exec "$NS_KS" "$DEMO" kernel-serve --listen "$KERN_IP" >"$TMP/kernel.log" 2>&1 &
+pids+=($!)
+ip netns exec "$NS_KS" "$DEMO" kernel-serve --listen "$KERN_IP6" >"$TMP/kernel6.log" 2>&1 &
 pids+=($!)
 
 # Drops PCT% of packets in and out of DEV in namespace NS.
@@ -330,7 +380,7 @@ fi
 wait_up() {
     local ns=$1 ip=$2 i
     for ((i = 0; i < 100; i++)); do
-        if ip netns exec "$ns" curl -s -o /dev/null -m 1 "http://$ip/"; then
+        if ip netns exec "$ns" curl -gs -o /dev/null -m 1 "http://$(urlhost "$ip")/"; then
             return 0
         fi
         sleep 0.1
@@ -338,6 +388,7 @@ wait_up() {
     die "server at $ip in $ns did not come up within 10 s"
 }
 wait_up "$NS_KC" "$KERN_IP"
+wait_up "$NS_KC" "$KERN_IP6"
 
 # --- the client-side measurements ------------------------------------------
 cat >"$TMP/client.py" <<'PY'
@@ -495,8 +546,8 @@ median() {
 download() {
     local ns=$1 ip=$2 i
     for ((i = 0; i < DL_RUNS; i++)); do
-        ip netns exec "$ns" curl -sS -o /dev/null --max-time 120 \
-            -w '%{speed_download}\n' "http://$ip/bytes/$DL_BYTES"
+        ip netns exec "$ns" curl -gsS -o /dev/null --max-time 120 \
+            -w '%{speed_download}\n' "http://$(urlhost "$ip")/bytes/$DL_BYTES"
     done | median
 }
 
@@ -506,8 +557,8 @@ head -c "$UL_BYTES" /dev/zero >"$TMP/upload.bin"
 upload() {
     local ns=$1 ip=$2 i
     for ((i = 0; i < DL_RUNS; i++)); do
-        ip netns exec "$ns" curl -sS -o /dev/null --max-time 120 -H 'Expect:' \
-            -X POST -T "$TMP/upload.bin" -w '%{speed_upload}\n' "http://$ip/sha256"
+        ip netns exec "$ns" curl -gsS -o /dev/null --max-time 120 -H 'Expect:' \
+            -X POST -T "$TMP/upload.bin" -w '%{speed_upload}\n' "http://$(urlhost "$ip")/sha256"
     done | median
 }
 
@@ -531,13 +582,24 @@ measure() {
     R[$side.rpc99]=$(awk '{print $2}' <<<"$rpcs")
 }
 
-# Bulk download and upload only (the relays: the device's ceiling).
+# Bulk download and upload only (the relays: the device's ceiling), into
+# keys dl$4 and ul$4 ($4 empty for IPv4, 6 for IPv6).
 measure_bulk() {
+    local side=$1 ns=$2 ip=$3 v=${4:-}
+    log "$side: download ${DL_RUNS}x $((DL_BYTES >> 20)) MiB from $ip"
+    R[$side.dl$v]=$(download "$ns" "$ip")
+    log "$side: upload ${DL_RUNS}x $((UL_BYTES >> 20)) MiB to $ip"
+    R[$side.ul$v]=$(upload "$ns" "$ip")
+}
+
+# The IPv6 rows: bulk download and upload, connections/s, at address $3.
+measure6() {
     local side=$1 ns=$2 ip=$3
-    log "$side: download ${DL_RUNS}x $((DL_BYTES >> 20)) MiB"
-    R[$side.dl]=$(download "$ns" "$ip")
-    log "$side: upload ${DL_RUNS}x $((UL_BYTES >> 20)) MiB"
-    R[$side.ul]=$(upload "$ns" "$ip")
+    wait_up "$ns" "$ip"
+    measure_bulk "$side" "$ns" "$ip" 6
+    log "$side: $CPS_N connections to $ip, sequential and $PAR in parallel"
+    R[$side.cps16]=$(client "$ns" cps "$ip" "$CPS_N" 1)
+    R[$side.cpsN6]=$(client "$ns" cps "$ip" "$CPS_N" "$PAR")
 }
 
 if ((churn > 0)); then
@@ -580,19 +642,25 @@ for mode in on off; do
     R[$mode.granted]=${granted#offloads: }
     log "ours --offload $mode: ${R[$mode.granted]}"
     measure "$mode" "$NS_OURS" "$OURS_IP"
+    measure6 "$mode" "$NS_OURS" "$OURS_IP6"
     stop_ours
 done
 start_smoltcp
 wait_up "$NS_SM" "$OURS_IP"
 measure smoltcp "$NS_SM" "$OURS_IP"
+measure6 smoltcp "$NS_SM" "$OURS_IP6"
 stop_pid "$smoltcp_pid" TERM smoltcp_serve
 measure kernel "$NS_KC" "$KERN_IP"
+measure6 kernel "$NS_KC" "$KERN_IP6"
 # The device's ceiling: kernel to kernel through tunA, the relay and tunB.
 wait_up "$NS_RS" "$RELAY_IP"
+wait_up "$NS_RS" "$RELAY_IP6"
 for mode in "${RELAY_MODES[@]}"; do
     start_relay "$mode"
     wait_up "$NS_RC" "$RELAY_IP"
     measure_bulk "relay-$mode" "$NS_RC" "$RELAY_IP"
+    wait_up "$NS_RC" "$RELAY_IP6"
+    measure_bulk "relay-$mode" "$NS_RC" "$RELAY_IP6" 6
     stop_pid "$relay_pid" TERM "tun_relay --mode $mode"
 done
 
@@ -628,13 +696,19 @@ printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(dashes 46)" "$(dashes 11)
     "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" \
     "$(dashes 9)" "$(dashes 9)" "$(dashes 9)" "$(dashes 9)" "$(dashes 9)"
 row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "MB/s" 1e6 "%.1f" dl
+row "download v6 $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "MB/s" 1e6 "%.1f" dl6
 row "download $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "Gbit/s" 1.25e8 "%.2f" dl
+row "download v6 $((DL_BYTES >> 20)) MiB, median of $DL_RUNS" "Gbit/s" 1.25e8 "%.2f" dl6
 row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "MB/s" 1e6 "%.1f" ul
+row "upload v6 POST /sha256 $((UL_BYTES >> 20)) MiB" "MB/s" 1e6 "%.1f" ul6
 row "upload POST /sha256 $((UL_BYTES >> 20)) MiB" "Gbit/s" 1.25e8 "%.2f" ul
+row "upload v6 POST /sha256 $((UL_BYTES >> 20)) MiB" "Gbit/s" 1.25e8 "%.2f" ul6
 row "GET / fresh conn, median of $LAT_N" "us" 1 "%.0f" lat50
 row "GET / fresh conn, p99" "us" 1 "%.0f" lat99
 row "connections/s, sequential" "conn/s" 1 "%.0f" cps1
+row "connections/s v6, sequential" "conn/s" 1 "%.0f" cps16
 row "connections/s, $PAR parallel" "conn/s" 1 "%.0f" cpsN
+row "connections/s v6, $PAR parallel" "conn/s" 1 "%.0f" cpsN6
 row "JSON-RPC add round trip, median of $RPC_N" "us" 1 "%.1f" rpc50
 row "JSON-RPC add round trip, p99" "us" 1 "%.1f" rpc99
 echo
@@ -643,6 +717,35 @@ echo "(smoltcp 0.14, one thread, no offload) on the same TUN set-up; kernel: dem
 echo "kernel-serve over veth; relay: kernel to kernel through two TUNs and tun_relay"
 echo "(bulk only). Ratios are ours / peer: above 1 is better for MB/s and conn/s,"
 echo "worse for us. on/vnet: ours with offload against the relay's vnet ceiling."
+echo "v6 rows: the same servers and links over IPv6 (ours and smoltcp at $OURS_IP6,"
+echo "the kernel at $KERN_IP6, the relays' kernel at $RELAY_IP6)."
+# Each column's IPv6 figure over its IPv4 one (above 1: faster over v6).
+v6ratio() { # label, v4 key, v6 key
+    local c vals=()
+    for c in "${COLS[@]}"; do
+        vals+=("${R[$c.$2]:-}/${R[$c.$3]:-}")
+    done
+    awk -v l="$1" -v vals="${vals[*]}" '
+    function ratio(a, b) { return (a == "" || b == "" || a == "nan" || b == "nan" || a + 0 == 0) ? "-" : sprintf("%.2fx", b / a) }
+    BEGIN {
+        n = split(vals, v, " ")
+        printf "| %-44s |", l
+        for (i = 1; i <= n; i++) { split(v[i], p, "/"); printf " %9s |", ratio(p[1], p[2]) }
+        printf "\n"
+    }'
+}
+echo
+printf "| %-44s | %9s | %9s | %9s | %9s | %9s | %9s | %9s |\n" "v6 / v4" \
+    "ours, on" "ours, off" "smoltcp" "kernel" "relay" "relay" "relay"
+printf "| %-44s | %9s | %9s | %9s | %9s | %9s | %9s | %9s |\n" "" \
+    "" "" "" "" "plain" "vnet" "tun-rs"
+printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(dashes 46)" "$(dashes 11)" "$(dashes 11)" \
+    "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)" "$(dashes 11)"
+v6ratio "download" dl dl6
+v6ratio "upload" ul ul6
+v6ratio "connections/s, sequential" cps1 cps16
+v6ratio "connections/s, $PAR parallel" cpsN cpsN6
+echo
 awk -v v="${R[relay-vnet.dl]:-}" -v t="${R[relay-tun-rs.dl]:-}" -v vu="${R[relay-vnet.ul]:-}" -v tu="${R[relay-tun-rs.ul]:-}" 'BEGIN {
     if (v != "" && t != "" && t + 0 > 0 && tu + 0 > 0)
         printf "offload layer: relay through ours (vnet) / through tun-rs: download %.2fx, upload %.2fx\n", v / t, vu / tu

@@ -1,9 +1,11 @@
 //! A peer for `scripts/bench-tun.sh`: smoltcp serving the routes the
 //! benchmark asks of our demo, over the same persistent TUN device.
 //!
-//!   smoltcp_serve --tun tun0 --addr 10.0.0.2
+//!   smoltcp_serve --tun tun0 --addr 10.0.0.2 --addr6 fd00::2
 //!
-//! One thread and one poll loop, as smoltcp is meant to be driven, with its
+//! It owns the IPv4 address (`--prefix`, default 24) and, unless `--addr6
+//! none`, the IPv6 one (`--prefix6`, default 64) too; every listening
+//! socket answers on both, as the demo does. One thread and one poll loop, as smoltcp is meant to be driven, with its
 //! own `TunTapInterface` (one `read` or `write` per packet, no offload). It
 //! serves the shapes the benchmark's clients send, one request per
 //! connection (every response says `Connection: close`):
@@ -34,7 +36,7 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{wait as phy_wait, Medium, TunTapInterface};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address};
 
 const HTTP_PORT: u16 = 80;
 const RPC_PORT: u16 = 7070;
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
     let mut tun = "tun0".to_string();
     let mut addr = Ipv4Address::new(10, 0, 0, 2);
     let mut prefix = 24u8;
+    let mut addr6 = Some(Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let mut prefix6 = 64u8;
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1);
@@ -76,15 +80,29 @@ fn main() -> ExitCode {
                 Ok(p) if p <= 32 => prefix = p,
                 _ => return usage(&format!("bad --prefix '{v}'")),
             },
+            ("--addr6", Some(v)) if v == "none" => addr6 = None,
+            ("--addr6", Some(v)) => match v.parse() {
+                Ok(a) => addr6 = Some(a),
+                Err(_) => return usage(&format!("bad --addr6 '{v}'")),
+            },
+            ("--prefix6", Some(v)) => match v.parse() {
+                Ok(p) if p <= 128 => prefix6 = p,
+                _ => return usage(&format!("bad --prefix6 '{v}'")),
+            },
             ("-h" | "--help", _) => {
-                println!("usage: smoltcp_serve [--tun NAME] [--addr IPV4] [--prefix LEN]");
+                println!(
+                    "usage: smoltcp_serve [--tun NAME] [--addr IPV4] [--prefix LEN] \
+                     [--addr6 IPV6|none] [--prefix6 LEN]"
+                );
                 return ExitCode::SUCCESS;
             }
             (other, _) => return usage(&format!("unknown or incomplete argument '{other}'")),
         }
         i += 2;
     }
-    match serve(&tun, addr, prefix) {
+    let v4 = IpCidr::new(IpAddress::Ipv4(addr), prefix);
+    let v6 = addr6.map(|a| IpCidr::new(IpAddress::Ipv6(a), prefix6));
+    match serve(&tun, v4, v6) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("smoltcp_serve: {tun}: {e}");
@@ -132,7 +150,7 @@ struct Counters {
     aborted_idle: u64,
 }
 
-fn serve(tun: &str, addr: Ipv4Address, prefix: u8) -> io::Result<()> {
+fn serve(tun: &str, v4: IpCidr, v6: Option<IpCidr>) -> io::Result<()> {
     let mut device = TunTapInterface::new(tun, Medium::Ip)?;
     let fd = device.as_raw_fd();
     let mut config = Config::new(HardwareAddress::Ip);
@@ -141,10 +159,12 @@ fn serve(tun: &str, addr: Ipv4Address, prefix: u8) -> io::Result<()> {
         .map_or(1, |d| d.as_nanos() as u64);
     let mut iface = Interface::new(config, &mut device, Instant::now());
     iface.update_ip_addrs(|addrs| {
-        // invariant: a fresh interface has room for one address.
-        addrs
-            .push(IpCidr::new(IpAddress::Ipv4(addr), prefix))
-            .expect("one address fits");
+        // invariant: a fresh interface has room for two addresses
+        // (smoltcp's IFACE_MAX_ADDR_COUNT is 2 unless a feature raises it).
+        addrs.push(v4).expect("the first address fits");
+        if let Some(v6) = v6 {
+            addrs.push(v6).expect("the second address fits");
+        }
     });
 
     let mut sockets = SocketSet::new(Vec::new());
@@ -177,8 +197,9 @@ fn serve(tun: &str, addr: Ipv4Address, prefix: u8) -> io::Result<()> {
         .collect();
     let mut counters = Counters::default();
     eprintln!(
-        "smoltcp_serve: {tun} as {addr}/{prefix}: HTTP on {HTTP_PORT} ({HTTP_POOL} sockets), \
-         JSON-RPC on {RPC_PORT} ({RPC_POOL} sockets)"
+        "smoltcp_serve: {tun} as {v4}{}: HTTP on {HTTP_PORT} ({HTTP_POOL} sockets), \
+         JSON-RPC on {RPC_PORT} ({RPC_POOL} sockets)",
+        v6.map_or(String::new(), |c| format!(" and {c}"))
     );
     let mut last_report = StdInstant::now();
     loop {
