@@ -32,10 +32,9 @@ pub struct Cli {
     pub addr: Ipv4Addr,
 
     /// The IPv6 address this host also owns (the kernel's side is
-    /// fd00::1, which `setup-tun.sh` adds), or `none`. It answers
-    /// `ping -6`; TCP and UDP over IPv6 are refused (RST, port
-    /// unreachable) until the stack's sockets speak IPv6. Off when --mtu
-    /// is below IPv6's 1280.
+    /// fd00::1, which `setup-tun.sh` adds), or `none`. Every service
+    /// answers there too (`ping -6`, `curl -g 'http://[fd00::2]/'`,
+    /// `nc -6 fd00::2 7`). Off when --mtu is below IPv6's 1280.
     #[arg(long, value_name = "IPV6", default_value = "fd00::2", global = true)]
     pub addr6: Addr6,
 
