@@ -308,7 +308,7 @@ mod tests {
 
     /// One repr of each kind, chosen by `kind`, over `data`.
     fn repr_of(kind: u8, a: u16, b: u16, data: &[u8]) -> IcmpRepr<'_> {
-        match kind % 5 {
+        match kind % 6 {
             0 => IcmpRepr::EchoRequest {
                 ident: a,
                 seq_no: b,
@@ -319,8 +319,17 @@ mod tests {
                 seq_no: b,
                 data,
             },
+            // Code 4 parses as `FragNeeded`, below.
+            2 if a as u8 == unreach_code::FRAGMENTATION_NEEDED => IcmpRepr::DestUnreachable {
+                code: unreach_code::PORT,
+                original: data.get(..MAX_QUOTE).unwrap_or(data),
+            },
             2 => IcmpRepr::DestUnreachable {
                 code: a as u8,
+                original: data.get(..MAX_QUOTE).unwrap_or(data),
+            },
+            5 => IcmpRepr::FragNeeded {
+                next_hop_mtu: a,
                 original: data.get(..MAX_QUOTE).unwrap_or(data),
             },
             3 => IcmpRepr::TimeExceeded {
