@@ -135,11 +135,14 @@ pub(crate) struct Inner {
     /// What Packet Too Big and Fragmentation Needed taught us, per
     /// destination (`too_big`); through [`Inner::path_mtu`].
     pub(crate) pmtu: Mutex<PathMtu>,
-    /// The identification of the next datagram we fragment (its low 16
-    /// bits for IPv4, all 32 for IPv6): one counter for all destinations from a random start
+    /// The count of datagrams we fragmented: the next one's IPv4
+    /// identification (its low 16 bits), and hashed for IPv6's (see
+    /// [`Inner::next_ip6_id`]). One counter for all destinations from a random start
     /// (RFC 6864 §4.2 asks only that it not repeat within a datagram's
     /// lifetime per source, destination and protocol).
     pub(crate) ip_id: AtomicU32,
+    /// Keys the IPv6 fragment identifications (RFC 7739).
+    ip6_id: SecretKey,
     pub(crate) shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// A driven stack's RX state, used by `poll`; `None` when threads
@@ -308,6 +311,8 @@ struct Keys {
     cookies: SynCookies,
     ports: PortAllocator,
     ip_id: u16,
+    /// The key that makes IPv6 fragment identifications unpredictable.
+    ip6_id: SecretKey,
 }
 
 impl Keys {
@@ -317,6 +322,7 @@ impl Keys {
             cookies: SynCookies::new(),
             ports: PortAllocator::new(),
             ip_id: SecretKey::random().hash(b"ip identification") as u16,
+            ip6_id: SecretKey::random(),
         }
     }
 
@@ -327,6 +333,7 @@ impl Keys {
             cookies: SynCookies::with_key(seeded_key(seed, b"syn cookies")),
             ports: PortAllocator::with_key(seeded_key(seed, b"ephemeral ports")),
             ip_id: SecretKey::from_bytes(seeded_key(seed, b"ip identification")).hash(&[]) as u16,
+            ip6_id: SecretKey::from_bytes(seeded_key(seed, b"ipv6 fragment identification")),
         }
     }
 }
@@ -391,6 +398,7 @@ impl Inner {
             reasm: reasm::Reasm::new(&config),
             pmtu: Mutex::new(PathMtu::new()),
             ip_id: AtomicU32::new(u32::from(keys.ip_id)),
+            ip6_id: keys.ip6_id,
             config,
             device,
             clock,
@@ -428,11 +436,20 @@ impl Inner {
         self.ip_id.fetch_add(1, Ordering::Relaxed) as u16
     }
 
-    /// The identification for the next IPv6 packet we fragment (RFC 8200
-    /// §4.5: 32 bits, different from any other recent fragmented packet
-    /// between the same addresses). The same counter as IPv4's.
-    pub(crate) fn next_ip6_id(&self) -> u32 {
-        self.ip_id.fetch_add(1, Ordering::Relaxed)
+    /// The identification for the next IPv6 packet we fragment to `dst`
+    /// (RFC 8200 §4.5: 32 bits, different from any other recent
+    /// fragmented packet between the same addresses). RFC 7739 §5 asks
+    /// that an off-path host not be able to predict it, since one that
+    /// can may forge fragments into our datagrams: the stack's counter
+    /// plus a keyed hash of the destination (RFC 7739 §5.3's scheme, with
+    /// one counter), so to one destination the values never repeat within
+    /// 2^32 packets, and what one destination sees says nothing about
+    /// another's.
+    pub(crate) fn next_ip6_id(&self, dst: Ipv6Addr) -> u32 {
+        let n = self.ip_id.fetch_add(1, Ordering::Relaxed);
+        // Truncation intended: the identification has 32 bits.
+        let offset = self.ip6_id.hash(&dst.octets()) as u32;
+        offset.wrapping_add(n)
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {

@@ -349,7 +349,7 @@ fn fragment6(inner: &Inner, ip: &Ipv6Repr, payload: &[u8], buf: &mut [u8], mtu: 
     // (RFC 8200 §5); a smaller configured one still leaves 8.
     let overhead = ipv6::HEADER_LEN + ipv6::FRAGMENT_HEADER_LEN;
     let unit = (mtu.saturating_sub(overhead) & !7).max(8);
-    let id = inner.next_ip6_id();
+    let id = inner.next_ip6_id(ip.dst);
     for (i, part) in payload.chunks(unit).enumerate() {
         let offset = i * unit;
         let info = FragmentInfo {
