@@ -14,14 +14,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::hand_tcp::{batch_for, echo_through_kernel, open, Family::V4};
+use common::hand_tcp::{batch_for, echo_segmented_in_software, echo_with_tso, open, Family::V4};
 use common::{can_run, NetNs, STACK};
 use etherparse::{Icmpv4Slice, Icmpv4Type, Ipv4HeaderSlice, PacketBuilder, TcpHeaderSlice};
 use stack::device::tun::{Offload, Offloads, TunDevice};
 use stack::device::{Device, RxChecksum, RxMeta};
-
-/// The MSS over a 1500-byte link: 1500 - 20 (IPv4) - 20 (TCP).
-const MSS: u16 = V4.mss();
 
 /// Answers every ICMP echo request to 10.0.0.2 until `stop`, writing
 /// the reply with `send` (an all-zero virtio-net header on an offload
@@ -206,25 +203,7 @@ fn tso_super_segments_reach_a_kernel_socket_intact() {
     if !can_run("tso_super_segments_reach_a_kernel_socket_intact") {
         return;
     }
-    let ns = NetNs::new("offtso");
-    let dev = open(&ns, Offload::On);
-    let max_payload = dev.max_segment() - 40;
-    let t = echo_through_kernel(V4, &ns, dev, max_payload);
-    // Each super-segment went to the kernel in one write, whole.
-    assert!(
-        t.tx_sizes.iter().any(|&n| n > 10 * usize::from(MSS)),
-        "no large super-segment was sent: {:?}",
-        t.tx_sizes
-    );
-    // And the echo came back as the kernel's own super-segments.
-    assert!(t.largest_rx > 1500, "no receive super-segment");
-    assert!(t.rx_gso.contains(&MSS), "gso sizes {:?}", t.rx_gso);
-    // The kernel's TCP leaves every checksum to the device.
-    assert!(
-        t.rx_checksums.iter().all(|&c| c == RxChecksum::Partial),
-        "{:?}",
-        t.rx_checksums
-    );
+    echo_with_tso(V4, &NetNs::new("offtso"));
 }
 
 #[test]
@@ -232,14 +211,5 @@ fn plain_device_segments_super_segments_in_software() {
     if !can_run("plain_device_segments_super_segments_in_software") {
         return;
     }
-    let ns = NetNs::new("offsoft");
-    let dev = open(&ns, Offload::Off);
-    assert_eq!(dev.max_segment(), 1500);
-    // Bigger than the device takes: send_tso splits them with gso.rs, and
-    // the kernel must accept every piece's checksums.
-    let t = echo_through_kernel(V4, &ns, dev, 8 * usize::from(MSS));
-    assert!(t.tx_sizes.iter().any(|&n| n > usize::from(MSS)));
-    assert!(t.largest_rx <= 1500);
-    assert!(t.rx_gso.is_empty());
-    assert!(t.rx_checksums.iter().all(|&c| c == RxChecksum::Unverified));
+    echo_segmented_in_software(V4, &NetNs::new("offsoft"));
 }

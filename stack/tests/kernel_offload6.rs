@@ -13,10 +13,12 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::hand_tcp::{batch_for, echo_through_kernel, open, Family::V6, CLIENT_PORT};
+use common::hand_tcp::{
+    batch_for, echo_segmented_in_software, echo_with_tso, open, Family::V6, CLIENT_PORT,
+};
 use common::{can_run, pattern, NetNs};
 use stack::device::tun::{Offload, Offloads, TunDevice};
-use stack::device::{Device, RxChecksum};
+use stack::device::Device;
 
 /// The MSS over a 1500-byte link: 1500 - 40 (IPv6) - 20 (TCP).
 const MSS: u16 = V6.mss();
@@ -61,27 +63,7 @@ fn tso6_super_segments_reach_a_kernel_socket_intact() {
     if !can_run("tso6_super_segments_reach_a_kernel_socket_intact") {
         return;
     }
-    let ns = netns6("off6tso");
-    let dev = open(&ns, Offload::On);
-    assert!(dev.offloads().tso6);
-    // The largest IPv6 packet the device takes, less both headers.
-    let max_payload = dev.max_segment() - 60;
-    let t = echo_through_kernel(V6, &ns, dev, max_payload);
-    // Each super-segment went to the kernel in one write, whole.
-    assert!(
-        t.tx_sizes.iter().any(|&n| n > 10 * usize::from(MSS)),
-        "no large super-segment was sent: {:?}",
-        t.tx_sizes
-    );
-    // And the echo came back as the kernel's own TCPV6 super-segments.
-    assert!(t.largest_rx > 1500, "no receive super-segment");
-    assert!(t.rx_gso.contains(&MSS), "gso sizes {:?}", t.rx_gso);
-    // The kernel's TCP leaves every checksum to the device.
-    assert!(
-        t.rx_checksums.iter().all(|&c| c == RxChecksum::Partial),
-        "{:?}",
-        t.rx_checksums
-    );
+    echo_with_tso(V6, &netns6("off6tso"));
 }
 
 #[test]
@@ -89,16 +71,7 @@ fn plain_device_segments_v6_super_segments_in_software() {
     if !can_run("plain_device_segments_v6_super_segments_in_software") {
         return;
     }
-    let ns = netns6("off6soft");
-    let dev = open(&ns, Offload::Off);
-    assert_eq!(dev.max_segment(), 1500);
-    // Bigger than the device takes: send_tso splits them with gso.rs, and
-    // the kernel must accept every piece's IPv6 checksums.
-    let t = echo_through_kernel(V6, &ns, dev, 8 * usize::from(MSS));
-    assert!(t.tx_sizes.iter().any(|&n| n > usize::from(MSS)));
-    assert!(t.largest_rx <= 1500);
-    assert!(t.rx_gso.is_empty());
-    assert!(t.rx_checksums.iter().all(|&c| c == RxChecksum::Unverified));
+    echo_segmented_in_software(V6, &netns6("off6soft"));
 }
 
 /// Sends a 3-MSS super-segment with ACK set to a closed port on the

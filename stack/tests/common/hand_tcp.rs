@@ -362,25 +362,20 @@ impl HandTcp {
 }
 
 /// What one [`echo_through_kernel`] saw.
-pub struct Transfer {
+struct Transfer {
     /// Payload bytes of each super-segment handed to `send_tso`.
-    pub tx_sizes: Vec<usize>,
-    pub largest_rx: usize,
-    pub rx_gso: Vec<u16>,
+    tx_sizes: Vec<usize>,
+    largest_rx: usize,
+    rx_gso: Vec<u16>,
     /// The checksum state of every TCP packet the kernel sent.
-    pub rx_checksums: Vec<RxChecksum>,
+    rx_checksums: Vec<RxChecksum>,
 }
 
 /// Connects by hand over `family` to a kernel listener through `dev`,
 /// sends it 64 KiB with `send_tso` in super-segments of up to
 /// `max_payload` bytes, and has the kernel echo them back. Asserts that
 /// both directions arrive intact.
-pub fn echo_through_kernel(
-    family: Family,
-    ns: &NetNs,
-    dev: TunDevice,
-    max_payload: usize,
-) -> Transfer {
+fn echo_through_kernel(family: Family, ns: &NetNs, dev: TunDevice, max_payload: usize) -> Transfer {
     let listener =
         ns.kernel(move || TcpListener::bind((family.host(), SERVER_PORT)).expect("bind"));
     const LEN: usize = 64 * 1024;
@@ -433,4 +428,53 @@ pub fn echo_through_kernel(
         rx_gso: hand.rx_gso,
         rx_checksums: hand.rx_checksums,
     }
+}
+
+/// Echoes 64 KiB over `family` through tun0 opened with offloads, in
+/// super-segments as large as the device takes. Asserts that each went to
+/// the kernel in one write, whole, and that the echo came back as the
+/// kernel's own super-segments, every checksum left to the device.
+pub fn echo_with_tso(family: Family, ns: &NetNs) {
+    let dev = open(ns, Offload::On);
+    let offloads = dev.offloads();
+    let tso = match family {
+        Family::V4 => offloads.tso4,
+        Family::V6 => offloads.tso6,
+    };
+    assert!(tso, "no TSO for {family:?}: {offloads}");
+    let mss = family.mss();
+    // The largest packet the device takes, less both headers.
+    let max_payload = dev.max_segment() - family.ip_header_len() - 20;
+    let t = echo_through_kernel(family, ns, dev, max_payload);
+    // Each super-segment went to the kernel in one write, whole.
+    assert!(
+        t.tx_sizes.iter().any(|&n| n > 10 * usize::from(mss)),
+        "no large super-segment was sent: {:?}",
+        t.tx_sizes
+    );
+    // And the echo came back as the kernel's own super-segments.
+    assert!(t.largest_rx > 1500, "no receive super-segment");
+    assert!(t.rx_gso.contains(&mss), "gso sizes {:?}", t.rx_gso);
+    // The kernel's TCP leaves every checksum to the device.
+    assert!(
+        t.rx_checksums.iter().all(|&c| c == RxChecksum::Partial),
+        "{:?}",
+        t.rx_checksums
+    );
+}
+
+/// Echoes 64 KiB over `family` through tun0 opened without offloads, in
+/// super-segments of 8 MSS: bigger than the device takes, so `send_tso`
+/// splits them with gso.rs, and the kernel must accept every piece's
+/// checksums. Asserts that nothing larger than the MTU came back, and
+/// every checksum was the kernel's own.
+pub fn echo_segmented_in_software(family: Family, ns: &NetNs) {
+    let dev = open(ns, Offload::Off);
+    assert_eq!(dev.max_segment(), 1500);
+    let mss = usize::from(family.mss());
+    let t = echo_through_kernel(family, ns, dev, 8 * mss);
+    assert!(t.tx_sizes.iter().any(|&n| n > mss));
+    assert!(t.largest_rx <= 1500);
+    assert!(t.rx_gso.is_empty());
+    assert!(t.rx_checksums.iter().all(|&c| c == RxChecksum::Unverified));
 }
