@@ -13,19 +13,15 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{
-    Ipv6Addr, Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as KernelTcp,
-    UdpSocket as KernelUdp,
-};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream as KernelTcp, UdpSocket as KernelUdp};
 use std::time::{Duration, Instant};
 
-use common::{can_run, counter, hash_to_eof, pattern, sha256_hex, test_config, NetNs};
-use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
+use common::bulk;
+use common::{can_run, counter, pattern, test_config, NetNs};
+use stack::{Config, Stack, TcpListener, UdpSocket};
 
 const HOST6: &str = "fd00::1";
 const STACK6: &str = "fd00::2";
-
-const TEN_MIB: usize = 10 * 1024 * 1024;
 
 /// The stack's `port` over IPv6.
 fn ours(port: u16) -> SocketAddr {
@@ -155,29 +151,7 @@ fn kernel_client_uploads_10mib_over_ipv6() {
         return;
     }
     let (ns, stack) = setup("up6");
-    let listener = TcpListener::bind(&stack, ours(5001)).unwrap();
-    assert_eq!(listener.local_addr().unwrap(), ours(5001));
-    let server = std::thread::spawn(move || {
-        let (mut stream, peer) = listener.accept().unwrap();
-        assert_eq!(stream.local_addr().unwrap(), ours(5001));
-        assert_eq!(peer.ip(), host(0).ip());
-        assert_eq!(stream.peer_addr().unwrap(), peer);
-        let (digest, n) = hash_to_eof(&stream);
-        writeln!(stream, "{digest} {n}").unwrap();
-    });
-    let data = pattern(TEN_MIB, 6);
-    let expected = format!("{} {}\n", sha256_hex(&data), TEN_MIB);
-    let reply = ns.kernel(move || {
-        let mut s = KernelTcp::connect(ours(5001)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(&data).unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply
-    });
-    assert_eq!(reply, expected, "{:?}", stack.stats().snapshot());
-    server.join().unwrap();
+    bulk::upload_from_kernel(&ns, &stack, ours(5001), host(0).ip());
     stack.shutdown();
 }
 
@@ -187,32 +161,7 @@ fn our_client_downloads_and_uploads_10mib_over_ipv6() {
         return;
     }
     let (ns, stack) = setup("down6");
-    let kernel = ns.kernel(|| KernelListener::bind(host(6001)).unwrap());
-    let kernel_side = std::thread::spawn(move || {
-        let (mut s, _) = kernel.accept().unwrap();
-        s.write_all(&pattern(TEN_MIB, 7)).unwrap();
-        drop(s);
-        let (mut s, peer) = kernel.accept().unwrap();
-        let (digest, n) = hash_to_eof(&s);
-        writeln!(s, "{digest} {n}").unwrap();
-        peer
-    });
-    let down = TcpStream::connect(&stack, host(6001)).unwrap();
-    let local = down.local_addr().unwrap();
-    assert!(local.is_ipv6() && local.port() >= 49152, "{local}");
-    let (digest, n) = hash_to_eof(&down);
-    assert_eq!((digest, n), (sha256_hex(&pattern(TEN_MIB, 7)), TEN_MIB));
-    drop(down);
-
-    let mut up = TcpStream::connect(&stack, host(6001)).unwrap();
-    let data = pattern(TEN_MIB, 8);
-    up.write_all(&data).unwrap();
-    up.shutdown(Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    up.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, format!("{} {}\n", sha256_hex(&data), TEN_MIB));
-    let peer = kernel_side.join().unwrap();
-    assert_eq!(peer, up.local_addr().unwrap());
+    bulk::download_then_upload(&ns, &stack, host(6001));
     stack.shutdown();
 }
 

@@ -8,6 +8,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bulk;
 pub mod hand_tcp;
 
 use std::io::{Read, Write};
