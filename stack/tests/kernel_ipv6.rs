@@ -17,8 +17,9 @@ use std::net::{Ipv6Addr, SocketAddr, TcpStream as KernelTcp, UdpSocket as Kernel
 use std::time::{Duration, Instant};
 
 use common::bulk;
+use common::udp_echo::{check_kernel_echo, echo_server};
 use common::{can_run, counter, pattern, test_config, NetNs};
-use stack::{Config, Stack, TcpListener, UdpSocket};
+use stack::{Config, Stack, TcpListener};
 
 const HOST6: &str = "fd00::1";
 const STACK6: &str = "fd00::2";
@@ -165,44 +166,16 @@ fn our_client_downloads_and_uploads_10mib_over_ipv6() {
     stack.shutdown();
 }
 
-/// Echoes `count` datagrams on `[fd00::2]:7`.
-fn udp_echo6(stack: &Stack, count: usize) -> std::thread::JoinHandle<()> {
-    let echo = UdpSocket::bind(stack, ours(7)).unwrap();
-    echo.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        for _ in 0..count {
-            let (n, from) = echo.recv_from(&mut buf).unwrap();
-            assert!(from.is_ipv6(), "{from}");
-            echo.send_to(&buf[..n], from).unwrap();
-        }
-    })
-}
-
 #[test]
 fn udp_echoes_over_ipv6_also_4000_bytes_through_fragments() {
     if !can_run("udp_echoes_over_ipv6_also_4000_bytes_through_fragments") {
         return;
     }
     let (ns, stack) = setup("udp6");
-    let server = udp_echo6(&stack, 2);
-    let (small, big) = ns.kernel(|| {
-        let sock = KernelUdp::bind(host(0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let echo = |payload: &[u8]| {
-            sock.send_to(payload, ours(7)).unwrap();
-            let mut buf = vec![0u8; 65_536];
-            let (n, from) = sock.recv_from(&mut buf).unwrap();
-            assert_eq!(from, ours(7));
-            buf.truncate(n);
-            buf
-        };
-        (echo(b"hello over IPv6"), echo(&pattern(4000, 9)))
-    });
+    let server = echo_server(&stack, ours(7), 2);
+    check_kernel_echo(&ns, &stack, host(0), ours(7), b"hello over IPv6");
+    check_kernel_echo(&ns, &stack, host(0), ours(7), &pattern(4000, 9));
     server.join().unwrap();
-    assert_eq!(small, b"hello over IPv6");
-    assert_eq!(big, pattern(4000, 9), "{:?}", stack.stats().snapshot());
     // 4008 bytes of UDP over a 1500-byte MTU: three fragments each way.
     assert_eq!(counter(&stack, "ip_reassembled"), 1);
     assert!(counter(&stack, "ip_frag_tx") >= 3);

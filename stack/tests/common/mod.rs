@@ -10,6 +10,7 @@
 
 pub mod bulk;
 pub mod hand_tcp;
+pub mod udp_echo;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
