@@ -18,20 +18,17 @@ use std::time::{Duration, Instant};
 
 use common::bulk;
 use common::udp_echo::{check_kernel_echo, echo_server};
-use common::{can_run, counter, pattern, test_config, NetNs};
+use common::{can_run, counter, pattern, test_config, NetNs, HOST6, STACK6};
 use stack::{Config, Stack, TcpListener};
-
-const HOST6: &str = "fd00::1";
-const STACK6: &str = "fd00::2";
 
 /// The stack's `port` over IPv6.
 fn ours(port: u16) -> SocketAddr {
-    SocketAddr::new(STACK6.parse().expect("an IPv6 address"), port)
+    SocketAddr::from((STACK6, port))
 }
 
 /// The kernel's `port` over IPv6.
 fn host(port: u16) -> SocketAddr {
-    SocketAddr::new(HOST6.parse().expect("an IPv6 address"), port)
+    SocketAddr::from((HOST6, port))
 }
 
 /// A namespace whose tun0 also has fd00::1/64 (without duplicate address
@@ -53,7 +50,7 @@ fn setup_with(tag: &str, tune: impl FnOnce(&mut Config)) -> (NetNs, Stack) {
         "nodad",
     ]);
     let mut config = Config {
-        addr6: Some(STACK6.parse().expect("an IPv6 address")),
+        addr6: Some(STACK6),
         ..test_config()
     };
     tune(&mut config);
@@ -67,7 +64,8 @@ fn ping6_gets_three_replies() {
         return;
     }
     let (ns, stack) = setup("ping6");
-    let out = ns.exec(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", STACK6]);
+    let to = STACK6.to_string();
+    let out = ns.exec(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &to]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("3 packets transmitted, 3 received"),
@@ -88,8 +86,9 @@ fn ping6_of_4000_bytes_is_answered_through_fragments() {
     // 4008 bytes of ICMPv6 over a 1500-byte MTU: the kernel fragments
     // each request, we reassemble it, and the reply goes back in
     // fragments the kernel reassembles.
+    let to = STACK6.to_string();
     let out = ns.exec(&[
-        "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", STACK6,
+        "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", &to,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
