@@ -10,12 +10,10 @@
 
 mod common;
 
-use std::net::UdpSocket as KernelUdp;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{can_run, counter, pattern, test_config, NetNs};
-use stack::{Stack, UdpSocket};
+use common::udp_echo::{check_kernel_echo, echo_server};
+use common::{can_run, counter, host_addr, pattern, stack_addr, test_config, NetNs};
 
 /// Writes `N` first fragments (More Fragments set, offset 0) of UDP
 /// datagrams that never complete into tun0, identifications 0 to N-1,
@@ -43,37 +41,6 @@ for i in range(n):
 print(n)
 "#;
 
-/// A UDP echo server on port 7 of `stack` that answers `count` datagrams.
-fn echo_server(stack: &Stack, count: usize) -> JoinHandle<()> {
-    let echo = UdpSocket::bind(stack, (stack.addr(), 7)).unwrap();
-    echo.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        for _ in 0..count {
-            let (n, from) = echo.recv_from(&mut buf).unwrap();
-            echo.send_to(&buf[..n], from).unwrap();
-        }
-    })
-}
-
-/// Sends `payload` from a kernel UDP socket in `ns` to our echo port and
-/// returns what comes back (or why nothing did).
-fn kernel_echo(ns: &NetNs, payload: Vec<u8>) -> Result<Vec<u8>, String> {
-    ns.kernel(move || {
-        let sock = KernelUdp::bind("10.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        sock.send_to(&payload, "10.0.0.2:7")
-            .map_err(|e| format!("send: {e}"))?;
-        let mut buf = vec![0u8; 65_536];
-        let (n, from) = sock
-            .recv_from(&mut buf)
-            .map_err(|e| format!("no echo: {e}"))?;
-        assert_eq!(from.to_string(), "10.0.0.2:7");
-        Ok(buf[..n].to_vec())
-    })
-}
-
 #[test]
 fn udp_4000_bytes_echoed_through_fragments_both_ways() {
     if !can_run("udp_4000_bytes_echoed_through_fragments_both_ways") {
@@ -81,12 +48,8 @@ fn udp_4000_bytes_echoed_through_fragments_both_ways() {
     }
     let ns = NetNs::new("frag");
     let stack = ns.start_stack(test_config());
-    let server = echo_server(&stack, 1);
-    let sent = pattern(4000, 17);
-    let reply = kernel_echo(&ns, sent.clone())
-        .unwrap_or_else(|e| panic!("{e}; stack counters: {:?}", stack.stats().snapshot()));
-    assert_eq!(reply.len(), 4000);
-    assert!(reply == sent, "the echo differs from what was sent");
+    let server = echo_server(&stack, stack_addr(7), 1);
+    check_kernel_echo(&ns, &stack, host_addr(0), stack_addr(7), &pattern(4000, 17));
     server.join().unwrap();
     // The kernel sent 4008 bytes of UDP in three fragments; so did we.
     assert_eq!(counter(&stack, "ip_frag_received"), 3);
@@ -124,7 +87,7 @@ fn a_flood_of_incomplete_fragments_does_not_keep_a_real_datagram_out() {
     }
     let ns = NetNs::new("fflood");
     let stack = ns.start_stack(test_config());
-    let server = echo_server(&stack, 1);
+    let server = echo_server(&stack, stack_addr(7), 1);
     let flooded: u64 = ns.python(FLOOD_PY, &["1000"]).trim().parse().unwrap();
     assert_eq!(flooded, 1000);
     // Wait until the stack has read the flood. tun0's queue may have
@@ -139,10 +102,7 @@ fn a_flood_of_incomplete_fragments_does_not_keep_a_real_datagram_out() {
     let limit = stack.config().reassembly_max_datagrams as u64;
     assert_eq!(counter(&stack, "ip_reasm_evicted"), received - limit);
 
-    let sent = pattern(4000, 5);
-    let reply = kernel_echo(&ns, sent.clone())
-        .unwrap_or_else(|e| panic!("{e}; stack counters: {:?}", stack.stats().snapshot()));
-    assert!(reply == sent, "the echo differs from what was sent");
+    check_kernel_echo(&ns, &stack, host_addr(0), stack_addr(7), &pattern(4000, 5));
     server.join().unwrap();
     assert_eq!(counter(&stack, "ip_reassembled"), 1);
     stack.shutdown();

@@ -13,28 +13,22 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{
-    Ipv6Addr, Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as KernelTcp,
-    UdpSocket as KernelUdp,
-};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream as KernelTcp, UdpSocket as KernelUdp};
 use std::time::{Duration, Instant};
 
-use common::{can_run, counter, hash_to_eof, pattern, sha256_hex, test_config, NetNs};
-use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
-
-const HOST6: &str = "fd00::1";
-const STACK6: &str = "fd00::2";
-
-const TEN_MIB: usize = 10 * 1024 * 1024;
+use common::bulk;
+use common::udp_echo::{check_kernel_echo, echo_server};
+use common::{can_run, counter, pattern, test_config, NetNs, HOST6, STACK6};
+use stack::{Config, Stack, TcpListener};
 
 /// The stack's `port` over IPv6.
 fn ours(port: u16) -> SocketAddr {
-    SocketAddr::new(STACK6.parse().expect("an IPv6 address"), port)
+    SocketAddr::from((STACK6, port))
 }
 
 /// The kernel's `port` over IPv6.
 fn host(port: u16) -> SocketAddr {
-    SocketAddr::new(HOST6.parse().expect("an IPv6 address"), port)
+    SocketAddr::from((HOST6, port))
 }
 
 /// A namespace whose tun0 also has fd00::1/64 (without duplicate address
@@ -56,7 +50,7 @@ fn setup_with(tag: &str, tune: impl FnOnce(&mut Config)) -> (NetNs, Stack) {
         "nodad",
     ]);
     let mut config = Config {
-        addr6: Some(STACK6.parse().expect("an IPv6 address")),
+        addr6: Some(STACK6),
         ..test_config()
     };
     tune(&mut config);
@@ -70,7 +64,8 @@ fn ping6_gets_three_replies() {
         return;
     }
     let (ns, stack) = setup("ping6");
-    let out = ns.exec(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", STACK6]);
+    let to = STACK6.to_string();
+    let out = ns.exec(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", &to]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("3 packets transmitted, 3 received"),
@@ -91,8 +86,9 @@ fn ping6_of_4000_bytes_is_answered_through_fragments() {
     // 4008 bytes of ICMPv6 over a 1500-byte MTU: the kernel fragments
     // each request, we reassemble it, and the reply goes back in
     // fragments the kernel reassembles.
+    let to = STACK6.to_string();
     let out = ns.exec(&[
-        "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", STACK6,
+        "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", &to,
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -155,29 +151,7 @@ fn kernel_client_uploads_10mib_over_ipv6() {
         return;
     }
     let (ns, stack) = setup("up6");
-    let listener = TcpListener::bind(&stack, ours(5001)).unwrap();
-    assert_eq!(listener.local_addr().unwrap(), ours(5001));
-    let server = std::thread::spawn(move || {
-        let (mut stream, peer) = listener.accept().unwrap();
-        assert_eq!(stream.local_addr().unwrap(), ours(5001));
-        assert_eq!(peer.ip(), host(0).ip());
-        assert_eq!(stream.peer_addr().unwrap(), peer);
-        let (digest, n) = hash_to_eof(&stream);
-        writeln!(stream, "{digest} {n}").unwrap();
-    });
-    let data = pattern(TEN_MIB, 6);
-    let expected = format!("{} {}\n", sha256_hex(&data), TEN_MIB);
-    let reply = ns.kernel(move || {
-        let mut s = KernelTcp::connect(ours(5001)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(&data).unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply
-    });
-    assert_eq!(reply, expected, "{:?}", stack.stats().snapshot());
-    server.join().unwrap();
+    bulk::upload_from_kernel(&ns, &stack, ours(5001), host(0).ip());
     stack.shutdown();
 }
 
@@ -187,48 +161,8 @@ fn our_client_downloads_and_uploads_10mib_over_ipv6() {
         return;
     }
     let (ns, stack) = setup("down6");
-    let kernel = ns.kernel(|| KernelListener::bind(host(6001)).unwrap());
-    let kernel_side = std::thread::spawn(move || {
-        let (mut s, _) = kernel.accept().unwrap();
-        s.write_all(&pattern(TEN_MIB, 7)).unwrap();
-        drop(s);
-        let (mut s, peer) = kernel.accept().unwrap();
-        let (digest, n) = hash_to_eof(&s);
-        writeln!(s, "{digest} {n}").unwrap();
-        peer
-    });
-    let down = TcpStream::connect(&stack, host(6001)).unwrap();
-    let local = down.local_addr().unwrap();
-    assert!(local.is_ipv6() && local.port() >= 49152, "{local}");
-    let (digest, n) = hash_to_eof(&down);
-    assert_eq!((digest, n), (sha256_hex(&pattern(TEN_MIB, 7)), TEN_MIB));
-    drop(down);
-
-    let mut up = TcpStream::connect(&stack, host(6001)).unwrap();
-    let data = pattern(TEN_MIB, 8);
-    up.write_all(&data).unwrap();
-    up.shutdown(Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    up.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, format!("{} {}\n", sha256_hex(&data), TEN_MIB));
-    let peer = kernel_side.join().unwrap();
-    assert_eq!(peer, up.local_addr().unwrap());
+    bulk::download_then_upload(&ns, &stack, host(6001));
     stack.shutdown();
-}
-
-/// Echoes `count` datagrams on `[fd00::2]:7`.
-fn udp_echo6(stack: &Stack, count: usize) -> std::thread::JoinHandle<()> {
-    let echo = UdpSocket::bind(stack, ours(7)).unwrap();
-    echo.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        for _ in 0..count {
-            let (n, from) = echo.recv_from(&mut buf).unwrap();
-            assert!(from.is_ipv6(), "{from}");
-            echo.send_to(&buf[..n], from).unwrap();
-        }
-    })
 }
 
 #[test]
@@ -237,23 +171,10 @@ fn udp_echoes_over_ipv6_also_4000_bytes_through_fragments() {
         return;
     }
     let (ns, stack) = setup("udp6");
-    let server = udp_echo6(&stack, 2);
-    let (small, big) = ns.kernel(|| {
-        let sock = KernelUdp::bind(host(0)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let echo = |payload: &[u8]| {
-            sock.send_to(payload, ours(7)).unwrap();
-            let mut buf = vec![0u8; 65_536];
-            let (n, from) = sock.recv_from(&mut buf).unwrap();
-            assert_eq!(from, ours(7));
-            buf.truncate(n);
-            buf
-        };
-        (echo(b"hello over IPv6"), echo(&pattern(4000, 9)))
-    });
+    let server = echo_server(&stack, ours(7), 2);
+    check_kernel_echo(&ns, &stack, host(0), ours(7), b"hello over IPv6");
+    check_kernel_echo(&ns, &stack, host(0), ours(7), &pattern(4000, 9));
     server.join().unwrap();
-    assert_eq!(small, b"hello over IPv6");
-    assert_eq!(big, pattern(4000, 9), "{:?}", stack.stats().snapshot());
     // 4008 bytes of UDP over a 1500-byte MTU: three fragments each way.
     assert_eq!(counter(&stack, "ip_reassembled"), 1);
     assert!(counter(&stack, "ip_frag_tx") >= 3);

@@ -6,15 +6,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener as KernelListener, TcpStream as KernelStream};
+use std::net::{Shutdown, TcpStream as KernelStream};
 use std::time::{Duration, Instant};
 
-use common::{
-    can_run, hash_to_eof, host_addr, pattern, sha256_hex, stack_addr, test_config, NetNs,
-};
+use common::bulk;
+use common::{can_run, host_addr, stack_addr, test_config, NetNs, HOST};
 use stack::{TcpListener, TcpStream};
-
-const TEN_MIB: usize = 10 * 1024 * 1024;
 
 #[test]
 fn kernel_client_uploads_10mib_then_half_closes() {
@@ -23,30 +20,7 @@ fn kernel_client_uploads_10mib_then_half_closes() {
     }
     let ns = NetNs::new("up");
     let stack = ns.start_stack(test_config());
-    let listener = TcpListener::bind(&stack, (stack.addr(), 5001)).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut stream, peer) = listener.accept().unwrap();
-        assert_eq!(stream.local_addr().unwrap(), stack_addr(5001));
-        assert_eq!(peer.ip(), common::HOST);
-        // Read until the client's FIN, then answer on the still-open
-        // direction: that is the half-close.
-        let (digest, n) = hash_to_eof(&stream);
-        writeln!(stream, "{digest} {n}").unwrap();
-    });
-
-    let data = pattern(TEN_MIB, 0);
-    let expected = format!("{} {}\n", sha256_hex(&data), TEN_MIB);
-    let reply = ns.kernel(move || {
-        let mut s = KernelStream::connect("10.0.0.2:5001").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(&data).unwrap();
-        s.shutdown(Shutdown::Write).unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply
-    });
-    assert_eq!(reply, expected);
-    server.join().unwrap();
+    bulk::upload_from_kernel(&ns, &stack, stack_addr(5001), HOST.into());
     stack.shutdown();
 }
 
@@ -57,40 +31,7 @@ fn our_client_downloads_and_uploads_10mib() {
     }
     let ns = NetNs::new("down");
     let stack = ns.start_stack(test_config());
-    let kernel = ns.kernel(|| KernelListener::bind("10.0.0.1:6001").unwrap());
-    let kernel_side = std::thread::spawn(move || {
-        // First connection: the kernel sends 10 MiB and closes.
-        let (mut s, _) = kernel.accept().unwrap();
-        s.write_all(&pattern(TEN_MIB, 0)).unwrap();
-        drop(s);
-        // Second: the kernel reads 10 MiB to EOF and replies its hash.
-        let (mut s, peer) = kernel.accept().unwrap();
-        let (digest, n) = hash_to_eof(&s);
-        writeln!(s, "{digest} {n}").unwrap();
-        peer
-    });
-
-    let down = TcpStream::connect(&stack, host_addr(6001)).unwrap();
-    assert!(
-        down.local_addr().unwrap().port() >= 49152,
-        "not an ephemeral port"
-    );
-    let (digest, n) = hash_to_eof(&down);
-    assert_eq!(n, TEN_MIB);
-    assert_eq!(digest, sha256_hex(&pattern(TEN_MIB, 0)));
-
-    let mut up = TcpStream::connect(&stack, host_addr(6001)).unwrap();
-    assert_ne!(up.local_addr().unwrap(), down.local_addr().unwrap());
-    up.write_all(&pattern(TEN_MIB, 0)).unwrap();
-    up.shutdown(Shutdown::Write).unwrap();
-    let mut reply = String::new();
-    up.read_to_string(&mut reply).unwrap();
-    assert_eq!(
-        reply,
-        format!("{} {}\n", sha256_hex(&pattern(TEN_MIB, 0)), TEN_MIB)
-    );
-    let peer = kernel_side.join().unwrap();
-    assert_eq!(peer.to_string(), up.local_addr().unwrap().to_string());
+    bulk::download_then_upload(&ns, &stack, host_addr(6001));
     stack.shutdown();
 }
 

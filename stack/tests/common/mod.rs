@@ -8,8 +8,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bulk;
+pub mod hand_tcp;
+pub mod udp_echo;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,6 +28,9 @@ const PACKETS_PY: &str = include_str!("packets.py");
 
 pub const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const STACK: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// The IPv6 pair, for the tests that also put fd00::1/64 on tun0.
+pub const HOST6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+pub const STACK6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 
 /// Whether this process may create namespaces and TUN devices. Prints
 /// the reason when it may not; panics under CI.
