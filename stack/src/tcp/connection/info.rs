@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use super::{distance, Connection};
+use super::Connection;
 use crate::tcp::congestion::MAX_WINDOW;
 use crate::tcp::error::RecvError;
 use crate::tcp::rtt::CLOCK_GRANULARITY;
 use crate::tcp::state::State;
 use crate::time::Instant;
+use crate::wire::SeqNumber;
 
 /// One connection's transport state at one moment, as Linux's
 /// `struct tcp_info` reports it. Sizes are in bytes (Linux counts `cwnd`,
@@ -166,29 +167,38 @@ impl Connection {
         Ok(0)
     }
 
-    /// Payload bytes acknowledged. SND.UNA's distance from our first data
-    /// byte (less our FIN, once acknowledged) is exact but wraps every 4
-    /// GiB; the counters place it in the right lap: bytes sent for the
-    /// first time (sent less resent) less those still unacknowledged. They
-    /// drift from the truth only by a zero-window probe byte now and then,
-    /// far less than the 2 GiB that would pick the wrong lap.
+    /// Payload bytes acknowledged: see [`acked_payload`].
     fn bytes_acked(&self) -> u64 {
         if !self.snd.syn_acked() {
             return 0;
         }
-        let first = self.snd.iss() + 1;
-        let mut lap = distance(first, self.snd.una()) as u32;
-        if self.snd.fin_acked() {
-            lap = lap.wrapping_sub(1);
-        }
         let unacked = self.snd.outstanding().min(self.snd.buf().len()) as u64;
-        let approx = self
+        let first_sends = self
             .stats
             .bytes_sent
-            .saturating_sub(self.stats.bytes_retransmitted)
-            .saturating_sub(unacked);
-        nearest_in_lap(lap, approx)
+            .saturating_sub(self.stats.bytes_retransmitted);
+        acked_payload(
+            self.snd.iss(),
+            self.snd.una(),
+            self.snd.fin_acked(),
+            first_sends.saturating_sub(unacked),
+        )
     }
+}
+
+/// Payload bytes acknowledged once SND.UNA has reached `una` (our SYN
+/// acknowledged, and our FIN if `fin_acked`). SND.UNA's distance from the
+/// first data byte is exact but wraps every 4 GiB; `approx`, the payload
+/// sent for the first time less what is unacknowledged, picks the lap. It
+/// drifts from the truth only by a zero-window probe byte now and then,
+/// far less than the 2 GiB that would pick the wrong lap.
+fn acked_payload(iss: SeqNumber, una: SeqNumber, fin_acked: bool, approx: u64) -> u64 {
+    let first = iss + 1;
+    let mut lap = una.0.wrapping_sub(first.0);
+    if fin_acked {
+        lap = lap.wrapping_sub(1);
+    }
+    nearest_in_lap(lap, approx)
 }
 
 /// `bytes` per `rtt` as bytes per second; an `rtt` under the clock
@@ -221,7 +231,6 @@ mod tests {
     use crate::tcp::tests::*;
     use crate::tcp::TcpConfig;
     use crate::wire::tcp::{TcpOptions, TcpRepr, Timestamps};
-    use crate::wire::SeqNumber;
 
     fn millis(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -446,6 +455,22 @@ mod tests {
         assert_eq!(rate(1000, Duration::ZERO), 1_000_000);
         assert_eq!(rate(0, millis(10)), 0);
         assert_eq!(rate(usize::MAX, Duration::from_micros(1)), u64::MAX);
+    }
+
+    #[test]
+    fn acked_payload_is_exact_past_2_and_4_gib() {
+        const GIB: u64 = 1 << 30;
+        let iss = SeqNumber(u32::MAX - 100);
+        let at = |acked: u64| iss + 1 + (acked % (1 << 32)) as usize;
+        assert_eq!(acked_payload(iss, iss + 1, false, 0), 0);
+        for acked in [1000, 3 * GIB, 5 * GIB + 7, 9 * GIB] {
+            // The estimate may be off a little either way.
+            for approx in [acked - 10, acked, acked + 10] {
+                assert_eq!(acked_payload(iss, at(acked), false, approx), acked);
+            }
+            // Our FIN takes one sequence number after the data.
+            assert_eq!(acked_payload(iss, at(acked) + 1, true, acked), acked);
+        }
     }
 
     #[test]
