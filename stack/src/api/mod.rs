@@ -1,6 +1,7 @@
 //! The socket API, shaped like `std::net`: [`TcpListener`], [`TcpStream`]
-//! (`Read` + `Write`, shutdown, timeouts), [`UdpSocket`], and a snapshot
-//! of the socket table. Errors are `io::Error`s with the kinds std uses
+//! (`Read` + `Write`, `peek`, shutdown, timeouts, `take_error`, and
+//! [`TcpInfo`] like Linux's `TCP_INFO`), [`UdpSocket`] (`connect`ed or
+//! not), and a snapshot of the socket table. Errors are `io::Error`s with the kinds std uses
 //! (`ConnectionRefused`, `ConnectionReset`, `TimedOut`, `AddrInUse`, ...).
 //!
 //! The API speaks to the runtime only in sockets, through `runtime::ops`
@@ -14,6 +15,7 @@ mod udp;
 use std::io;
 use std::time::Instant as StdInstant;
 
+pub use crate::tcp::connection::info::TcpInfo;
 pub use snapshot::SocketInfo;
 pub use tcp::{TcpListener, TcpStream, DEFAULT_CONNECT_TIMEOUT};
 pub use udp::UdpSocket;

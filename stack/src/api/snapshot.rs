@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use crate::runtime::socket::Entry;
 use crate::runtime::Stack;
 use crate::table::Protocol;
+use crate::tcp::connection::info::TcpInfo;
 
 /// One socket as seen at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +23,16 @@ pub struct SocketInfo {
     /// Bytes not yet acknowledged by the peer (TCP connection); listeners
     /// report their half-open connections here, UDP 0.
     pub send_queue: usize,
+    /// A TCP connection's transport state (RTT, congestion window, ...);
+    /// `None` for listeners and UDP sockets.
+    pub tcp: Option<TcpInfo>,
 }
 
 impl Stack {
     /// Every socket in the table, sorted by protocol, local then remote
     /// address.
     pub fn sockets(&self) -> Vec<SocketInfo> {
+        let now = self.inner.now();
         let mut out: Vec<SocketInfo> = self
             .inner
             .entries()
@@ -42,6 +47,7 @@ impl Stack {
                         state: st.conn.state().to_string(),
                         recv_queue: st.conn.recv_queue(),
                         send_queue: st.conn.send_queue(),
+                        tcp: Some(st.conn.info(now)),
                     }
                 }
                 Entry::Listener(l) => {
@@ -53,6 +59,7 @@ impl Stack {
                         state: "LISTEN".to_string(),
                         recv_queue: ls.tcp.queued(),
                         send_queue: ls.tcp.half_open(),
+                        tcp: None,
                     }
                 }
                 Entry::Udp(u) => SocketInfo {
@@ -62,6 +69,7 @@ impl Stack {
                     state: "BOUND".to_string(),
                     recv_queue: u.queue.lock().datagrams.len(),
                     send_queue: 0,
+                    tcp: None,
                 },
             })
             .collect();

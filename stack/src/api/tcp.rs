@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::stats::bump;
+use crate::tcp::connection::info::TcpInfo;
 use crate::tcp::error::{ConnError, RecvError, SendError};
 use crate::tcp::state::State;
 
@@ -144,6 +145,8 @@ struct Handle {
     write_timeout: Mutex<Option<Duration>>,
     /// Shared by every handle of the connection, like a file status flag.
     nonblocking: AtomicBool,
+    /// `take_error` has reported the connection's error.
+    error_taken: AtomicBool,
 }
 
 impl Drop for Handle {
@@ -165,6 +168,7 @@ impl TcpStream {
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
                 nonblocking: AtomicBool::new(false),
+                error_taken: AtomicBool::new(false),
             }),
         }
     }
@@ -273,6 +277,52 @@ impl TcpStream {
     /// The connection's RFC 9293 state.
     pub fn state(&self) -> State {
         self.handle.sock.state.lock().conn.state()
+    }
+
+    /// The connection's transport state, as Linux's `TCP_INFO` reports it:
+    /// RTT, RTO, congestion window, bytes in flight, retransmissions, an
+    /// estimate of the delivery rate ([`TcpInfo`] says how each is
+    /// counted).
+    pub fn info(&self) -> TcpInfo {
+        let h = &self.handle;
+        let now = h.stack.inner.now();
+        h.sock.state.lock().conn.info(now)
+    }
+
+    /// The connection's error, the first time it is asked for: `Some`
+    /// once the connection was refused, reset, timed out or aborted, then
+    /// `None`, as reading `SO_ERROR` clears it. For a stream from
+    /// [`connect_nonblocking`](Self::connect_nonblocking), what a
+    /// non-blocking `connect(2)` leaves in `SO_ERROR`. Unlike Linux, the
+    /// error is not consumed by reads and writes: they keep failing with
+    /// it, and `take_error` still reports it once.
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches `std`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let h = &self.handle;
+        let Some(e) = h.sock.state.lock().conn.error() else {
+            return Ok(None);
+        };
+        if h.error_taken.swap(true, Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Ok(Some(conn_error(e)))
+    }
+
+    /// Reads like `read` but leaves the bytes in the receive buffer, so
+    /// the next `peek` or `read` sees them again (`recv` with
+    /// `MSG_PEEK`). It blocks as `read` does, under the read timeout and
+    /// the non-blocking flag; `Ok(0)` is end-of-file.
+    ///
+    /// # Errors
+    ///
+    /// As `read`: the connection's error (`ConnectionReset`, ...),
+    /// `WouldBlock` after the read timeout or in non-blocking mode,
+    /// `NotConnected` once the stack is shut down.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_inner(buf, true)
     }
 
     /// A second handle to the same connection.
@@ -396,10 +446,13 @@ impl TcpStream {
         Ok(())
     }
 
-    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// `read` (`peek` false) or `peek`: waits for data, end-of-file or an
+    /// error.
+    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
+        let what = if peek { "peek" } else { "read" };
         let h = &self.handle;
         let until = deadline(*h.read_timeout.lock());
         let mut st = h.sock.state.lock();
@@ -407,8 +460,14 @@ impl TcpStream {
             if st.read_shut {
                 return Ok(0);
             }
-            match st.conn.recv(buf) {
+            let got = if peek {
+                st.conn.peek(buf)
+            } else {
+                st.conn.recv(buf)
+            };
+            match got {
                 Ok(0) => {}
+                Ok(n) if peek => return Ok(n),
                 Ok(n) => {
                     // Reading freed buffer space: the connection may owe
                     // the peer a window update.
@@ -422,12 +481,12 @@ impl TcpStream {
                 return Err(shut_down());
             }
             if h.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("read"));
+                return Err(would_block(what));
             }
             match until {
                 Some(t) => {
                     if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_recv() {
-                        return Err(timed_out("read"));
+                        return Err(timed_out(what));
                     }
                 }
                 None => h.sock.cond.wait(&mut st),
@@ -487,13 +546,13 @@ fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.recv_inner(buf, false)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
+        self.recv_inner(buf, false)
     }
 }
 

@@ -13,16 +13,28 @@ use crate::runtime::Stack;
 
 use super::{deadline, open_error, shut_down, timed_out, would_block};
 
+fn not_connected() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the UDP socket is not connected",
+    )
+}
+
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
 /// Received datagrams wait in a bounded queue (`Config::udp_queue_depth`);
 /// when it is full, new ones are dropped and counted (`drop_queue_full`),
 /// as a kernel socket's receive buffer would.
+///
+/// After [`connect`](Self::connect), [`send`](Self::send) goes to the
+/// peer and only the peer's datagrams are received, as on Linux.
 pub struct UdpSocket {
     stack: Stack,
     sock: Arc<socket::UdpSocket>,
     read_timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
+    /// The peer set by `connect`.
+    peer: Mutex<Option<SocketAddr>>,
 }
 
 impl UdpSocket {
@@ -43,6 +55,7 @@ impl UdpSocket {
             sock,
             read_timeout: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
+            peer: Mutex::new(None),
         })
     }
 
@@ -55,6 +68,71 @@ impl UdpSocket {
         Ok(self.sock.key.socket_addr())
     }
 
+    /// Sets the peer, as `std`'s `connect` does: [`send`](Self::send) goes
+    /// to `peer`, and from now on datagrams from any other address or
+    /// port are dropped unread ([`recv`](Self::recv), `recv_from` and
+    /// `recv_from_to` alike), as Linux filters a connected socket's
+    /// input. Nothing is sent. Connecting again replaces the peer;
+    /// [`send_to`](Self::send_to) still reaches anyone.
+    ///
+    /// Datagrams are filtered as they are read, not as they arrive: ones
+    /// from elsewhere take room in the queue until a read drops them,
+    /// and ones queued before the `connect` are filtered too.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `peer` is of the other family than the socket,
+    /// or its port is 0.
+    pub fn connect(&self, peer: impl Into<SocketAddr>) -> io::Result<()> {
+        let peer = peer.into();
+        let local = self.sock.key.socket_addr();
+        if peer.is_ipv4() != local.is_ipv4() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect a socket bound to {local} to {peer}"),
+            ));
+        }
+        if peer.port() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect to port 0 of {}", peer.ip()),
+            ));
+        }
+        *self.peer.lock() = Some(peer);
+        Ok(())
+    }
+
+    /// The peer set by [`connect`](Self::connect).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before `connect`, as `std`'s.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.peer.lock().ok_or_else(not_connected)
+    }
+
+    /// Sends one datagram to the peer set by [`connect`](Self::connect),
+    /// as [`send_to`](Self::send_to) would.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before `connect`; otherwise as `send_to`.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let peer = self.peer_addr()?;
+        self.send_datagram(buf, peer, None)
+    }
+
+    /// Waits for a datagram and copies it into `buf` (truncating), as
+    /// [`recv_from`](Self::recv_from) does without saying the sender: on
+    /// a connected socket, that is the peer.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` after the read timeout or in non-blocking mode.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from_to(buf).map(|(n, _, _)| n)
+    }
+
     /// Sends one datagram to `to`: in one packet when it fits the MTU,
     /// else in fragments (IPv4 fragments, or IPv6 ones behind a fragment
     /// header; the peer reassembles them).
@@ -65,7 +143,7 @@ impl UdpSocket {
     /// carries behind its IP and UDP headers (65,507 bytes over IPv4,
     /// 65,527 over IPv6), or `to` is of the other family than the socket.
     pub fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
-        self.send(buf, to.into(), None)
+        self.send_datagram(buf, to.into(), None)
     }
 
     /// [`send_to`](Self::send_to) from the address `from`, for a socket
@@ -85,10 +163,10 @@ impl UdpSocket {
         from: IpAddr,
         to: impl Into<SocketAddr>,
     ) -> io::Result<usize> {
-        self.send(buf, to.into(), Some(from))
+        self.send_datagram(buf, to.into(), Some(from))
     }
 
-    fn send(&self, buf: &[u8], to: SocketAddr, from: Option<IpAddr>) -> io::Result<usize> {
+    fn send_datagram(&self, buf: &[u8], to: SocketAddr, from: Option<IpAddr>) -> io::Result<usize> {
         self.stack
             .inner
             .send_datagram(&self.sock, buf, to, from)
@@ -118,7 +196,15 @@ impl UdpSocket {
         let until = deadline(*self.read_timeout.lock());
         let mut q = self.sock.queue.lock();
         loop {
-            if let Some(d) = q.datagrams.pop_front() {
+            // Read afresh each time round: a `connect` while we wait
+            // applies to what arrives after it.
+            let peer = *self.peer.lock();
+            while let Some(d) = q.datagrams.pop_front() {
+                if peer.is_some_and(|p| p != d.from) {
+                    // Not from the connected peer: Linux would not have
+                    // queued it.
+                    continue;
+                }
                 let n = d.data.len().min(buf.len());
                 buf[..n].copy_from_slice(&d.data[..n]);
                 return Ok((n, d.from, d.to));

@@ -33,6 +33,7 @@ use crate::wire::SeqNumber;
 mod backoff;
 #[cfg(test)]
 mod checks;
+pub mod info;
 mod input;
 mod loss;
 mod negotiated;

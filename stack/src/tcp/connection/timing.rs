@@ -38,6 +38,11 @@ impl Timing {
         self.rtt.srtt()
     }
 
+    /// The RTT variation (zero before the first sample).
+    pub(super) fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+
     /// RFC 6298 §5.5: the retransmission timer expired; back off. Nothing
     /// sent so far may be timed any more.
     pub(super) fn timeout(&mut self) {
