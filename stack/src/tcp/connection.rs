@@ -33,6 +33,7 @@ use crate::wire::SeqNumber;
 mod backoff;
 #[cfg(test)]
 mod checks;
+mod delivery;
 pub mod info;
 mod input;
 mod loss;
@@ -129,6 +130,8 @@ pub struct Connection {
     /// segments for us (TSO); 0 means one MSS. See
     /// [`set_max_segment_payload`](Self::set_max_segment_payload).
     max_segment_payload: usize,
+    /// What `info()` reports as the delivery rate.
+    delivery: delivery::DeliveryRate,
 }
 
 impl Connection {
@@ -223,6 +226,7 @@ impl Connection {
             owed: Owed::new(config.challenge_acks_per_sec),
             opts,
             max_segment_payload: 0,
+            delivery: delivery::DeliveryRate::default(),
         }
     }
 

@@ -12,7 +12,6 @@ use std::time::Duration;
 use super::Connection;
 use crate::tcp::congestion::MAX_WINDOW;
 use crate::tcp::error::RecvError;
-use crate::tcp::rtt::CLOCK_GRANULARITY;
 use crate::tcp::state::State;
 use crate::time::Instant;
 use crate::wire::SeqNumber;
@@ -66,12 +65,11 @@ pub struct TcpInfo {
     pub bytes_acked: u64,
     /// Payload bytes received in order (`tcpi_bytes_received`).
     pub bytes_received: u64,
-    /// An estimate of the rate the peer receives our data at, in bytes per
-    /// second (`tcpi_delivery_rate`): `in_flight` over `srtt`, by Little's
-    /// law what the path delivers while the flight stays this size. 0
-    /// before the first RTT sample and whenever nothing is in flight
-    /// (Linux keeps its last measured sample instead). An SRTT under the
-    /// 1 ms clock granularity counts as 1 ms.
+    /// The rate the peer received our data at, in bytes per second
+    /// (`tcpi_delivery_rate`): bytes acknowledged over the last interval
+    /// of about one SRTT (see `connection/delivery.rs`). 0 before the
+    /// first interval ends; kept through idle pauses, as Linux keeps its
+    /// last sample.
     pub delivery_rate: u64,
     /// Bytes queued and not yet acknowledged (`SIOCOUTQ`).
     pub send_queue: usize,
@@ -101,9 +99,7 @@ impl TcpInfo {
 impl Connection {
     /// The connection's [`TcpInfo`] at `now`.
     ///
-    /// `now` is not read yet: the delivery rate is derived from the flight
-    /// and the SRTT. A measured rate (bytes acknowledged over an interval)
-    /// would need a sampler updated on every ACK, and would read it here.
+    /// `now` is not read yet; it is there for values that age.
     pub fn info(&self, now: Instant) -> TcpInfo {
         let _ = now;
         let sack_recovery = self.loss.in_recovery() && self.opts.sack();
@@ -131,7 +127,7 @@ impl Connection {
             bytes_retransmitted: self.stats.bytes_retransmitted,
             bytes_acked: self.bytes_acked(),
             bytes_received: self.stats.bytes_received,
-            delivery_rate: srtt.map_or(0, |rtt| rate(in_flight, rtt)),
+            delivery_rate: self.delivery.rate(),
             send_queue: self.send_queue(),
             recv_queue: self.recv_queue(),
             peer_window: self.snd.wnd(),
@@ -199,14 +195,6 @@ fn acked_payload(iss: SeqNumber, una: SeqNumber, fin_acked: bool, approx: u64) -
         lap = lap.wrapping_sub(1);
     }
     nearest_in_lap(lap, approx)
-}
-
-/// `bytes` per `rtt` as bytes per second; an `rtt` under the clock
-/// granularity counts as the granularity.
-fn rate(bytes: usize, rtt: Duration) -> u64 {
-    let micros = rtt.max(CLOCK_GRANULARITY).as_micros();
-    let per_sec = (bytes as u128).saturating_mul(1_000_000) / micros;
-    u64::try_from(per_sec).unwrap_or(u64::MAX)
 }
 
 /// The number nearest `approx` whose low 32 bits are `lap`.
@@ -340,8 +328,8 @@ mod tests {
         assert_eq!(info.send_queue, 3000);
         assert_eq!(info.bytes_sent, 3000);
         assert_eq!(info.bytes_acked, 0);
-        // 3000 bytes per 100 ms.
-        assert_eq!(info.delivery_rate, 30_000);
+        // Nothing acknowledged yet: no interval measured.
+        assert_eq!(info.delivery_rate, 0);
 
         // The first two segments are acknowledged 100 ms later: a second
         // RTT sample of 100 ms, and slow start grows cwnd by one MSS per
@@ -360,6 +348,14 @@ mod tests {
         let info = c.info(ms(310));
         assert_eq!(info.bytes_acked, 3000);
         assert_eq!((info.in_flight, info.send_queue), (0, 0));
+        assert_eq!(info.delivery_rate, 0, "an interval is one SRTT long");
+
+        // 10,000 more bytes, acknowledged at 410: the interval that began
+        // with the ACK at 300 now spans 110 ms and 10,080 bytes.
+        assert_eq!(c.send(&[7; 10_000]), Ok(10_000));
+        drain(&mut c, 310);
+        send!(c, time 410, seg(ACK, R, L + 13_000));
+        assert_eq!(c.info(ms(410)).delivery_rate, 10_080 * 1_000_000 / 110_000);
     }
 
     #[test]
@@ -448,14 +444,6 @@ mod tests {
     }
 
     // ---- Helpers ------------------------------------------------------------
-
-    #[test]
-    fn rate_is_bytes_per_second_with_a_1ms_floor() {
-        assert_eq!(rate(1000, millis(10)), 100_000);
-        assert_eq!(rate(1000, Duration::ZERO), 1_000_000);
-        assert_eq!(rate(0, millis(10)), 0);
-        assert_eq!(rate(usize::MAX, Duration::from_micros(1)), u64::MAX);
-    }
 
     #[test]
     fn acked_payload_is_exact_past_2_and_4_gib() {

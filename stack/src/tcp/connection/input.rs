@@ -293,6 +293,7 @@ impl Connection {
         // never a retransmitted one, RFC 6298 §3).
         let echoed = self.opts.rtt_sample(now, ts);
         let sample = self.rtt.on_ack(now, ack, echoed);
+        self.delivery.on_ack(now, data, self.rtt.srtt());
 
         if self.loss.scoreboard.advance(ack) {
             // The peer dropped data it had SACKed (RFC 2018 §8).
