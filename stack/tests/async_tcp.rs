@@ -4,8 +4,8 @@
 //! dropped read, accept or `recv_from` loses nothing), back-pressure (a
 //! writer facing a reader that does not read gets `Pending`, then
 //! finishes), errors as the blocking API maps them, blocking and async
-//! sockets on one stack, tokio-util's `LinesCodec`, and hyper through
-//! hyper-util's `TokioIo`.
+//! sockets on one stack, tasks sharing a listener, IPv6, tokio-util's
+//! `LinesCodec`, and hyper through hyper-util's `TokioIo`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -480,4 +480,87 @@ async fn read_buf_fills_uninitialised_room() {
     let mut rb = ReadBuf::new(&mut none);
     let r = poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll_read(cx, &mut rb))).await;
     assert!(matches!(r, Poll::Ready(Ok(()))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_stream_and_datagram() {
+    use std::net::Ipv6Addr;
+    const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+    const B6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+    let (da, db) = MemPair::new(LINK_DEPTH, MTU);
+    let a = Stack::new(
+        da,
+        Config {
+            addr6: Some(A6),
+            ..Config::with_addr(A)
+        },
+    )
+    .unwrap();
+    let b = Stack::new(
+        db,
+        Config {
+            addr6: Some(B6),
+            ..Config::with_addr(B)
+        },
+    )
+    .unwrap();
+
+    // `[::]` takes IPv6 only, as with IPV6_V6ONLY.
+    let listener = TcpListener::bind(&b, (Ipv6Addr::UNSPECIFIED, 7)).unwrap();
+    let (client, accepted) = tokio::join!(TcpStream::connect(&a, (B6, 7)), listener.accept());
+    let mut client = client.unwrap();
+    let (mut server, peer) = accepted.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    assert_eq!(peer.ip(), A6);
+    assert_eq!(server.local_addr().unwrap(), (B6, 7).into());
+    let data = pattern(1024 * 1024, 5);
+    let expected = sha256(&data);
+    let writer = tokio::spawn(async move {
+        client.write_all(&data).await.unwrap();
+        client.shutdown().await.unwrap();
+        client
+    });
+    assert_eq!(
+        patient(hash_to_eof(&mut server)).await,
+        (expected, 1024 * 1024)
+    );
+    patient(writer).await.unwrap();
+
+    let rx = UdpSocket::bind(&b, (B6, 9)).unwrap();
+    let tx = UdpSocket::bind(&a, (Ipv6Addr::UNSPECIFIED, 0)).unwrap();
+    tx.send_to(b"over six", (B6, 9)).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = patient(rx.recv_from(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], b"over six");
+    assert_eq!(from.ip(), A6);
+    // An IPv4 destination from an IPv6 socket is the caller's mistake.
+    let e = tx.send_to(b"x", on_b(9)).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+}
+
+/// Several tasks awaiting one listener are each woken (a socket keeps a
+/// waker per waiting task, not one slot the last task overwrites).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_sharing_a_listener_each_get_a_connection() {
+    let (a, b) = pair();
+    let listener = std::sync::Arc::new(TcpListener::bind(&b, (B, 5013)).unwrap());
+    let accepters: Vec<_> = (0..4)
+        .map(|_| {
+            let l = std::sync::Arc::clone(&listener);
+            tokio::spawn(async move { l.accept().await.unwrap().1 })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(TcpStream::connect(&a, on_b(5013)).await.unwrap());
+    }
+    let mut peers = Vec::new();
+    for t in accepters {
+        peers.push(patient(t).await.unwrap());
+    }
+    let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+    peers.sort();
+    locals.sort();
+    assert_eq!(peers, locals);
 }
