@@ -266,3 +266,54 @@ impl Wakers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    #[test]
+    fn wakers_wake_each_registered_task_once_per_event() {
+        let wakers = Wakers::new();
+        let (a, wa) = counting();
+        let (b, wb) = counting();
+        wakers.register(&wa);
+        // The same task polled again is kept once.
+        wakers.register(&wa.clone());
+        wakers.register(&wb);
+        wakers.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        // Woken wakers are forgotten: a task must register again.
+        wakers.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert!(wakers.list.lock().is_empty());
+        wakers.register(&wb);
+        wakers.wake_all();
+        assert_eq!(b.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn wakers_unarmed_costs_no_lock() {
+        let wakers = Wakers::new();
+        // Held elsewhere: an unarmed wake must not try to take it.
+        let _held = wakers.list.lock();
+        wakers.wake_all();
+    }
+}
