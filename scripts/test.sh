@@ -14,9 +14,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --release -- -D warnings
+# Again with the async API (stack's `tokio` feature), its tests and
+# examples.
+cargo clippy --workspace --all-targets --release --features stack/tokio -- -D warnings
 echo "== cargo test"
 # Release mode: the tests move tens of MiB through two TCP stacks, and
-# optimised code keeps the suite to a few minutes.
-cargo test --workspace --release -- --test-threads="${TEST_THREADS:-4}"
+# optimised code keeps the suite to a few minutes. With stack's `tokio`
+# feature, so the async API's tests (stack/tests/async_*.rs) run too.
+cargo test --workspace --release --features stack/tokio -- --test-threads="${TEST_THREADS:-4}"
 echo "== benchmarks compile and run once (criterion --test mode)"
 cargo bench -p benches -- --test

@@ -14,6 +14,10 @@
 //! Start a [`Stack`] on a [`device::Device`] with a [`Config`] (checked by
 //! [`Config::validate`]); open sockets with the `api` types. Dropping the
 //! last handle (the stack and every socket made from it) shuts it down.
+//!
+//! With the `tokio` feature, [`tokio`](mod@tokio) offers the same sockets
+//! to async code: `AsyncRead`/`AsyncWrite` streams, `accept().await`,
+//! `recv_from().await`, over the same runtime.
 
 // The system calls in `device::tun` (and the test-only `device::netns`)
 // are the only `unsafe`; `device/mod.rs` allows it there and nowhere else.
@@ -32,6 +36,8 @@ pub mod tcp;
 pub mod time;
 pub mod wire;
 
+#[cfg(feature = "tokio")]
+pub use api::tokio;
 pub use api::{SocketInfo, TcpListener, TcpStream, UdpSocket};
 pub use config::{Config, ConfigError};
 pub use runtime::Stack;

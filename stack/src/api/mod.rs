@@ -7,9 +7,16 @@
 //! The API speaks to the runtime only in sockets, through `runtime::ops`
 //! (open, listen, bind, send a datagram, release) and the socket types it
 //! returns; it builds no connection and knows no header size.
+//!
+//! With the `tokio` feature, [`tokio`](mod@tokio) has the same sockets
+//! with async calls, on the same runtime.
 
+#[cfg(feature = "tokio")]
+mod attempt;
 mod snapshot;
 mod tcp;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod udp;
 
 use std::io;

@@ -472,10 +472,10 @@ impl Inner {
                 }
                 Entry::Listener(l) => {
                     l.state.lock().tcp.close();
-                    l.cond.notify_all();
+                    l.notify_all();
                 }
                 Entry::Udp(u) => {
-                    u.cond.notify_all();
+                    u.notify_all();
                 }
             }
         }
@@ -540,7 +540,7 @@ impl Inner {
                 self.timers.schedule(at, Arc::downgrade(sock));
             }
         }
-        sock.cond.notify_all();
+        sock.notify();
     }
 
     fn hand_to_listener(
@@ -571,6 +571,6 @@ impl Inner {
         }
         ls.push_ready(Arc::clone(sock));
         drop(ls);
-        listener.cond.notify_one();
+        listener.notify_one();
     }
 }

@@ -141,7 +141,7 @@ impl Inner {
             ls.tcp.close();
             std::iter::from_fn(|| ls.pop_ready()).collect()
         };
-        listener.cond.notify_all();
+        listener.notify_all();
         for sock in orphans {
             let mut st = sock.state.lock();
             st.conn.abort();

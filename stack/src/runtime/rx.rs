@@ -656,7 +656,7 @@ fn syn_fate(inner: &Inner, sock: &Arc<TcpSocket>, seg: &TcpRepr<'_>) -> SynFate 
     inner.forget(sock, &mut st);
     bump(&inner.stats.tcp_time_wait_reopened);
     drop(st);
-    sock.cond.notify_all();
+    sock.notify();
     SynFate::Reopens(iss)
 }
 
@@ -728,7 +728,7 @@ pub(super) fn demux_udp(
     });
     drop(q);
     bump(&inner.stats.udp_rx);
-    sock.cond.notify_one();
+    sock.notify_one();
 }
 
 fn handle_icmp(inner: &Inner, now: Instant, ip: &Ipv4Repr, payload: &[u8]) {

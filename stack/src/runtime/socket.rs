@@ -1,10 +1,13 @@
 //! The runtime's sockets: each protocol state behind its own lock, with a
-//! condition variable that wakes the user threads blocked on it.
+//! condition variable that wakes the user threads blocked on it and a
+//! [`Wakers`] set that wakes the async tasks waiting on it. Whoever
+//! changes a socket's state calls its `notify`, which signals both.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Waker;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -38,6 +41,8 @@ pub(crate) struct TcpSocket {
     /// Signalled whenever the connection may have become readable,
     /// writable, established or closed.
     pub(crate) cond: Condvar,
+    /// The async tasks waiting on the same events as `cond`'s threads.
+    pub(crate) wakers: Wakers,
     /// Set when handling this connection panicked on a stack thread; the
     /// supervisor then resets it (`runtime::supervise`).
     pub(crate) poisoned: AtomicBool,
@@ -79,9 +84,17 @@ impl TcpSocket {
                 orphan_deadline: None,
             }),
             cond: Condvar::new(),
+            wakers: Wakers::new(),
             rx_mark: AtomicU64::new(u64::MAX),
             poisoned: AtomicBool::new(false),
         }
+    }
+
+    /// Wakes every thread and task waiting on the connection: it may have
+    /// become readable, writable, established or closed.
+    pub(crate) fn notify(&self) {
+        self.cond.notify_all();
+        self.wakers.wake_all();
     }
 }
 
@@ -93,6 +106,8 @@ pub(crate) struct Listener {
     pub(crate) state: Mutex<ListenState>,
     /// Signalled when a connection joins the queue or the listener closes.
     pub(crate) cond: Condvar,
+    /// The async tasks waiting in `accept`.
+    pub(crate) wakers: Wakers,
 }
 
 pub(crate) struct ListenState {
@@ -111,7 +126,22 @@ impl Listener {
                 ready: VecDeque::new(),
             }),
             cond: Condvar::new(),
+            wakers: Wakers::new(),
         }
+    }
+
+    /// A connection joined the accept queue: one blocked thread takes it,
+    /// and every waiting task looks (a task's waker may be stale, so
+    /// waking one could wake nobody).
+    pub(crate) fn notify_one(&self) {
+        self.cond.notify_one();
+        self.wakers.wake_all();
+    }
+
+    /// The listener closed: every waiter returns.
+    pub(crate) fn notify_all(&self) {
+        self.cond.notify_all();
+        self.wakers.wake_all();
     }
 }
 
@@ -136,6 +166,8 @@ pub(crate) struct UdpSocket {
     pub(crate) key: ListenKey,
     pub(crate) queue: Mutex<UdpQueue>,
     pub(crate) cond: Condvar,
+    /// The async tasks waiting in `recv_from`.
+    pub(crate) wakers: Wakers,
 }
 
 /// A datagram waiting to be read.
@@ -162,6 +194,126 @@ impl UdpSocket {
                 depth,
             }),
             cond: Condvar::new(),
+            wakers: Wakers::new(),
         }
+    }
+
+    /// A datagram arrived: one blocked thread takes it, and every waiting
+    /// task looks.
+    pub(crate) fn notify_one(&self) {
+        self.cond.notify_one();
+        self.wakers.wake_all();
+    }
+
+    /// The stack shut down: every waiter returns.
+    pub(crate) fn notify_all(&self) {
+        self.cond.notify_all();
+        self.wakers.wake_all();
+    }
+}
+
+/// The wakers of the async tasks waiting on one socket: the async twin of
+/// its condition variable, woken wherever the condition variable is
+/// signalled, so blocking and async users share one runtime.
+///
+/// A task registers its waker *while holding the socket's state lock*,
+/// after finding it not ready; whoever makes it ready changes the state
+/// under that lock and then calls [`wake_all`](Self::wake_all), so either
+/// the task saw the change or the wake sees the waker. Every waker is
+/// woken (and the set emptied) on every event, as `notify_all` wakes every
+/// thread: a task polled again re-registers if it must still wait. A
+/// waker left by a dropped future is dropped at the next event, so the
+/// set holds at most one waker per task that waited since then.
+///
+/// Costs a socket nothing while no task waits: the event path reads one
+/// flag.
+pub(crate) struct Wakers {
+    /// Whether `list` may be non-empty: lets `wake_all` skip the lock.
+    armed: AtomicBool,
+    list: Mutex<Vec<Waker>>,
+}
+
+impl Wakers {
+    pub(crate) const fn new() -> Wakers {
+        Wakers {
+            armed: AtomicBool::new(false),
+            list: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds `waker` (once: a task polled twice is woken once).
+    // Only the async API (feature `tokio`) waits with wakers.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut list = self.list.lock();
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+        // SeqCst pairs with the swap in `wake_all`: a wake that follows
+        // this registration sees the flag set.
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Wakes and forgets every registered waker.
+    pub(crate) fn wake_all(&self) {
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let wakers = std::mem::take(&mut *self.list.lock());
+        // Woken outside the lock: a waker may run code that registers.
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    #[test]
+    fn wakers_wake_each_registered_task_once_per_event() {
+        let wakers = Wakers::new();
+        let (a, wa) = counting();
+        let (b, wb) = counting();
+        wakers.register(&wa);
+        // The same task polled again is kept once.
+        wakers.register(&wa.clone());
+        wakers.register(&wb);
+        wakers.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        // Woken wakers are forgotten: a task must register again.
+        wakers.wake_all();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert!(wakers.list.lock().is_empty());
+        wakers.register(&wb);
+        wakers.wake_all();
+        assert_eq!(b.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn wakers_unarmed_costs_no_lock() {
+        let wakers = Wakers::new();
+        // Held elsewhere: an unarmed wake must not try to take it.
+        let _held = wakers.list.lock();
+        wakers.wake_all();
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn reset_poisoned(inner: &Inner) {
             inner.forget(&sock, &mut st);
         }
         drop(st);
-        sock.cond.notify_all();
+        sock.notify();
     }
     tx::flush(inner);
 }
