@@ -184,6 +184,9 @@ fn a_connected_udp_socket_hears_only_its_peer() {
     });
     assert_eq!(got.as_deref(), Some(&b"from the peer"[..]));
     assert!(would_block(b.recv_from(&mut buf)), "the other was dropped");
+    // On arrival, with a port unreachable, as Linux does.
+    let unreachable = sim.b.stack.stats().get("icmp_unreachable_tx");
+    assert_eq!(unreachable, Some(1));
 
     // recv_from is filtered as well.
     other.send_to(b"still not", to_b).unwrap();

@@ -33,8 +33,6 @@ pub struct UdpSocket {
     sock: Arc<socket::UdpSocket>,
     read_timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
-    /// The peer set by `connect`.
-    peer: Mutex<Option<SocketAddr>>,
 }
 
 impl UdpSocket {
@@ -55,7 +53,6 @@ impl UdpSocket {
             sock,
             read_timeout: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
-            peer: Mutex::new(None),
         })
     }
 
@@ -69,15 +66,12 @@ impl UdpSocket {
     }
 
     /// Sets the peer, as `std`'s `connect` does: [`send`](Self::send) goes
-    /// to `peer`, and from now on datagrams from any other address or
-    /// port are dropped unread ([`recv`](Self::recv), `recv_from` and
-    /// `recv_from_to` alike), as Linux filters a connected socket's
-    /// input. Nothing is sent. Connecting again replaces the peer;
+    /// to `peer`, and from now on a datagram from any other address or
+    /// port is not queued but answered with a port unreachable, as Linux
+    /// treats a connected socket's port as closed to everyone else.
+    /// Datagrams queued before stay to be read, as on Linux. Nothing is
+    /// sent. Connecting again replaces the peer;
     /// [`send_to`](Self::send_to) still reaches anyone.
-    ///
-    /// Datagrams are filtered as they are read, not as they arrive: ones
-    /// from elsewhere take room in the queue until a read drops them,
-    /// and ones queued before the `connect` are filtered too.
     ///
     /// # Errors
     ///
@@ -98,7 +92,7 @@ impl UdpSocket {
                 format!("cannot connect to port 0 of {}", peer.ip()),
             ));
         }
-        *self.peer.lock() = Some(peer);
+        self.sock.queue.lock().peer = Some(peer);
         Ok(())
     }
 
@@ -108,7 +102,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`, as `std`'s.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.peer.lock().ok_or_else(not_connected)
+        self.sock.queue.lock().peer.ok_or_else(not_connected)
     }
 
     /// Sends one datagram to the peer set by [`connect`](Self::connect),
@@ -196,15 +190,7 @@ impl UdpSocket {
         let until = deadline(*self.read_timeout.lock());
         let mut q = self.sock.queue.lock();
         loop {
-            // Read afresh each time round: a `connect` while we wait
-            // applies to what arrives after it.
-            let peer = *self.peer.lock();
-            while let Some(d) = q.datagrams.pop_front() {
-                if peer.is_some_and(|p| p != d.from) {
-                    // Not from the connected peer: Linux would not have
-                    // queued it.
-                    continue;
-                }
+            if let Some(d) = q.datagrams.pop_front() {
                 let n = d.data.len().min(buf.len());
                 buf[..n].copy_from_slice(&d.data[..n]);
                 return Ok((n, d.from, d.to));

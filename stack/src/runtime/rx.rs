@@ -717,12 +717,19 @@ pub(super) fn demux_udp(
         // port with no listener SHOULD get ICMP port unreachable.
         return no_socket();
     };
+    let from = SocketAddr::new(src, dgram.src_port);
     let mut q = sock.queue.lock();
+    if q.peer.is_some_and(|peer| peer != from) {
+        // A connected socket takes its peer's datagrams only; to anyone
+        // else the port is closed, as on Linux.
+        drop(q);
+        return no_socket();
+    }
     if q.datagrams.len() >= q.depth {
         return bump(&inner.stats.drop_queue_full);
     }
     q.datagrams.push_back(Datagram {
-        from: SocketAddr::new(src, dgram.src_port),
+        from,
         to: local,
         data: dgram.payload.to_vec(),
     });

@@ -183,6 +183,8 @@ pub(crate) struct Datagram {
 pub(crate) struct UdpQueue {
     pub(crate) datagrams: VecDeque<Datagram>,
     pub(crate) depth: usize,
+    /// The peer of a connected socket: only its datagrams are queued.
+    pub(crate) peer: Option<SocketAddr>,
 }
 
 impl UdpSocket {
@@ -192,6 +194,7 @@ impl UdpSocket {
             queue: Mutex::new(UdpQueue {
                 datagrams: VecDeque::new(),
                 depth,
+                peer: None,
             }),
             cond: Condvar::new(),
             wakers: Wakers::new(),
