@@ -283,7 +283,15 @@ impl Connection {
             // receive ring will never hold a byte again.
             self.rcv.buf_mut().shrink();
         }
-        if n > 0 || buf.is_empty() {
+        self.read_outcome(n, buf.is_empty())
+    }
+
+    /// What a read of `n` bytes (into an empty buffer when `empty`) tells
+    /// the caller: the bytes, or, when there were none, whether more may
+    /// come (`Ok(0)`), the peer's FIN was read past, or the connection was
+    /// closed locally.
+    fn read_outcome(&self, n: usize, empty: bool) -> Result<usize, RecvError> {
+        if n > 0 || empty {
             return Ok(n);
         }
         if self.rcv.fin_rcvd() {

@@ -151,16 +151,7 @@ impl Connection {
             return Err(RecvError::Conn(e));
         }
         let n = self.rcv.buf().peek(buf);
-        if n > 0 || buf.is_empty() {
-            return Ok(n);
-        }
-        if self.rcv.fin_rcvd() {
-            return Err(RecvError::Finished);
-        }
-        if self.state == State::Closed {
-            return Err(RecvError::InvalidState);
-        }
-        Ok(0)
+        self.read_outcome(n, buf.is_empty())
     }
 
     /// Payload bytes acknowledged: see [`acked_payload`].
