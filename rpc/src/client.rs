@@ -318,7 +318,7 @@ impl BatchEntry {
 }
 
 /// §4.2: params are structured (array or object) or absent.
-fn to_params<P: Serialize>(params: P) -> Result<Option<Params>, CallError> {
+pub(crate) fn to_params<P: Serialize>(params: P) -> Result<Option<Params>, CallError> {
     match serde_json::to_value(params).map_err(|e| CallError::Encode(e.to_string()))? {
         Value::Null => Ok(None),
         v => Params::from_value(v).map(Some).ok_or_else(|| {
@@ -333,12 +333,15 @@ fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
     let mut lines = LineReader::new(DEFAULT_MAX_LINE);
     let why = loop {
         match lines.read_frame(&mut reader) {
-            Ok(Some(Frame::Line(line))) => match serde_json::from_slice::<Value>(&line) {
-                Ok(Value::Array(batch)) => batch.into_iter().for_each(|v| route(v, state)),
-                Ok(v) => route(v, state),
-                // Not ours to answer: a server never sends requests here.
-                Err(_) => {}
-            },
+            Ok(Some(Frame::Line(line))) => {
+                for (id, response) in responses(&line) {
+                    let waiter = lock(state).pending.remove(&id);
+                    if let Some(tx) = waiter {
+                        // The caller may have timed out meanwhile; then nobody listens.
+                        let _ = tx.send(response);
+                    }
+                }
+            }
             Ok(Some(Frame::Oversize)) => {
                 break format!("a response exceeded {DEFAULT_MAX_LINE} bytes");
             }
@@ -352,21 +355,26 @@ fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
     st.pending.clear();
 }
 
-fn route(v: Value, state: &Mutex<State>) {
-    let Some(response) = Response::from_value(v) else {
-        return;
+/// The responses in one line (a single one or a batch's), each with the
+/// id our client gave its request. Anything else is skipped: not ours to
+/// answer, since a server never sends requests here, and an id we never
+/// issued has nobody waiting. Shared by the blocking and async clients.
+pub(crate) fn responses(line: &[u8]) -> Vec<(u64, Response)> {
+    let values = match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Array(batch)) => batch,
+        Ok(v) => vec![v],
+        Err(_) => Vec::new(),
     };
-    let Id::Number(n) = &response.id else {
-        return;
-    };
-    let Some(id) = n.as_u64() else {
-        return;
-    };
-    let waiter = lock(state).pending.remove(&id);
-    if let Some(tx) = waiter {
-        // The caller may have timed out meanwhile; then nobody listens.
-        let _ = tx.send(response);
-    }
+    values
+        .into_iter()
+        .filter_map(|v| {
+            let response = Response::from_value(v)?;
+            let Id::Number(n) = &response.id else {
+                return None;
+            };
+            Some((n.as_u64()?, response))
+        })
+        .collect()
 }
 
 #[cfg(test)]

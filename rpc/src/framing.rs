@@ -102,7 +102,7 @@ impl LineReader {
     pub fn read_frame<R: Read + ?Sized>(&mut self, r: &mut R) -> io::Result<Option<Frame>> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
-            if let Some(frame) = self.next_buffered() {
+            if let Some(frame) = self.next_frame() {
                 return Ok(Some(frame));
             }
             let n = match r.read(&mut chunk) {
@@ -113,10 +113,41 @@ impl LineReader {
             if n == 0 {
                 return Ok(self.finish());
             }
-            self.compact();
-            self.buf
-                .extend_from_slice(chunk.get(..n).unwrap_or_default());
+            self.feed(chunk.get(..n).unwrap_or_default());
         }
+    }
+
+    /// [`read_frame`](LineReader::read_frame) on an async reader.
+    /// Cancellation-safe: bytes already read stay buffered here, so a
+    /// dropped future loses nothing and the next call carries on.
+    ///
+    /// # Errors
+    ///
+    /// Any error of `r.read`.
+    #[cfg(feature = "tokio")]
+    pub async fn read_frame_async<R>(&mut self, r: &mut R) -> io::Result<Option<Frame>>
+    where
+        R: ::tokio::io::AsyncRead + Unpin + ?Sized,
+    {
+        use ::tokio::io::AsyncReadExt;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            if let Some(frame) = self.next_frame() {
+                return Ok(Some(frame));
+            }
+            let n = r.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(self.finish());
+            }
+            self.feed(chunk.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Appends bytes read off the stream (the sans-IO input; the
+    /// blocking and async readers both come through here).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
     }
 
     /// Drops the consumed front of the buffer once it is at least as long
@@ -139,8 +170,9 @@ impl LineReader {
         self.scanned = self.scanned.max(self.start);
     }
 
-    /// A frame from what is already buffered, if there is one.
-    fn next_buffered(&mut self) -> Option<Frame> {
+    /// A frame from what is already buffered, if there is one; `None`
+    /// means [`feed`](LineReader::feed) more bytes.
+    pub fn next_frame(&mut self) -> Option<Frame> {
         loop {
             if !self.discarding {
                 // Whitespace before a line, and blank lines: skipped here
@@ -191,8 +223,9 @@ impl LineReader {
         }
     }
 
-    /// End of stream: hand out an unterminated last line.
-    fn finish(&mut self) -> Option<Frame> {
+    /// End of stream: hand out an unterminated last line (after
+    /// [`next_frame`](LineReader::next_frame) has returned `None`).
+    pub fn finish(&mut self) -> Option<Frame> {
         let rest = self.buf.get(self.start..).unwrap_or_default();
         let frame = if std::mem::take(&mut self.discarding) || rest.is_empty() {
             None

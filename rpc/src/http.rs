@@ -45,12 +45,17 @@ pub struct Reject {
 }
 
 impl Reject {
-    fn new(status: u16, reason: &'static str, detail: impl Into<String>) -> Reject {
+    pub(crate) fn new(status: u16, reason: &'static str, detail: impl Into<String>) -> Reject {
         Reject {
             status,
             reason,
             detail: detail.into(),
         }
+    }
+
+    /// The plain-text body a refusal is sent with.
+    pub fn body(&self) -> String {
+        format!("{} {}: {}\n", self.status, self.reason, self.detail)
     }
 }
 
@@ -127,7 +132,7 @@ fn parse_head(buf: &[u8], max_body: usize) -> Result<Option<(Head, usize)>, Reje
         } else if h.name.eq_ignore_ascii_case("expect") {
             expect_continue = value.eq_ignore_ascii_case("100-continue");
         } else if h.name.eq_ignore_ascii_case("content-type") {
-            content_type = Some(value.to_ascii_lowercase());
+            content_type = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
@@ -139,6 +144,39 @@ fn parse_head(buf: &[u8], max_body: usize) -> Result<Option<(Head, usize)>, Reje
         }
     }
     let route = path.split('?').next().unwrap_or(path);
+    let content_length = check_request(
+        method,
+        route,
+        chunked,
+        content_length,
+        content_type.as_deref(),
+        max_body,
+    )?;
+    let head = Head {
+        path: route.to_owned(),
+        content_length,
+        expect_continue,
+        keep_alive,
+    };
+    Ok(Some((head, head_len)))
+}
+
+/// What the endpoint accepts, decided from a parsed head: the path, the
+/// method, a `Content-Length` body (not chunked) within `max_body`, and a
+/// JSON `Content-Type`. Returns the body length. Shared by this server and
+/// the hyper one (`crate::tokio::http`), so both refuse alike.
+///
+/// # Errors
+///
+/// The [`Reject`] (404, 405, 411, 413, 415) for the first rule broken.
+pub fn check_request(
+    method: &str,
+    route: &str,
+    chunked: bool,
+    content_length: Option<usize>,
+    content_type: Option<&str>,
+    max_body: usize,
+) -> Result<usize, Reject> {
     if !RPC_PATHS.contains(&route) {
         return Err(Reject::new(
             404,
@@ -174,7 +212,8 @@ fn parse_head(buf: &[u8], max_body: usize) -> Result<Option<(Head, usize)>, Reje
             format!("body of {content_length} bytes exceeds the limit of {max_body}"),
         ));
     }
-    let media_type = content_type
+    let media_type = content_type.map(str::to_ascii_lowercase);
+    let media_type = media_type
         .as_deref()
         .and_then(|t| t.split(';').next())
         .map(str::trim);
@@ -185,13 +224,7 @@ fn parse_head(buf: &[u8], max_body: usize) -> Result<Option<(Head, usize)>, Reje
             "send Content-Type: application/json",
         ));
     }
-    let head = Head {
-        path: route.to_owned(),
-        content_length,
-        expect_continue,
-        keep_alive,
-    };
-    Ok(Some((head, head_len)))
+    Ok(content_length)
 }
 
 /// An HTTP/1.1 server connection on any byte stream.
@@ -283,7 +316,7 @@ impl<S: Read + Write> HttpConn<S> {
     ///
     /// I/O errors of the stream.
     pub fn write_reject(&mut self, reject: &Reject) -> io::Result<()> {
-        let body = format!("{} {}: {}\n", reject.status, reject.reason, reject.detail);
+        let body = reject.body();
         let allow: &[(&str, &str)] = if reject.status == 405 {
             &[("Allow", "POST")]
         } else {

@@ -379,21 +379,37 @@ impl Router {
     ///
     /// I/O errors of the stream.
     pub fn serve_lines<S: Read + Write>(&self, mut stream: S) -> io::Result<()> {
-        let mut reader = LineReader::new(self.max_message);
+        let mut reader = self.line_reader();
         while let Some(frame) = reader.read_frame(&mut stream)? {
-            let reply = match frame {
-                Frame::Line(line) => self.handle_text(&line),
-                Frame::Oversize => {
-                    let e = RpcError::server_error(LIMIT_EXCEEDED, "Message too large")
-                        .with_data(format!("a line may be at most {} bytes", self.max_message));
-                    Some(encode(&Response::err(Id::Null, e)))
-                }
-            };
-            if let Some(reply) = reply {
+            if let Some(reply) = self.handle_frame(frame) {
                 framing::write_line(&mut stream, &reply)?;
             }
         }
         Ok(())
+    }
+
+    /// The answer to one frame of line framing: [`handle_text`](Router::handle_text)
+    /// for a line, -32000 "Message too large" for an oversize one. The
+    /// blocking and async line servers both answer through here.
+    pub fn handle_frame(&self, frame: Frame) -> Option<Vec<u8>> {
+        match frame {
+            Frame::Line(line) => self.handle_text(&line),
+            Frame::Oversize => {
+                let e = RpcError::server_error(LIMIT_EXCEEDED, "Message too large")
+                    .with_data(format!("a line may be at most {} bytes", self.max_message));
+                Some(encode(&Response::err(Id::Null, e)))
+            }
+        }
+    }
+
+    /// A [`LineReader`] with this router's message limit, for a new connection.
+    pub fn line_reader(&self) -> LineReader {
+        LineReader::new(self.max_message)
+    }
+
+    /// The largest accepted message (a line, or an HTTP body), in bytes.
+    pub fn max_message(&self) -> usize {
+        self.max_message
     }
 
     /// Serves JSON-RPC over HTTP/1.1 `POST` on `stream` until the peer
