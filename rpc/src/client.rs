@@ -32,18 +32,55 @@ use crate::message::{Id, Params, Request, Response};
 /// Timeout of [`Client::call`] unless changed with [`Client::with_timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Waiting callers by request id, and why the connection ended (once it has).
-#[derive(Default)]
-struct State {
-    pending: HashMap<u64, mpsc::Sender<Response>>,
-    closed: Option<String>,
+/// Waiting callers by request id (each by how it is woken: `Tx`, a
+/// channel sender), and why the connection ended (once it has). Shared
+/// by the blocking and async clients.
+pub(crate) struct State<Tx = mpsc::Sender<Response>> {
+    pub(crate) pending: HashMap<u64, Tx>,
+    pub(crate) closed: Option<String>,
+}
+
+impl<Tx> Default for State<Tx> {
+    fn default() -> State<Tx> {
+        State {
+            pending: HashMap::new(),
+            closed: None,
+        }
+    }
+}
+
+impl<Tx> State<Tx> {
+    /// Registers `id` as awaiting a reply, unless the connection is gone.
+    pub(crate) fn expect(&mut self, id: u64, tx: Tx) -> Result<(), CallError> {
+        if let Some(why) = &self.closed {
+            return Err(CallError::Disconnected(why.clone()));
+        }
+        self.pending.insert(id, tx);
+        Ok(())
+    }
+
+    /// The connection ended: remember why, and drop every sender, which
+    /// wakes every waiting caller with `Disconnected`.
+    pub(crate) fn close(&mut self, why: String) {
+        self.closed.get_or_insert(why);
+        self.pending.clear();
+    }
+
+    /// Why the connection is gone, for a caller whose sender was dropped.
+    pub(crate) fn disconnected(&self) -> CallError {
+        CallError::Disconnected(
+            self.closed
+                .clone()
+                .unwrap_or_else(|| "connection closed".into()),
+        )
+    }
 }
 
 type Shared = Arc<Mutex<State>>;
 
 /// Locks the state; a panic elsewhere cannot leave it inconsistent (every
 /// update is a single insert/remove), so a poisoned lock is still usable.
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+pub(crate) fn lock<Tx>(state: &Mutex<State<Tx>>) -> MutexGuard<'_, State<Tx>> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -230,11 +267,7 @@ impl Client {
     fn expect_reply(&self) -> Result<(u64, mpsc::Receiver<Response>), CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
-        let mut state = lock(&self.state);
-        if let Some(why) = &state.closed {
-            return Err(CallError::Disconnected(why.clone()));
-        }
-        state.pending.insert(id, tx);
+        lock(&self.state).expect(id, tx)?;
         Ok((id, rx))
     }
 
@@ -256,12 +289,7 @@ impl Client {
                 Err(CallError::Timeout)
             }
             // The reader dropped our sender: the connection is gone.
-            Err(RecvTimeoutError::Disconnected) => {
-                let why = lock(&self.state).closed.clone();
-                Err(CallError::Disconnected(
-                    why.unwrap_or_else(|| "connection closed".into()),
-                ))
-            }
+            Err(RecvTimeoutError::Disconnected) => Err(lock(&self.state).disconnected()),
         }
     }
 
@@ -332,9 +360,9 @@ pub(crate) fn to_params<P: Serialize>(params: P) -> Result<Option<Params>, CallE
 fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
     let mut lines = LineReader::new(DEFAULT_MAX_LINE);
     let why = loop {
-        match lines.read_frame(&mut reader) {
-            Ok(Some(Frame::Line(line))) => {
-                for (id, response) in responses(&line) {
+        match read_outcome(lines.read_frame(&mut reader)) {
+            Ok(found) => {
+                for (id, response) in found {
                     let waiter = lock(state).pending.remove(&id);
                     if let Some(tx) = waiter {
                         // The caller may have timed out meanwhile; then nobody listens.
@@ -342,24 +370,32 @@ fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
                     }
                 }
             }
-            Ok(Some(Frame::Oversize)) => {
-                break format!("a response exceeded {DEFAULT_MAX_LINE} bytes");
-            }
-            Ok(None) => break "connection closed by peer".to_owned(),
-            Err(e) => break format!("read failed: {e}"),
+            Err(why) => break why,
         }
     };
-    let mut st = lock(state);
-    st.closed = Some(why);
-    // Dropping the senders wakes every waiting caller with Disconnected.
-    st.pending.clear();
+    lock(state).close(why);
+}
+
+/// What one read of the response stream means: the responses to route,
+/// or `Err` with why the connection has ended (EOF, a read error, or a
+/// line over [`DEFAULT_MAX_LINE`], whose id cannot be read). Shared by
+/// the blocking and async clients' readers.
+pub(crate) fn read_outcome(
+    read: io::Result<Option<Frame>>,
+) -> Result<Vec<(u64, Response)>, String> {
+    match read {
+        Ok(Some(Frame::Line(line))) => Ok(responses(&line)),
+        Ok(Some(Frame::Oversize)) => Err(format!("a response exceeded {DEFAULT_MAX_LINE} bytes")),
+        Ok(None) => Err("connection closed by peer".to_owned()),
+        Err(e) => Err(format!("read failed: {e}")),
+    }
 }
 
 /// The responses in one line (a single one or a batch's), each with the
 /// id our client gave its request. Anything else is skipped: not ours to
 /// answer, since a server never sends requests here, and an id we never
 /// issued has nobody waiting. Shared by the blocking and async clients.
-pub(crate) fn responses(line: &[u8]) -> Vec<(u64, Response)> {
+fn responses(line: &[u8]) -> Vec<(u64, Response)> {
     let values = match serde_json::from_slice::<Value>(line) {
         Ok(Value::Array(batch)) => batch,
         Ok(v) => vec![v],
