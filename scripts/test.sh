@@ -14,13 +14,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --release -- -D warnings
-# Again with the async API (stack's `tokio` feature), its tests and
-# examples.
-cargo clippy --workspace --all-targets --release --features stack/tokio -- -D warnings
+# Again with the async APIs (the `tokio` features of stack and rpc),
+# their tests and examples.
+cargo clippy --workspace --all-targets --release --features stack/tokio,rpc/tokio -- -D warnings
 echo "== cargo test"
 # Release mode: the tests move tens of MiB through two TCP stacks, and
-# optimised code keeps the suite to a few minutes. With stack's `tokio`
-# feature, so the async API's tests (stack/tests/async_*.rs) run too.
-cargo test --workspace --release --features stack/tokio -- --test-threads="${TEST_THREADS:-4}"
+# optimised code keeps the suite to a few minutes. With the `tokio`
+# features of stack and rpc, so the async APIs' tests
+# (stack/tests/async_*.rs, rpc/tests/async_rpc.rs) run too.
+cargo test --workspace --release --features stack/tokio,rpc/tokio -- --test-threads="${TEST_THREADS:-4}"
 echo "== benchmarks compile and run once (criterion --test mode)"
 cargo bench -p benches -- --test

@@ -32,6 +32,8 @@ pub mod message;
 pub mod scan;
 pub mod server;
 pub mod stub;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use client::{BatchEntry, Client};
 pub use discover::{MethodInfo, ParamInfo};

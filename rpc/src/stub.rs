@@ -38,8 +38,58 @@
 ///   plus provided `register_into(self, &mut Router)` and `describe() -> Vec<MethodInfo>`;
 /// - `struct NameClient` with `new(Client)`, `inner()`, `describe()` and
 ///   `fn m(&self, a: A) -> Result<R, CallError>`.
+///
+/// With `async_client NameAsyncClient` after the client's name (cargo
+/// feature `tokio`), also `struct NameAsyncClient` wrapping a
+/// [`rpc::tokio::Client`](crate::tokio::Client), with the same methods as
+/// `async fn`s. The server side needs nothing more: the trait registers
+/// into a `Router`, which the blocking and async servers both serve.
 #[macro_export]
 macro_rules! service {
+    (
+        $(#[$meta:meta])*
+        $vis:vis service $name:ident, client $client:ident, async_client $aclient:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                fn $method:ident ( $( $arg:ident : $ty:ty ),* $(,)? ) -> $ret:ty ;
+            )*
+        }
+    ) => {
+        $crate::service! {
+            $(#[$meta])*
+            $vis service $name, client $client {
+                $(
+                    $(#[doc = $doc])*
+                    fn $method ( $( $arg : $ty ),* ) -> $ret ;
+                )*
+            }
+        }
+
+        #[doc = concat!("Async client stub for [`", stringify!($name), "`]: each method is a remote call.")]
+        #[derive(Debug)]
+        $vis struct $aclient {
+            inner: $crate::tokio::Client,
+        }
+
+        impl $aclient {
+            /// Wraps a connected async client.
+            $vis fn new(inner: $crate::tokio::Client) -> $aclient {
+                $aclient { inner }
+            }
+
+            /// The underlying client, for untyped calls.
+            $vis fn inner(&self) -> &$crate::tokio::Client {
+                &self.inner
+            }
+
+            $(
+                $(#[doc = $doc])*
+                $vis async fn $method(&self $(, $arg: $ty)*) -> ::core::result::Result<$ret, $crate::CallError> {
+                    self.inner.call(stringify!($method), ($(&$arg,)*)).await
+                }
+            )*
+        }
+    };
     (
         $(#[$meta:meta])*
         $vis:vis service $name:ident, client $client:ident {

@@ -1,0 +1,236 @@
+//! The async RPC layer (`rpc::tokio`) against the blocking one and on its
+//! own: each client against the other's server over tokio's 127.0.0.1 TCP,
+//! and the async server over `tokio::io::duplex` with its limits.
+
+#![cfg(feature = "tokio")]
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use common::{spawn_server, Framing};
+use rpc::{CallError, Router, RpcError};
+
+rpc::service! {
+    /// A calculator.
+    pub service Calc, client CalcClient, async_client CalcAsyncClient {
+        /// Adds two numbers.
+        fn add(a: i64, b: i64) -> i64;
+        /// Greets someone, optionally loudly.
+        fn greet(name: String, loud: Option<bool>) -> String;
+        /// Always fails with a server-defined error.
+        fn fail() -> ();
+    }
+}
+
+struct CalcImpl;
+
+impl Calc for CalcImpl {
+    fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+        Ok(a + b)
+    }
+    fn greet(&self, name: String, loud: Option<bool>) -> Result<String, RpcError> {
+        let s = format!("hello, {name}");
+        Ok(if loud == Some(true) {
+            s.to_uppercase()
+        } else {
+            s
+        })
+    }
+    fn fail(&self) -> Result<(), RpcError> {
+        Err(RpcError::server_error(-32001, "not today"))
+    }
+}
+
+fn router() -> Router {
+    let mut r = Router::new().with_max_message(1000).with_max_batch(3);
+    CalcImpl.register_into(&mut r);
+    r.register("sleep_ms", |(ms,): (u64,)| {
+        std::thread::sleep(Duration::from_millis(ms));
+        Ok(ms)
+    });
+    r
+}
+
+/// Serves `router()` with the async line server on tokio's 127.0.0.1 TCP.
+async fn spawn_async_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let l = &listener;
+        rpc::tokio::serve(Arc::new(router()), move || async move {
+            l.accept().await.map(|(s, _)| s)
+        })
+        .await
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_client_against_blocking_server() {
+    let addr = spawn_server(router(), Framing::Lines);
+    let client = rpc::tokio::Client::connect(addr).await.unwrap();
+    let sum: i64 = client.call("add", (2, 3)).await.unwrap();
+    assert_eq!(sum, 5);
+    let v: Value = client.call("add", json!({"a": 1, "b": 1})).await.unwrap();
+    assert_eq!(v, json!(2));
+    // Many calls in flight at once on one connection, matched by id.
+    let client = Arc::new(client);
+    let calls: Vec<_> = (0..50i64)
+        .map(|i| {
+            let c = Arc::clone(&client);
+            tokio::spawn(async move { c.call::<_, i64>("add", (i, 1000)).await })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), i as i64 + 1000);
+    }
+    let r: Result<(), _> = client.call("fail", ()).await;
+    assert!(
+        matches!(r, Err(CallError::Rpc(ref e)) if e.code == -32001),
+        "{r:?}"
+    );
+    let r: Result<(), _> = client.call("nope", ()).await;
+    assert!(
+        matches!(r, Err(CallError::Rpc(ref e)) if e.code == -32601),
+        "{r:?}"
+    );
+    client.notify("add", (1, 2)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_async_stub_against_blocking_server() {
+    let addr = spawn_server(router(), Framing::Lines);
+    let calc = CalcAsyncClient::new(rpc::tokio::Client::connect(addr).await.unwrap());
+    assert_eq!(calc.add(40, 2).await.unwrap(), 42);
+    assert_eq!(
+        calc.greet("bob".into(), Some(true)).await.unwrap(),
+        "HELLO, BOB"
+    );
+    assert_eq!(calc.greet("al".into(), None).await.unwrap(), "hello, al");
+    assert!(matches!(calc.fail().await, Err(CallError::Rpc(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_client_against_async_server() {
+    let addr = spawn_async_server().await;
+    let answers = tokio::task::spawn_blocking(move || {
+        let calc = CalcClient::new(rpc::Client::connect_std(addr).unwrap());
+        let sum = calc.add(2, 3).unwrap();
+        let hi = calc.greet("eve".into(), None).unwrap();
+        let failed = calc.fail().is_err();
+        let batch = calc
+            .inner()
+            .batch(vec![
+                rpc::BatchEntry::call("add", (1, 2)).unwrap(),
+                rpc::BatchEntry::notify("add", (0, 0)).unwrap(),
+                rpc::BatchEntry::call("add", (3, 4)).unwrap(),
+            ])
+            .unwrap();
+        (sum, hi, failed, batch)
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers.0, 5);
+    assert_eq!(answers.1, "hello, eve");
+    assert!(answers.2);
+    assert_eq!(answers.3, vec![Ok(json!(3)), Ok(json!(7))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_fails_the_call_and_the_connection_carries_on() {
+    let addr = spawn_async_server().await;
+    let client = rpc::tokio::Client::connect(addr).await.unwrap();
+    let r: Result<u64, _> = client
+        .call_timeout("sleep_ms", (500,), Duration::from_millis(50))
+        .await;
+    assert!(matches!(r, Err(CallError::Timeout)), "{r:?}");
+    // The late reply finds nobody waiting; the next call is unaffected.
+    let sum: i64 = client.call("add", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_leaves_the_connection_usable() {
+    let addr = spawn_async_server().await;
+    let client = rpc::tokio::Client::connect(addr).await.unwrap();
+    // Cancelled at its first await: nothing half-written, nothing pending.
+    tokio::select! {
+        biased;
+        () = std::future::ready(()) => {}
+        _ = client.call::<_, u64>("sleep_ms", (10,)) => unreachable!(),
+    }
+    let sum: i64 = client.call("add", (4, 5)).await.unwrap();
+    assert_eq!(sum, 9);
+}
+
+#[tokio::test]
+async fn a_closed_connection_fails_waiting_and_later_calls() {
+    let (client_side, server_side) = tokio::io::duplex(1024);
+    let client = rpc::tokio::Client::from_stream(client_side);
+    let call = client.call::<_, i64>("add", (1, 2));
+    drop(server_side);
+    assert!(matches!(call.await, Err(CallError::Disconnected(_))));
+    let r = client.call::<_, i64>("add", (1, 2)).await;
+    assert!(matches!(r, Err(CallError::Disconnected(_))), "{r:?}");
+}
+
+/// The async server over an in-memory pipe, driven by raw lines.
+#[tokio::test]
+async fn async_server_over_duplex_honours_the_limits() {
+    let (client_side, server_side) = tokio::io::duplex(4096);
+    let server = tokio::spawn(async move {
+        let router = router();
+        rpc::tokio::serve_lines(&router, server_side).await
+    });
+    let (rd, mut wr) = tokio::io::split(client_side);
+    let mut lines = BufReader::new(rd).lines();
+    let mut ask = async |text: &str| -> Value {
+        wr.write_all(format!("{text}\n").as_bytes()).await.unwrap();
+        let line = lines.next_line().await.unwrap().unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let one = r#"{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1}"#;
+    assert_eq!(ask(one).await, json!({"jsonrpc":"2.0","result":2,"id":1}));
+    // An oversize line (max_message 1000) is one error; the connection lives on.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","method":"add","params":["{}"],"id":2}}"#,
+        "x".repeat(5000)
+    );
+    let v = ask(&big).await;
+    assert_eq!(v["error"]["code"], -32000);
+    assert_eq!(v["error"]["message"], "Message too large");
+    // A batch over max_batch (3) is one error, before anything runs.
+    let v = ask(&format!("[{one},{one},{one},{one}]")).await;
+    assert_eq!(v["error"]["message"], "Batch too large");
+    let v = ask(&format!("[{one},{one},{one}]")).await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    // Garbage, then a request: a parse error, then its answer.
+    assert_eq!(ask("{nope").await["error"]["code"], -32700);
+    assert_eq!(ask(one).await["result"], 2);
+    drop(wr);
+    drop(lines);
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn typed_async_stub_over_duplex() {
+    let (client_side, server_side) = tokio::io::duplex(256);
+    let (rd, wr) = tokio::io::split(server_side);
+    tokio::spawn(async move {
+        let router = router();
+        rpc::tokio::serve_lines_split(&router, rd, wr).await
+    });
+    let calc = CalcAsyncClient::new(rpc::tokio::Client::from_stream(client_side));
+    let (a, b) = tokio::join!(calc.add(1, 2), calc.greet("x".into(), Some(false)));
+    assert_eq!(a.unwrap(), 3);
+    assert_eq!(b.unwrap(), "hello, x");
+}
