@@ -45,7 +45,7 @@ pub struct Reject {
 }
 
 impl Reject {
-    pub(crate) fn new(status: u16, reason: &'static str, detail: impl Into<String>) -> Reject {
+    pub fn new(status: u16, reason: &'static str, detail: impl Into<String>) -> Reject {
         Reject {
             status,
             reason,

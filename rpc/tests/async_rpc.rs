@@ -1,6 +1,7 @@
 //! The async RPC layer (`rpc::tokio`) against the blocking one and on its
 //! own: each client against the other's server over tokio's 127.0.0.1 TCP,
-//! and the async server over `tokio::io::duplex` with its limits.
+//! the async server over `tokio::io::duplex`, its limits, and the hyper
+//! JSON-RPC endpoint's statuses.
 
 #![cfg(feature = "tokio")]
 // Test code: a failed unwrap is a failed test.
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
 use common::{spawn_server, Framing};
 use rpc::{CallError, Router, RpcError};
@@ -233,4 +234,212 @@ async fn typed_async_stub_over_duplex() {
     let (a, b) = tokio::join!(calc.add(1, 2), calc.greet("x".into(), Some(false)));
     assert_eq!(a.unwrap(), 3);
     assert_eq!(b.unwrap(), "hello, x");
+}
+
+// ---- JSON-RPC over HTTP, served by hyper ----
+
+async fn spawn_http_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let l = &listener;
+        rpc::tokio::http::serve(Arc::new(router()), move || async move {
+            l.accept().await.map(|(s, _)| s)
+        })
+        .await
+    });
+    addr
+}
+
+/// Sends raw bytes and reads until the server closes, or 5 s pass.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out));
+    let _ = read.await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(body: &str, extra: &str) -> String {
+    format!(
+        "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_call_gets_200_json_and_notification_204() {
+    let addr = spawn_http_server().await;
+    let out = raw(
+        addr,
+        post(
+            r#"{"jsonrpc":"2.0","method":"add","params":[2,3],"id":1}"#,
+            "Connection: close\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+    assert_eq!(header(&out, "content-type"), Some("application/json"));
+    let body = out.split("\r\n\r\n").nth(1).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"jsonrpc":"2.0","result":5,"id":1})
+    );
+    let out = raw(
+        addr,
+        post(
+            r#"{"jsonrpc":"2.0","method":"add","params":[2,3]}"#,
+            "Connection: close\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 204 "), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_keep_alive_and_pipelining_answer_every_request() {
+    let addr = spawn_http_server().await;
+    let one = r#"{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1}"#;
+    let two = r#"{"jsonrpc":"2.0","method":"add","params":[2,2],"id":2}"#;
+    let out = raw(
+        addr,
+        format!("{}{}", post(one, ""), post(two, "Connection: close\r\n")).as_bytes(),
+    )
+    .await;
+    assert_eq!(out.matches("HTTP/1.1 200 ").count(), 2, "{out}");
+    assert!(
+        out.contains(r#""result":2"#) && out.contains(r#""result":4"#),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_refusals_use_the_blocking_servers_statuses() {
+    let addr = spawn_http_server().await;
+    let cases: Vec<(String, u16)> = vec![
+        ("GARBAGE\r\n\r\n".into(), 400),
+        ("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".into(), 404),
+        ("GET /rpc HTTP/1.1\r\nHost: x\r\n\r\n".into(), 405),
+        ("POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n".into(), 411),
+        (
+            "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(),
+            411,
+        ),
+        // Over max_message (1000): refused on the header, before the body.
+        (
+            "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1001\r\n\r\n".into(),
+            413,
+        ),
+        ("POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}".into(), 415),
+        (
+            "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".into(),
+            400,
+        ),
+        (format!("POST /rpc HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(rpc::http::MAX_HEAD + 100)), 431),
+        (
+            format!("POST /rpc HTTP/1.1\r\nHost: x\r\n{}\r\n", "X: y\r\n".repeat(rpc::http::MAX_HEADERS + 1)),
+            431,
+        ),
+    ];
+    for (request, status) in cases {
+        let out = raw(addr, request.as_bytes()).await;
+        assert!(
+            out.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {out}"
+        );
+        if status == 405 {
+            assert_eq!(header(&out, "allow"), Some("POST"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_expect_continue_too_large_is_refused_up_front() {
+    let addr = spawn_http_server().await;
+    let request = "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n";
+    let out = raw(addr, request.as_bytes()).await;
+    assert!(
+        out.starts_with("HTTP/1.1 413 "),
+        "no 100 Continue first: {out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_expect_continue_gets_the_interim_response_then_the_reply() {
+    let addr = spawn_http_server().await;
+    let body = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":9}"#;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 100 Continue\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    s.write_all(body.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200 ") && out.contains(r#""result":3"#),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_batch_limits_are_json_rpc_errors_in_a_200() {
+    let addr = spawn_http_server().await;
+    let one = r#"{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1}"#;
+    let out = raw(
+        addr,
+        post(
+            &format!("[{one},{one},{one},{one}]"),
+            "Connection: close\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+    assert!(out.contains("Batch too large"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_client_calls_the_hyper_endpoint() {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let addr = spawn_http_server().await;
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for id in 1..=3 {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"add","params":[{id},10],"id":{id}}}"#);
+        let request = hyper::Request::post("/rpc")
+            .header("host", "x")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["result"], id + 10);
+    }
 }

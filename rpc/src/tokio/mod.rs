@@ -4,12 +4,14 @@ as the blocking API, on any `AsyncRead + AsyncWrite`.
 
 - [`serve_lines`] / [`serve`]: newline framing, one task per connection;
 - [`Client`]: calls from any number of tasks over one connection,
-  answered by id, each under a timeout.
+  answered by id, each under a timeout;
+- [`http`]: JSON-RPC over HTTP `POST`, served by hyper 1.x.
 
 Only the I/O differs from the blocking API. The parsing, dispatch,
 batching, error objects and every DoS bound are the blocking code's own
 ([`Router::handle_frame`](crate::Router::handle_frame),
-[`LineReader`](crate::framing::LineReader)), so a peer cannot
+[`LineReader`](crate::framing::LineReader),
+[`http::check_request`](crate::http::check_request)), so a peer cannot
 tell the two servers apart.
 
 Handlers are plain `Fn`s and run inline on the connection's task, as they
@@ -36,6 +38,7 @@ let sum: i64 = client.call("add", (2, 3)).await.unwrap();
 */
 
 mod client;
+pub mod http;
 mod server;
 
 pub use client::Client;
@@ -45,7 +48,8 @@ use std::future::Future;
 use std::io;
 
 /// Accepts connections from `accept` until it fails, spawning
-/// `conn(stream)` for each on its own task.
+/// `conn(stream)` for each on its own task. The loop shared by
+/// [`serve`] and [`http::serve`].
 async fn accept_loop<A, AF, S, C, CF>(mut accept: A, conn: C) -> io::Result<()>
 where
     A: FnMut() -> AF,
