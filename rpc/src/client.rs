@@ -313,9 +313,9 @@ impl Drop for Client {
 /// One entry of [`Client::batch`].
 #[derive(Debug, Clone)]
 pub struct BatchEntry {
-    method: String,
-    params: Option<Params>,
-    notification: bool,
+    pub(crate) method: String,
+    pub(crate) params: Option<Params>,
+    pub(crate) notification: bool,
 }
 
 impl BatchEntry {

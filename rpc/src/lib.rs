@@ -16,6 +16,9 @@
 //! - [`client`]: `Client`, many threads calling at once over one connection.
 //! - [`stub`]: the [`service!`] macro, typed client and server from one definition.
 //! - [`discover`]: the `rpc.discover` document (OpenRPC style).
+//! - `tokio` (cargo feature `tokio`): the same servers and client on
+//!   tokio's `AsyncRead + AsyncWrite`, and the HTTP endpoint on hyper;
+//!   they share the router, messages, limits and stubs above.
 //!
 //! Every bound (line length, body size, batch length, batch reply size,
 //! heavy calls per batch, header size) is documented where it is enforced; exceeding it gets an error response,

@@ -105,6 +105,17 @@ async fn async_client_against_blocking_server() {
         "{r:?}"
     );
     client.notify("add", (1, 2)).await.unwrap();
+    let batch = client
+        .batch(vec![
+            rpc::BatchEntry::call("add", (1, 2)).unwrap(),
+            rpc::BatchEntry::notify("add", (0, 0)).unwrap(),
+            rpc::BatchEntry::call("nope", ()).unwrap(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0], Ok(json!(3)));
+    assert_eq!(batch[1].as_ref().unwrap_err().code, -32601);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,9 +23,10 @@ use ::tokio::sync::{mpsc, oneshot};
 use ::tokio::task::JoinHandle;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::client::{lock, read_outcome, to_params, State, DEFAULT_TIMEOUT};
-use crate::error::CallError;
+use crate::client::{lock, read_outcome, to_params, BatchEntry, State, DEFAULT_TIMEOUT};
+use crate::error::{CallError, RpcError};
 use crate::framing::{LineReader, DEFAULT_MAX_LINE};
 use crate::message::{Id, Request, Response};
 
@@ -175,6 +176,56 @@ impl Client {
             return Err(CallError::Disconnected(why.clone()));
         }
         self.send(&request).await
+    }
+
+    /// Sends several calls and notifications as one batch (§6) and returns
+    /// the outcome of each call (notifications have none), in the order
+    /// given, as [`crate::Client::batch`] does; the client's timeout covers
+    /// the whole batch.
+    ///
+    /// # Errors
+    ///
+    /// A `CallError` that hit the batch as a whole; per-call server errors
+    /// are in the returned vector.
+    pub async fn batch(
+        &self,
+        entries: Vec<BatchEntry>,
+    ) -> Result<Vec<Result<Value, RpcError>>, CallError> {
+        let mut waits = Vec::new();
+        let mut forget = Vec::new();
+        let mut requests = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id = if entry.notification {
+                None
+            } else {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let (tx, rx) = oneshot::channel();
+                lock(&self.state).expect(id, tx)?;
+                forget.push(Forget {
+                    state: &self.state,
+                    id,
+                });
+                waits.push(rx);
+                Some(Id::from(id))
+            };
+            requests.push(Request {
+                method: entry.method,
+                params: entry.params,
+                id,
+            });
+        }
+        let exchange = async {
+            self.send(&requests).await?;
+            let mut out = Vec::with_capacity(waits.len());
+            for rx in waits {
+                let response = rx.await.map_err(|_| lock(&self.state).disconnected())?;
+                out.push(response.outcome);
+            }
+            Ok(out)
+        };
+        ::tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| CallError::Timeout)?
     }
 
     /// Queues one message for the writer task.
