@@ -1,5 +1,5 @@
 //! One attempt at each socket operation that may have to wait: read,
-//! write, connect, accept, receive a datagram. The blocking and the async
+//! peek, write, connect, accept, receive a datagram. The blocking and the async
 //! API differ only in how they wait (a condition variable, a waker), so
 //! the attempt itself, with its runtime calls and its error mapping, is
 //! written once here.
@@ -43,15 +43,45 @@ pub(crate) enum Step<G, T> {
 pub(crate) fn read<'a>(
     stack: &Stack,
     sock: &Arc<TcpSocket>,
+    st: MutexGuard<'a, TcpState>,
+    buf: &mut [u8],
+    waker: Option<&Waker>,
+) -> Step<MutexGuard<'a, TcpState>, usize> {
+    receive(stack, sock, st, buf, false, waker)
+}
+
+/// [`read`], leaving the bytes in the receive buffer (`MSG_PEEK`): the
+/// next peek or read sees them again.
+pub(crate) fn peek<'a>(
+    stack: &Stack,
+    sock: &Arc<TcpSocket>,
+    st: MutexGuard<'a, TcpState>,
+    buf: &mut [u8],
+    waker: Option<&Waker>,
+) -> Step<MutexGuard<'a, TcpState>, usize> {
+    receive(stack, sock, st, buf, true, waker)
+}
+
+/// `read` (`peek` false) or `peek`.
+fn receive<'a>(
+    stack: &Stack,
+    sock: &Arc<TcpSocket>,
     mut st: MutexGuard<'a, TcpState>,
     buf: &mut [u8],
+    peek: bool,
     waker: Option<&Waker>,
 ) -> Step<MutexGuard<'a, TcpState>, usize> {
     if st.read_shut {
         return Step::Ready(Ok(0));
     }
-    match st.conn.recv(buf) {
+    let got = if peek {
+        st.conn.peek(buf)
+    } else {
+        st.conn.recv(buf)
+    };
+    match got {
         Ok(0) => {}
+        Ok(n) if peek => return Step::Ready(Ok(n)),
         Ok(n) => {
             // Reading freed buffer space: the connection may owe the peer
             // a window update.

@@ -10,12 +10,13 @@ use parking_lot::Mutex;
 
 use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
-use crate::stats::bump;
 use crate::tcp::connection::info::TcpInfo;
-use crate::tcp::error::{ConnError, RecvError, SendError};
+use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 
-use super::{conn_error, deadline, open_error, shut_down, timed_out, would_block};
+use super::attempt;
+use super::blocking::{wait_for, wait_or_block};
+use super::{conn_error, deadline, open_error};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -76,30 +77,17 @@ impl TcpListener {
     /// is shut down.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let until = deadline(*self.timeout.lock());
-        let mut ls = self.listener.state.lock();
-        loop {
-            if let Some(sock) = ls.pop_ready() {
-                drop(ls);
-                bump(&self.stack.inner.stats.tcp_accepted);
-                let peer = sock.tuple.remote;
-                return Ok((TcpStream::new(&self.stack, sock), peer));
-            }
-            if ls.tcp.is_closed() || self.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if self.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("accept"));
-            }
-            match until {
-                Some(t) => {
-                    if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.tcp.queued() == 0
-                    {
-                        return Err(timed_out("accept"));
-                    }
-                }
-                None => self.listener.cond.wait(&mut ls),
-            }
-        }
+        let ls = self.listener.state.lock();
+        let sock = wait_or_block(
+            "accept",
+            &self.listener.cond,
+            ls,
+            until,
+            &self.nonblocking,
+            |ls| attempt::accept(&self.stack, &self.listener, ls, None),
+        )?;
+        let peer = sock.tuple.remote;
+        Ok((TcpStream::new(&self.stack, sock), peer))
     }
 
     /// An iterator over accepted connections, like `std`'s `incoming`.
@@ -200,29 +188,21 @@ impl TcpStream {
         let stream = TcpStream::open(stack, remote)?;
         let sock = &stream.handle.sock;
         let until = deadline(Some(timeout));
-        let mut st = sock.state.lock();
-        loop {
-            if let Some(e) = st.conn.error() {
-                return Err(conn_error(e));
-            }
-            if st.conn.is_established() {
-                break;
-            }
-            if stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if let Some(t) = until {
-                if sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.is_established() {
-                    st.conn.abort();
-                    inner.finish_activity(sock, st);
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connect to {remote} timed out"),
-                    ));
-                }
+        let st = sock.state.lock();
+        let nonblocking = &stream.handle.nonblocking;
+        match wait_for(&sock.cond, st, until, nonblocking, |st| {
+            attempt::connected(stack, sock, st, None)
+        }) {
+            Ok(r) => r?,
+            Err((mut st, _)) => {
+                st.conn.abort();
+                inner.finish_activity(sock, st);
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {remote} timed out"),
+                ));
             }
         }
-        drop(st);
         Ok(stream)
     }
 
@@ -455,43 +435,14 @@ impl TcpStream {
         let what = if peek { "peek" } else { "read" };
         let h = &self.handle;
         let until = deadline(*h.read_timeout.lock());
-        let mut st = h.sock.state.lock();
-        loop {
-            if st.read_shut {
-                return Ok(0);
-            }
-            let got = if peek {
-                st.conn.peek(buf)
+        let st = h.sock.state.lock();
+        wait_or_block(what, &h.sock.cond, st, until, &h.nonblocking, |st| {
+            if peek {
+                attempt::peek(&h.stack, &h.sock, st, buf, None)
             } else {
-                st.conn.recv(buf)
-            };
-            match got {
-                Ok(0) => {}
-                Ok(n) if peek => return Ok(n),
-                Ok(n) => {
-                    // Reading freed buffer space: the connection may owe
-                    // the peer a window update.
-                    h.stack.inner.finish_activity(&h.sock, st);
-                    return Ok(n);
-                }
-                Err(RecvError::Finished) | Err(RecvError::InvalidState) => return Ok(0),
-                Err(RecvError::Conn(e)) => return Err(conn_error(e)),
+                attempt::read(&h.stack, &h.sock, st, buf, None)
             }
-            if h.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if h.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block(what));
-            }
-            match until {
-                Some(t) => {
-                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_recv() {
-                        return Err(timed_out(what));
-                    }
-                }
-                None => h.sock.cond.wait(&mut st),
-            }
-        }
+        })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
@@ -500,37 +451,10 @@ impl TcpStream {
         }
         let h = &self.handle;
         let until = deadline(*h.write_timeout.lock());
-        let mut st = h.sock.state.lock();
-        loop {
-            match st.conn.send(buf) {
-                Ok(0) => {}
-                Ok(n) => {
-                    h.stack.inner.finish_activity(&h.sock, st);
-                    return Ok(n);
-                }
-                Err(SendError::InvalidState) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the connection's write side is closed",
-                    ))
-                }
-                Err(SendError::Conn(e)) => return Err(conn_error(e)),
-            }
-            if h.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if h.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("write"));
-            }
-            match until {
-                Some(t) => {
-                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_send() {
-                        return Err(timed_out("write"));
-                    }
-                }
-                None => h.sock.cond.wait(&mut st),
-            }
-        }
+        let st = h.sock.state.lock();
+        wait_or_block("write", &h.sock.cond, st, until, &h.nonblocking, |st| {
+            attempt::write(&h.stack, &h.sock, st, buf, None)
+        })
     }
 }
 

@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 use crate::runtime::socket;
 use crate::runtime::Stack;
 
-use super::{deadline, open_error, shut_down, timed_out, would_block};
+use super::attempt;
+use super::blocking::wait_or_block;
+use super::{deadline, open_error};
 
 fn not_connected() -> io::Error {
     io::Error::new(
@@ -188,28 +190,16 @@ impl UdpSocket {
     /// `WouldBlock` after the read timeout.
     pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
         let until = deadline(*self.read_timeout.lock());
-        let mut q = self.sock.queue.lock();
-        loop {
-            if let Some(d) = q.datagrams.pop_front() {
-                let n = d.data.len().min(buf.len());
-                buf[..n].copy_from_slice(&d.data[..n]);
-                return Ok((n, d.from, d.to));
-            }
-            if self.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if self.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("recv_from"));
-            }
-            match until {
-                Some(t) => {
-                    if self.sock.cond.wait_until(&mut q, t).timed_out() && q.datagrams.is_empty() {
-                        return Err(timed_out("recv_from"));
-                    }
-                }
-                None => self.sock.cond.wait(&mut q),
-            }
-        }
+        let q = self.sock.queue.lock();
+        let d = wait_or_block(
+            "recv_from",
+            &self.sock.cond,
+            q,
+            until,
+            &self.nonblocking,
+            |q| attempt::recv_datagram(&self.stack, &self.sock, q, None),
+        )?;
+        Ok(attempt::copy_datagram(&d, buf))
     }
 
     /// `None` blocks forever (the default).
