@@ -1,5 +1,5 @@
 //! One attempt at each socket operation that may have to wait: read,
-//! peek, write, connect, accept, receive a datagram. The blocking and the async
+//! write, connect, accept, receive a datagram. The blocking and the async
 //! API differ only in how they wait (a condition variable, a waker), so
 //! the attempt itself, with its runtime calls and its error mapping, is
 //! written once here.
@@ -36,52 +36,38 @@ pub(crate) enum Step<G, T> {
     Wait(G),
 }
 
-/// Reads what the connection holds into `buf` (not empty).
+/// Whether a read takes the bytes it copies out.
+#[derive(Clone, Copy)]
+pub(crate) enum ReadMode {
+    /// `read`: the bytes leave the receive buffer.
+    Take,
+    /// `peek` (`MSG_PEEK`): the bytes stay for the next peek or read.
+    Peek,
+}
+
+/// Reads what the connection holds into `buf` (not empty), taking the
+/// bytes or leaving them as `mode` says.
 ///
 /// End-of-file (0) after the peer's FIN or our `shutdown(Read)`; the
 /// connection's error once it failed.
 pub(crate) fn read<'a>(
     stack: &Stack,
     sock: &Arc<TcpSocket>,
-    st: MutexGuard<'a, TcpState>,
-    buf: &mut [u8],
-    waker: Option<&Waker>,
-) -> Step<MutexGuard<'a, TcpState>, usize> {
-    receive(stack, sock, st, buf, false, waker)
-}
-
-/// [`read`], leaving the bytes in the receive buffer (`MSG_PEEK`): the
-/// next peek or read sees them again.
-pub(crate) fn peek<'a>(
-    stack: &Stack,
-    sock: &Arc<TcpSocket>,
-    st: MutexGuard<'a, TcpState>,
-    buf: &mut [u8],
-    waker: Option<&Waker>,
-) -> Step<MutexGuard<'a, TcpState>, usize> {
-    receive(stack, sock, st, buf, true, waker)
-}
-
-/// `read` (`peek` false) or `peek`.
-fn receive<'a>(
-    stack: &Stack,
-    sock: &Arc<TcpSocket>,
     mut st: MutexGuard<'a, TcpState>,
     buf: &mut [u8],
-    peek: bool,
+    mode: ReadMode,
     waker: Option<&Waker>,
 ) -> Step<MutexGuard<'a, TcpState>, usize> {
     if st.read_shut {
         return Step::Ready(Ok(0));
     }
-    let got = if peek {
-        st.conn.peek(buf)
-    } else {
-        st.conn.recv(buf)
+    let got = match mode {
+        ReadMode::Take => st.conn.recv(buf),
+        ReadMode::Peek => st.conn.peek(buf),
     };
     match got {
         Ok(0) => {}
-        Ok(n) if peek => return Step::Ready(Ok(n)),
+        Ok(n) if matches!(mode, ReadMode::Peek) => return Step::Ready(Ok(n)),
         Ok(n) => {
             // Reading freed buffer space: the connection may owe the peer
             // a window update.

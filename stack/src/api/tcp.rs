@@ -14,7 +14,7 @@ use crate::tcp::connection::info::TcpInfo;
 use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 
-use super::attempt;
+use super::attempt::{self, ReadMode};
 use super::blocking::{wait_for, wait_or_block};
 use super::{conn_error, deadline, open_error};
 
@@ -264,9 +264,7 @@ impl TcpStream {
     /// estimate of the delivery rate ([`TcpInfo`] says how each is
     /// counted).
     pub fn info(&self) -> TcpInfo {
-        let h = &self.handle;
-        let now = h.stack.inner.now();
-        h.sock.state.lock().conn.info(now)
+        info(&self.handle.stack, &self.handle.sock)
     }
 
     /// The connection's error, the first time it is asked for: `Some`
@@ -281,14 +279,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let h = &self.handle;
-        let Some(e) = h.sock.state.lock().conn.error() else {
-            return Ok(None);
-        };
-        if h.error_taken.swap(true, Ordering::Relaxed) {
-            return Ok(None);
-        }
-        Ok(Some(conn_error(e)))
+        Ok(take_error(&self.handle.sock, &self.handle.error_taken))
     }
 
     /// Reads like `read` but leaves the bytes in the receive buffer, so
@@ -302,7 +293,7 @@ impl TcpStream {
     /// `WouldBlock` after the read timeout or in non-blocking mode,
     /// `NotConnected` once the stack is shut down.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, true)
+        self.recv_inner(buf, ReadMode::Peek)
     }
 
     /// A second handle to the same connection.
@@ -426,22 +417,20 @@ impl TcpStream {
         Ok(())
     }
 
-    /// `read` (`peek` false) or `peek`: waits for data, end-of-file or an
-    /// error.
-    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    /// `read` or `peek`: waits for data, end-of-file or an error.
+    fn recv_inner(&self, buf: &mut [u8], mode: ReadMode) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let what = if peek { "peek" } else { "read" };
+        let what = match mode {
+            ReadMode::Take => "read",
+            ReadMode::Peek => "peek",
+        };
         let h = &self.handle;
         let until = deadline(*h.read_timeout.lock());
         let st = h.sock.state.lock();
         wait_or_block(what, &h.sock.cond, st, until, &h.nonblocking, |st| {
-            if peek {
-                attempt::peek(&h.stack, &h.sock, st, buf, None)
-            } else {
-                attempt::read(&h.stack, &h.sock, st, buf, None)
-            }
+            attempt::read(&h.stack, &h.sock, st, buf, mode, None)
         })
     }
 
@@ -458,6 +447,22 @@ impl TcpStream {
     }
 }
 
+/// The connection's `TCP_INFO`, now (both APIs' `info`).
+pub(super) fn info(stack: &Stack, sock: &TcpSocket) -> TcpInfo {
+    let now = stack.inner.now();
+    sock.state.lock().conn.info(now)
+}
+
+/// The connection's error the first time it is asked for (`taken` is set
+/// then), as reading `SO_ERROR` clears it (both APIs' `take_error`).
+pub(super) fn take_error(sock: &TcpSocket, taken: &AtomicBool) -> Option<io::Error> {
+    let e = sock.state.lock().conn.error()?;
+    if taken.swap(true, Ordering::Relaxed) {
+        return None;
+    }
+    Some(conn_error(e))
+}
+
 fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
     if timeout == Some(Duration::ZERO) {
         return Err(io::Error::new(
@@ -470,13 +475,13 @@ fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, ReadMode::Take)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, ReadMode::Take)
     }
 }
 
