@@ -5,7 +5,9 @@
 //! writer facing a reader that does not read gets `Pending`, then
 //! finishes), errors as the blocking API maps them, blocking and async
 //! sockets on one stack, tasks sharing a listener, IPv6, tokio-util's
-//! `LinesCodec`, and hyper through hyper-util's `TokioIo`.
+//! `LinesCodec`, hyper through hyper-util's `TokioIo`, and what the
+//! blocking API has beside reads and writes: `peek`, `info`,
+//! `take_error`, and connected UDP sockets (`connect`, `send`, `recv`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -563,4 +565,101 @@ async fn tasks_sharing_a_listener_each_get_a_connection() {
     peers.sort();
     locals.sort();
     assert_eq!(peers, locals);
+}
+
+// ---- parity with the blocking API: peek, info, take_error, connected UDP ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peek_waits_shows_the_bytes_and_read_still_gets_them() {
+    let (a, b) = pair();
+    let (mut client, mut server) = connected(&a, &b, 5020).await;
+    let mut buf = [0u8; 16];
+    // Nothing yet: the peek waits, and the write wakes it.
+    let mut waiting = Box::pin(server.peek(&mut buf));
+    assert!(poll_once(&mut waiting).await.is_pending());
+    client.write_all(b"hello").await.unwrap();
+    let n = patient(waiting).await.unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    // Peeking again sees the same bytes; a short buffer the first ones.
+    let mut two = [0u8; 2];
+    assert_eq!(server.peek(&mut two).await.unwrap(), 2);
+    assert_eq!(&two, b"he");
+    let mut read = [0u8; 5];
+    patient(server.read_exact(&mut read)).await.unwrap();
+    assert_eq!(&read, b"hello");
+    // End-of-file peeks as 0, as it reads.
+    client.shutdown().await.unwrap();
+    assert_eq!(patient(server.peek(&mut buf)).await.unwrap(), 0);
+    assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_counts_a_transfer_and_take_error_reports_a_reset_once() {
+    let (a, b) = pair();
+    let (mut client, server) = connected(&a, &b, 5021).await;
+    let info = client.info();
+    assert_eq!(info.state, stack::tcp::state::State::Established);
+    assert!(info.srtt.is_some(), "the handshake measured the RTT");
+    assert!(client.take_error().unwrap().is_none());
+
+    let data = pattern(20_000, 3);
+    client.write_all(&data).await.unwrap();
+    // Everything is acknowledged in time: the server's stack takes it
+    // all into its buffer.
+    patient(async {
+        while client.info().bytes_acked < data.len() as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(server.info().bytes_received, data.len() as u64);
+
+    // The server goes with the data unread: a RST (as Linux does).
+    drop(server);
+    let e = patient(client.read(&mut [0u8; 8])).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    let e = client.take_error().unwrap().expect("the reset");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    // Cleared by reading it, as SO_ERROR; reads and peeks keep failing.
+    assert!(client.take_error().unwrap().is_none());
+    let e = client.peek(&mut [0u8; 8]).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_udp_socket_sends_to_and_hears_only_its_peer() {
+    let (a, b) = pair();
+    let server = UdpSocket::bind(&b, (B, 7)).unwrap();
+    let peer = UdpSocket::bind(&a, (A, 0)).unwrap();
+    let other = UdpSocket::bind(&a, (A, 0)).unwrap();
+
+    assert_eq!(
+        server.peer_addr().unwrap_err().kind(),
+        io::ErrorKind::NotConnected
+    );
+    assert_eq!(
+        server.send(b"x").await.unwrap_err().kind(),
+        io::ErrorKind::NotConnected
+    );
+    let v6: SocketAddr = "[2001:db8::1]:7".parse().unwrap();
+    let e = server.connect(v6).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+
+    server.connect(peer.local_addr().unwrap()).await.unwrap();
+    assert_eq!(server.peer_addr().unwrap(), peer.local_addr().unwrap());
+    // The stranger's datagram, sent first, is refused on arrival.
+    other.send_to(b"not for you", on_b(7)).await.unwrap();
+    peer.send_to(b"from the peer", on_b(7)).await.unwrap();
+    let mut buf = [0u8; 32];
+    let n = patient(server.recv(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], b"from the peer");
+
+    // `send` goes to the peer, and the peer connected to us hears it.
+    peer.connect(on_b(7)).await.unwrap();
+    server.send(b"reply").await.unwrap();
+    let n = patient(peer.recv(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], b"reply");
+    // Nothing else was queued: the stranger's datagram was dropped.
+    let early = tokio::time::timeout(Duration::from_millis(20), server.recv(&mut buf)).await;
+    assert!(early.is_err());
 }

@@ -36,7 +36,17 @@ pub(crate) enum Step<G, T> {
     Wait(G),
 }
 
-/// Reads what the connection holds into `buf` (not empty).
+/// Whether a read takes the bytes it copies out.
+#[derive(Clone, Copy)]
+pub(crate) enum ReadMode {
+    /// `read`: the bytes leave the receive buffer.
+    Take,
+    /// `peek` (`MSG_PEEK`): the bytes stay for the next peek or read.
+    Peek,
+}
+
+/// Reads what the connection holds into `buf` (not empty), taking the
+/// bytes or leaving them as `mode` says.
 ///
 /// End-of-file (0) after the peer's FIN or our `shutdown(Read)`; the
 /// connection's error once it failed.
@@ -45,13 +55,19 @@ pub(crate) fn read<'a>(
     sock: &Arc<TcpSocket>,
     mut st: MutexGuard<'a, TcpState>,
     buf: &mut [u8],
+    mode: ReadMode,
     waker: Option<&Waker>,
 ) -> Step<MutexGuard<'a, TcpState>, usize> {
     if st.read_shut {
         return Step::Ready(Ok(0));
     }
-    match st.conn.recv(buf) {
+    let got = match mode {
+        ReadMode::Take => st.conn.recv(buf),
+        ReadMode::Peek => st.conn.peek(buf),
+    };
+    match got {
         Ok(0) => {}
+        Ok(n) if matches!(mode, ReadMode::Peek) => return Step::Ready(Ok(n)),
         Ok(n) => {
             // Reading freed buffer space: the connection may owe the peer
             // a window update.

@@ -11,8 +11,8 @@
 //! With the `tokio` feature, [`tokio`](mod@tokio) has the same sockets
 //! with async calls, on the same runtime.
 
-#[cfg(feature = "tokio")]
 mod attempt;
+mod blocking;
 mod snapshot;
 mod tcp;
 #[cfg(feature = "tokio")]

@@ -10,12 +10,13 @@ use parking_lot::Mutex;
 
 use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
-use crate::stats::bump;
 use crate::tcp::connection::info::TcpInfo;
-use crate::tcp::error::{ConnError, RecvError, SendError};
+use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 
-use super::{conn_error, deadline, open_error, shut_down, timed_out, would_block};
+use super::attempt::{self, ReadMode};
+use super::blocking::{wait_for, wait_or_block};
+use super::{conn_error, deadline, open_error};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -76,30 +77,17 @@ impl TcpListener {
     /// is shut down.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let until = deadline(*self.timeout.lock());
-        let mut ls = self.listener.state.lock();
-        loop {
-            if let Some(sock) = ls.pop_ready() {
-                drop(ls);
-                bump(&self.stack.inner.stats.tcp_accepted);
-                let peer = sock.tuple.remote;
-                return Ok((TcpStream::new(&self.stack, sock), peer));
-            }
-            if ls.tcp.is_closed() || self.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if self.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("accept"));
-            }
-            match until {
-                Some(t) => {
-                    if self.listener.cond.wait_until(&mut ls, t).timed_out() && ls.tcp.queued() == 0
-                    {
-                        return Err(timed_out("accept"));
-                    }
-                }
-                None => self.listener.cond.wait(&mut ls),
-            }
-        }
+        let ls = self.listener.state.lock();
+        let sock = wait_or_block(
+            "accept",
+            &self.listener.cond,
+            ls,
+            until,
+            &self.nonblocking,
+            |ls| attempt::accept(&self.stack, &self.listener, ls, None),
+        )?;
+        let peer = sock.tuple.remote;
+        Ok((TcpStream::new(&self.stack, sock), peer))
     }
 
     /// An iterator over accepted connections, like `std`'s `incoming`.
@@ -200,29 +188,21 @@ impl TcpStream {
         let stream = TcpStream::open(stack, remote)?;
         let sock = &stream.handle.sock;
         let until = deadline(Some(timeout));
-        let mut st = sock.state.lock();
-        loop {
-            if let Some(e) = st.conn.error() {
-                return Err(conn_error(e));
-            }
-            if st.conn.is_established() {
-                break;
-            }
-            if stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if let Some(t) = until {
-                if sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.is_established() {
-                    st.conn.abort();
-                    inner.finish_activity(sock, st);
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connect to {remote} timed out"),
-                    ));
-                }
+        let st = sock.state.lock();
+        let nonblocking = &stream.handle.nonblocking;
+        match wait_for(&sock.cond, st, until, nonblocking, |st| {
+            attempt::connected(stack, sock, st, None)
+        }) {
+            Ok(r) => r?,
+            Err((mut st, _)) => {
+                st.conn.abort();
+                inner.finish_activity(sock, st);
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {remote} timed out"),
+                ));
             }
         }
-        drop(st);
         Ok(stream)
     }
 
@@ -284,9 +264,7 @@ impl TcpStream {
     /// estimate of the delivery rate ([`TcpInfo`] says how each is
     /// counted).
     pub fn info(&self) -> TcpInfo {
-        let h = &self.handle;
-        let now = h.stack.inner.now();
-        h.sock.state.lock().conn.info(now)
+        info(&self.handle.stack, &self.handle.sock)
     }
 
     /// The connection's error, the first time it is asked for: `Some`
@@ -301,14 +279,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let h = &self.handle;
-        let Some(e) = h.sock.state.lock().conn.error() else {
-            return Ok(None);
-        };
-        if h.error_taken.swap(true, Ordering::Relaxed) {
-            return Ok(None);
-        }
-        Ok(Some(conn_error(e)))
+        Ok(take_error(&self.handle.sock, &self.handle.error_taken))
     }
 
     /// Reads like `read` but leaves the bytes in the receive buffer, so
@@ -322,7 +293,7 @@ impl TcpStream {
     /// `WouldBlock` after the read timeout or in non-blocking mode,
     /// `NotConnected` once the stack is shut down.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, true)
+        self.recv_inner(buf, ReadMode::Peek)
     }
 
     /// A second handle to the same connection.
@@ -446,52 +417,21 @@ impl TcpStream {
         Ok(())
     }
 
-    /// `read` (`peek` false) or `peek`: waits for data, end-of-file or an
-    /// error.
-    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    /// `read` or `peek`: waits for data, end-of-file or an error.
+    fn recv_inner(&self, buf: &mut [u8], mode: ReadMode) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let what = if peek { "peek" } else { "read" };
+        let what = match mode {
+            ReadMode::Take => "read",
+            ReadMode::Peek => "peek",
+        };
         let h = &self.handle;
         let until = deadline(*h.read_timeout.lock());
-        let mut st = h.sock.state.lock();
-        loop {
-            if st.read_shut {
-                return Ok(0);
-            }
-            let got = if peek {
-                st.conn.peek(buf)
-            } else {
-                st.conn.recv(buf)
-            };
-            match got {
-                Ok(0) => {}
-                Ok(n) if peek => return Ok(n),
-                Ok(n) => {
-                    // Reading freed buffer space: the connection may owe
-                    // the peer a window update.
-                    h.stack.inner.finish_activity(&h.sock, st);
-                    return Ok(n);
-                }
-                Err(RecvError::Finished) | Err(RecvError::InvalidState) => return Ok(0),
-                Err(RecvError::Conn(e)) => return Err(conn_error(e)),
-            }
-            if h.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if h.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block(what));
-            }
-            match until {
-                Some(t) => {
-                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_recv() {
-                        return Err(timed_out(what));
-                    }
-                }
-                None => h.sock.cond.wait(&mut st),
-            }
-        }
+        let st = h.sock.state.lock();
+        wait_or_block(what, &h.sock.cond, st, until, &h.nonblocking, |st| {
+            attempt::read(&h.stack, &h.sock, st, buf, mode, None)
+        })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
@@ -500,38 +440,27 @@ impl TcpStream {
         }
         let h = &self.handle;
         let until = deadline(*h.write_timeout.lock());
-        let mut st = h.sock.state.lock();
-        loop {
-            match st.conn.send(buf) {
-                Ok(0) => {}
-                Ok(n) => {
-                    h.stack.inner.finish_activity(&h.sock, st);
-                    return Ok(n);
-                }
-                Err(SendError::InvalidState) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the connection's write side is closed",
-                    ))
-                }
-                Err(SendError::Conn(e)) => return Err(conn_error(e)),
-            }
-            if h.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if h.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("write"));
-            }
-            match until {
-                Some(t) => {
-                    if h.sock.cond.wait_until(&mut st, t).timed_out() && !st.conn.can_send() {
-                        return Err(timed_out("write"));
-                    }
-                }
-                None => h.sock.cond.wait(&mut st),
-            }
-        }
+        let st = h.sock.state.lock();
+        wait_or_block("write", &h.sock.cond, st, until, &h.nonblocking, |st| {
+            attempt::write(&h.stack, &h.sock, st, buf, None)
+        })
     }
+}
+
+/// The connection's `TCP_INFO`, now (both APIs' `info`).
+pub(super) fn info(stack: &Stack, sock: &TcpSocket) -> TcpInfo {
+    let now = stack.inner.now();
+    sock.state.lock().conn.info(now)
+}
+
+/// The connection's error the first time it is asked for (`taken` is set
+/// then), as reading `SO_ERROR` clears it (both APIs' `take_error`).
+pub(super) fn take_error(sock: &TcpSocket, taken: &AtomicBool) -> Option<io::Error> {
+    let e = sock.state.lock().conn.error()?;
+    if taken.swap(true, Ordering::Relaxed) {
+        return None;
+    }
+    Some(conn_error(e))
 }
 
 fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
@@ -546,13 +475,13 @@ fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, ReadMode::Take)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, ReadMode::Take)
     }
 }
 

@@ -11,14 +11,9 @@ use parking_lot::Mutex;
 use crate::runtime::socket;
 use crate::runtime::Stack;
 
-use super::{deadline, open_error, shut_down, timed_out, would_block};
-
-fn not_connected() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "the UDP socket is not connected",
-    )
-}
+use super::attempt;
+use super::blocking::wait_or_block;
+use super::{deadline, open_error};
 
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
@@ -78,22 +73,7 @@ impl UdpSocket {
     /// `InvalidInput` when `peer` is of the other family than the socket,
     /// or its port is 0.
     pub fn connect(&self, peer: impl Into<SocketAddr>) -> io::Result<()> {
-        let peer = peer.into();
-        let local = self.sock.key.socket_addr();
-        if peer.is_ipv4() != local.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot connect a socket bound to {local} to {peer}"),
-            ));
-        }
-        if peer.port() == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot connect to port 0 of {}", peer.ip()),
-            ));
-        }
-        self.sock.queue.lock().peer = Some(peer);
-        Ok(())
+        connect(&self.sock, peer.into())
     }
 
     /// The peer set by [`connect`](Self::connect).
@@ -102,7 +82,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`, as `std`'s.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.queue.lock().peer.ok_or_else(not_connected)
+        peer_addr(&self.sock)
     }
 
     /// Sends one datagram to the peer set by [`connect`](Self::connect),
@@ -112,8 +92,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`; otherwise as `send_to`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let peer = self.peer_addr()?;
-        self.send_datagram(buf, peer, None)
+        send_datagram(&self.stack, &self.sock, buf, peer_addr(&self.sock)?, None)
     }
 
     /// Waits for a datagram and copies it into `buf` (truncating), as
@@ -137,7 +116,7 @@ impl UdpSocket {
     /// carries behind its IP and UDP headers (65,507 bytes over IPv4,
     /// 65,527 over IPv6), or `to` is of the other family than the socket.
     pub fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
-        self.send_datagram(buf, to.into(), None)
+        send_datagram(&self.stack, &self.sock, buf, to.into(), None)
     }
 
     /// [`send_to`](Self::send_to) from the address `from`, for a socket
@@ -157,15 +136,7 @@ impl UdpSocket {
         from: IpAddr,
         to: impl Into<SocketAddr>,
     ) -> io::Result<usize> {
-        self.send_datagram(buf, to.into(), Some(from))
-    }
-
-    fn send_datagram(&self, buf: &[u8], to: SocketAddr, from: Option<IpAddr>) -> io::Result<usize> {
-        self.stack
-            .inner
-            .send_datagram(&self.sock, buf, to, from)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(buf.len())
+        send_datagram(&self.stack, &self.sock, buf, to.into(), Some(from))
     }
 
     /// Waits for a datagram, copies it into `buf` (truncating, as `std`
@@ -188,28 +159,16 @@ impl UdpSocket {
     /// `WouldBlock` after the read timeout.
     pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
         let until = deadline(*self.read_timeout.lock());
-        let mut q = self.sock.queue.lock();
-        loop {
-            if let Some(d) = q.datagrams.pop_front() {
-                let n = d.data.len().min(buf.len());
-                buf[..n].copy_from_slice(&d.data[..n]);
-                return Ok((n, d.from, d.to));
-            }
-            if self.stack.is_shut_down() {
-                return Err(shut_down());
-            }
-            if self.nonblocking.load(Ordering::Relaxed) {
-                return Err(would_block("recv_from"));
-            }
-            match until {
-                Some(t) => {
-                    if self.sock.cond.wait_until(&mut q, t).timed_out() && q.datagrams.is_empty() {
-                        return Err(timed_out("recv_from"));
-                    }
-                }
-                None => self.sock.cond.wait(&mut q),
-            }
-        }
+        let q = self.sock.queue.lock();
+        let d = wait_or_block(
+            "recv_from",
+            &self.sock.cond,
+            q,
+            until,
+            &self.nonblocking,
+            |q| attempt::recv_datagram(&self.stack, &self.sock, q, None),
+        )?;
+        Ok(attempt::copy_datagram(&d, buf))
     }
 
     /// `None` blocks forever (the default).
@@ -244,4 +203,64 @@ impl Drop for UdpSocket {
     fn drop(&mut self) {
         self.stack.inner.unbind_udp(&self.sock);
     }
+}
+
+/// Sets `sock`'s peer (both APIs' `connect`): from now on the runtime
+/// answers a datagram from anyone else with a port unreachable.
+///
+/// # Errors
+///
+/// `InvalidInput` when `peer` is of the other family than the socket, or
+/// its port is 0.
+pub(super) fn connect(sock: &socket::UdpSocket, peer: SocketAddr) -> io::Result<()> {
+    let local = sock.key.socket_addr();
+    if peer.is_ipv4() != local.is_ipv4() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot connect a socket bound to {local} to {peer}"),
+        ));
+    }
+    if peer.port() == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot connect to port 0 of {}", peer.ip()),
+        ));
+    }
+    sock.queue.lock().peer = Some(peer);
+    Ok(())
+}
+
+/// The peer `connect` set.
+///
+/// # Errors
+///
+/// `NotConnected` before `connect`, as `std`'s.
+pub(super) fn peer_addr(sock: &socket::UdpSocket) -> io::Result<SocketAddr> {
+    sock.queue.lock().peer.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the UDP socket is not connected",
+        )
+    })
+}
+
+/// Sends one datagram from `sock` to `to` (from `from`, on a wildcard
+/// socket); it never waits.
+///
+/// # Errors
+///
+/// `InvalidInput` for what the runtime refuses (too long, the other
+/// family, `from` not the stack's).
+pub(super) fn send_datagram(
+    stack: &Stack,
+    sock: &socket::UdpSocket,
+    buf: &[u8],
+    to: SocketAddr,
+    from: Option<IpAddr>,
+) -> io::Result<usize> {
+    stack
+        .inner
+        .send_datagram(sock, buf, to, from)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    Ok(buf.len())
 }

@@ -2,8 +2,9 @@
 //! [`TcpListener`] with `accept().await`, [`TcpStream`] implementing
 //! tokio's [`AsyncRead`](::tokio::io::AsyncRead) and
 //! [`AsyncWrite`](::tokio::io::AsyncWrite) (so tokio-util codecs and
-//! hyper, through hyper-util's `TokioIo`, work on it unchanged), and
-//! [`UdpSocket`] with `send_to`/`recv_from().await`.
+//! hyper, through hyper-util's `TokioIo`, work on it unchanged) with
+//! `peek().await`, `info()` and `take_error()`, and [`UdpSocket`] with
+//! `send_to`/`recv_from().await`, or `connect` then `send`/`recv().await`.
 //!
 //! The stack's own threads run as they do for blocking users: the async
 //! types only await readiness. Each runtime socket keeps a set of wakers

@@ -4,14 +4,17 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::api::attempt::{self, Step};
+use crate::api::attempt::{self, ReadMode, Step};
+use crate::api::tcp as api_tcp;
 use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
+use crate::tcp::connection::info::TcpInfo;
 use crate::tcp::state::State;
 
 use super::super::open_error;
@@ -114,6 +117,8 @@ pub struct TcpStream {
 struct Conn {
     stack: Stack,
     sock: Arc<TcpSocket>,
+    /// `take_error` has reported the connection's error.
+    error_taken: AtomicBool,
 }
 
 impl Drop for Conn {
@@ -128,6 +133,7 @@ impl TcpStream {
             conn: Arc::new(Conn {
                 stack: stack.clone(),
                 sock,
+                error_taken: AtomicBool::new(false),
             }),
         }
     }
@@ -174,6 +180,36 @@ impl TcpStream {
     /// The connection's RFC 9293 state.
     pub fn state(&self) -> State {
         self.conn.sock.state.lock().conn.state()
+    }
+
+    /// The connection's transport state, as Linux's `TCP_INFO` reports it
+    /// (see the blocking [`info`](crate::TcpStream::info)).
+    pub fn info(&self) -> TcpInfo {
+        api_tcp::info(&self.conn.stack, &self.conn.sock)
+    }
+
+    /// The connection's error, the first time it is asked for: `Some`
+    /// once the connection was refused, reset, timed out or aborted, then
+    /// `None`, as reading `SO_ERROR` clears it (see the blocking
+    /// [`take_error`](crate::TcpStream::take_error)).
+    ///
+    /// # Errors
+    ///
+    /// Never; the signature matches tokio's.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(api_tcp::take_error(&self.conn.sock, &self.conn.error_taken))
+    }
+
+    /// Waits for data like a read but leaves it in the receive buffer, so
+    /// the next `peek` or read sees it again (`MSG_PEEK`); `Ok(0)` is
+    /// end-of-file. Cancellation-safe: it takes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As a read: the connection's error (`ConnectionReset`, ...),
+    /// `NotConnected` once the stack is shut down.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.conn.poll_recv(cx, buf, ReadMode::Peek)).await
     }
 
     /// Disables (`true`) or enables Nagle's algorithm, like `TCP_NODELAY`.
@@ -225,23 +261,24 @@ impl Conn {
     }
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
+        let n = ready!(self.poll_recv(cx, buf.initialize_unfilled(), ReadMode::Take))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+
+    /// A read or a peek into `buf`.
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        mode: ReadMode,
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
         }
         let st = self.sock.state.lock();
-        let step = attempt::read(
-            &self.stack,
-            &self.sock,
-            st,
-            buf.initialize_unfilled(),
-            Some(cx.waker()),
-        );
-        match step {
-            Step::Ready(Ok(n)) => {
-                buf.advance(n);
-                Poll::Ready(Ok(()))
-            }
-            Step::Ready(Err(e)) => Poll::Ready(Err(e)),
+        match attempt::read(&self.stack, &self.sock, st, buf, mode, Some(cx.waker())) {
+            Step::Ready(r) => Poll::Ready(r),
             Step::Wait(_) => Poll::Pending,
         }
     }

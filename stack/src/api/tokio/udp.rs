@@ -9,13 +9,16 @@ use std::task::{Context, Poll};
 use ::tokio::io::ReadBuf;
 
 use crate::api::attempt::{self, Step};
+use crate::api::udp as api_udp;
 use crate::runtime::socket;
 use crate::runtime::Stack;
 
 use super::super::open_error;
 
 /// A UDP socket, like `tokio::net::UdpSocket`; several tasks may share
-/// it (`Arc<UdpSocket>`), each awaiting its own `recv_from`.
+/// it (`Arc<UdpSocket>`), each awaiting its own `recv_from`. After
+/// [`connect`](Self::connect), [`send`](Self::send) goes to the peer and
+/// only the peer's datagrams are received.
 ///
 /// Received datagrams wait in a bounded queue (`Config::udp_queue_depth`);
 /// when it is full, new ones are dropped and counted (`drop_queue_full`).
@@ -50,6 +53,52 @@ impl UdpSocket {
         Ok(self.sock.key.socket_addr())
     }
 
+    /// Sets the peer, as the blocking
+    /// [`connect`](crate::UdpSocket::connect) does: [`send`](Self::send)
+    /// goes to `peer`, and from now on a datagram from anyone else is
+    /// answered with a port unreachable instead of queued. Nothing is sent
+    /// and it never waits; it is `async` as tokio's is.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when `peer` is of the other family than the socket,
+    /// or its port is 0.
+    pub async fn connect(&self, peer: impl Into<SocketAddr>) -> io::Result<()> {
+        api_udp::connect(&self.sock, peer.into())
+    }
+
+    /// The peer set by [`connect`](Self::connect).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before `connect`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        api_udp::peer_addr(&self.sock)
+    }
+
+    /// Sends one datagram to the peer set by [`connect`](Self::connect),
+    /// as [`send_to`](Self::send_to) would.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before `connect`; otherwise as `send_to`.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let peer = api_udp::peer_addr(&self.sock)?;
+        api_udp::send_datagram(&self.stack, &self.sock, buf, peer, None)
+    }
+
+    /// Waits for a datagram and copies it into `buf` (truncating), as
+    /// [`recv_from`](Self::recv_from) does without saying the sender: on
+    /// a connected socket, that is the peer. Cancellation-safe.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the stack is shut down.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (n, _, _) = self.recv_from_to(buf).await?;
+        Ok(n)
+    }
+
     /// Sends one datagram to `to` (fragmented when it exceeds the MTU). A
     /// datagram is handed to the device at once, so this never waits.
     ///
@@ -58,7 +107,7 @@ impl UdpSocket {
     /// `InvalidInput` for a datagram longer than an IP datagram carries,
     /// or `to` of the other family than the socket.
     pub async fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
-        self.send(buf, to.into(), None)
+        api_udp::send_datagram(&self.stack, &self.sock, buf, to.into(), None)
     }
 
     /// [`send_to`](Self::send_to) from the address `from`, for a socket
@@ -74,15 +123,7 @@ impl UdpSocket {
         from: IpAddr,
         to: impl Into<SocketAddr>,
     ) -> io::Result<usize> {
-        self.send(buf, to.into(), Some(from))
-    }
-
-    fn send(&self, buf: &[u8], to: SocketAddr, from: Option<IpAddr>) -> io::Result<usize> {
-        self.stack
-            .inner
-            .send_datagram(&self.sock, buf, to, from)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(buf.len())
+        api_udp::send_datagram(&self.stack, &self.sock, buf, to.into(), Some(from))
     }
 
     /// Waits for a datagram, copies it into `buf` (truncating) and returns
