@@ -13,6 +13,7 @@
 
 mod attempt;
 mod blocking;
+mod owned;
 mod snapshot;
 mod tcp;
 #[cfg(feature = "tokio")]

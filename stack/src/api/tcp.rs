@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::socket::{Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::tcp::connection::info::TcpInfo;
 use crate::tcp::error::ConnError;
@@ -16,7 +15,8 @@ use crate::tcp::state::State;
 
 use super::attempt::{self, ReadMode};
 use super::blocking::{wait_for, wait_or_block};
-use super::{conn_error, deadline, open_error};
+use super::deadline;
+use super::owned::{Conn, Listening};
 
 /// A TCP socket waiting for connections, like `std::net::TcpListener`.
 ///
@@ -24,8 +24,7 @@ use super::{conn_error, deadline, open_error};
 /// queue (`Config::accept_backlog`) until [`accept`](Self::accept) takes
 /// them. Dropping the listener resets the connections nobody accepted.
 pub struct TcpListener {
-    stack: Stack,
-    listener: Arc<Listener>,
+    listening: Listening,
     timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
 }
@@ -45,10 +44,8 @@ impl TcpListener {
     /// `AddrInUse` if a listener already holds the address and port;
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<TcpListener> {
-        let listener = stack.inner.listen(local.into()).map_err(open_error)?;
         Ok(TcpListener {
-            stack: stack.clone(),
-            listener,
+            listening: Listening::bind(stack, local.into())?,
             timeout: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
         })
@@ -60,7 +57,7 @@ impl TcpListener {
     ///
     /// Never; the signature matches `std`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.listener.key.socket_addr())
+        Ok(self.listening.local_addr())
     }
 
     /// Makes `accept` give up after `timeout` (`None`: wait forever).
@@ -77,17 +74,18 @@ impl TcpListener {
     /// is shut down.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let until = deadline(*self.timeout.lock());
-        let ls = self.listener.state.lock();
+        let Listening { stack, listener } = &self.listening;
+        let ls = listener.state.lock();
         let sock = wait_or_block(
             "accept",
-            &self.listener.cond,
+            &listener.cond,
             ls,
             until,
             &self.nonblocking,
-            |ls| attempt::accept(&self.stack, &self.listener, ls, None),
+            |ls| attempt::accept(stack, listener, ls, None),
         )?;
         let peer = sock.tuple.remote;
-        Ok((TcpStream::new(&self.stack, sock), peer))
+        Ok((TcpStream::new(Conn::new(stack, sock)), peer))
     }
 
     /// An iterator over accepted connections, like `std`'s `incoming`.
@@ -107,14 +105,6 @@ impl TcpListener {
     }
 }
 
-impl Drop for TcpListener {
-    /// Stops listening; connections that completed the handshake but were
-    /// never accepted are reset, as Linux does.
-    fn drop(&mut self) {
-        self.stack.inner.unlisten(&self.listener);
-    }
-}
-
 /// A TCP connection, like `std::net::TcpStream`: `Read` and `Write` (also
 /// on `&TcpStream`), `shutdown`, timeouts, and `try_clone` for a second
 /// handle (one thread reading while another writes).
@@ -126,21 +116,14 @@ pub struct TcpStream {
     handle: Arc<Handle>,
 }
 
+/// What every handle of a stream shares; the connection is released
+/// when the last one goes.
 struct Handle {
-    stack: Stack,
-    sock: Arc<TcpSocket>,
+    conn: Conn,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
     /// Shared by every handle of the connection, like a file status flag.
     nonblocking: AtomicBool,
-    /// `take_error` has reported the connection's error.
-    error_taken: AtomicBool,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.stack.inner.release_tcp(&self.sock);
-    }
 }
 
 /// How long an active open waits by default: Linux's 6 SYN retries with
@@ -148,15 +131,13 @@ impl Drop for Handle {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(75);
 
 impl TcpStream {
-    fn new(stack: &Stack, sock: Arc<TcpSocket>) -> TcpStream {
+    fn new(conn: Conn) -> TcpStream {
         TcpStream {
             handle: Arc::new(Handle {
-                stack: stack.clone(),
-                sock,
+                conn,
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
                 nonblocking: AtomicBool::new(false),
-                error_taken: AtomicBool::new(false),
             }),
         }
     }
@@ -185,8 +166,8 @@ impl TcpStream {
     ) -> io::Result<TcpStream> {
         let remote = remote.into();
         let inner = &stack.inner;
-        let stream = TcpStream::open(stack, remote)?;
-        let sock = &stream.handle.sock;
+        let stream = TcpStream::new(Conn::open(stack, remote)?);
+        let sock = &stream.handle.conn.sock;
         let until = deadline(Some(timeout));
         let st = sock.state.lock();
         let nonblocking = &stream.handle.nonblocking;
@@ -224,15 +205,9 @@ impl TcpStream {
         stack: &Stack,
         remote: impl Into<SocketAddr>,
     ) -> io::Result<TcpStream> {
-        let stream = TcpStream::open(stack, remote.into())?;
+        let stream = TcpStream::new(Conn::open(stack, remote.into())?);
         stream.set_nonblocking(true)?;
         Ok(stream)
-    }
-
-    /// Puts a new connection to `remote` in the table and sends its SYN.
-    fn open(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
-        let sock = stack.inner.connect(remote).map_err(open_error)?;
-        Ok(TcpStream::new(stack, sock))
     }
 
     /// Our end of the connection: with a wildcard listener, the address
@@ -242,7 +217,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.handle.sock.tuple.local)
+        Ok(self.handle.conn.local_addr())
     }
 
     /// The peer's end of the connection.
@@ -251,12 +226,12 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.handle.sock.tuple.remote)
+        Ok(self.handle.conn.peer_addr())
     }
 
     /// The connection's RFC 9293 state.
     pub fn state(&self) -> State {
-        self.handle.sock.state.lock().conn.state()
+        self.handle.conn.state()
     }
 
     /// The connection's transport state, as Linux's `TCP_INFO` reports it:
@@ -264,7 +239,7 @@ impl TcpStream {
     /// estimate of the delivery rate ([`TcpInfo`] says how each is
     /// counted).
     pub fn info(&self) -> TcpInfo {
-        info(&self.handle.stack, &self.handle.sock)
+        self.handle.conn.info()
     }
 
     /// The connection's error, the first time it is asked for: `Some`
@@ -279,7 +254,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(take_error(&self.handle.sock, &self.handle.error_taken))
+        Ok(self.handle.conn.take_error())
     }
 
     /// Reads like `read` but leaves the bytes in the receive buffer, so
@@ -345,12 +320,12 @@ impl TcpStream {
     ///
     /// Never; the signature matches `std`.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.handle.sock.state.lock().conn.set_nodelay(nodelay);
+        self.handle.conn.set_nodelay(nodelay);
         Ok(())
     }
 
     pub fn nodelay(&self) -> bool {
-        self.handle.sock.state.lock().conn.nodelay()
+        self.handle.conn.nodelay()
     }
 
     /// Probes an idle peer after `idle` without traffic and resets the
@@ -360,14 +335,14 @@ impl TcpStream {
     /// it from the start.
     pub fn set_keepalive(&self, idle: Option<Duration>) {
         let h = &self.handle;
-        let mut st = h.sock.state.lock();
-        let now = h.stack.inner.now();
+        let mut st = h.conn.sock.state.lock();
+        let now = h.conn.stack.inner.now();
         st.conn.set_keepalive(now, idle);
-        h.stack.inner.finish_activity(&h.sock, st);
+        h.conn.stack.inner.finish_activity(&h.conn.sock, st);
     }
 
     pub fn keepalive(&self) -> Option<Duration> {
-        self.handle.sock.state.lock().conn.keepalive()
+        self.handle.conn.sock.state.lock().conn.keepalive()
     }
 
     /// `Write` sends a FIN once queued data is out (the peer reads EOF and
@@ -378,14 +353,14 @@ impl TcpStream {
     /// Never; the signature matches `std`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let h = &self.handle;
-        let mut st = h.sock.state.lock();
+        let mut st = h.conn.sock.state.lock();
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             st.read_shut = true;
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             st.conn.close();
         }
-        h.stack.inner.finish_activity(&h.sock, st);
+        h.conn.stack.inner.finish_activity(&h.conn.sock, st);
         Ok(())
     }
 
@@ -396,11 +371,11 @@ impl TcpStream {
     /// that gives up on a peer that will not read (RFC 9293 §3.10.5).
     pub fn abort(&self) {
         let h = &self.handle;
-        let mut st = h.sock.state.lock();
+        let mut st = h.conn.sock.state.lock();
         if !st.conn.is_closed() {
             st.conn.abort_with(ConnError::Aborted);
         }
-        h.stack.inner.finish_activity(&h.sock, st);
+        h.conn.stack.inner.finish_activity(&h.conn.sock, st);
     }
 
     /// In non-blocking mode reads and writes that would wait return
@@ -428,9 +403,9 @@ impl TcpStream {
         };
         let h = &self.handle;
         let until = deadline(*h.read_timeout.lock());
-        let st = h.sock.state.lock();
-        wait_or_block(what, &h.sock.cond, st, until, &h.nonblocking, |st| {
-            attempt::read(&h.stack, &h.sock, st, buf, mode, None)
+        let st = h.conn.sock.state.lock();
+        wait_or_block(what, &h.conn.sock.cond, st, until, &h.nonblocking, |st| {
+            attempt::read(&h.conn.stack, &h.conn.sock, st, buf, mode, None)
         })
     }
 
@@ -440,27 +415,16 @@ impl TcpStream {
         }
         let h = &self.handle;
         let until = deadline(*h.write_timeout.lock());
-        let st = h.sock.state.lock();
-        wait_or_block("write", &h.sock.cond, st, until, &h.nonblocking, |st| {
-            attempt::write(&h.stack, &h.sock, st, buf, None)
-        })
+        let st = h.conn.sock.state.lock();
+        wait_or_block(
+            "write",
+            &h.conn.sock.cond,
+            st,
+            until,
+            &h.nonblocking,
+            |st| attempt::write(&h.conn.stack, &h.conn.sock, st, buf, None),
+        )
     }
-}
-
-/// The connection's `TCP_INFO`, now (both APIs' `info`).
-pub(super) fn info(stack: &Stack, sock: &TcpSocket) -> TcpInfo {
-    let now = stack.inner.now();
-    sock.state.lock().conn.info(now)
-}
-
-/// The connection's error the first time it is asked for (`taken` is set
-/// then), as reading `SO_ERROR` clears it (both APIs' `take_error`).
-pub(super) fn take_error(sock: &TcpSocket, taken: &AtomicBool) -> Option<io::Error> {
-    let e = sock.state.lock().conn.error()?;
-    if taken.swap(true, Ordering::Relaxed) {
-        return None;
-    }
-    Some(conn_error(e))
 }
 
 fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {

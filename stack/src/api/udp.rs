@@ -3,17 +3,16 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::socket;
 use crate::runtime::Stack;
 
 use super::attempt;
 use super::blocking::wait_or_block;
-use super::{deadline, open_error};
+use super::deadline;
+use super::owned::Bound;
 
 /// A UDP socket, like `std::net::UdpSocket`.
 ///
@@ -24,8 +23,7 @@ use super::{deadline, open_error};
 /// After [`connect`](Self::connect), [`send`](Self::send) goes to the
 /// peer and only the peer's datagrams are received, as on Linux.
 pub struct UdpSocket {
-    stack: Stack,
-    sock: Arc<socket::UdpSocket>,
+    bound: Bound,
     read_timeout: Mutex<Option<Duration>>,
     nonblocking: AtomicBool,
 }
@@ -42,10 +40,8 @@ impl UdpSocket {
     /// `AddrInUse` if another UDP socket holds the address and port;
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
-        let sock = stack.inner.bind_udp(local.into()).map_err(open_error)?;
         Ok(UdpSocket {
-            stack: stack.clone(),
-            sock,
+            bound: Bound::bind(stack, local.into())?,
             read_timeout: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
         })
@@ -57,7 +53,7 @@ impl UdpSocket {
     ///
     /// Never; the signature matches `std`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.sock.key.socket_addr())
+        Ok(self.bound.local_addr())
     }
 
     /// Sets the peer, as `std`'s `connect` does: [`send`](Self::send) goes
@@ -73,7 +69,7 @@ impl UdpSocket {
     /// `InvalidInput` when `peer` is of the other family than the socket,
     /// or its port is 0.
     pub fn connect(&self, peer: impl Into<SocketAddr>) -> io::Result<()> {
-        connect(&self.sock, peer.into())
+        self.bound.connect(peer.into())
     }
 
     /// The peer set by [`connect`](Self::connect).
@@ -82,7 +78,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`, as `std`'s.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        peer_addr(&self.sock)
+        self.bound.peer_addr()
     }
 
     /// Sends one datagram to the peer set by [`connect`](Self::connect),
@@ -92,7 +88,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`; otherwise as `send_to`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        send_datagram(&self.stack, &self.sock, buf, peer_addr(&self.sock)?, None)
+        self.bound.send(buf, self.bound.peer_addr()?, None)
     }
 
     /// Waits for a datagram and copies it into `buf` (truncating), as
@@ -116,7 +112,7 @@ impl UdpSocket {
     /// carries behind its IP and UDP headers (65,507 bytes over IPv4,
     /// 65,527 over IPv6), or `to` is of the other family than the socket.
     pub fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
-        send_datagram(&self.stack, &self.sock, buf, to.into(), None)
+        self.bound.send(buf, to.into(), None)
     }
 
     /// [`send_to`](Self::send_to) from the address `from`, for a socket
@@ -136,7 +132,7 @@ impl UdpSocket {
         from: IpAddr,
         to: impl Into<SocketAddr>,
     ) -> io::Result<usize> {
-        send_datagram(&self.stack, &self.sock, buf, to.into(), Some(from))
+        self.bound.send(buf, to.into(), Some(from))
     }
 
     /// Waits for a datagram, copies it into `buf` (truncating, as `std`
@@ -159,15 +155,11 @@ impl UdpSocket {
     /// `WouldBlock` after the read timeout.
     pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
         let until = deadline(*self.read_timeout.lock());
-        let q = self.sock.queue.lock();
-        let d = wait_or_block(
-            "recv_from",
-            &self.sock.cond,
-            q,
-            until,
-            &self.nonblocking,
-            |q| attempt::recv_datagram(&self.stack, &self.sock, q, None),
-        )?;
+        let Bound { stack, sock } = &self.bound;
+        let q = sock.queue.lock();
+        let d = wait_or_block("recv_from", &sock.cond, q, until, &self.nonblocking, |q| {
+            attempt::recv_datagram(stack, sock, q, None)
+        })?;
         Ok(attempt::copy_datagram(&d, buf))
     }
 
@@ -197,70 +189,4 @@ impl UdpSocket {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
     }
-}
-
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        self.stack.inner.unbind_udp(&self.sock);
-    }
-}
-
-/// Sets `sock`'s peer (both APIs' `connect`): from now on the runtime
-/// answers a datagram from anyone else with a port unreachable.
-///
-/// # Errors
-///
-/// `InvalidInput` when `peer` is of the other family than the socket, or
-/// its port is 0.
-pub(super) fn connect(sock: &socket::UdpSocket, peer: SocketAddr) -> io::Result<()> {
-    let local = sock.key.socket_addr();
-    if peer.is_ipv4() != local.is_ipv4() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("cannot connect a socket bound to {local} to {peer}"),
-        ));
-    }
-    if peer.port() == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("cannot connect to port 0 of {}", peer.ip()),
-        ));
-    }
-    sock.queue.lock().peer = Some(peer);
-    Ok(())
-}
-
-/// The peer `connect` set.
-///
-/// # Errors
-///
-/// `NotConnected` before `connect`, as `std`'s.
-pub(super) fn peer_addr(sock: &socket::UdpSocket) -> io::Result<SocketAddr> {
-    sock.queue.lock().peer.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotConnected,
-            "the UDP socket is not connected",
-        )
-    })
-}
-
-/// Sends one datagram from `sock` to `to` (from `from`, on a wildcard
-/// socket); it never waits.
-///
-/// # Errors
-///
-/// `InvalidInput` for what the runtime refuses (too long, the other
-/// family, `from` not the stack's).
-pub(super) fn send_datagram(
-    stack: &Stack,
-    sock: &socket::UdpSocket,
-    buf: &[u8],
-    to: SocketAddr,
-    from: Option<IpAddr>,
-) -> io::Result<usize> {
-    stack
-        .inner
-        .send_datagram(sock, buf, to, from)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    Ok(buf.len())
 }

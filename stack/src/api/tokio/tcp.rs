@@ -4,20 +4,16 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::api::attempt::{self, ReadMode, Step};
-use crate::api::tcp as api_tcp;
-use crate::runtime::socket::{Listener, TcpSocket};
+use crate::api::owned::{Conn, Listening};
 use crate::runtime::Stack;
 use crate::tcp::connection::info::TcpInfo;
 use crate::tcp::state::State;
-
-use super::super::open_error;
 
 /// A TCP socket waiting for connections, like `tokio::net::TcpListener`.
 ///
@@ -25,8 +21,7 @@ use super::super::open_error;
 /// queue (`Config::accept_backlog`) until [`accept`](Self::accept) takes
 /// them. Dropping the listener resets the connections nobody accepted.
 pub struct TcpListener {
-    stack: Stack,
-    listener: Arc<Listener>,
+    listening: Listening,
 }
 
 impl TcpListener {
@@ -40,10 +35,8 @@ impl TcpListener {
     /// `AddrInUse` if a listener already holds the address and port;
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<TcpListener> {
-        let listener = stack.inner.listen(local.into()).map_err(open_error)?;
         Ok(TcpListener {
-            stack: stack.clone(),
-            listener,
+            listening: Listening::bind(stack, local.into())?,
         })
     }
 
@@ -53,7 +46,7 @@ impl TcpListener {
     ///
     /// Never; the signature matches tokio's.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.listener.key.socket_addr())
+        Ok(self.listening.local_addr())
     }
 
     /// Waits for an established connection and returns it with the peer's
@@ -73,29 +66,22 @@ impl TcpListener {
     ///
     /// As `accept`.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let ls = self.listener.state.lock();
-        match attempt::accept(&self.stack, &self.listener, ls, Some(cx.waker())) {
+        let Listening { stack, listener } = &self.listening;
+        let ls = listener.state.lock();
+        match attempt::accept(stack, listener, ls, Some(cx.waker())) {
             Step::Ready(r) => Poll::Ready(r.map(|sock| {
                 let peer = sock.tuple.remote;
-                (TcpStream::new(&self.stack, sock), peer)
+                (TcpStream::new(Conn::new(stack, sock)), peer)
             })),
             Step::Wait(_) => Poll::Pending,
         }
     }
 }
 
-impl Drop for TcpListener {
-    /// Stops listening; connections that completed the handshake but were
-    /// never accepted are reset, as Linux does.
-    fn drop(&mut self) {
-        self.stack.inner.unlisten(&self.listener);
-    }
-}
-
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpListener")
-            .field("local", &self.listener.key.socket_addr())
+            .field("local", &self.listening.local_addr())
             .finish()
     }
 }
@@ -112,29 +98,12 @@ pub struct TcpStream {
     conn: Arc<Conn>,
 }
 
-/// What every half of a stream shares; the connection is released when
-/// the last one goes.
-struct Conn {
-    stack: Stack,
-    sock: Arc<TcpSocket>,
-    /// `take_error` has reported the connection's error.
-    error_taken: AtomicBool,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.stack.inner.release_tcp(&self.sock);
-    }
-}
-
 impl TcpStream {
-    fn new(stack: &Stack, sock: Arc<TcpSocket>) -> TcpStream {
+    /// Every half of a stream shares the `Conn`; the connection is
+    /// released when the last one goes.
+    fn new(conn: Conn) -> TcpStream {
         TcpStream {
-            conn: Arc::new(Conn {
-                stack: stack.clone(),
-                sock,
-                error_taken: AtomicBool::new(false),
-            }),
+            conn: Arc::new(conn),
         }
     }
 
@@ -152,8 +121,7 @@ impl TcpStream {
     /// unanswered, `AddrNotAvailable` when no ephemeral port is free or
     /// the stack has no address of `remote`'s family.
     pub async fn connect(stack: &Stack, remote: impl Into<SocketAddr>) -> io::Result<TcpStream> {
-        let sock = stack.inner.connect(remote.into()).map_err(open_error)?;
-        let stream = TcpStream::new(stack, sock);
+        let stream = TcpStream::new(Conn::open(stack, remote.into())?);
         poll_fn(|cx| stream.conn.poll_connected(cx)).await?;
         Ok(stream)
     }
@@ -165,7 +133,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches tokio's.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.local)
+        Ok(self.conn.local_addr())
     }
 
     /// The peer's end of the connection.
@@ -174,18 +142,18 @@ impl TcpStream {
     ///
     /// Never; the signature matches tokio's.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.remote)
+        Ok(self.conn.peer_addr())
     }
 
     /// The connection's RFC 9293 state.
     pub fn state(&self) -> State {
-        self.conn.sock.state.lock().conn.state()
+        self.conn.state()
     }
 
     /// The connection's transport state, as Linux's `TCP_INFO` reports it
     /// (see the blocking [`info`](crate::TcpStream::info)).
     pub fn info(&self) -> TcpInfo {
-        api_tcp::info(&self.conn.stack, &self.conn.sock)
+        self.conn.info()
     }
 
     /// The connection's error, the first time it is asked for: `Some`
@@ -197,7 +165,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches tokio's.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        Ok(api_tcp::take_error(&self.conn.sock, &self.conn.error_taken))
+        Ok(self.conn.take_error())
     }
 
     /// Waits for data like a read but leaves it in the receive buffer, so
@@ -218,7 +186,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches tokio's.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.conn.sock.state.lock().conn.set_nodelay(nodelay);
+        self.conn.set_nodelay(nodelay);
         Ok(())
     }
 
@@ -228,7 +196,7 @@ impl TcpStream {
     ///
     /// Never; the signature matches tokio's.
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.conn.sock.state.lock().conn.nodelay())
+        Ok(self.conn.nodelay())
     }
 
     /// Borrowed read and write halves, for reading and writing at once
@@ -371,7 +339,7 @@ impl OwnedReadHalf {
     ///
     /// Never; the signature matches tokio's.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.remote)
+        Ok(self.conn.peer_addr())
     }
 
     /// Our end of the connection.
@@ -380,7 +348,7 @@ impl OwnedReadHalf {
     ///
     /// Never; the signature matches tokio's.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.local)
+        Ok(self.conn.local_addr())
     }
 }
 
@@ -391,7 +359,7 @@ impl OwnedWriteHalf {
     ///
     /// Never; the signature matches tokio's.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.remote)
+        Ok(self.conn.peer_addr())
     }
 
     /// Our end of the connection.
@@ -400,7 +368,7 @@ impl OwnedWriteHalf {
     ///
     /// Never; the signature matches tokio's.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.sock.tuple.local)
+        Ok(self.conn.local_addr())
     }
 }
 

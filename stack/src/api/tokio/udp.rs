@@ -3,17 +3,13 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use ::tokio::io::ReadBuf;
 
 use crate::api::attempt::{self, Step};
-use crate::api::udp as api_udp;
-use crate::runtime::socket;
+use crate::api::owned::Bound;
 use crate::runtime::Stack;
-
-use super::super::open_error;
 
 /// A UDP socket, like `tokio::net::UdpSocket`; several tasks may share
 /// it (`Arc<UdpSocket>`), each awaiting its own `recv_from`. After
@@ -23,8 +19,7 @@ use super::super::open_error;
 /// Received datagrams wait in a bounded queue (`Config::udp_queue_depth`);
 /// when it is full, new ones are dropped and counted (`drop_queue_full`).
 pub struct UdpSocket {
-    stack: Stack,
-    sock: Arc<socket::UdpSocket>,
+    bound: Bound,
 }
 
 impl UdpSocket {
@@ -37,10 +32,8 @@ impl UdpSocket {
     /// `AddrInUse` if another UDP socket holds the address and port;
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<UdpSocket> {
-        let sock = stack.inner.bind_udp(local.into()).map_err(open_error)?;
         Ok(UdpSocket {
-            stack: stack.clone(),
-            sock,
+            bound: Bound::bind(stack, local.into())?,
         })
     }
 
@@ -50,7 +43,7 @@ impl UdpSocket {
     ///
     /// Never; the signature matches tokio's.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.sock.key.socket_addr())
+        Ok(self.bound.local_addr())
     }
 
     /// Sets the peer, as the blocking
@@ -64,7 +57,7 @@ impl UdpSocket {
     /// `InvalidInput` when `peer` is of the other family than the socket,
     /// or its port is 0.
     pub async fn connect(&self, peer: impl Into<SocketAddr>) -> io::Result<()> {
-        api_udp::connect(&self.sock, peer.into())
+        self.bound.connect(peer.into())
     }
 
     /// The peer set by [`connect`](Self::connect).
@@ -73,7 +66,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        api_udp::peer_addr(&self.sock)
+        self.bound.peer_addr()
     }
 
     /// Sends one datagram to the peer set by [`connect`](Self::connect),
@@ -83,8 +76,7 @@ impl UdpSocket {
     ///
     /// `NotConnected` before `connect`; otherwise as `send_to`.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let peer = api_udp::peer_addr(&self.sock)?;
-        api_udp::send_datagram(&self.stack, &self.sock, buf, peer, None)
+        self.bound.send(buf, self.bound.peer_addr()?, None)
     }
 
     /// Waits for a datagram and copies it into `buf` (truncating), as
@@ -107,7 +99,7 @@ impl UdpSocket {
     /// `InvalidInput` for a datagram longer than an IP datagram carries,
     /// or `to` of the other family than the socket.
     pub async fn send_to(&self, buf: &[u8], to: impl Into<SocketAddr>) -> io::Result<usize> {
-        api_udp::send_datagram(&self.stack, &self.sock, buf, to.into(), None)
+        self.bound.send(buf, to.into(), None)
     }
 
     /// [`send_to`](Self::send_to) from the address `from`, for a socket
@@ -123,7 +115,7 @@ impl UdpSocket {
         from: IpAddr,
         to: impl Into<SocketAddr>,
     ) -> io::Result<usize> {
-        api_udp::send_datagram(&self.stack, &self.sock, buf, to.into(), Some(from))
+        self.bound.send(buf, to.into(), Some(from))
     }
 
     /// Waits for a datagram, copies it into `buf` (truncating) and returns
@@ -178,24 +170,19 @@ impl UdpSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr, SocketAddr)>> {
-        let q = self.sock.queue.lock();
-        match attempt::recv_datagram(&self.stack, &self.sock, q, Some(cx.waker())) {
+        let Bound { stack, sock } = &self.bound;
+        let q = sock.queue.lock();
+        match attempt::recv_datagram(stack, sock, q, Some(cx.waker())) {
             Step::Ready(r) => Poll::Ready(r.map(|d| attempt::copy_datagram(&d, buf))),
             Step::Wait(_) => Poll::Pending,
         }
     }
 }
 
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        self.stack.inner.unbind_udp(&self.sock);
-    }
-}
-
 impl std::fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UdpSocket")
-            .field("local", &self.sock.key.socket_addr())
+            .field("local", &self.bound.local_addr())
             .finish()
     }
 }
