@@ -83,8 +83,8 @@ fn build_packet(
 }
 
 /// Writes an IPv4 packet of at most `limit` bytes into `packet` (see
-/// [`send_ip`]); returns its length, or `None` (counted) if it could not
-/// be built.
+/// [`build_packet`]); returns its length, or `None` (counted) if it could
+/// not be built.
 fn build_ip(
     inner: &Inner,
     packet: &mut [u8],
@@ -94,19 +94,18 @@ fn build_ip(
     protocol: u8,
     emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) -> Option<usize> {
-    let limit = limit.min(packet.len());
-    let body = packet.get_mut(ipv4::HEADER_LEN..limit)?;
-    let result = emit(body).and_then(|len| {
+    let header = |payload_len, packet: &mut [u8]| {
         let ip = Ipv4Repr {
             src,
             dst,
             protocol,
             ttl: inner.config.ttl,
-            payload_len: len,
+            payload_len,
         };
         ip.emit(packet)?;
         Ok(ip.buffer_len())
-    });
+    };
+    let result = build_behind(packet, limit, ipv4::HEADER_LEN, emit, header)?;
     built(inner, result, dst)
 }
 
@@ -122,14 +121,29 @@ fn build_ip6(
     next_header: u8,
     emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
 ) -> Option<usize> {
-    let limit = limit.min(packet.len());
-    let body = packet.get_mut(ipv6::HEADER_LEN..limit)?;
-    let result = emit(body).and_then(|len| {
-        let ip = ip6_header(inner, src, dst, next_header, len);
+    let header = |payload_len, packet: &mut [u8]| {
+        let ip = ip6_header(inner, src, dst, next_header, payload_len);
         ip.emit(packet)?;
         Ok(ip.buffer_len())
-    });
+    };
+    let result = build_behind(packet, limit, ipv6::HEADER_LEN, emit, header)?;
     built(inner, result, dst)
+}
+
+/// The part both families share: `emit` writes the payload behind
+/// `header_len` bytes, within `limit` (and `packet`), then `header`
+/// writes the header for that payload length and returns the packet's
+/// length. `None` when `limit` leaves no room behind the header.
+fn build_behind(
+    packet: &mut [u8],
+    limit: usize,
+    header_len: usize,
+    emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+    header: impl FnOnce(usize, &mut [u8]) -> Result<usize, Error>,
+) -> Option<Result<usize, Error>> {
+    let limit = limit.min(packet.len());
+    let body = packet.get_mut(header_len..limit)?;
+    Some(emit(body).and_then(|len| header(len, packet)))
 }
 
 /// The fixed header of an IPv6 packet we send.
