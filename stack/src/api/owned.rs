@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::runtime::socket::{self, Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::tcp::connection::info::TcpInfo;
+use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 
 use super::{conn_error, open_error};
@@ -74,6 +75,16 @@ impl Conn {
 
     pub(super) fn nodelay(&self) -> bool {
         self.sock.state.lock().conn.nodelay()
+    }
+
+    /// Resets the connection at once (RST, queues discarded), as `close`
+    /// with `SO_LINGER` 0 does.
+    pub(super) fn abort(&self) {
+        let mut st = self.sock.state.lock();
+        if !st.conn.is_closed() {
+            st.conn.abort_with(ConnError::Aborted);
+        }
+        self.stack.inner.finish_activity(&self.sock, st);
     }
 }
 

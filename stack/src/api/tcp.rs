@@ -10,7 +10,6 @@ use parking_lot::Mutex;
 
 use crate::runtime::Stack;
 use crate::tcp::connection::info::TcpInfo;
-use crate::tcp::error::ConnError;
 use crate::tcp::state::State;
 
 use super::attempt::{self, ReadMode};
@@ -370,12 +369,7 @@ impl TcpStream {
     /// `close` with `SO_LINGER` 0 does for a kernel socket: for a server
     /// that gives up on a peer that will not read (RFC 9293 §3.10.5).
     pub fn abort(&self) {
-        let h = &self.handle;
-        let mut st = h.conn.sock.state.lock();
-        if !st.conn.is_closed() {
-            st.conn.abort_with(ConnError::Aborted);
-        }
-        h.conn.stack.inner.finish_activity(&h.conn.sock, st);
+        self.handle.conn.abort();
     }
 
     /// In non-blocking mode reads and writes that would wait return

@@ -180,6 +180,15 @@ impl TcpStream {
         poll_fn(|cx| self.conn.poll_recv(cx, buf, ReadMode::Peek)).await
     }
 
+    /// Resets the connection at once: the peer gets a RST, bytes not yet
+    /// sent or read are discarded, and every call on the connection (on
+    /// any half) fails with `ConnectionAborted` (see the blocking
+    /// [`abort`](crate::TcpStream::abort)). Tokio's sockets do this with
+    /// `set_zero_linger` and a drop.
+    pub fn abort(&self) {
+        self.conn.abort();
+    }
+
     /// Disables (`true`) or enables Nagle's algorithm, like `TCP_NODELAY`.
     ///
     /// # Errors
