@@ -23,7 +23,7 @@ pub struct ConnInfo {
 /// Implemented for the userspace stack by the binary, and by
 /// [`crate::kernel::KernelHost`] for the kernel baseline. Each call takes a
 /// fresh snapshot; implementations must not block for long, since they are
-/// called from connection threads.
+/// called from connection tasks, on the async runtime's workers.
 pub trait HostInfo: Send + Sync {
     /// The socket table as JSON: typically an array of objects with
     /// protocol, local, remote, state and queue depths.

@@ -1,5 +1,5 @@
 //! The Linux-kernel baseline: the very same services (the same
-//! [`Services`], the same per-connection threads and bound) on `std::net`
+//! [`Services`], the same per-connection tasks and bound) on tokio's own
 //! sockets, so that a benchmark run side by side with the userspace stack
 //! compares the TCP/IP stacks and not the service code.
 //!
@@ -8,10 +8,11 @@
 //! Nagle's algorithm would only add delayed-ACK stalls to the baseline.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc};
-use std::thread;
 use std::time::Instant;
+
+use tokio::net::{TcpListener, UdpSocket};
 
 use serde_json::{json, Value};
 
@@ -104,15 +105,18 @@ impl HostInfo for KernelHost {
     }
 }
 
-/// A running kernel server: where it listens, and its threads.
+/// A running kernel server: where it listens, and the runtime its tasks
+/// run on (dropping the server stops them).
 #[derive(Debug)]
 pub struct KernelServer {
     /// The bound TCP address of each service, in [`Service::ALL`] order.
     pub tcp: Vec<(Service, SocketAddr)>,
     /// The bound UDP echo address.
     pub udp_echo: SocketAddr,
-    /// Each serving thread sends the error that ended it.
+    /// Each serving loop sends the error that ended it.
     ended: mpsc::Receiver<io::Error>,
+    services: Arc<Services>,
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl KernelServer {
@@ -124,6 +128,11 @@ impl KernelServer {
             .map(|(_, a)| *a)
     }
 
+    /// The services it runs (their counters, their router).
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
     /// Blocks until a listener's loop ends, and returns why.
     ///
     /// # Errors
@@ -131,14 +140,14 @@ impl KernelServer {
     pub fn wait(self) -> io::Result<()> {
         match self.ended.recv() {
             Ok(e) => Err(e),
-            // Every sender dropped without sending: a thread panicked.
-            Err(_) => Err(io::Error::other("a listener thread panicked")),
+            // Every sender dropped without sending: a task panicked.
+            Err(_) => Err(io::Error::other("a listener task panicked")),
         }
     }
 }
 
 /// Serves TCP echo 7, discard 9, HTTP 80, JSON-RPC 7070 and UDP echo 7 on
-/// `ip` with the kernel's sockets, a thread per connection, and blocks.
+/// `ip` with the kernel's sockets, a task per connection, and blocks.
 ///
 /// # Errors
 /// Binding a port failed (ports below 1024 need root or
@@ -152,8 +161,8 @@ pub fn kernel_serve(ip: IpAddr, host: Arc<dyn HostInfo>, limits: Limits) -> io::
     server.wait()
 }
 
-/// Binds every service on `ip` at `ports` and serves them on background
-/// threads; returns at once with the bound addresses.
+/// Binds every service on `ip` at `ports` and serves them on a runtime of
+/// their own; returns at once with the bound addresses.
 ///
 /// # Errors
 /// Binding a port failed.
@@ -168,21 +177,28 @@ pub fn kernel_serve_on(
 /// [`kernel_serve_on`] with these limits (tests use short timeouts).
 ///
 /// # Errors
-/// Binding a port failed.
+/// Binding a port failed, or the runtime could not start.
 pub fn kernel_serve_with(
     ip: IpAddr,
     ports: Ports,
     host: Arc<dyn HostInfo>,
     limits: Limits,
 ) -> io::Result<KernelServer> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kernel-serve")
+        .build()?;
     let services = Services::with_limits(host, limits);
-    // Bind everything first, so a busy port fails the call and not a thread.
-    let mut listeners = Vec::new();
-    for service in Service::ALL {
-        let listener = TcpListener::bind(SocketAddr::new(ip, ports.of(service)))?;
-        listeners.push((service, listener.local_addr()?, listener));
-    }
-    let udp = UdpSocket::bind(SocketAddr::new(ip, ports.udp_echo))?;
+    // Bind everything first, so a busy port fails the call and not a task.
+    let (listeners, udp) = runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for service in Service::ALL {
+            let listener = TcpListener::bind(SocketAddr::new(ip, ports.of(service))).await?;
+            listeners.push((service, listener.local_addr()?, listener));
+        }
+        let udp = UdpSocket::bind(SocketAddr::new(ip, ports.udp_echo)).await?;
+        io::Result::Ok((listeners, udp))
+    })?;
     let udp_addr = udp.local_addr()?;
 
     let (done, ended) = mpsc::channel();
@@ -191,32 +207,33 @@ pub fn kernel_serve_with(
         tcp.push((service, local));
         let services = Arc::clone(&services);
         let done = done.clone();
-        thread::Builder::new()
-            .name(format!("kernel {service:?}"))
-            .spawn(move || {
-                let e = services.accept_loop(service, || accept(&listener, local));
-                let _ = done.send(e);
-            })?;
-    }
-    thread::Builder::new()
-        .name("kernel udp echo".to_owned())
-        .spawn(move || {
-            let e = udp_echo::serve_std(&udp, &services.counters().udp_echo_refused);
+        runtime.spawn(async move {
+            let e = services
+                .accept_loop(service, || accept(&listener, local))
+                .await;
             let _ = done.send(e);
-        })?;
+        });
+    }
+    let udp_services = Arc::clone(&services);
+    runtime.spawn(async move {
+        let e = udp_echo::serve(&udp, &udp_services.counters().udp_echo_refused).await;
+        let _ = done.send(e);
+    });
     Ok(KernelServer {
         tcp,
         udp_echo: udp_addr,
         ended,
+        services,
+        _runtime: runtime,
     })
 }
 
 /// One `accept`, with the connection's 4-tuple.
-fn accept(
+async fn accept(
     listener: &TcpListener,
     local: SocketAddr,
-) -> io::Result<(std::net::TcpStream, ConnInfo)> {
-    let (stream, peer) = listener.accept()?;
+) -> io::Result<(tokio::net::TcpStream, ConnInfo)> {
+    let (stream, peer) = listener.accept().await?;
     stream.set_nodelay(true)?;
     let local = stream.local_addr().unwrap_or(local);
     Ok((

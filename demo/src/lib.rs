@@ -3,8 +3,9 @@
 //! the client side (`demo get`, `demo call`), the command line, and the
 //! same services on the kernel's sockets as the benchmark baseline.
 //!
-//! Every service is generic over the byte stream, so the binary wires them
-//! to the stack's sockets and [`kernel`] to `std::net`'s.
+//! Every service is generic over the async byte stream, so the binary
+//! wires them to the stack's `stack::tokio` sockets and [`kernel`] to
+//! tokio's own.
 
 pub mod cli;
 pub mod client;
@@ -14,7 +15,7 @@ pub mod services;
 pub mod stack_host;
 
 pub use host::{ConnInfo, HostInfo};
-pub use services::{Conn, ConnFns, Limits, Service, Services, MAX_CONNECTIONS};
+pub use services::{Conn, Limits, Service, Services, MAX_CONNECTIONS};
 
 /// Logs through `tracing` to stderr, filtered by `RUST_LOG` (default
 /// `info`, e.g. `RUST_LOG=demo=debug`). Calling it twice is harmless.

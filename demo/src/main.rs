@@ -7,7 +7,6 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
@@ -22,16 +21,23 @@ use demo::{ConnInfo, Service, Services};
 use stack::device::pcap::PcapWriter;
 use stack::device::tun::{Offload, TunDevice};
 use stack::device::Device;
-use stack::{Config, Stack, TcpListener, TcpStream, UdpSocket};
+use stack::{Config, Stack, TcpStream};
 
 /// How long `demo call` waits for the answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The exit status after Ctrl-C, as shells report a SIGINT death.
+const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     demo::init_logging();
     let cli = Cli::parse();
     let result = match cli.action() {
-        Command::Serve => serve(&cli),
+        Command::Serve => match serve(&cli) {
+            Ok(Stop::Interrupted) => return ExitCode::from(INTERRUPTED),
+            Ok(Stop::Ended) => Ok(()),
+            Err(e) => Err(e),
+        },
         Command::Get { url } => get(&cli, &url),
         Command::Call {
             server,
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
 }
 
 /// Opens the TUN device (with a capture around it if asked) and starts
-/// the stack on it. Ctrl-C shuts the stack down and exits.
+/// the stack on it.
 fn start_stack(cli: &Cli) -> Result<Stack, String> {
     let mtu = usize::from(cli.mtu);
     let mut mode = cli.offload.mode();
@@ -97,59 +103,71 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
     }
     // At most 2^20 MiB (clap checks it): 2^40 bytes.
     config.memory_budget = usize::try_from(cli.memory_budget << 20).unwrap_or(usize::MAX);
-    let stack = Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))?;
+    Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))
+}
+
+/// The client commands block on the stack's sockets: Ctrl-C shuts the
+/// stack down (the peer gets RSTs, not silence) and exits.
+fn start_client_stack(cli: &Cli) -> Result<Stack, String> {
+    let stack = start_stack(cli)?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {
-        info!("interrupted: resetting open connections and releasing the device");
         on_signal.shutdown();
-        std::process::exit(130);
+        std::process::exit(i32::from(INTERRUPTED));
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(stack)
 }
 
-fn serve(cli: &Cli) -> Result<(), String> {
+/// Why `demo serve` returned.
+enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// Every server loop ended by itself.
+    Ended,
+}
+
+/// Runs every service on the stack, each connection a tokio task, until
+/// Ctrl-C (which resets the open connections and releases the device).
+fn serve(cli: &Cli) -> Result<Stop, String> {
     let stack = start_stack(cli)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("demo")
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let services =
         Services::with_limits(Arc::new(StackHost::new(stack.clone())), cli.limits.limits());
-    let mut threads = Vec::new();
+    let mut loops = tokio::task::JoinSet::new();
+    let _entered = runtime.enter();
     for ip in service_addresses(cli, &stack) {
         for service in Service::ALL {
             let local = SocketAddr::new(ip, service.port());
-            let listener = TcpListener::bind(&stack, local)
+            let listener = stack::tokio::TcpListener::bind(&stack, local)
                 .map_err(|e| format!("cannot listen on TCP {local}: {e}"))?;
             let services = Arc::clone(&services);
-            threads.push(thread::spawn(move || {
-                let err = services.accept_loop(service, || {
-                    let (stream, remote) = listener.accept()?;
-                    let info = ConnInfo {
-                        local: stream.local_addr()?,
-                        remote,
-                    };
-                    Ok((stream, info))
-                });
+            loops.spawn(async move {
+                let err = services
+                    .accept_loop(service, || async {
+                        let (stream, remote) = listener.accept().await?;
+                        let info = ConnInfo {
+                            local: stream.local_addr()?,
+                            remote,
+                        };
+                        Ok((stream, info))
+                    })
+                    .await;
                 warn!(?service, %err, "accept loop ended");
-            }));
+            });
         }
         let local = SocketAddr::new(ip, 7);
-        let udp =
-            UdpSocket::bind(&stack, local).map_err(|e| format!("cannot bind UDP {local}: {e}"))?;
-        let echo_services = Arc::clone(&services);
-        threads.push(thread::spawn(move || {
-            // Each reply leaves from the address its request was sent to
-            // (with --any, whichever address the client dialled).
-            let dialled = std::cell::Cell::new(ip);
-            let err = udp_echo::serve(
-                |buf| {
-                    let (n, from, to) = udp.recv_from_to(buf)?;
-                    dialled.set(to.ip());
-                    Ok((n, from))
-                },
-                |buf, to| udp.send_from_to(buf, dialled.get(), to),
-                &echo_services.counters().udp_echo_refused,
-            );
+        let udp = stack::tokio::UdpSocket::bind(&stack, local)
+            .map_err(|e| format!("cannot bind UDP {local}: {e}"))?;
+        let services = Arc::clone(&services);
+        loops.spawn(async move {
+            let err = udp_echo::serve(&udp, &services.counters().udp_echo_refused).await;
             warn!(%err, "UDP echo ended");
-        }));
+        });
     }
     info!(
         "{} on {}: ping, TCP 7 echo, UDP 7 echo, TCP 9 discard, TCP 80 HTTP, TCP 7070 JSON-RPC; try: curl {}/",
@@ -169,10 +187,24 @@ fn serve(cli: &Cli) -> Result<(), String> {
             cli.tun
         );
     }
-    for t in threads {
-        let _ = t.join();
+    let stop = runtime.block_on(async {
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => match signal {
+                Ok(()) => Ok(Stop::Interrupted),
+                Err(e) => Err(format!("cannot wait for Ctrl-C: {e}")),
+            },
+            () = async { while loops.join_next().await.is_some() {} } => Ok(Stop::Ended),
+        }
+    })?;
+    if matches!(stop, Stop::Interrupted) {
+        info!("interrupted: resetting open connections and releasing the device");
     }
-    Ok(())
+    // The tasks go first, so that no accept loop sees the stack vanish
+    // and reports it.
+    drop(_entered);
+    runtime.shutdown_background();
+    stack.shutdown();
+    Ok(stop)
 }
 
 /// The addresses the services wait on: the stack's own (IPv4, and IPv6
@@ -199,14 +231,17 @@ fn ends(stream: &TcpStream) -> Result<(SocketAddr, SocketAddr), String> {
     Ok((local, peer))
 }
 
-/// `demo get URL`: an active open from an ephemeral port through the stack.
+/// `demo get URL`: an active open from an ephemeral port through the
+/// stack; the body (at most `client::DEFAULT_MAX_BODY`) to stdout.
 fn get(cli: &Cli, url: &str) -> Result<(), String> {
     let url = client::parse_url(url)?;
-    let stack = start_stack(cli)?;
+    let stack = start_client_stack(cli)?;
     let stream = TcpStream::connect(&stack, url.addr)
         .map_err(|e| format!("connect to {}: {e}", url.addr))?;
     let (local, peer) = ends(&stream)?;
-    println!(
+    // Everything but the body goes to stderr, so `demo get URL > FILE`
+    // saves the body alone, as curl does.
+    eprintln!(
         "connected: {} -> {} (our ephemeral port {})",
         local,
         peer,
@@ -215,11 +250,11 @@ fn get(cli: &Cli, url: &str) -> Result<(), String> {
     let response = client::http_get(&stream, &url.authority, &url.path, client::DEFAULT_MAX_BODY)
         .map_err(|e| format!("GET {}: {e}", url.path))?;
     drop(stream);
-    println!("HTTP/1.1 {} {}", response.status, response.reason);
+    eprintln!("HTTP/1.1 {} {}", response.status, response.reason);
     for (name, value) in &response.headers {
-        println!("{name}: {value}");
+        eprintln!("{name}: {value}");
     }
-    println!();
+    eprintln!();
     let mut out = std::io::stdout().lock();
     out.write_all(&response.body).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| e.to_string())?;
@@ -230,7 +265,7 @@ fn get(cli: &Cli, url: &str) -> Result<(), String> {
 /// `demo call ADDR METHOD ARGS...`: JSON-RPC over a connection through the
 /// stack.
 fn call(cli: &Cli, server: SocketAddr, method: &str, args: &[String]) -> Result<(), String> {
-    let stack = start_stack(cli)?;
+    let stack = start_client_stack(cli)?;
     let stream =
         TcpStream::connect(&stack, server).map_err(|e| format!("connect to {server}: {e}"))?;
     let (local, peer) = ends(&stream)?;

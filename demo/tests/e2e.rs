@@ -261,7 +261,8 @@ impl Ns {
     }
 
     /// Sends SIGINT (Ctrl-C) to the serving demo and asserts it ends
-    /// within [`SIGINT_DEADLINE`] with an exit code, not a crash.
+    /// within [`SIGINT_DEADLINE`] with an exit code, not a crash, and
+    /// without a warning on the way out.
     fn interrupt_demo(&mut self) {
         let mut child = self.demo.take().expect("a running demo");
         // `ip netns exec` execs the demo, so the child's pid is the demo's.
@@ -286,7 +287,13 @@ impl Ns {
             }
             thread::sleep(Duration::from_millis(10));
         };
-        assert_clean_exit(status, &self.demo_log());
+        let log = self.demo_log();
+        assert_clean_exit(status, &log);
+        let interrupted = log
+            .find("interrupted")
+            .unwrap_or_else(|| panic!("no 'interrupted' line: {log}"));
+        let after = &log[interrupted..];
+        assert!(!after.contains("WARN"), "warnings after Ctrl-C: {after}");
     }
 
     /// Starts `demo kernel-serve --listen 10.0.0.1`: the same services on
@@ -783,13 +790,9 @@ fn client_modes_against_kernel_servers() {
     // demo get: an active open from an ephemeral port through the stack.
     let out = ns.exec(&[demo_bin(), "get", &format!("http://{HOST}:80/bytes/1000")]);
     assert!(out.status.success(), "demo get: {}", text(&out.stderr));
-    let head_end = out
-        .stdout
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .expect("blank line after the head");
-    let head = text(&out.stdout[..head_end]);
-    let body = &out.stdout[head_end + 2..];
+    // The body alone on stdout (as curl), the rest on stderr.
+    let head = text(&out.stderr);
+    let body = &out.stdout[..];
     let (ip, port, remote) = connected_line(&head);
     assert_eq!(ip, STACK, "{head}");
     assert!(is_ephemeral(port), "port {port} not ephemeral: {head}");

@@ -5,8 +5,6 @@
 //! sizes, buffer sizes): a byte that is lost, duplicated or reordered
 //! anywhere in a transfer changes what the receiver sees at that offset.
 
-use std::io::{self, Write};
-
 /// The period of the pattern.
 pub const PERIOD: usize = 251;
 
@@ -44,20 +42,20 @@ pub fn pattern_slice(offset: u64, len: usize) -> &'static [u8] {
     PATTERN.get(phase..phase + len).unwrap_or(&[])
 }
 
-/// Writes stream bytes `offset..offset + n` to `out` in chunks of at most
-/// [`CHUNK`] bytes.
-///
-/// # Errors
-/// Any error from `out`; the bytes before it may have been written.
-pub fn write_pattern<W: Write + ?Sized>(out: &mut W, offset: u64, n: u64) -> io::Result<()> {
-    let mut pos = offset;
+/// The `n` bytes of the pattern from `offset` on, as slices of at most
+/// [`CHUNK`] bytes of the static pattern (nothing is copied).
+pub fn chunks(offset: u64, n: u64) -> impl Iterator<Item = &'static [u8]> {
     let end = offset.saturating_add(n);
-    while pos < end {
+    let mut pos = offset;
+    std::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
         let len = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
-        out.write_all(pattern_slice(pos, len))?;
-        pos += len as u64;
-    }
-    Ok(())
+        let chunk = pattern_slice(pos, len);
+        pos += chunk.len() as u64;
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }
 
 #[cfg(test)]
@@ -66,9 +64,8 @@ mod tests {
 
     #[test]
     fn pattern_matches_definition_across_chunk_edges() {
-        let mut out = Vec::new();
         let n = (CHUNK * 2 + 1000) as u64;
-        write_pattern(&mut out, 0, n).expect("vec write");
+        let out: Vec<u8> = chunks(0, n).flatten().copied().collect();
         assert_eq!(out.len() as u64, n);
         for (i, b) in out.iter().enumerate() {
             assert_eq!(*b, (i % 251) as u8, "byte {i}");
@@ -77,8 +74,8 @@ mod tests {
 
     #[test]
     fn pattern_at_an_offset_continues_the_stream() {
-        let mut out = Vec::new();
-        write_pattern(&mut out, 1_000_003, 600).expect("vec write");
+        let out: Vec<u8> = chunks(1_000_003, 600).flatten().copied().collect();
+        assert_eq!(out.len(), 600);
         for (i, b) in out.iter().enumerate() {
             assert_eq!(*b, pattern_byte(1_000_003 + i as u64));
         }
@@ -86,8 +83,6 @@ mod tests {
 
     #[test]
     fn zero_bytes_writes_nothing() {
-        let mut out = Vec::new();
-        write_pattern(&mut out, 5, 0).expect("vec write");
-        assert!(out.is_empty());
+        assert_eq!(chunks(5, 0).count(), 0);
     }
 }

@@ -24,10 +24,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// The most connections served at the same time, over all services. Each
-/// is one thread with its buffers (HTTP: 16 KiB head + 64 KiB response +
-/// 64 KiB hash buffer; RPC: up to one 1 MiB line).
-pub const MAX_CONNECTIONS: usize = 256;
+/// The most connections served at the same time, over all services. An
+/// idle connection is a socket and a small task (no thread, no buffer
+/// until its first byte), so this is set by memory: a few KiB each when
+/// idle (BENCHMARKS.md, "idle connections"); a busy one adds its buffers
+/// (HTTP: hyper's, up to its 400 KiB read buffer; echo: up to 64 KiB;
+/// RPC: up to one 1 MiB line).
+pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// The longest a whole request head may take to arrive (nginx's
 /// `client_header_timeout` is 60 s; a head is a few hundred bytes).
@@ -50,8 +53,8 @@ pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A write that makes no progress for this long fails and the connection
-/// is dropped: a reader that keeps its window shut holds a thread and a
-/// slot at most this long.
+/// is reset: a reader that keeps its window shut holds a task and a slot
+/// at most this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest `GET /bytes/N`: 16 GiB, minutes at the stack's speed.

@@ -1,25 +1,20 @@
 //! The live connections, each with the time it last made progress, so that
 //! at the connection cap the one idle longest can be closed from the
-//! accepting thread (issue 12: "evict the longest-idle connection rather
+//! accept loop (issue 12: "evict the longest-idle connection rather
 //! than refuse the newest").
 //!
-//! A connection is closed from outside with `shutdown(Both)` on a second
-//! handle to it (a [`Closer`]): the thread serving it then reads EOF or
-//! fails its write and ends. A trickling attacker makes progress too, but
+//! A connection is closed from outside by its [`Closer`]: the demo aborts
+//! the task serving it, which drops (closes) the stream. A trickling attacker makes progress too, but
 //! a fresh client has just made more, so under a flood of slow peers the
 //! newcomers push out the stalest of them.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::services::conn::ReadTimeout;
-use crate::services::limits::{is_timeout, Counters};
-
-/// Closes one connection from another thread: typically `shutdown(Both)`
-/// on a cloned handle.
+/// Closes one connection from elsewhere: typically aborting the task that
+/// serves it.
 pub type Closer = Box<dyn Fn() + Send + Sync>;
 
 /// Milliseconds since the registry started: the clock of `last_active`.
@@ -129,6 +124,20 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Gives the live connection `slot` its closer, once there is one (a
+    /// task is spawned after its slot is taken). Nothing if it is gone.
+    pub fn set_closer(&self, slot: SlotId, close: Closer) {
+        if let Some(entry) = self.lock().get_mut(&slot.0) {
+            entry.close = Some(close);
+        }
+    }
+}
+
+/// Names a [`Slot`] without holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotId(u64);
+
 /// One registered connection; leaving the registry on drop.
 pub struct Slot {
     id: u64,
@@ -137,6 +146,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// This slot's name, for [`Registry::set_closer`].
+    pub fn id(&self) -> SlotId {
+        SlotId(self.id)
+    }
+
     /// Records progress now.
     pub fn touch(&self) {
         self.last_active
@@ -148,87 +162,6 @@ impl Drop for Slot {
     fn drop(&mut self) {
         // Already gone if it was evicted.
         self.registry.lock().remove(&self.id);
-    }
-}
-
-/// A connection's stream as the services see it: each read or write that
-/// moves bytes marks the slot active, and a write that times out is
-/// counted (the caller then drops the connection).
-pub struct Tracked<S> {
-    stream: S,
-    slot: Slot,
-    counters: Arc<Counters>,
-    /// A read failed with a timeout: the peer was idle too long.
-    pub(crate) read_timed_out: bool,
-    /// A write failed with a timeout: the peer's window stayed shut.
-    pub(crate) write_timed_out: bool,
-}
-
-impl<S> Tracked<S> {
-    /// Wraps `stream`, registered as `slot`.
-    pub fn new(stream: S, slot: Slot, counters: Arc<Counters>) -> Tracked<S> {
-        Tracked {
-            stream,
-            slot,
-            counters,
-            read_timed_out: false,
-            write_timed_out: false,
-        }
-    }
-
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &S {
-        &self.stream
-    }
-}
-
-impl<S: Read> Read for Tracked<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.stream.read(buf) {
-            Ok(n) => {
-                if n > 0 {
-                    self.slot.touch();
-                }
-                Ok(n)
-            }
-            Err(e) => {
-                self.read_timed_out |= is_timeout(&e);
-                Err(e)
-            }
-        }
-    }
-}
-
-impl<S: Write> Write for Tracked<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.stream.write(buf) {
-            Ok(n) => {
-                self.slot.touch();
-                Ok(n)
-            }
-            Err(e) => {
-                if is_timeout(&e) {
-                    self.write_timed_out = true;
-                    Counters::hit(&self.counters.write_timeouts);
-                    // Whatever the caller does next, this connection is done.
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "write timed out: the peer's receive window stayed shut",
-                    ));
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-impl<S: ReadTimeout> ReadTimeout for Tracked<S> {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
     }
 }
 
@@ -262,6 +195,20 @@ mod tests {
         drop(b);
         assert_eq!(reg.len(), 2, "an evicted slot is already gone");
         drop(a);
+        assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn a_closer_given_after_admission_is_the_one_used() {
+        let reg = Arc::new(Registry::default());
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (a, _) = reg.admit(None, 1).expect("a");
+        reg.set_closer(a.id(), closer(&closed).expect("closer"));
+        let (_b, evicted) = reg.admit(None, 1).expect("b evicts a");
+        assert!(evicted);
+        assert_eq!(closed.load(Ordering::Relaxed), 1);
+        // A slot that is gone takes no closer.
+        reg.set_closer(a.id(), closer(&closed).expect("closer"));
         assert_eq!(reg.len(), 1);
     }
 

@@ -1,5 +1,6 @@
-//! The demo's web pages: which path answers what. The HTTP framing is in
-//! `http.rs`; the data comes from [`HostInfo`] and the RPC [`rpc::Router`].
+//! The demo's web pages: which path answers what. The HTTP framing is
+//! hyper's (`http.rs`); the data comes from [`HostInfo`] and the RPC
+//! [`rpc::Router`].
 //!
 //! | route            | answer                                                |
 //! |------------------|-------------------------------------------------------|
@@ -10,29 +11,30 @@
 //! | `POST /sha256`   | lowercase hex SHA-256 of the body, then `\n`          |
 //! | `POST /rpc`      | JSON-RPC 2.0 reply then `\n`; 204 if none; body at most [`MAX_RPC_BODY`] bytes |
 //!
-//! `HEAD` is accepted wherever `GET` is.
+//! `HEAD` is accepted wherever `GET` is. An HTTP/1.1 request without
+//! `Host` is 400 (RFC 9112 §3.2).
 
-use std::io::{self, Read};
+use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::{Method, Request, Response, Version};
 use sha2::{Digest, Sha256};
 
 use crate::host::{ConnInfo, HostInfo};
-use crate::services::http::{Body, Handler, Request, Response};
+use crate::services::http::{self, BodyReader, Reply};
 use crate::services::limits::{Counters, Limits};
 
 /// The largest `POST /rpc` body; a larger one gets 413 without being read.
 pub const MAX_RPC_BODY: u64 = 1 << 20;
 
-/// Size of the buffer `POST /sha256` reads the body through.
-const SHA_BUF: usize = 64 * 1024;
-
 /// The route table, shared by every HTTP connection.
 pub struct Routes {
     host: Arc<dyn HostInfo>,
     router: Arc<rpc::Router>,
-    max_bytes: u64,
+    limits: Limits,
     counters: Arc<Counters>,
 }
 
@@ -48,70 +50,100 @@ impl Routes {
         Routes {
             host,
             router,
-            max_bytes: limits.max_bytes,
+            limits,
             counters,
         }
     }
-}
 
-impl Handler for Routes {
-    fn handle(&self, req: &Request, body: &mut dyn Read, info: &ConnInfo) -> io::Result<Response> {
-        let get = matches!(req.method.as_str(), "GET" | "HEAD");
-        let post = req.method == "POST";
-        let path = req.path.as_str();
-        Ok(match path {
-            "/" if get => Response::text(200, index_page(info)),
-            "/sockets" if get => Response::json(200, &self.host.sockets()),
-            "/stats" if get => Response::json(200, &self.host.stats()),
-            "/" | "/sockets" | "/stats" => Response::method_not_allowed("GET, HEAD"),
-            "/sha256" if post => sha256_body(body)?,
-            "/rpc" if post => self.rpc(req, body)?,
-            "/sha256" | "/rpc" => Response::method_not_allowed("POST"),
+    /// Answers one request.
+    ///
+    /// # Errors
+    /// Reading the body failed or was too slow: the connection is closed
+    /// without an answer.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        info: &ConnInfo,
+    ) -> io::Result<Response<Reply>> {
+        if req.version() == Version::HTTP_11 && !req.headers().contains_key(HOST) {
+            return Ok(http::closing(http::text(
+                400,
+                "an HTTP/1.1 request needs a Host field (RFC 9112 §3.2)",
+            )));
+        }
+        let get = matches!(*req.method(), Method::GET | Method::HEAD);
+        let post = req.method() == Method::POST;
+        let path = req.uri().path().to_owned();
+        Ok(match path.as_str() {
+            "/" if get => http::text(200, index_page(info)),
+            "/sockets" if get => http::json(200, &self.host.sockets()),
+            "/stats" if get => http::json(200, &self.host.stats()),
+            "/" | "/sockets" | "/stats" => http::method_not_allowed("GET, HEAD"),
+            "/sha256" if post => self.sha256(req).await?,
+            "/rpc" if post => self.rpc(req).await?,
+            "/sha256" | "/rpc" => http::method_not_allowed("POST"),
             _ => match path.strip_prefix("/bytes/") {
                 Some(n) if get => {
-                    let resp = bytes(n, self.max_bytes);
-                    if resp.status == 413 {
+                    let resp = bytes(n, self.limits.max_bytes);
+                    if resp.status() == 413 {
                         Counters::hit(&self.counters.bytes_too_large);
                     }
                     resp
                 }
-                Some(_) => Response::method_not_allowed("GET, HEAD"),
-                None => Response::text(404, format!("no such path {path:?}; GET / lists them")),
+                Some(_) => http::method_not_allowed("GET, HEAD"),
+                None => http::text(404, format!("no such path {path:?}; GET / lists them")),
             },
         })
     }
-}
 
-impl Routes {
+    fn body(&self, req: Request<Incoming>) -> BodyReader {
+        BodyReader::new(req, &self.limits, Arc::clone(&self.counters))
+    }
+
+    /// `POST /sha256`: hashes the body as it streams through.
+    async fn sha256(&self, req: Request<Incoming>) -> io::Result<Response<Reply>> {
+        let mut body = self.body(req);
+        let mut hasher = Sha256::new();
+        while let Some(piece) = body.next().await? {
+            hasher.update(&piece);
+        }
+        Ok(http::text(200, hex(&hasher.finalize())))
+    }
+
     /// `POST /rpc`: the body is one JSON-RPC text; a reply of only
-    /// notifications is 204 No Content.
-    fn rpc(&self, req: &Request, body: &mut dyn Read) -> io::Result<Response> {
-        if req.content_length > MAX_RPC_BODY {
-            return Ok(Response::text(
+    /// notifications is 204 No Content. A body declared or found to be
+    /// over [`MAX_RPC_BODY`] is 413, decided before reading any of a
+    /// declared one (so no `100 Continue` is sent for it).
+    async fn rpc(&self, req: Request<Incoming>) -> io::Result<Response<Reply>> {
+        let too_large = || {
+            http::closing(http::text(
                 413,
                 format!("a JSON-RPC request body may be at most {MAX_RPC_BODY} bytes"),
-            ));
+            ))
+        };
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_RPC_BODY) {
+            return Ok(too_large());
         }
-        // Bounded by the check above.
-        let mut text = Vec::with_capacity(usize::try_from(req.content_length).unwrap_or(0));
-        body.read_to_end(&mut text)?;
+        let mut body = self.body(req);
+        let mut text = Vec::new();
+        while let Some(piece) = body.next().await? {
+            if (text.len() + piece.len()) as u64 > MAX_RPC_BODY {
+                return Ok(too_large());
+            }
+            text.extend_from_slice(&piece);
+        }
         Ok(match self.router.handle_text(&text) {
             // A final newline, as on port 7070, so `curl` output ends cleanly.
-            Some(mut reply) => Response {
-                status: 200,
-                content_type: "application/json",
-                allow: None,
-                body: Body::Bytes({
-                    reply.push(b'\n');
-                    reply
-                }),
-            },
-            None => Response {
-                status: 204,
-                content_type: "application/json",
-                allow: None,
-                body: Body::Empty,
-            },
+            Some(mut reply) => {
+                reply.push(b'\n');
+                http::response(200, "application/json", Reply::bytes(reply))
+            }
+            None => http::response(204, "application/json", Reply::empty()),
         })
     }
 }
@@ -160,39 +192,20 @@ fn index_page(info: &ConnInfo) -> String {
 /// `GET /bytes/N`: N is a plain decimal number up to `max`. A larger N
 /// is answered 413: what the client asked for is more than this server
 /// sends in one response (the limit is in the text).
-fn bytes(n: &str, max: u64) -> Response {
+fn bytes(n: &str, max: u64) -> Response<Reply> {
     match n.parse::<u64>() {
-        Ok(len) if n.bytes().all(|b| b.is_ascii_digit()) && len <= max => Response {
-            status: 200,
-            content_type: "application/octet-stream",
-            allow: None,
-            body: Body::Pattern(len),
-        },
-        Ok(_) if n.bytes().all(|b| b.is_ascii_digit()) => Response::text(
+        Ok(len) if n.bytes().all(|b| b.is_ascii_digit()) && len <= max => {
+            http::response(200, "application/octet-stream", Reply::pattern(len))
+        }
+        Ok(_) if n.bytes().all(|b| b.is_ascii_digit()) => http::text(
             413,
             format!("/bytes/N serves at most {max} bytes (demo --max-bytes); ask for less"),
         ),
-        _ => Response::text(
+        _ => http::text(
             400,
             format!("/bytes/N needs N to be a decimal number of bytes up to {max}, not {n:?}"),
         ),
     }
-}
-
-/// `POST /sha256`: hashes the body as it streams through one buffer.
-fn sha256_body(body: &mut dyn Read) -> io::Result<Response> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; SHA_BUF];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(buf.get(..n).unwrap_or(&[]));
-    }
-    Ok(Response::text(200, hex(&hasher.finalize())))
 }
 
 /// Lowercase hex of `bytes`.
@@ -208,6 +221,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use hyper::body::Body as _;
+
     use super::*;
 
     #[test]
@@ -218,23 +233,23 @@ mod tests {
     #[test]
     fn bytes_rejects_signs_and_junk() {
         for bad in ["", "+5", "-1", "1e3", "0x10", "18446744073709551616", "5/"] {
-            assert_eq!(bytes(bad, u64::MAX).status, 400, "{bad}");
+            assert_eq!(bytes(bad, u64::MAX).status(), 400, "{bad}");
         }
         assert_eq!(
-            bytes("18446744073709551615", u64::MAX).body,
-            Body::Pattern(u64::MAX)
+            bytes("18446744073709551615", u64::MAX)
+                .body()
+                .size_hint()
+                .exact(),
+            Some(u64::MAX)
         );
     }
 
     #[test]
     fn bytes_over_the_cap_is_413_with_the_limit() {
-        assert_eq!(bytes("1000", 1000).body, Body::Pattern(1000));
+        assert_eq!(bytes("1000", 1000).body().to_vec().len(), 1000);
         let r = bytes("1001", 1000);
-        assert_eq!(r.status, 413);
-        let Body::Bytes(text) = r.body else {
-            panic!("text")
-        };
-        assert!(String::from_utf8_lossy(&text).contains("at most 1000 bytes"));
-        assert_eq!(bytes("18446744073709551615", 1000).status, 413);
+        assert_eq!(r.status(), 413);
+        assert!(String::from_utf8_lossy(&r.body().to_vec()).contains("at most 1000 bytes"));
+        assert_eq!(bytes("18446744073709551615", 1000).status(), 413);
     }
 }
