@@ -62,9 +62,52 @@
 //! # }
 //! ```
 //!
-//! `stack/examples/tokio_echo.rs` runs this on a TUN device, and
-//! `stack/examples/hyper_hello.rs` serves a hyper `service_fn` the same
-//! way.
+//! # Example: a hyper service
+//!
+//! hyper runs on the stack's streams through hyper-util's `TokioIo`; the
+//! server side is a dozen lines:
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use http_body_util::{BodyExt, Full};
+//! use hyper::body::{Bytes, Incoming};
+//! use hyper::{server, service::service_fn, Request, Response};
+//! use hyper_util::rt::TokioIo;
+//! use stack::device::mem::MemPair;
+//! use stack::{Config, Stack};
+//!
+//! async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//!     Ok(Response::new(Full::from(format!("hello, {}\n", req.uri().path()))))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (da, db) = MemPair::new(1024, 1500);
+//! let server = Stack::new(da, Config::with_addr([10, 9, 0, 2].into()))?;
+//! let listener = stack::tokio::TcpListener::bind(&server, ([0, 0, 0, 0], 80))?;
+//! tokio::spawn(async move {
+//!     while let Ok((conn, _peer)) = listener.accept().await {
+//!         let http = server::conn::http1::Builder::new();
+//!         tokio::spawn(http.serve_connection(TokioIo::new(conn), service_fn(hello)));
+//!     }
+//! });
+//!
+//! // hyper's client, over the stack too.
+//! let client = Stack::new(db, Config::with_addr([10, 9, 0, 1].into()))?;
+//! let conn = stack::tokio::TcpStream::connect(&client, ([10, 9, 0, 2], 80)).await?;
+//! let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(conn)).await?;
+//! tokio::spawn(driver);
+//! let req = Request::get("/stack").header("host", "10.9.0.2").body(Full::<Bytes>::default())?;
+//! let body = sender.send_request(req).await?.into_body().collect().await?.to_bytes();
+//! assert_eq!(body, "hello, /stack\n");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `stack/examples/tokio_echo.rs` runs the echo server on a TUN device,
+//! `stack/examples/hyper_hello.rs` the hyper service, and the demo
+//! (`demo/`) all its services, HTTP on hyper, this way.
 
 mod tcp;
 mod udp;
