@@ -30,7 +30,7 @@ async fn ten_thousand_idle_kernel_connections_echo_and_drain() {
         return;
     }
     // The kernel's end of each connection is a descriptor of this process.
-    raise_nofile(CONNECTIONS as u64 + 1024);
+    raise_nofile(CONNECTIONS as u64 + 1024).unwrap();
     let ns = NetNs::new("tenk");
     widen_ports(&ns);
     let stack = ns.start_stack(test_config());

@@ -261,23 +261,36 @@ pub fn rss_kib() -> u64 {
 
 /// Raises this process's limit on open files to at least `want`: the
 /// kernel's end of each connection is a file descriptor here.
-pub fn raise_nofile(want: u64) {
+///
+/// # Errors
+///
+/// When the hard limit is below `want` and may not be raised (that needs
+/// `CAP_SYS_RESOURCE`, which a container's root may lack).
+pub fn raise_nofile(want: u64) -> Result<(), String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit(2) writes only into `lim`, a valid `rlimit` we own.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(rc, 0, "getrlimit: {}", std::io::Error::last_os_error());
-    if lim.rlim_cur >= want {
-        return;
+    if rc != 0 {
+        return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
     }
+    if lim.rlim_cur >= want {
+        return Ok(());
+    }
+    let hard = lim.rlim_max;
     lim.rlim_cur = want;
-    lim.rlim_max = lim.rlim_max.max(want);
-    // SAFETY: setrlimit(2) only reads `lim`; raising the hard limit needs
-    // CAP_SYS_RESOURCE, which the root these tests run as has.
+    lim.rlim_max = hard.max(want);
+    // SAFETY: setrlimit(2) only reads `lim`, a valid `rlimit` we own.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+    if rc != 0 {
+        return Err(format!(
+            "cannot raise the open-file limit to {want} (hard limit {hard}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// Widens the kernel's ephemeral port range inside the namespace, so one
