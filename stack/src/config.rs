@@ -55,13 +55,17 @@ pub struct Config {
     /// plus established but not yet accepted). Default 128, like Linux's
     /// `somaxconn`. SYNs beyond it are answered with SYN cookies when
     /// `syn_cookies` is on, else dropped and counted (`drop_backlog_full`).
+    /// While `accept_backlog` established connections wait for `accept`,
+    /// SYNs are dropped and counted even with cookies on, as Linux does:
+    /// the client retries its SYN, but not the ACK that would redeem a
+    /// cookie (see `tcp::listener`).
     ///
     /// DoS warning: a listener holds at most `accept_backlog` connections
     /// made from SYNs (each may grow its buffers up to `tcp.send_buffer +
-    /// tcp.recv_buffer` as data flows; a half-open one holds none), plus at most
-    /// `accept_backlog` more completed by a valid cookie while its accept
-    /// queue has room: `2 * accept_backlog` in all. A SYN flood beyond the
-    /// backlog allocates nothing.
+    /// tcp.recv_buffer` as data flows; a half-open one holds none), and
+    /// connections completed by a valid cookie while it holds fewer than
+    /// `2 * accept_backlog` in all. A SYN flood beyond the backlog
+    /// allocates nothing.
     pub accept_backlog: usize,
     /// Answer SYNs statelessly with SYN cookies (RFC 4987 §3.6) when a
     /// listener's backlog is full, so spoofed SYNs cannot lock real clients

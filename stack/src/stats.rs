@@ -84,7 +84,9 @@ counters! {
     drop_not_ours,
     /// Dropped: the owning socket's queue was full (per-socket back-pressure).
     drop_queue_full,
-    /// Dropped: a SYN for a listener whose backlog was full.
+    /// Dropped: a SYN for a listener whose backlog was full (cookies
+    /// off) or whose accept queue was full, or a valid cookie's ACK for
+    /// a listener holding twice its backlog (`tcp::listener`).
     drop_backlog_full,
     /// Dropped: a SYN while the table held its maximum of connections.
     drop_table_full,

@@ -224,3 +224,92 @@ fn without_cookies_a_full_backlog_drops_and_counts() {
     assert_eq!(counter(&stack, "drop_backlog_full"), 1);
     assert_eq!(counter(&stack, "syn_cookies_sent"), 0);
 }
+
+#[test]
+fn an_idle_clients_cookie_is_redeemed_though_the_accept_queue_filled_and_syns_wait_for_room() {
+    let (ours, peer) = MemPair::new(64, 1500);
+    let config = Config {
+        accept_backlog: 1,
+        ..Config::with_addr(STACK)
+    };
+    let stack = Stack::new(ours, config).unwrap();
+    let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
+    listener.set_accept_timeout(Some(Duration::from_secs(5)));
+    let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
+
+    // One SYN with state fills the backlog; the next gets a cookie.
+    send(&peer, 3001, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    let first = next(&peer, &mut batch, &mut pending);
+    send(&peer, 3002, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    let cookie = next(&peer, &mut batch, &mut pending);
+    assert_eq!(cookie.dst_port, 3002);
+    assert!(!cookie.sack_permitted, "not a cookie: {cookie:?}");
+
+    // The first completes and fills the accept queue before the cookie's
+    // ACK arrives.
+    send(
+        &peer,
+        3001,
+        CLIENT_ISN + 1,
+        first.seq + 1,
+        TcpFlags::ACK,
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !stack
+        .sockets()
+        .iter()
+        .any(|s| s.state == "LISTEN" && s.recv_queue == 1)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first never joined the queue"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The cookie's client is ESTABLISHED now and, idle, sends nothing
+    // after this bare ACK: it must open the connection.
+    send(
+        &peer,
+        3002,
+        CLIENT_ISN + 1,
+        cookie.seq + 1,
+        TcpFlags::ACK,
+        &[],
+    );
+    // A SYN while the accept queue is full is dropped, not answered by a
+    // cookie its ACK might not redeem.
+    send(&peer, 3003, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    // A forged ACK's RST marks that everything before it was processed.
+    send(
+        &peer,
+        3009,
+        CLIENT_ISN + 1,
+        SeqNumber(5),
+        TcpFlags::ACK,
+        &[],
+    );
+    let marker = next(&peer, &mut batch, &mut pending);
+    assert_eq!((marker.flags, marker.dst_port), (TcpFlags::RST, 3009));
+    assert_eq!(counter(&stack, "syn_cookies_ok"), 1);
+    assert_eq!(counter(&stack, "syn_cookies_sent"), 1);
+    assert_eq!(counter(&stack, "drop_backlog_full"), 1);
+
+    let mut ports: Vec<u16> = (0..2)
+        .map(|_| listener.accept().unwrap().1.port())
+        .collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [3001, 3002]);
+    // With the queue empty, the retransmitted SYN gets state again.
+    send(&peer, 3003, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    let retried = loop {
+        let got = next(&peer, &mut batch, &mut pending);
+        if got.dst_port == 3003 {
+            break got;
+        }
+    };
+    assert!(
+        retried.sack_permitted,
+        "a cookie, though the queue had room"
+    );
+}

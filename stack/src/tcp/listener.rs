@@ -26,10 +26,24 @@
 //! two cookie slots of the last cookie this listener sent (as Linux does),
 //! so while nothing overflows no forged ACK can open a connection. A valid
 //! cookie opens the connection straight into ESTABLISHED
-//! ([`Connection::accept_cookie`]) if the accept queue has room: Linux
-//! checks only the accept queue here, since the half-open ones may all be
-//! spoofed, which is why cookies were sent at all. DoS warning: the
-//! listener therefore holds at most `2 * backlog` connections.
+//! ([`Connection::accept_cookie`]) while the listener holds fewer than
+//! `2 * backlog` connections: the half-open ones may all be spoofed, which
+//! is why cookies were sent at all, so they must not crowd out the real
+//! clients the cookies answered. DoS warning: the listener therefore holds
+//! at most `2 * backlog` connections.
+//!
+//! A cookie's ACK must not be dropped lightly. The client is ESTABLISHED
+//! once it sends that ACK, and a bare ACK is never retransmitted (RFC 9293
+//! §3.8.1 times only segments that occupy sequence space): a client that
+//! waits for us to speak first, as an idle one does, would hold a
+//! connection we know nothing of until it next sends. So no cookie is
+//! sent while the accept queue is full (`backlog` established connections
+//! waiting for `accept`): such a SYN is dropped, and the client sends it
+//! again a second later (RFC 6298 §2.1's initial RTO), when `accept` has
+//! likely made room. Linux does the same (`tcp_conn_request` drops SYNs
+//! while `sk_acceptq_is_full`). A cookie sent while the queue had room then
+//! finds room for its ACK unless more than `backlog` of them complete
+//! before `accept` takes any.
 
 use std::net::SocketAddr;
 
@@ -100,8 +114,9 @@ pub enum ListenDrop {
     Closed,
     /// A SYN beyond the backlog, with cookies off. Counted.
     BacklogFull,
-    /// A valid cookie while the accept queue is full: the peer
-    /// retransmits its ACK (or data) and may find room then. Counted.
+    /// A SYN while the accept queue is full (the peer retransmits it), or
+    /// a valid cookie while the listener holds `2 * backlog` connections
+    /// (the peer's next data segment may find room). Counted.
     AcceptQueueFull,
 }
 
@@ -191,6 +206,11 @@ impl Listener {
         if self.closed {
             return ListenAction::Drop(ListenDrop::Closed);
         }
+        if self.queued >= self.config.backlog {
+            // No cookie that the ACK could not redeem (module docs): the
+            // client retries this SYN, not its final ACK.
+            return ListenAction::Drop(ListenDrop::AcceptQueueFull);
+        }
         if self.half_open + self.queued >= self.config.backlog {
             if self.config.syn_cookies {
                 return ListenAction::SendCookie(self.cookie_syn_ack(now, local, remote, seg));
@@ -272,7 +292,7 @@ impl Listener {
         if self.closed {
             return reset(seg, ResetCause::UnexpectedAck);
         }
-        if self.queued >= self.config.backlog {
+        if self.half_open + self.queued >= 2 * self.config.backlog {
             return ListenAction::Drop(ListenDrop::AcceptQueueFull);
         }
         let conn = Connection::accept_cookie(now, local, remote, seg, mss, &self.config.tcp);
@@ -602,20 +622,65 @@ mod tests {
     }
 
     #[test]
-    fn test_listen_cookie_with_full_accept_queue_is_dropped() {
+    fn test_listen_cookie_with_full_accept_queue_still_opens() {
+        // The cookie went out while the queue had room; the half-open
+        // connection then completed and filled it. The client that got
+        // the cookie already counts itself connected.
         let (mut l, syn_ack) = overflowed(true);
         l.established();
-        assert_eq!(l.queued(), 1);
+        assert_eq!((l.half_open(), l.queued()), (0, 1));
+        let ack = ack_of(&syn_ack.unwrap(), &[]);
+        assert!(matches!(
+            l.handle_segment(t(20), LOCAL, REMOTE, &ack),
+            ListenAction::OpenByCookie(_)
+        ));
+        assert_eq!(l.half_open(), 1);
+    }
+
+    #[test]
+    fn test_listen_cookie_beyond_twice_the_backlog_is_dropped() {
+        let (mut l, syn_ack) = overflowed(true);
+        // A second client gets a cookie too, and redeems it first: with
+        // the half-open one that fills the listener to 2 * backlog.
+        let other = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 9), 4321));
+        let other_ack = ack_of(&cookie(l.handle_segment(t(10), LOCAL, other, &SYN)), &[]);
+        assert!(matches!(
+            l.handle_segment(t(15), LOCAL, other, &other_ack),
+            ListenAction::OpenByCookie(_)
+        ));
+        l.established();
+        assert_eq!((l.half_open(), l.queued()), (1, 1));
         let ack = ack_of(&syn_ack.unwrap(), &[]);
         assert!(matches!(
             l.handle_segment(t(20), LOCAL, REMOTE, &ack),
             ListenAction::Drop(ListenDrop::AcceptQueueFull)
         ));
-        // Once one is accepted, the retransmitted ACK gets in.
+        // Once one is accepted, the peer's next segment gets in.
         l.accepted();
         assert!(matches!(
             l.handle_segment(t(30), LOCAL, REMOTE, &ack),
             ListenAction::OpenByCookie(_)
+        ));
+    }
+
+    #[test]
+    fn test_listen_syn_with_full_accept_queue_is_dropped_not_answered_by_cookie() {
+        let mut l = listener(1, true);
+        let _ = open(l.handle_segment(t(0), LOCAL, REMOTE, &SYN));
+        l.established();
+        assert_eq!((l.half_open(), l.queued()), (0, 1));
+        // A cookie now might find no room for its ACK; the SYN is
+        // retransmitted, the final ACK is not.
+        let other = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 9), 1234));
+        assert!(matches!(
+            l.handle_segment(t(10), LOCAL, other, &SYN),
+            ListenAction::Drop(ListenDrop::AcceptQueueFull)
+        ));
+        // `accept` made room: the retransmitted SYN opens as usual.
+        l.accepted();
+        assert!(matches!(
+            l.handle_segment(t(1010), LOCAL, other, &SYN),
+            ListenAction::Open(_)
         ));
     }
 
