@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::tcp::memory::MemoryBudget;
+use crate::tcp::rtt_histogram::RttHistogram;
 use crate::wire;
 
 macro_rules! counters {
@@ -18,6 +19,9 @@ macro_rules! counters {
             /// fragments under reassembly), whose gauges and counters
             /// [`snapshot`](Self::snapshot) reports after the others.
             memory: MemoryBudget,
+            /// Every connection's RTT samples (not in the snapshot: a
+            /// histogram is not one number).
+            rtt: RttHistogram,
         }
 
         impl Stats {
@@ -187,10 +191,12 @@ counters! {
 }
 
 impl Stats {
-    /// Counters that report on `memory`, the stack's TCP memory budget.
-    pub fn with_memory(memory: MemoryBudget) -> Stats {
+    /// Counters that report on `memory`, the stack's TCP memory budget,
+    /// and on `rtt`, the histogram its connections' RTT samples go to.
+    pub fn new(memory: MemoryBudget, rtt: RttHistogram) -> Stats {
         Stats {
             memory,
+            rtt,
             ..Stats::default()
         }
     }
@@ -198,6 +204,11 @@ impl Stats {
     /// The TCP memory budget reported.
     pub fn memory(&self) -> &MemoryBudget {
         &self.memory
+    }
+
+    /// The histogram of every connection's RTT samples.
+    pub fn rtt(&self) -> &RttHistogram {
+        &self.rtt
     }
 
     /// Counts a wire error at the single drop site.
@@ -249,7 +260,7 @@ mod tests {
     #[test]
     fn memory_gauges_are_reported() {
         let m = MemoryBudget::new(1 << 20);
-        let s = Stats::with_memory(m.clone());
+        let s = Stats::new(m.clone(), RttHistogram::new());
         assert!(m.try_charge(4096));
         m.count_pruned(10);
         m.count_shrunk();
