@@ -4,9 +4,11 @@
 //! Lines that start with `#` are comments: where each run came from.
 
 use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Error;
 
@@ -26,7 +28,7 @@ pub struct Figure {
 }
 
 /// One round of a demultiplexing benchmark (a row of `demux.csv`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct DemuxRound {
     /// What was measured: the family, and the commit if not the current.
     pub series: String,
@@ -46,6 +48,25 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, Error> 
         .deserialize()
         .collect::<Result<Vec<T>, _>>()
         .map_err(|e| Error::new(path, e))
+}
+
+/// Appends `rows` to the CSV file at `path` after a `# comment` line that
+/// says where they come from; a new file gets the header first.
+pub fn append<T: Serialize>(path: &Path, comment: &str, rows: &[T]) -> Result<(), Error> {
+    let fresh = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::new(path, e))?;
+    writeln!(file, "# {comment}").map_err(|e| Error::new(path, e))?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(fresh)
+        .from_writer(file);
+    for row in rows {
+        writer.serialize(row).map_err(|e| Error::new(path, e))?;
+    }
+    writer.flush().map_err(|e| Error::new(path, e))
 }
 
 /// The median of `values`; `None` if there are none.
@@ -89,6 +110,25 @@ pub fn columns(figures: &[Figure]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_rows_read_back_after_the_old_ones() {
+        let path = std::env::temp_dir().join(format!("demux-{}.csv", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let round = |sockets, ns| DemuxRound {
+            series: "IPv4, a \"quoted\" name".to_string(),
+            sockets,
+            ns,
+        };
+        append(&path, "first run", &[round(1, 90.5)]).unwrap();
+        append(&path, "second run", &[round(1, 91.0), round(100, 99.25)]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("series,sockets,ns").count(), 1, "{text}");
+        assert!(text.starts_with("# first run\n"), "{text}");
+        let back: Vec<DemuxRound> = read(&path).unwrap();
+        assert_eq!(back, [round(1, 90.5), round(1, 91.0), round(100, 99.25)]);
+        std::fs::remove_file(path).unwrap();
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -8,9 +8,10 @@
 //! missing is skipped; a file that does not parse is an error. Repeated
 //! runs in a file are drawn as their median.
 //!
-//! Nothing here measures: `scripts/bench-tun.sh --csv` and the criterion
-//! runs write the figures, this only draws them.
+//! Nothing here measures: `scripts/bench-tun.sh --csv` writes its
+//! figures, [`criterion`] reads a criterion run's, and this draws them.
 
+pub mod criterion;
 pub mod data;
 mod draw;
 
