@@ -25,6 +25,9 @@
 #   sudo scripts/bench-tun.sh --quick      # fewer runs and requests
 #   sudo scripts/bench-tun.sh --loss 1     # drop 1% of packets both ways
 #   sudo scripts/bench-tun.sh --churn 70   # only connection churn, 70 s each
+#   sudo scripts/bench-tun.sh --csv benches/results/bench-tun.csv
+#                                          # also append the figures for the
+#                                          # charts (cargo run -p benches --bin charts)
 #
 # Everything happens in network namespaces this script creates (named
 # bt<PID>-*) and deletes again on exit, also on failure or Ctrl-C; the root
@@ -80,6 +83,12 @@ Options:
                TIME-WAIT; prints the rate in each 10 s and the failures.
                Longer than 60 s (TIME-WAIT) shows whether it lasts.
                IPv4 only.
+  --csv FILE   also append the run's figures to FILE as CSV rows
+               (loss,workload,column,value,unit; the file gets the header
+               if it is new): benches/results/bench-tun.csv (loss 0) and
+               loss.csv (a run per loss) are what the charts of
+               BENCHMARKS.md draw (cargo run -p benches --bin charts).
+               Not with --churn.
   -h, --help   this text
 
 Bulk download, bulk upload and connections/s are measured over IPv6 as
@@ -103,6 +112,7 @@ die() {
 quick=0
 loss=0
 churn=0
+csv=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) quick=1; shift ;;
@@ -114,6 +124,12 @@ while [[ $# -gt 0 ]]; do
         --churn)
             [[ $# -ge 2 ]] || die "--churn needs a value"
             churn=$2
+            shift 2
+            ;;
+        --csv)
+            [[ $# -ge 2 && -n $2 ]] || die "--csv needs a file"
+            # Absolute, so its directory is checked before the run starts.
+            csv=$(realpath -m -- "$2")
             shift 2
             ;;
         -h | --help) usage; exit 0 ;;
@@ -128,6 +144,10 @@ if ! [[ $churn =~ ^[0-9]{1,3}$ ]] || { ((10#$churn > 0)) && ((10#$churn < 10 || 
     die "bad --churn '$churn' (10-600 seconds)"
 fi
 churn=$((10#$churn))
+if [[ -n $csv ]]; then
+    ((churn == 0)) || die "--csv has no figures to write with --churn"
+    [[ -d ${csv%/*} ]] || die "--csv: no directory ${csv%/*}"
+fi
 
 [[ $EUID -eq 0 ]] || die "must run as root (network namespaces): sudo scripts/$PROG"
 for tool in ip curl python3; do
@@ -750,3 +770,38 @@ awk -v v="${R[relay-vnet.dl]:-}" -v t="${R[relay-tun-rs.dl]:-}" -v vu="${R[relay
     if (v != "" && t != "" && t + 0 > 0 && tu + 0 > 0)
         printf "offload layer: relay through ours (vnet) / through tun-rs: download %.2fx, upload %.2fx\n", v / t, vu / tu
 }'
+
+# --- the figures as CSV (--csv), for the charts of BENCHMARKS.md ----------
+# One row per measured figure, in the table's units; a comment line first
+# says which run they come from. The charts take the median of the rows
+# with the same loss, workload and column, so runs can pile up.
+write_csv() {
+    local file=$1 k c v unit div fmt demo
+    [[ -s $file ]] || echo "loss,workload,column,value,unit" >"$file"
+    if [[ -n ${DEMO_BIN:-} ]]; then
+        demo="demo $DEMO_BIN"
+    else
+        demo="demo at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "an unknown commit")"
+    fi
+    echo "# run: $([[ $quick -eq 1 ]] && echo quick || echo full), $(date -u '+%Y-%m-%d %H:%M UTC'), $demo, load $(cut -d' ' -f1-3 /proc/loadavg), loss ${loss}%" >>"$file"
+    for k in dl dl6 ul ul6 cps1 cps16 cpsN cpsN6 lat50 lat99 rpc50 rpc99; do
+        case $k in
+            dl* | ul*) unit=MB/s div=1e6 fmt=%.1f ;;
+            cps*) unit=conn/s div=1 fmt=%.0f ;;
+            lat*) unit=us div=1 fmt=%.0f ;;
+            *) unit=us div=1 fmt=%.1f ;;
+        esac
+        for c in "${COLS[@]}"; do
+            v=${R[$c.$k]:-}
+            [[ -n $v && $v != nan ]] || continue
+            awk -v l="$loss" -v k="$k" -v c="$c" -v v="$v" -v d="$div" -v f="$fmt" -v u="$unit" \
+                'BEGIN { printf "%s,%s,%s," f ",%s\n", l, k, c, v / d, u }' >>"$file"
+        done
+    done
+    # The repository's file stays its owner's, not root's.
+    [[ -z ${SUDO_USER:-} ]] || chown "$SUDO_USER:" "$file" 2>/dev/null || true
+    log "figures appended to $file"
+}
+if [[ -n $csv ]]; then
+    write_csv "$csv"
+fi

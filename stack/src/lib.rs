@@ -15,6 +15,9 @@
 //! [`Config::validate`]); open sockets with the `api` types. Dropping the
 //! last handle (the stack and every socket made from it) shuts it down.
 //!
+//! [`metrics`] renders the counters, the socket table, the memory budget
+//! and an RTT histogram in the Prometheus text format.
+//!
 //! With the `tokio` feature, [`tokio`](mod@tokio) offers the same sockets
 //! to async code: `AsyncRead`/`AsyncWrite` streams, `accept().await`,
 //! `recv_from().await`, over the same runtime.
@@ -27,6 +30,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod icmp;
+pub mod metrics;
 pub mod pmtu;
 pub mod reassembly;
 pub mod runtime;

@@ -6,18 +6,22 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::tcp::memory::MemoryBudget;
+use crate::tcp::rtt_histogram::RttHistogram;
 use crate::wire;
 
 macro_rules! counters {
-    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
         /// The stack's counters. See each field for what it counts.
         #[derive(Debug, Default)]
         pub struct Stats {
-            $( $(#[$doc])* pub $name: AtomicU64, )*
+            $( $(#[doc = $doc])* pub $name: AtomicU64, )*
             /// The stack's memory budget (TCP's receive storage and the
             /// fragments under reassembly), whose gauges and counters
             /// [`snapshot`](Self::snapshot) reports after the others.
             memory: MemoryBudget,
+            /// Every connection's RTT samples (not in the snapshot: a
+            /// histogram is not one number).
+            rtt: RttHistogram,
         }
 
         impl Stats {
@@ -41,8 +45,44 @@ macro_rules! counters {
                 ]
             }
         }
+
+        /// Each counter's doc comment, one string per line, for
+        /// [`Stats::help`].
+        const COUNTER_DOCS: &[(&str, &[&str])] = &[
+            $( (stringify!($name), &[$($doc),*]), )*
+        ];
     };
 }
+
+/// The entries of [`Stats::snapshot`] that are levels, not counts: they
+/// go down as well as up.
+pub const GAUGES: [&str; 2] = ["memory_in_use", "memory_budget"];
+
+/// What the snapshot's entries from the memory budget report (the other
+/// entries are documented on their fields).
+const MEMORY_DOCS: &[(&str, &str)] = &[
+    (
+        "tcp_ooo_pruned",
+        "Out-of-order bytes discarded to free memory.",
+    ),
+    (
+        "tcp_rings_shrunk",
+        "Drained rings that gave their storage back.",
+    ),
+    (
+        "tcp_memory_drops",
+        "Segments not stored, wholly or in part, for lack of memory.",
+    ),
+    (
+        "memory_in_use",
+        "Bytes of the memory budget in use: TCP receive storage and \
+         fragments under reassembly.",
+    ),
+    (
+        "memory_budget",
+        "The memory budget in bytes (Config::memory_budget).",
+    ),
+];
 
 counters! {
     /// IP packets read from the device.
@@ -189,10 +229,12 @@ counters! {
 }
 
 impl Stats {
-    /// Counters that report on `memory`, the stack's TCP memory budget.
-    pub fn with_memory(memory: MemoryBudget) -> Stats {
+    /// Counters that report on `memory`, the stack's TCP memory budget,
+    /// and on `rtt`, the histogram its connections' RTT samples go to.
+    pub fn new(memory: MemoryBudget, rtt: RttHistogram) -> Stats {
         Stats {
             memory,
+            rtt,
             ..Stats::default()
         }
     }
@@ -200,6 +242,11 @@ impl Stats {
     /// The TCP memory budget reported.
     pub fn memory(&self) -> &MemoryBudget {
         &self.memory
+    }
+
+    /// The histogram of every connection's RTT samples.
+    pub fn rtt(&self) -> &RttHistogram {
+        &self.rtt
     }
 
     /// Counts a wire error at the single drop site.
@@ -215,6 +262,20 @@ impl Stats {
             wire::Error::BadAddress => &self.drop_bad_address,
         };
         bump(counter);
+    }
+
+    /// What the snapshot's entry `name` reports, as one line: a counter's
+    /// doc comment, so the two cannot drift apart. `None` for a name not
+    /// in the snapshot.
+    pub fn help(name: &str) -> Option<String> {
+        if let Some((_, lines)) = COUNTER_DOCS.iter().find(|(n, _)| *n == name) {
+            let words: Vec<&str> = lines.iter().map(|line| line.trim()).collect();
+            return Some(words.join(" "));
+        }
+        MEMORY_DOCS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, doc)| (*doc).to_string())
     }
 
     /// Reads one counter by name.
@@ -249,9 +310,35 @@ mod tests {
     }
 
     #[test]
+    fn every_entry_has_help_from_its_doc() {
+        let s = Stats::default();
+        for (name, _) in s.snapshot() {
+            let help = Stats::help(name).unwrap_or_default();
+            assert!(!help.is_empty(), "{name} has no help");
+            assert!(
+                !help.contains('\n') && !help.contains("  "),
+                "{name}: {help:?}"
+            );
+        }
+        assert_eq!(
+            Stats::help("drop_queue_full").as_deref(),
+            Some("Dropped: the owning socket's queue was full (per-socket back-pressure).")
+        );
+        assert_eq!(
+            Stats::help("rx_gso_segments").as_deref(),
+            Some(
+                "TCP super-segments received (generic receive of an offload TUN device: \
+                 one packet of up to 64 KiB that the kernel did not split), each taken \
+                 as one segment."
+            )
+        );
+        assert_eq!(Stats::help("no_such_counter"), None);
+    }
+
+    #[test]
     fn memory_gauges_are_reported() {
         let m = MemoryBudget::new(1 << 20);
-        let s = Stats::with_memory(m.clone());
+        let s = Stats::new(m.clone(), RttHistogram::new());
         assert!(m.try_charge(4096));
         m.count_pruned(10);
         m.count_shrunk();

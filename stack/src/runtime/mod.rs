@@ -74,6 +74,7 @@ use crate::table::ports::PortAllocator;
 use crate::table::SocketTable;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::memory::MemoryBudget;
+use crate::tcp::rtt_histogram::RttHistogram;
 use crate::tcp::secret::{seeded_key, SecretKey};
 use crate::tcp::syncookie::SynCookies;
 use crate::time::{Clock, Instant, SystemClock};
@@ -382,10 +383,13 @@ impl Inner {
         keys: Keys,
         driven: Option<Mutex<Driven>>,
     ) -> Inner {
-        // One pool for every connection's receive storage.
+        // One pool for every connection's receive storage, and one
+        // histogram for every connection's RTT samples.
         let mut config = config;
         let memory = MemoryBudget::new(config.memory_budget);
         config.tcp.memory = memory.clone();
+        let rtt = RttHistogram::new();
+        config.tcp.rtt_histogram = rtt.clone();
         Inner {
             // Live connections are held to `max_connections` by
             // `Retired::make_room`; the table bounds them all.
@@ -402,7 +406,7 @@ impl Inner {
             config,
             device,
             clock,
-            stats: Stats::with_memory(memory),
+            stats: Stats::new(memory, rtt),
             isn: keys.isn,
             cookies: keys.cookies,
             timers: timers::Timers::default(),

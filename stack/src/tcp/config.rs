@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::congestion::Algorithm;
 use super::memory::MemoryBudget;
+use super::rtt_histogram::RttHistogram;
 
 /// How a connection behaves. `Default` gives Linux-like values.
 #[derive(Debug, Clone)]
@@ -83,6 +84,11 @@ pub struct TcpConfig {
     /// a `Stack` puts here the one pool of `Config::memory_budget` bytes
     /// that all its connections share.
     pub memory: MemoryBudget,
+    /// Where every RTT sample is counted besides the estimator (see
+    /// `tcp::rtt_histogram`). The default is a histogram of its own; a
+    /// `Stack` puts here the one that all its connections share and its
+    /// metrics report.
+    pub rtt_histogram: RttHistogram,
 }
 
 /// Unanswered keepalive probes before `ConnError::TimedOut` (Linux default).
@@ -144,6 +150,7 @@ impl Default for TcpConfig {
             tail_loss_probe: true,
             rack: true,
             memory: MemoryBudget::unlimited(),
+            rtt_histogram: RttHistogram::new(),
         }
     }
 }

@@ -53,7 +53,8 @@
 //! (NewReno, CUBIC), `sack` (the RFC 6675 scoreboard), `isn` (RFC 6528),
 //! `syncookie` (RFC 4987), `secret` (the keyed hash both use), `ring` (the
 //! lazily grown byte storage of the two buffers), `memory` (the budget
-//! the receive side's storage is charged to).
+//! the receive side's storage is charged to), `rtt_histogram` (every
+//! connection's RTT samples, for metrics).
 
 pub mod assembler;
 pub mod config;
@@ -67,6 +68,7 @@ pub mod recv_buf;
 pub mod reset;
 mod ring;
 pub mod rtt;
+pub mod rtt_histogram;
 pub mod sack;
 pub mod secret;
 pub mod send_buf;

@@ -293,6 +293,9 @@ impl Connection {
         // never a retransmitted one, RFC 6298 §3).
         let echoed = self.opts.rtt_sample(now, ts);
         let sample = self.rtt.on_ack(now, ack, echoed);
+        if let Some(rtt) = sample {
+            self.config.rtt_histogram.record(rtt);
+        }
         self.delivery.on_ack(now, data, self.rtt.srtt());
 
         if self.loss.scoreboard.advance(ack) {

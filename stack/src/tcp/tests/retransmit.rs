@@ -2,6 +2,7 @@
 //! NewReno recovery (RFC 5681 §3.2, RFC 6582).
 
 use super::*;
+use crate::tcp::rtt_histogram::RttHistogram;
 use crate::tcp::ConnError;
 
 const MSS: usize = 1460;
@@ -70,6 +71,45 @@ fn test_karn_no_sample_from_retransmitted_segment() {
     send!(c, time 1380, seg(ACK, R, L + 2));
     assert_eq!(c.srtt(), Some(Duration::from_millis(10)));
     assert_eq!(c.rto(), Duration::from_millis(200));
+}
+
+#[test]
+fn test_rtt_samples_reach_the_histogram_but_not_under_karn() {
+    let histogram = RttHistogram::new();
+    let config = TcpConfig {
+        rtt_histogram: histogram.clone(),
+        ..cfg()
+    };
+    // The handshake ACK at 0 is the first sample: 0 ms.
+    let mut c = established_with(&config);
+    c.send(b"x").unwrap();
+    recv!(c, time 1000, ACK | PSH, seq L, ack R);
+    send!(c, time 1080, seg(ACK, R, L + 1));
+    // Retransmitted: its ACK gives no sample (RFC 6298 §3), so none here.
+    c.send(b"y").unwrap();
+    recv!(c, time 2000, ACK | PSH, seq L + 1, ack R);
+    c.handle_timeout(ms(2200));
+    recv!(c, time 2200, ACK | PSH, seq L + 1, ack R);
+    send!(c, time 2210, seg(ACK, R, L + 2));
+
+    let s = histogram.snapshot();
+    assert_eq!(s.count(), 2);
+    assert_eq!(s.sum, Duration::from_millis(80));
+    let at_most = |bound: Duration| {
+        s.cumulative()
+            .find(|(b, _)| *b == Some(bound))
+            .map(|(_, n)| n)
+    };
+    assert_eq!(
+        at_most(Duration::from_millis(50)),
+        Some(1),
+        "the 0 ms sample"
+    );
+    assert_eq!(
+        at_most(Duration::from_millis(100)),
+        Some(2),
+        "and the 80 ms one"
+    );
 }
 
 #[test]
