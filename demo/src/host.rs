@@ -31,4 +31,11 @@ pub trait HostInfo: Send + Sync {
 
     /// The host's counters as a JSON object.
     fn stats(&self) -> serde_json::Value;
+
+    /// The host's metrics in the Prometheus text exposition format
+    /// (version 0.0.4), for `GET /metrics`; the demo adds its own after
+    /// them. None by default.
+    fn metrics(&self) -> String {
+        String::new()
+    }
 }

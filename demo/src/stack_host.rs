@@ -53,6 +53,10 @@ impl HostInfo for StackHost {
             .collect();
         Value::Object(counters)
     }
+
+    fn metrics(&self) -> String {
+        stack::metrics::render(&self.stack)
+    }
 }
 
 /// A connection's `TCP_INFO` columns, as `ss -i` shows them: `srtt_us`

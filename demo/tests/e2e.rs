@@ -553,6 +553,36 @@ fn http_pages_bytes_sha256_and_errors() {
         "{stats}"
     );
 
+    // /metrics: the stack's and the demo's, in the Prometheus text format.
+    let (status, body) = ns.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(body).expect("UTF-8");
+    let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned())))
+        .expect("/metrics parses");
+    let sample = |name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("no {name} {label:?} in {metrics}"))
+    };
+    use prometheus_parse::Value as Metric;
+    assert!(
+        matches!(sample("stack_tcp_accepted_total", None), Metric::Counter(n) if n >= 9.0),
+        "{metrics}"
+    );
+    // The scrape's own connection.
+    assert!(
+        matches!(sample("stack_sockets", Some(("state", "ESTABLISHED"))), Metric::Gauge(n) if n >= 1.0),
+        "{metrics}"
+    );
+    assert!(matches!(
+        sample("stack_tcp_rtt_seconds", None),
+        Metric::Histogram(_)
+    ));
+    assert!(matches!(sample("demo_connections", None), Metric::Gauge(n) if n >= 1.0));
+
     // Errors: unknown path 404; a bad /bytes/N and a malformed request 400.
     assert_eq!(ns.get("/nope").0, 404);
     assert_eq!(ns.get("/bytes/12x").0, 400);

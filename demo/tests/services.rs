@@ -290,6 +290,35 @@ fn a_chunked_body_is_hashed_like_any_other() {
 }
 
 #[test]
+fn metrics_are_prometheus_text_with_the_demos_counters() {
+    use prometheus_parse::{Scrape, Value as Metric};
+    let srv = server();
+    // One limit hit, so a counter is not zero.
+    let resp = get(&srv, &format!("/bytes/{}", u64::MAX));
+    assert_eq!(resp.status, 413);
+    let resp = get(&srv, "/metrics");
+    assert_eq!(resp.status, 200);
+    assert!(resp
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    let text = String::from_utf8(resp.body).expect("UTF-8");
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(matches!(value("demo_bytes_too_large_total"), Metric::Counter(n) if n == 1.0));
+    assert!(matches!(value("demo_refused_total"), Metric::Counter(n) if n == 0.0));
+    // The scrape's own connection is being served.
+    assert!(matches!(value("demo_connections"), Metric::Gauge(n) if n >= 1.0));
+    assert!(scrape.docs.contains_key("demo_evicted_total"));
+}
+
+#[test]
 fn index_page_shows_the_callers_real_4_tuple() {
     let srv = server();
     let addr = http_addr(&srv);

@@ -22,7 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The most connections served at the same time, over all services. An
 /// idle connection is a socket and a small task (no thread, no buffer
@@ -125,19 +125,80 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Each counter with its name and what it counts.
+    fn each(&self) -> [(&'static str, &AtomicU64, &'static str); 8] {
+        [
+            (
+                "evicted",
+                &self.evicted,
+                "Connections closed to make room for a new one.",
+            ),
+            (
+                "refused",
+                &self.refused,
+                "New connections closed because no slot could be freed.",
+            ),
+            (
+                "head_timeouts",
+                &self.head_timeouts,
+                "Request heads or JSON-RPC lines not whole within the head timeout.",
+            ),
+            (
+                "body_timeouts",
+                &self.body_timeouts,
+                "Request bodies slower than the minimum rate.",
+            ),
+            (
+                "idle_timeouts",
+                &self.idle_timeouts,
+                "Connections closed for being idle.",
+            ),
+            (
+                "write_timeouts",
+                &self.write_timeouts,
+                "Writes that made no progress within the write timeout.",
+            ),
+            (
+                "bytes_too_large",
+                &self.bytes_too_large,
+                "GET /bytes/N refused for N over the cap.",
+            ),
+            (
+                "udp_echo_refused",
+                &self.udp_echo_refused,
+                "UDP datagrams not echoed: from a looping service's port, or port 0.",
+            ),
+        ]
+    }
+
     /// The counters as a JSON object, named as the fields are.
     pub fn to_json(&self) -> Value {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        json!({
-            "evicted": get(&self.evicted),
-            "refused": get(&self.refused),
-            "head_timeouts": get(&self.head_timeouts),
-            "body_timeouts": get(&self.body_timeouts),
-            "idle_timeouts": get(&self.idle_timeouts),
-            "write_timeouts": get(&self.write_timeouts),
-            "bytes_too_large": get(&self.bytes_too_large),
-            "udp_echo_refused": get(&self.udp_echo_refused),
-        })
+        Value::Object(
+            self.each()
+                .into_iter()
+                .map(|(name, c, _)| (name.to_owned(), Value::from(c.load(Ordering::Relaxed))))
+                .collect(),
+        )
+    }
+
+    /// The counters in the Prometheus text format, each `demo_<name>_total`,
+    /// then `demo_connections`, the gauge of connections served now.
+    pub fn to_prometheus(&self, connections: usize) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (name, c, help) in self.each() {
+            let metric = format!("demo_{name}_total");
+            let _ = writeln!(out, "# HELP {metric} {help}");
+            let _ = writeln!(out, "# TYPE {metric} counter");
+            let _ = writeln!(out, "{metric} {}", c.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP demo_connections Connections served now, over all services."
+        );
+        let _ = writeln!(out, "# TYPE demo_connections gauge");
+        let _ = writeln!(out, "demo_connections {connections}");
+        out
     }
 }
 

@@ -73,10 +73,12 @@ impl Service {
 
 /// The host view the services answer from: the host's own, with the
 /// demo's limit counters added to `stats` under `"demo"` (the host's
-/// counters stay where they were, at the top level).
+/// counters stay where they were, at the top level) and to `metrics` as
+/// `demo_*`.
 struct DemoHost {
     host: Arc<dyn HostInfo>,
     counters: Arc<Counters>,
+    registry: Arc<Registry>,
 }
 
 impl HostInfo for DemoHost {
@@ -92,6 +94,12 @@ impl HostInfo for DemoHost {
             }
             other => other,
         }
+    }
+
+    fn metrics(&self) -> String {
+        let mut text = self.host.metrics();
+        text.push_str(&self.counters.to_prometheus(self.registry.len()));
+        text
     }
 }
 
@@ -123,9 +131,11 @@ impl Services {
     /// The demo's services over `host` with these limits.
     pub fn with_limits(host: Arc<dyn HostInfo>, limits: Limits) -> Arc<Services> {
         let counters = Arc::new(Counters::default());
+        let registry = Arc::new(Registry::default());
         let host: Arc<dyn HostInfo> = Arc::new(DemoHost {
             host,
             counters: Arc::clone(&counters),
+            registry: Arc::clone(&registry),
         });
         let router = Arc::new(rpc_service::router(Arc::clone(&host)));
         Arc::new(Services {
@@ -136,7 +146,7 @@ impl Services {
                 Arc::clone(&counters),
             )),
             router,
-            registry: Arc::new(Registry::default()),
+            registry,
             limits,
             counters,
         })

@@ -7,6 +7,7 @@
 //! | `GET /`          | text: the caller's 4-tuple and what else to try       |
 //! | `GET /sockets`   | JSON: [`HostInfo::sockets`]                           |
 //! | `GET /stats`     | JSON: [`HostInfo::stats`]                             |
+//! | `GET /metrics`   | Prometheus text: [`HostInfo::metrics`], then the demo's `demo_*` |
 //! | `GET /bytes/N`   | N bytes, byte i = i mod 251 (N decimal, at most `Limits::max_bytes`, default 16 GiB; more is 400) |
 //! | `POST /sha256`   | lowercase hex SHA-256 of the body, then `\n`          |
 //! | `POST /rpc`      | JSON-RPC 2.0 reply then `\n`; 204 if none; body at most [`MAX_RPC_BODY`] bytes |
@@ -78,7 +79,12 @@ impl Routes {
             "/" if get => http::text(200, index_page(info)),
             "/sockets" if get => http::json(200, &self.host.sockets()),
             "/stats" if get => http::json(200, &self.host.stats()),
-            "/" | "/sockets" | "/stats" => http::method_not_allowed("GET, HEAD"),
+            "/metrics" if get => http::response(
+                200,
+                stack::metrics::CONTENT_TYPE,
+                Reply::bytes(self.host.metrics()),
+            ),
+            "/" | "/sockets" | "/stats" | "/metrics" => http::method_not_allowed("GET, HEAD"),
             "/sha256" if post => self.sha256(req).await?,
             "/rpc" if post => self.rpc(req).await?,
             "/sha256" | "/rpc" => http::method_not_allowed("POST"),
@@ -175,6 +181,7 @@ fn index_page(info: &ConnInfo) -> String {
          Also try:\n\
          \x20 {curl} {here}/sockets           the socket table as JSON\n\
          \x20 {curl} {here}/stats             counters as JSON\n\
+         \x20 {curl} {here}/metrics           the same, and more, for Prometheus\n\
          \x20 {curl} {here}/bytes/1000 | xxd  1000 bytes, byte i = i mod 251\n\
          \x20 {curl} --data-binary @FILE {here}/sha256   SHA-256 of FILE\n\
          \x20 {curl} -d '{{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,3],\"id\":1}}' {here}/rpc\n\
