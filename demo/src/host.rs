@@ -38,4 +38,18 @@ pub trait HostInfo: Send + Sync {
     fn metrics(&self) -> String {
         String::new()
     }
+
+    /// The packet log from sequence number `since` on: an object
+    /// `{"next": N, "packets": [...]}`, where `next` is the `since` to ask
+    /// with next time and each packet is
+    /// `{"seq": 17, "time": "09:04:02.123456", "dir": "in" | "out",
+    ///   "proto": "tcp" | "udp" | "icmp" | "icmpv6" | "ip", "src": "10.0.0.1:53412",
+    ///   "dst": "10.0.0.2:80", "flags": "S" | "S." | "." | "P." | "F." | "R" | ...,
+    ///   "seq_no": 123 | null, "ack": 456 | null, "win": 64240 | null,
+    ///   "len": 0, "line": "<the whole packet as tcpdump prints it>"}`
+    /// (`src`/`dst` without a port for ICMP). Oldest first, at most the
+    /// log's capacity (a few hundred). None by default.
+    fn packets(&self, since: u64) -> serde_json::Value {
+        serde_json::json!({ "next": since, "packets": [] })
+    }
 }

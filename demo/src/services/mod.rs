@@ -96,6 +96,10 @@ impl HostInfo for DemoHost {
         }
     }
 
+    fn packets(&self, since: u64) -> Value {
+        self.host.packets(since)
+    }
+
     fn metrics(&self) -> String {
         let mut text = self.host.metrics();
         text.push_str(&self.counters.to_prometheus(self.registry.len()));
