@@ -26,6 +26,11 @@ impl HostInfo for FakeHost {
     fn stats(&self) -> Value {
         json!({"rx_packets": 42, "tx_packets": 7})
     }
+
+    /// One packet numbered `since`, so a test sees which `since` arrived.
+    fn packets(&self, since: u64) -> Value {
+        json!({"next": since + 1, "packets": [{"seq": since, "flags": "S"}]})
+    }
 }
 
 /// What `/stats` and the `stats` method serve from [`FakeHost`]: its
@@ -332,6 +337,107 @@ fn index_page_shows_the_callers_real_4_tuple() {
         "{text}"
     );
     assert!(text.contains("/sockets"));
+}
+
+/// `src="..."` and `href="..."` values in `html`.
+fn links(html: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in html.match_indices(attr) {
+            let rest = &html[at + attr.len()..];
+            found.push(&rest[..rest.find('"').expect("closing quote")]);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_browser_gets_the_live_page_with_nothing_from_elsewhere() {
+    let srv = server();
+    let (status, h, body) = raw(
+        &srv,
+        b"GET / HTTP/1.1\r\nHost: t\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(header(&h, "vary"), Some("accept"));
+    let page = String::from_utf8(body).expect("UTF-8");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    let links = links(&page);
+    assert!(
+        links.contains(&"/live.js") && links.contains(&"/live.css"),
+        "{links:?}"
+    );
+    for link in &links {
+        assert!(link.starts_with('/') && !link.starts_with("//"), "{link}");
+    }
+    // What the page loads is served, and fetches nothing from elsewhere
+    // either.
+    for (path, kind) in [("/live.js", "text/javascript"), ("/live.css", "text/css")] {
+        let r = get(&srv, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r
+            .header("content-type")
+            .is_some_and(|t| t.starts_with(kind)));
+        let text = String::from_utf8(r.body).expect("UTF-8");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{path}"
+        );
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"));
+}
+
+#[test]
+fn curl_still_gets_the_text_page() {
+    let srv = server();
+    let (status, h, body) = raw(&srv, b"GET / HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&h, "content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(header(&h, "vary"), Some("accept"));
+    assert!(String::from_utf8_lossy(&body).starts_with("you are "));
+}
+
+#[test]
+fn live_json_is_the_callers_4_tuple_sockets_stats_and_packets() {
+    let srv = server();
+    let addr = http_addr(&srv);
+    let mut s = connect(addr);
+    let mine = s.local_addr().expect("local");
+    s.write_all(b"GET /live.json?since=41 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let (status, h, body) = read_response(&mut BufReader::new(s));
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    assert_eq!(header(&h, "cache-control"), Some("no-store"));
+    let got: Value = serde_json::from_slice(&body).expect("JSON");
+    let want = json!({
+        "you": {"local": addr.to_string(), "remote": mine.to_string()},
+        "sockets": FakeHost.sockets(),
+        "stats": served_stats(),
+        "packets": FakeHost.packets(41),
+    });
+    assert_eq!(got, want);
+    // Without `since`, the whole log.
+    let r = get(&srv, "/live.json");
+    let got: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(got["packets"], FakeHost.packets(0));
+}
+
+#[test]
+fn live_json_refuses_a_since_that_is_not_a_number() {
+    let srv = server();
+    let r = get(&srv, "/live.json?since=soon");
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("since"));
+    let (s, h, _) = raw(
+        &srv,
+        b"POST /live.json HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!((s, header(&h, "allow")), (405, Some("GET, HEAD")));
 }
 
 #[test]

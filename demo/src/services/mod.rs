@@ -24,6 +24,7 @@ pub mod discard;
 pub mod echo;
 pub mod http;
 pub mod limits;
+pub mod live;
 pub mod registry;
 pub mod routes;
 pub mod rpc_service;

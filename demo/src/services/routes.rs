@@ -4,7 +4,9 @@
 //!
 //! | route            | answer                                                |
 //! |------------------|-------------------------------------------------------|
-//! | `GET /`          | text: the caller's 4-tuple and what else to try       |
+//! | `GET /`          | text: the caller's 4-tuple and what else to try; a browser (`Accept: text/html`) gets the live page ([`live`]) |
+//! | `GET /live.json?since=N` | JSON: [`live::snapshot`], what the live page polls |
+//! | `GET /live.js`, `/live.css` | the live page's script and style sheet       |
 //! | `GET /sockets`   | JSON: [`HostInfo::sockets`]                           |
 //! | `GET /stats`     | JSON: [`HostInfo::stats`]                             |
 //! | `GET /metrics`   | Prometheus text: [`HostInfo::metrics`], then the demo's `demo_*` |
@@ -20,13 +22,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, HOST, VARY};
 use hyper::{Method, Request, Response, Version};
 use sha2::{Digest, Sha256};
 
 use crate::host::{ConnInfo, HostInfo};
 use crate::services::http::{self, BodyReader, Reply};
 use crate::services::limits::{Counters, Limits};
+use crate::services::live;
 
 /// The largest `POST /rpc` body; a larger one gets 413 without being read.
 pub const MAX_RPC_BODY: u64 = 1 << 20;
@@ -76,7 +79,22 @@ impl Routes {
         let post = req.method() == Method::POST;
         let path = req.uri().path().to_owned();
         Ok(match path.as_str() {
-            "/" if get => http::text(200, index_page(info)),
+            "/" if get => index(live::wants_html(req.headers()), info),
+            "/live.json" if get => match live::since(req.uri().query()) {
+                Ok(since) => no_store(http::json(
+                    200,
+                    &live::snapshot(self.host.as_ref(), info, since),
+                )),
+                Err(why) => http::text(400, why),
+            },
+            "/live.js" if get => http::response(
+                200,
+                "text/javascript; charset=utf-8",
+                Reply::bytes(live::SCRIPT),
+            ),
+            "/live.css" if get => {
+                http::response(200, "text/css; charset=utf-8", Reply::bytes(live::STYLE))
+            }
             "/sockets" if get => http::json(200, &self.host.sockets()),
             "/stats" if get => http::json(200, &self.host.stats()),
             "/metrics" if get => http::response(
@@ -84,7 +102,9 @@ impl Routes {
                 stack::metrics::CONTENT_TYPE,
                 Reply::bytes(self.host.metrics()),
             ),
-            "/" | "/sockets" | "/stats" | "/metrics" => http::method_not_allowed("GET, HEAD"),
+            "/" | "/sockets" | "/stats" | "/metrics" | "/live.json" | "/live.js" | "/live.css" => {
+                http::method_not_allowed("GET, HEAD")
+            }
             "/sha256" if post => self.sha256(req).await?,
             "/rpc" if post => self.rpc(req).await?,
             "/sha256" | "/rpc" => http::method_not_allowed("POST"),
@@ -154,7 +174,29 @@ impl Routes {
     }
 }
 
-/// The `GET /` page: the caller's own 4-tuple, then a menu.
+/// `GET /`: the live page for a browser, the text page for anyone else.
+/// Either way the answer depends on `Accept`, which `Vary` tells caches.
+fn index(html: bool, info: &ConnInfo) -> Response<Reply> {
+    let mut response = if html {
+        http::response(200, "text/html; charset=utf-8", Reply::bytes(live::PAGE))
+    } else {
+        http::text(200, index_page(info))
+    };
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+/// `response` marked never to be cached: a snapshot is stale at once.
+fn no_store(mut response: Response<Reply>) -> Response<Reply> {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The text `GET /` page: the caller's own 4-tuple, then a menu.
 fn index_page(info: &ConnInfo) -> String {
     let ConnInfo { local, remote } = info;
     // An IPv6 address in a URL is bracketed (RFC 3986 §3.2.2), and curl
@@ -182,6 +224,7 @@ fn index_page(info: &ConnInfo) -> String {
          \x20 {curl} {here}/sockets           the socket table as JSON\n\
          \x20 {curl} {here}/stats             counters as JSON\n\
          \x20 {curl} {here}/metrics           the same, and more, for Prometheus\n\
+         \x20 a web browser at http://{here}/   the live page: sockets, packets, RPC\n\
          \x20 {curl} {here}/bytes/1000 | xxd  1000 bytes, byte i = i mod 251\n\
          \x20 {curl} --data-binary @FILE {here}/sha256   SHA-256 of FILE\n\
          \x20 {curl} -d '{{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,3],\"id\":1}}' {here}/rpc\n\
