@@ -72,6 +72,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub memory_budget: u64,
 
+    /// How many of the last packets in and out the live page's packet log
+    /// keeps (one summary line each, as tcpdump prints them); 0 keeps
+    /// none and costs nothing per packet.
+    #[arg(long, value_name = "N", default_value_t = 512, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub packet_log: u32,
+
     /// The server's limits (issue 12); each hit is counted under "demo" in
     /// `GET /stats`.
     #[command(flatten)]

@@ -18,6 +18,7 @@ use demo::kernel::{kernel_serve, KernelHost};
 use demo::services::udp_echo;
 use demo::stack_host::StackHost;
 use demo::{ConnInfo, Service, Services};
+use stack::device::packet_log::PacketLog;
 use stack::device::pcap::PcapWriter;
 use stack::device::tun::{Offload, TunDevice};
 use stack::device::Device;
@@ -58,9 +59,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the TUN device (with a capture around it if asked) and starts
-/// the stack on it.
-fn start_stack(cli: &Cli) -> Result<Stack, String> {
+/// Opens the TUN device (with a capture around it if asked, and the
+/// packet log `log` if given) and starts the stack on it.
+fn start_stack(cli: &Cli, log: Option<&PacketLog>) -> Result<Stack, String> {
     let mtu = usize::from(cli.mtu);
     let mut mode = cli.offload.mode();
     let device = loop {
@@ -103,13 +104,17 @@ fn start_stack(cli: &Cli) -> Result<Stack, String> {
     }
     // At most 2^20 MiB (clap checks it): 2^40 bytes.
     config.memory_budget = usize::try_from(cli.memory_budget << 20).unwrap_or(usize::MAX);
+    let device = match log {
+        Some(log) => Box::new(log.wrap(device)),
+        None => device,
+    };
     Stack::new(device, config).map_err(|e| format!("cannot start the stack: {e}"))
 }
 
 /// The client commands block on the stack's sockets: Ctrl-C shuts the
 /// stack down (the peer gets RSTs, not silence) and exits.
 fn start_client_stack(cli: &Cli) -> Result<Stack, String> {
-    let stack = start_stack(cli)?;
+    let stack = start_stack(cli, None)?;
     let on_signal = stack.clone();
     ctrlc::set_handler(move || {
         on_signal.shutdown();
@@ -130,14 +135,17 @@ enum Stop {
 /// Runs every service on the stack, each connection a tokio task, until
 /// Ctrl-C (which resets the open connections and releases the device).
 fn serve(cli: &Cli) -> Result<Stop, String> {
-    let stack = start_stack(cli)?;
+    let log = (cli.packet_log > 0).then(|| PacketLog::new(cli.packet_log as usize));
+    let stack = start_stack(cli, log.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("demo")
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let services =
-        Services::with_limits(Arc::new(StackHost::new(stack.clone())), cli.limits.limits());
+    let services = Services::with_limits(
+        Arc::new(StackHost::new(stack.clone(), log)),
+        cli.limits.limits(),
+    );
     let mut loops = tokio::task::JoinSet::new();
     let _entered = runtime.enter();
     for ip in service_addresses(cli, &stack) {

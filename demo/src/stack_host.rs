@@ -1,19 +1,24 @@
 //! [`HostInfo`] for the userspace stack: its socket table and counters as
 //! JSON, for `GET /sockets`, `GET /stats` and the RPC methods.
 
+use std::net::{IpAddr, SocketAddr};
+
 use serde_json::{json, Map, Value};
 use stack::api::TcpInfo;
+use stack::device::packet_log::{PacketLog, PacketRecord, PacketSummary, Transport};
 
 use crate::HostInfo;
 
 /// The stack seen as a host.
 pub struct StackHost {
     stack: stack::Stack,
+    log: Option<PacketLog>,
 }
 
 impl StackHost {
-    pub fn new(stack: stack::Stack) -> StackHost {
-        StackHost { stack }
+    /// `stack`, with the log of the packets its device carries if kept.
+    pub fn new(stack: stack::Stack, log: Option<PacketLog>) -> StackHost {
+        StackHost { stack, log }
     }
 }
 
@@ -57,6 +62,44 @@ impl HostInfo for StackHost {
     fn metrics(&self) -> String {
         stack::metrics::render(&self.stack)
     }
+
+    fn packets(&self, since: u64) -> Value {
+        let Some(log) = &self.log else {
+            return json!({ "next": since, "packets": [] });
+        };
+        let (records, next) = log.since(since);
+        json!({
+            "next": next,
+            "packets": records.iter().map(packet_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// One packet of the log, as [`HostInfo::packets`] documents it.
+pub fn packet_json(record: &PacketRecord) -> Value {
+    let s = record.summary.as_ref();
+    let endpoint = |ip: Option<IpAddr>, addr: Option<SocketAddr>| {
+        addr.map(|a| a.to_string())
+            .or_else(|| ip.map(|ip| ip.to_string()))
+    };
+    let tcp = s.and_then(|s| match s.transport {
+        Transport::Tcp(tcp) => Some(tcp),
+        _ => None,
+    });
+    json!({
+        "seq": record.seq,
+        "time": record.time_of_day(),
+        "dir": record.dir.as_str(),
+        "proto": s.map_or("ip", PacketSummary::protocol),
+        "src": endpoint(s.map(|s| s.src), s.and_then(PacketSummary::src_addr)),
+        "dst": endpoint(s.map(|s| s.dst), s.and_then(PacketSummary::dst_addr)),
+        "flags": tcp.map(|t| t.flags.to_string()),
+        "seq_no": tcp.map(|t| t.seq),
+        "ack": tcp.and_then(|t| t.ack),
+        "win": tcp.map(|t| t.window),
+        "len": s.map_or(record.bytes, |s| s.len),
+        "line": record.to_string(),
+    })
 }
 
 /// A connection's `TCP_INFO` columns, as `ss -i` shows them: `srtt_us`
@@ -135,6 +178,42 @@ mod tests {
             "delivery_rate": 282_536,
         });
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_logged_syn_becomes_the_documented_json() {
+        use stack::device::packet_log::{Direction, PacketLog};
+        // 10.0.0.1:53412 -> 10.0.0.2:80 SYN, seq 1000, window 64240.
+        let mut syn = vec![0u8; 40];
+        syn[0] = 0x45;
+        syn[3] = 40;
+        syn[9] = 6;
+        syn[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        syn[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        syn[20..22].copy_from_slice(&53412u16.to_be_bytes());
+        syn[22..24].copy_from_slice(&80u16.to_be_bytes());
+        syn[24..28].copy_from_slice(&1000u32.to_be_bytes());
+        syn[32] = 0x50;
+        syn[33] = 0x02;
+        syn[34..36].copy_from_slice(&64240u16.to_be_bytes());
+        let log = PacketLog::new(8);
+        log.record(Direction::In, &syn);
+        let (records, _) = log.since(0);
+        let mut got = super::packet_json(&records[0]);
+        assert!(got["time"].as_str().is_some_and(|t| t.len() == 15), "{got}");
+        got["time"] = json!("t");
+        assert_eq!(
+            got,
+            json!({
+                "seq": 0, "time": "t", "dir": "in", "proto": "tcp",
+                "src": "10.0.0.1:53412", "dst": "10.0.0.2:80", "flags": "S",
+                "seq_no": 1000, "ack": null, "win": 64240, "len": 0,
+                "line": records[0].to_string(),
+            })
+        );
+        assert!(records[0].to_string().ends_with(
+            "In  IP 10.0.0.1.53412 > 10.0.0.2.80: Flags [S], seq 1000, win 64240, length 0"
+        ));
     }
 
     #[test]

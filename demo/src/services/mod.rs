@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 use crate::host::{ConnInfo, HostInfo};
 pub use conn::Conn;
@@ -206,10 +207,10 @@ impl Services {
         let mut stream = Timed::new(stream, slot, timeouts, clock, Arc::clone(&self.counters));
         let done = match service {
             Service::Echo => echo::serve(&mut stream).await.map(|n| {
-                tracing::debug!(remote = %info.remote, n, "echoed");
+                tracing::debug!(n, "echoed");
             }),
             Service::Discard => discard::serve(&mut stream).await.map(|n| {
-                tracing::debug!(remote = %info.remote, n, "discarded");
+                tracing::debug!(n, "discarded");
             }),
             Service::Rpc => rpc::tokio::serve_lines(&self.router, &mut stream).await,
             // hyper owns the stream and closes it itself.
@@ -283,13 +284,20 @@ impl Services {
         };
         let id = slot.id();
         let services = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            tracing::debug!(?service, remote = %info.remote, "connection opened");
-            match services.serve_admitted(service, stream, info, slot).await {
-                Ok(()) => tracing::debug!(?service, remote = %info.remote, "connection done"),
-                Err(e) => tracing::debug!(?service, remote = %info.remote, %e, "connection ended"),
+        // Everything logged while serving carries the connection's
+        // 4-tuple, so `RUST_LOG=debug` reads connection by connection.
+        let span =
+            tracing::debug_span!("conn", ?service, local = %info.local, remote = %info.remote);
+        let task = tokio::spawn(
+            async move {
+                tracing::debug!("opened");
+                match services.serve_admitted(service, stream, info, slot).await {
+                    Ok(()) => tracing::debug!("done"),
+                    Err(e) => tracing::debug!(%e, "ended"),
+                }
             }
-        });
+            .instrument(span),
+        );
         let abort = task.abort_handle();
         self.registry
             .set_closer(id, Box::new(move || abort.abort()));
@@ -380,5 +388,63 @@ mod tests {
         theirs.read_to_end(&mut rest).await.expect("our FIN");
         task.await.expect("join").expect("served");
         assert_eq!(services.active_connections(), 0);
+    }
+
+    /// Collects what a `tracing` subscriber writes.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_line_a_connection_logs_names_its_4_tuple() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let services = Services::new(Arc::new(crate::kernel::KernelHost::new()));
+                let (ours, mut theirs) = tokio::io::duplex(1024);
+                let info = ConnInfo {
+                    local: "10.0.0.2:7".parse().expect("addr"),
+                    remote: "10.0.0.1:5000".parse().expect("addr"),
+                };
+                assert!(services.spawn_connection(Service::Echo, ours, info));
+                theirs.write_all(b"hi").await.expect("write");
+                theirs.shutdown().await.expect("shutdown");
+                let mut back = Vec::new();
+                theirs.read_to_end(&mut back).await.expect("read");
+                assert_eq!(back, b"hi");
+                while services.active_connections() > 0 {
+                    tokio::task::yield_now().await;
+                }
+            });
+        });
+        let log = String::from_utf8(capture.0.lock().clone()).expect("UTF-8");
+        let tuple = "conn{service=Echo local=10.0.0.2:7 remote=10.0.0.1:5000}";
+        for event in ["opened", "echoed n=2", "done"] {
+            assert!(
+                log.lines().any(|l| l.contains(tuple) && l.contains(event)),
+                "no {event:?} under {tuple} in:\n{log}"
+            );
+        }
     }
 }

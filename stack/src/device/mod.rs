@@ -31,6 +31,7 @@ pub mod mem;
 #[cfg(feature = "test-support")]
 #[allow(unsafe_code)]
 pub mod netns;
+pub mod packet_log;
 pub mod pcap;
 // `unsafe` for if_nametoindex(3), ioctl(2), fcntl(2) and poll(2), which
 // std does not wrap.

@@ -516,12 +516,14 @@ impl Inner {
         self.retired.trim(self);
     }
 
-    /// After anything happened to a connection: transmit what it owes,
+    /// After anything happened to a connection: log a change of state,
+    /// transmit what it owes,
     /// hand it to its listener once established, remove it from the table
     /// once closed, keep its timer armed, and wake its waiters.
     pub(crate) fn after_activity(&self, sock: &Arc<TcpSocket>, st: &mut TcpState) {
         let now = self.now();
         tx::transmit_tcp(self, &mut st.conn, now);
+        log_state_change(sock, st);
 
         if st.conn.is_established() || st.conn.is_closed() {
             if let Some(weak) = st.listener.take() {
@@ -576,5 +578,22 @@ impl Inner {
         ls.push_ready(Arc::clone(sock));
         drop(ls);
         listener.notify_one();
+    }
+}
+
+/// Logs (at debug level, with the 4-tuple as fields, so `RUST_LOG=debug`
+/// output can be read connection by connection) each change of a
+/// connection's state.
+fn log_state_change(sock: &TcpSocket, st: &mut TcpState) {
+    let state = st.conn.state();
+    if state != st.logged_state {
+        tracing::debug!(
+            local = %sock.tuple.local,
+            remote = %sock.tuple.remote,
+            from = %st.logged_state,
+            to = %state,
+            "tcp state"
+        );
+        st.logged_state = state;
     }
 }

@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::table::{FourTuple, ListenKey};
 use crate::tcp;
 use crate::tcp::connection::Connection;
+use crate::tcp::state::State;
 use crate::time::Instant;
 
 /// What the socket table stores.
@@ -65,6 +66,8 @@ pub(crate) struct TcpState {
     /// Set when the application drops its last handle: the connection is
     /// reset if it has not closed by then (`Config::orphan_timeout`).
     pub(crate) orphan_deadline: Option<Instant>,
+    /// The state last reported to the log, so each change is logged once.
+    pub(crate) logged_state: State,
 }
 
 impl TcpSocket {
@@ -75,6 +78,7 @@ impl TcpSocket {
                 remote: conn.remote(),
             },
             state: Mutex::new(TcpState {
+                logged_state: conn.state(),
                 conn,
                 listener,
                 armed: None,
