@@ -199,7 +199,7 @@ function addPackets(log) {
 }
 
 function matches(p, terms) {
-  const hay = `${p.proto} ${p.src} ${p.dst} ${p.flags ?? ''}`;
+  const hay = `${p.proto} ${p.src} ${p.dst} ${p.line}`;
   return terms.every((t) => hay.includes(t));
 }
 
