@@ -3,7 +3,8 @@
 //! stack, lets the page poll `/live.json` for a few seconds of virtual
 //! time, and prints the DOM it ended with (`--dump-dom`). The test reads
 //! that DOM as a user reads the page: the browser's own 4-tuple, its row
-//! in the socket table, its SYN in the packet log.
+//! in the socket table, its SYN in the packet log; and, with a thousand
+//! connections open, a table drawn only in part, saying so.
 //!
 //! `--virtual-time-budget` makes the wait deterministic: Chromium runs
 //! the page's timers on a virtual clock that stands still while a fetch
@@ -24,7 +25,7 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -53,6 +54,21 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--no-proxy-server",
     "--hide-scrollbars",
 ];
+
+/// How many connections the page must stay usable with.
+const MANY: usize = 1000;
+
+/// The table's row cap in `live.js` (`MAX_ROWS`).
+const MAX_ROWS: usize = 400;
+
+/// Opens `sys.argv[1]` connections to the discard port, says so, and
+/// holds them until its stdin closes.
+const HOLD_CONNECTIONS: &str = r#"
+import socket, sys
+held = [socket.create_connection(("10.0.0.2", 9)) for _ in range(int(sys.argv[1]))]
+print("ready", flush=True)
+sys.stdin.read()
+"#;
 
 /// Whether `chromium` runs here; prints why not, and panics under CI.
 fn have_chromium(test: &str) -> bool {
@@ -194,6 +210,46 @@ fn the_live_page_shows_the_browsers_own_connection_and_its_syn() {
     let png = fs::read(&shot).expect("the screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     keep_screenshot(&png);
+}
+
+/// With a thousand connections the table draws its first rows, says how
+/// many there are, and still has the visitor's own.
+#[test]
+fn with_a_thousand_connections_the_table_draws_its_first_400_rows() {
+    let test = "with_a_thousand_connections_the_table_draws_its_first_400_rows";
+    if !can_run(test) || !have_chromium(test) {
+        return;
+    }
+    let mut ns = Ns::new("browser-many");
+    ns.start_demo();
+    let url = format!("http://{STACK}/");
+    let mut hold = Killed(
+        ns.command(&["python3", "-c", HOLD_CONNECTIONS, &MANY.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    let mut ready = String::new();
+    BufReader::new(hold.0.stdout.take().expect("piped"))
+        .read_line(&mut ready)
+        .expect("read");
+    assert_eq!(ready.trim(), "ready", "could not open {MANY} connections");
+    let dom = chromium(&ns, &url, &["--dump-dom"]);
+    let count = by_id(&dom, "sockets-count");
+    let total: usize = count
+        .strip_prefix(&format!("showing {MAX_ROWS} of "))
+        .unwrap_or_else(|| panic!("no row cap: {count:?}"))
+        .parse()
+        .expect("a count");
+    assert!(total > MANY, "{count}");
+    assert_eq!(dom.matches("<tr data-key=").count(), MAX_ROWS);
+    let remote = by_id(&dom, "you-remote");
+    let mine = row(&dom, &format!("tcp {STACK}:80 {remote}"));
+    assert!(
+        mine.contains(r#"<td class="state">ESTABLISHED</td>"#),
+        "{mine}"
+    );
 }
 
 /// Keeps the screenshot past the namespace's scratch directory, and

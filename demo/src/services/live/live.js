@@ -53,13 +53,24 @@ function port(addr) {
   return Number(addr.slice(addr.lastIndexOf(':') + 1));
 }
 
-// Listeners and bound sockets first by port, then the visitor's own
-// connection, then the others by local port and peer.
-function order(a, b) {
-  const rank = (s) => (s.remote === null ? 0 : isMine(s) ? 1 : 2);
-  return rank(a) - rank(b) || port(a.local) - port(b.local) ||
-    a.protocol.localeCompare(b.protocol) ||
-    (a.remote ?? '').localeCompare(b.remote ?? '', 'en', { numeric: true });
+// Compares peers by their digits as numbers (10.0.0.1:9 before
+// 10.0.0.1:10); made once, since a collator is costly to build.
+const PEERS = new Intl.Collator('en', { numeric: true });
+
+// The table's order: listeners and bound sockets first by port, then
+// the visitor's own connection, then the others by local port and peer.
+// The keys are computed once per socket, not once per comparison: with
+// thousands of sockets the sort runs every refresh.
+function sorted(sockets) {
+  const keyed = sockets.map((s) => ({
+    s,
+    rank: s.remote === null ? 0 : isMine(s) ? 1 : 2,
+    port: port(s.local),
+  }));
+  keyed.sort((a, b) => a.rank - b.rank || a.port - b.port ||
+    a.s.protocol.localeCompare(b.s.protocol) ||
+    PEERS.compare(a.s.remote ?? '', b.s.remote ?? ''));
+  return keyed.map((k) => k.s);
 }
 
 function millis(us) {
@@ -134,8 +145,7 @@ function updateSockets(sockets, now) {
     if (l.until <= now) live.lingering.delete(key);
   }
 
-  const all = [...sockets, ...[...live.lingering.values()].map((l) => l.socket)];
-  all.sort(order);
+  const all = sorted([...sockets, ...[...live.lingering.values()].map((l) => l.socket)]);
   const shown = all.slice(0, MAX_ROWS);
 
   const tbody = $('socket-rows');
