@@ -125,7 +125,8 @@ function fill(tr, s, mine, gone) {
   if (tr.dataset.state !== s.state) tr.dataset.state = s.state;
   tr.classList.toggle('mine', mine);
   tr.classList.toggle('gone', gone);
-  tr.children[2].title = mine ? 'your connection: this page polls through it' : '';
+  const title = mine ? 'your connection: this page polls through it' : '';
+  if (tr.children[2].title !== title) tr.children[2].title = title;
 }
 
 function updateSockets(sockets, now) {
@@ -149,11 +150,18 @@ function updateSockets(sockets, now) {
   const shown = all.slice(0, MAX_ROWS);
 
   const tbody = $('socket-rows');
-  const keep = new Set();
+  // Rows leaving go first, so that they do not stand between rows that
+  // stay (which would then have to move).
+  const keep = new Set(shown.map(keyOf));
+  for (const [key, tr] of live.rows) {
+    if (!keep.has(key)) {
+      tr.remove();
+      live.rows.delete(key);
+    }
+  }
   let prev = null;
   for (const s of shown) {
     const key = keyOf(s);
-    keep.add(key);
     let tr = live.rows.get(key);
     if (!tr) {
       tr = newRow(key);
@@ -166,12 +174,6 @@ function updateSockets(sockets, now) {
     const want = prev ? prev.nextSibling : tbody.firstChild;
     if (want !== tr) tbody.insertBefore(tr, want);
     prev = tr;
-  }
-  for (const [key, tr] of live.rows) {
-    if (!keep.has(key)) {
-      tr.remove();
-      live.rows.delete(key);
-    }
   }
   const open = sockets.length;
   $('sockets-count').textContent = shown.length < all.length
