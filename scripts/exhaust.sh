@@ -2,7 +2,7 @@
 # Runs the demo on the stack inside a private network namespace and puts
 # it under each of issue 12's exhaustion scenarios in turn; for each one
 # prints the demo's peak RSS, the CPU it spent, its threads at the end of
-# the scenario (one per connection served, plus a few) and how a fresh client
+# the scenario (a fixed few: connections are tasks, not threads) and how a fresh client
 # fared meanwhile (GET / twice a second: median and worst latency, and
 # how many failed).
 #

@@ -8,6 +8,12 @@
 //! connection is closed (the framing may be lost, so nothing after it can be
 //! trusted).
 //!
+//! Why this stays beside hyper ([`crate::tokio::http`]): it serves any
+//! blocking `Read + Write` stream, such as the stack's blocking
+//! `TcpStream`, in a program with no async runtime, and hyper needs one.
+//! Both servers take their rules from [`check_request`], so they accept
+//! and refuse the same requests.
+//!
 //! DoS bounds: the head may be at most [`MAX_HEAD`] bytes with at most
 //! [`MAX_HEADERS`] header lines; the body at most `max_body` bytes (default
 //! [`DEFAULT_MAX_BODY`], 1 MiB), checked before any of it is read.

@@ -105,7 +105,7 @@ counters! {
     drop_truncated,
     /// Dropped: a length field that cannot be right.
     drop_bad_length,
-    /// Dropped: not IPv4.
+    /// Dropped: neither IPv4 nor IPv6 (the version nibble), or IPv6 with no IPv6 address configured.
     drop_bad_version,
     /// Dropped: a checksum that does not verify (IP, ICMP, UDP or TCP).
     drop_bad_checksum,

@@ -304,16 +304,14 @@ impl<S: Conn> AsyncRead for Timed<S> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 // Progress may have moved the deadline since the timer was
-                // set: recompute each time the timer fires.
-                loop {
-                    let (deadline, missed) = this.read_deadline();
-                    if Instant::now() >= deadline {
-                        return Poll::Ready(Err(this.read_expired(missed, cx)));
-                    }
-                    if Self::wait_until(&mut this.read_timer, deadline, cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                // last set: it is set anew at each wait.
+                let (deadline, missed) = this.read_deadline();
+                if Instant::now() >= deadline
+                    || Self::wait_until(&mut this.read_timer, deadline, cx).is_ready()
+                {
+                    return Poll::Ready(Err(this.read_expired(missed, cx)));
                 }
+                Poll::Pending
             }
         }
     }

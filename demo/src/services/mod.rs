@@ -189,33 +189,37 @@ impl Services {
         slot: Slot,
     ) -> io::Result<()> {
         let limits = &self.limits;
-        let idle = match service {
-            Service::Http => limits.http_idle_timeout,
-            Service::Echo | Service::Discard | Service::Rpc => limits.stream_idle_timeout,
-        };
         let timeouts = Timeouts {
-            idle,
+            idle: match service {
+                Service::Http => limits.http_idle_timeout,
+                Service::Echo | Service::Discard | Service::Rpc => limits.stream_idle_timeout,
+            },
             write: limits.write_timeout,
             head: limits.head_timeout,
         };
-        let http_clock = HttpClock::new();
-        let clock = match service {
-            Service::Echo | Service::Discard => Clock::Stream,
-            Service::Rpc => Clock::Lines { started: None },
-            Service::Http => Clock::Http(Arc::clone(&http_clock)),
-        };
-        let mut stream = Timed::new(stream, slot, timeouts, clock, Arc::clone(&self.counters));
-        let done = match service {
-            Service::Echo => echo::serve(&mut stream).await.map(|n| {
-                tracing::debug!(n, "echoed");
-            }),
-            Service::Discard => discard::serve(&mut stream).await.map(|n| {
-                tracing::debug!(n, "discarded");
-            }),
-            Service::Rpc => rpc::tokio::serve_lines(&self.router, &mut stream).await,
-            // hyper owns the stream and closes it itself.
+        let counters = Arc::clone(&self.counters);
+        let timed = move |clock| Timed::new(stream, slot, timeouts, clock, counters);
+        let (mut stream, done) = match service {
+            Service::Echo => {
+                let mut stream = timed(Clock::Stream);
+                let done = echo::serve(&mut stream).await;
+                (stream, done.map(|n| tracing::debug!(n, "echoed")))
+            }
+            Service::Discard => {
+                let mut stream = timed(Clock::Stream);
+                let done = discard::serve(&mut stream).await;
+                (stream, done.map(|n| tracing::debug!(n, "discarded")))
+            }
+            Service::Rpc => {
+                let mut stream = timed(Clock::Lines { started: None });
+                let done = rpc::tokio::serve_lines(&self.router, &mut stream).await;
+                (stream, done)
+            }
             Service::Http => {
-                return http::serve(stream, http_clock, info, Arc::clone(&self.routes)).await
+                let clock = HttpClock::new();
+                let stream = timed(Clock::Http(Arc::clone(&clock)));
+                // hyper owns the stream and closes it itself.
+                return http::serve(stream, clock, info, Arc::clone(&self.routes)).await;
             }
         };
         // A peer that already left makes this fail, which changes nothing.

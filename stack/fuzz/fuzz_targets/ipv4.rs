@@ -7,12 +7,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use stack::device::packet_log::PacketSummary;
 use stack::wire::icmp::IcmpRepr;
 use stack::wire::ipv4::{self, Ipv4Repr};
 use stack::wire::tcp::{self, TcpRepr};
 use stack::wire::udp::{self, UdpRepr};
 
 fuzz_target!(|data: &[u8]| {
+    // The packet log summarises whatever crosses the device, parsed or
+    // not: it must never panic either.
+    if let Some(summary) = PacketSummary::of(data) {
+        let _ = summary.to_string();
+    }
     let Ok((ip, payload)) = Ipv4Repr::parse(data) else {
         return;
     };

@@ -9,10 +9,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use stack::device::packet_log::PacketSummary;
 use stack::wire::icmpv6::Icmpv6Repr;
 use stack::wire::ipv6::{self, next_header, Ipv6Error, Ipv6Payload, Ipv6Repr};
 
 fuzz_target!(|data: &[u8]| {
+    // The packet log summarises whatever crosses the device, parsed or
+    // not: it must never panic either.
+    if let Some(summary) = PacketSummary::of(data) {
+        let _ = summary.to_string();
+    }
     let (ip, carried) = match Ipv6Repr::parse(data) {
         Ok(parsed) => parsed,
         Err(Ipv6Error::Problem { pointer, .. }) => {
