@@ -224,14 +224,16 @@ fn index_page(info: &ConnInfo) -> String {
          \x20 {curl} {here}/sockets           the socket table as JSON\n\
          \x20 {curl} {here}/stats             counters as JSON\n\
          \x20 {curl} {here}/metrics           the same, and more, for Prometheus\n\
-         \x20 a web browser at http://{here}/   the live page: sockets, packets, RPC\n\
          \x20 {curl} {here}/bytes/1000 | xxd  1000 bytes, byte i = i mod 251\n\
          \x20 {curl} --data-binary @FILE {here}/sha256   SHA-256 of FILE\n\
          \x20 {curl} -d '{{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,3],\"id\":1}}' {here}/rpc\n\
          \x20 {nc} {ip} 7       echo (RFC 862)\n\
          \x20 {nc} {ip} 9       discard (RFC 863)\n\
          \x20 {nc} {ip} 7070    JSON-RPC 2.0, one request per line; try\n\
-         \x20   {{\"jsonrpc\":\"2.0\",\"method\":\"rpc.discover\",\"id\":1}}\n",
+         \x20   {{\"jsonrpc\":\"2.0\",\"method\":\"rpc.discover\",\"id\":1}}\n\
+         \n\
+         Or open http://{here}/ in a web browser: the live page shows the socket\n\
+         table, the packets and an RPC console as they change.\n",
         remote.ip(),
         remote.port(),
         local.ip(),
