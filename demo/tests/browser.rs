@@ -38,13 +38,15 @@ const VIRTUAL_TIME_MS: &str = "3000";
 const BROWSER_TIMEOUT_SECS: &str = "60";
 
 /// What makes a run headless, quiet and local: no sandbox (we are root),
-/// no GPU, and none of the background fetches (updates, sync, first-run
-/// pages) a browser would otherwise try; the namespace has no route out
-/// in any case.
+/// no GPU, shared memory in /tmp (a container's /dev/shm may be tiny),
+/// and none of the background fetches (updates, sync, first-run pages) a
+/// browser would otherwise try; the namespace has no route out in any
+/// case.
 const CHROMIUM_FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-background-networking",
