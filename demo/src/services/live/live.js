@@ -20,7 +20,7 @@ const MAX_PACKETS = 300;
 const $ = (id) => document.getElementById(id);
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
 const live = {
   since: 0,
@@ -187,9 +187,9 @@ function showYou(you) {
   const [ip, theirs] = [you.remote.slice(0, you.remote.lastIndexOf(':')), port(you.remote)];
   const [ourIp, ours] = [you.local.slice(0, you.local.lastIndexOf(':')), port(you.local)];
   $('you').innerHTML =
-    `You are <b id="you-remote" class="mine-text">${escape(you.remote)}</b> talking to ` +
-    `<b id="you-local">${escape(you.local)}</b>: the 4-tuple ` +
-    `(${escape(ip)}, <b id="you-ephemeral">${theirs}</b>, ${escape(ourIp)}, ` +
+    `You are <b id="you-remote" class="mine-text">${escapeHtml(you.remote)}</b> talking to ` +
+    `<b id="you-local">${escapeHtml(you.local)}</b>: the 4-tuple ` +
+    `(${escapeHtml(ip)}, <b id="you-ephemeral">${theirs}</b>, ${escapeHtml(ourIp)}, ` +
     `<b id="you-well-known">${ours}</b>). ` +
     `<b>${ours}</b> is our well-known port (HTTP); <b>${theirs}</b> is the ephemeral ` +
     'port your host picked for this connection. It is marked in the table.';
@@ -223,9 +223,9 @@ function renderPackets() {
   const box = $('packets');
   const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 4;
   box.innerHTML = shown.map((p) =>
-    `<div class="pkt ${p.dir === 'out' ? 'out' : 'in'}" data-src="${escape(p.src)}" ` +
-    `data-dst="${escape(p.dst)}" data-flags="${escape(p.flags ?? '')}">` +
-    `${escape(packetText(p))}</div>`).join('');
+    `<div class="pkt ${p.dir === 'out' ? 'out' : 'in'}" data-src="${escapeHtml(p.src)}" ` +
+    `data-dst="${escapeHtml(p.dst)}" data-flags="${escapeHtml(p.flags ?? '')}">` +
+    `${escapeHtml(packetText(p))}</div>`).join('');
   if (atEnd) box.scrollTop = box.scrollHeight;
   $('packets-count').textContent = terms.length === 0
     ? `last ${live.packets.length}`
@@ -248,7 +248,7 @@ function renderCounters(stats) {
   const html = (list) => list.map(([name, value]) => {
     const changed = !live.first && live.counters.get(name) !== value;
     const cls = `counter${value ? ' nonzero' : ''}${changed ? ' changed' : ''}`;
-    return `<div class="${cls}"><span>${escape(name)}</span><b>${escape(value)}</b></div>`;
+    return `<div class="${cls}"><span>${escapeHtml(name)}</span><b>${escapeHtml(value)}</b></div>`;
   }).join('');
   const isDrop = ([name]) => name.startsWith('drop_');
   $('drops').innerHTML = html(all.filter(isDrop));
@@ -314,7 +314,7 @@ async function discover() {
   const methods = [...reply.result.methods, { name: 'rpc.discover', params: [] }];
   const select = $('method');
   select.innerHTML = methods.map((m, i) =>
-    `<option value="${i}">${escape(m.name)}</option>`).join('');
+    `<option value="${i}">${escapeHtml(m.name)}</option>`).join('');
   const pick = () => {
     const m = methods[Number(select.value)];
     const params = m.params ?? [];
