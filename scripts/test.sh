@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: the declared minimum Rust, formatting, lints,
 # then every test in the workspace. The real-TUN tests
-# (stack/tests/kernel_*.rs, demo/tests/e2e.rs) need root to create their
-# private network namespaces: run as `sudo -E scripts/test.sh`. Without
+# (stack/tests/kernel_*.rs, demo/tests/e2e.rs, demo/tests/browser.rs, which
+# also needs chromium) need root to create their private network
+# namespaces: run as `sudo -E scripts/test.sh`. Without
 # root they print SKIPPED and return; under CI (CI set) they fail instead,
 # so CI cannot pass by skipping.
 set -euo pipefail
