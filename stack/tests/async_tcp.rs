@@ -666,3 +666,64 @@ async fn a_connected_udp_socket_sends_to_and_hears_only_its_peer() {
     let early = tokio::time::timeout(Duration::from_millis(20), server.recv(&mut buf)).await;
     assert!(early.is_err());
 }
+
+/// Writes all of `parts` with vectored writes (empty slices among them),
+/// advancing past what each call took, as hyper's writer does.
+async fn write_all_vectored(w: &mut (impl AsyncWrite + Unpin), parts: &[Vec<u8>]) {
+    use std::io::IoSlice;
+    let (mut part, mut offset) = (0, 0);
+    while part < parts.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&parts[part][offset..])
+            .chain(parts[part + 1..].iter().map(Vec::as_slice))
+            .map(IoSlice::new)
+            .collect();
+        let mut n = patient(w.write_vectored(&slices)).await.unwrap();
+        assert!(n > 0 || parts[part][offset..].is_empty());
+        while part < parts.len() && n >= parts[part].len() - offset {
+            n -= parts[part].len() - offset;
+            part += 1;
+            offset = 0;
+        }
+        offset += n;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectored_writes_arrive_whole_and_in_order_on_both_apis() {
+    let (a, b) = pair();
+    // Pieces around the send buffer's size, with empty ones among them.
+    let parts: Vec<Vec<u8>> = [1, 0, 70_000, 3, 0, 300_000, 1448, 2_000_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| pattern(len, i))
+        .collect();
+    let all: Vec<u8> = parts.concat();
+
+    // The async stream.
+    let (mut client, server) = connected(&a, &b, 5020).await;
+    assert!(client.is_write_vectored());
+    let reader = tokio::spawn(hash_to_eof(server));
+    write_all_vectored(&mut client, &parts).await;
+    client.shutdown().await.unwrap();
+    assert_eq!(patient(reader).await.unwrap(), (sha256(&all), all.len()));
+
+    // The blocking stream, through std's `write_vectored`.
+    let listener = TcpListener::bind(&b, (B, 5021)).unwrap();
+    let a2 = a.clone();
+    let sent = parts.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        use std::io::{IoSlice, Write};
+        let mut s = stack::TcpStream::connect(&a2, on_b(5021)).unwrap();
+        let mut slices: Vec<IoSlice<'_>> = sent.iter().map(|p| IoSlice::new(p)).collect();
+        let mut slices = slices.as_mut_slice();
+        while !slices.is_empty() {
+            let n = s.write_vectored(slices).unwrap();
+            assert!(n > 0);
+            IoSlice::advance_slices(&mut slices, n);
+        }
+    });
+    let (conn, _) = patient(listener.accept()).await.unwrap();
+    let reader = tokio::spawn(hash_to_eof(conn));
+    patient(writer).await.unwrap();
+    assert_eq!(patient(reader).await.unwrap(), (sha256(&all), all.len()));
+}

@@ -14,7 +14,7 @@
 //! that gives up while waiting (a timed-out thread, a dropped future)
 //! loses nothing.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
@@ -80,29 +80,44 @@ pub(crate) fn read<'a>(
     wait(stack, &sock.wakers, st, waker)
 }
 
-/// Queues what fits of `buf` (not empty) on the connection.
+/// Queues what fits of `bufs`, in order, on the connection: a vectored
+/// write is one lock and one transmit for all its slices. Empty slices
+/// are skipped; with nothing to queue at all, `Ready(Ok(0))`.
 ///
-/// `BrokenPipe` after our FIN; the connection's error once it failed.
+/// `BrokenPipe` after our FIN; the connection's error once it failed (an
+/// error after some bytes were queued comes with the next call).
 pub(crate) fn write<'a>(
     stack: &Stack,
     sock: &Arc<TcpSocket>,
     mut st: MutexGuard<'a, TcpState>,
-    buf: &[u8],
+    bufs: &[IoSlice<'_>],
     waker: Option<&Waker>,
 ) -> Step<MutexGuard<'a, TcpState>, usize> {
-    match st.conn.send(buf) {
-        Ok(0) => {}
-        Ok(n) => {
-            stack.inner.finish_activity(sock, st);
-            return Step::Ready(Ok(n));
+    let mut queued = 0;
+    for buf in bufs.iter().filter(|b| !b.is_empty()) {
+        match st.conn.send(buf) {
+            Ok(n) => {
+                queued += n;
+                if n < buf.len() {
+                    break;
+                }
+            }
+            Err(_) if queued > 0 => break,
+            Err(SendError::InvalidState) => {
+                return Step::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the connection's write side is closed",
+                )))
+            }
+            Err(SendError::Conn(e)) => return Step::Ready(Err(conn_error(e))),
         }
-        Err(SendError::InvalidState) => {
-            return Step::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the connection's write side is closed",
-            )))
-        }
-        Err(SendError::Conn(e)) => return Step::Ready(Err(conn_error(e))),
+    }
+    if queued > 0 {
+        stack.inner.finish_activity(sock, st);
+        return Step::Ready(Ok(queued));
+    }
+    if bufs.iter().all(|b| b.is_empty()) {
+        return Step::Ready(Ok(0));
     }
     wait(stack, &sock.wakers, st, waker)
 }

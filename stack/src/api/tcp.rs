@@ -1,6 +1,6 @@
 //! `TcpListener` and `TcpStream` over the stack.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -403,8 +403,8 @@ impl TcpStream {
         })
     }
 
-    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+    fn write_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
             return Ok(0);
         }
         let h = &self.handle;
@@ -416,7 +416,7 @@ impl TcpStream {
             st,
             until,
             &h.nonblocking,
-            |st| attempt::write(&h.conn.stack, &h.conn.sock, st, buf, None),
+            |st| attempt::write(&h.conn.stack, &h.conn.sock, st, bufs, None),
         )
     }
 }
@@ -445,7 +445,12 @@ impl Read for &TcpStream {
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
+        self.write_inner(&[IoSlice::new(buf)])
+    }
+    /// Queues the slices in order under one lock, and sends them
+    /// together.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_inner(bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -454,7 +459,12 @@ impl Write for TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
+        self.write_inner(&[IoSlice::new(buf)])
+    }
+    /// Queues the slices in order under one lock, and sends them
+    /// together.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_inner(bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -1,7 +1,7 @@
 //! Async `TcpListener` and `TcpStream`.
 
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -260,12 +260,10 @@ impl Conn {
         }
     }
 
-    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
+    /// Queues what fits of `bufs`, in order, under one lock.
+    fn poll_write(&self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let st = self.sock.state.lock();
-        match attempt::write(&self.stack, &self.sock, st, buf, Some(cx.waker())) {
+        match attempt::write(&self.stack, &self.sock, st, bufs, Some(cx.waker())) {
             Step::Ready(r) => Poll::Ready(r),
             Step::Wait(_) => Poll::Pending,
         }
@@ -299,7 +297,21 @@ macro_rules! async_io {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.conn.poll_write(cx, buf)
+                self.conn.poll_write(cx, &[IoSlice::new(buf)])
+            }
+
+            /// hyper writes a response's head and body chunks as one
+            /// vectored write rather than copying them together first.
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.conn.poll_write(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
             }
 
             /// Data written is already queued on the connection: nothing
