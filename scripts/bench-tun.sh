@@ -1017,6 +1017,17 @@ print_compare() {
     echo "own with --offload on; kernel: this tree's demo kernel-serve over veth."
     echo "Ratios are async / peer: above 1 is better for MB/s and conn/s, worse for us"
     echo "and KiB."
+    # The runs themselves, in the order measured: on this noisy machine a
+    # median can hide a bimodal column.
+    echo "Each run (download MB/s, conn/s sequential and $PAR parallel, RPC median us):"
+    for side in "${sides[@]}"; do
+        printf "  %-8s" "$side"
+        for c in dl cps1 cpsN rpc50; do
+            awk -v c="$c" '{ printf (c == "dl" ? " %.0f" : " %s"), (c == "dl" ? $1 / 1e6 : $1) } END { printf " |" }' \
+                "$TMP/cmp-$side.$c"
+        done
+        echo
+    done
     if ((idle_n > 0)); then
         echo "Idle: each server started afresh, $idle_n connections to echo (port 7) that"
         echo "send nothing; VmRSS once steady. The kernel's figure is kernel-serve's own"
