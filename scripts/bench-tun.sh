@@ -100,8 +100,9 @@ Options:
                \$CARGO_TARGET_DIR/baseline so that its dependencies are
                built once) and print a second table, ours against it (both
                --offload on, each on a tun0 of its own) and the kernel:
-               download, connections/s, JSON-RPC round trip, medians of
-               several interleaved runs, and memory per idle connection.
+               download, connections/s, JSON-RPC round trip (as
+               scheduled, and with client and server on one CPU), medians
+               of several interleaved runs, and memory per idle connection.
                REV's demo must take --offload, --addr6 and
                --max-connections (f3d51b1, the last blocking demo, does).
   --only compare
@@ -200,6 +201,9 @@ for tool in ip curl python3; do
 done
 if ((loss > 0)); then
     command -v nft >/dev/null || die "--loss needs nft (nftables)"
+fi
+if ((compare)); then
+    command -v taskset >/dev/null || die "the comparison needs taskset (util-linux)"
 fi
 
 if ((quick)); then
@@ -446,7 +450,8 @@ if ((compare && idle_n > 0)); then
 fi
 # kernel-serve binds every service on one address: one for each family.
 ip netns exec "$NS_KS" "$DEMO" kernel-serve --listen "$KERN_IP" >"$TMP/kernel.log" 2>&1 &
-pids+=($!)
+KERN_PID=$!
+pids+=("$KERN_PID")
 ip netns exec "$NS_KS" "$DEMO" kernel-serve --listen "$KERN_IP6" >"$TMP/kernel6.log" 2>&1 &
 pids+=($!)
 
@@ -872,11 +877,37 @@ cmp_granted() {
     echo "${g#offloads: }"
 }
 
+# Appends one run of RPC_CMP_N JSON-RPC calls from namespace $1 to $2 to
+# side $3's files with suffix $4 (median, p99, mean).
+rpc_run() {
+    local ns=$1 ip=$2 side=$3 sfx=$4 r50 r99 rn rmean
+    shift 4
+    read -r r50 r99 rn rmean <<<"$("$@" "$TMP/client.py" rpc "$ip" "$RPC_CMP_N")"
+    ((rn == RPC_CMP_N)) || log "$side: only $rn of $RPC_CMP_N JSON-RPC calls in time"
+    echo "$r50" >>"$TMP/cmp-$side.rpc${sfx}50"
+    echo "$r99" >>"$TMP/cmp-$side.rpc${sfx}99"
+    echo "$rmean" >>"$TMP/cmp-$side.rpc${sfx}mean"
+}
+
+# The JSON-RPC round trip twice: as the scheduler places client and
+# server, and with both on CPU 0 (the server's every thread: taskset -a).
+# On this VM a round trip that crosses to the other vCPU waits for it to
+# wake, some 40 us more, and which one happens depends on the load from
+# elsewhere: unpinned runs are bimodal. On one CPU the time is the work
+# of both sides and their context switches, the server's own cost.
+rpc_both() {
+    local ns=$1 ip=$2 side=$3 pid=$4
+    rpc_run "$ns" "$ip" "$side" "" timeout 180 ip netns exec "$ns" python3
+    taskset -a -p -c 0 "$pid" >/dev/null
+    rpc_run "$ns" "$ip" "$side" 1 timeout 180 ip netns exec "$ns" taskset -c 0 python3
+    taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null
+}
+
 compare_table() {
-    local sides=(ours) side ns ip run i k rpc50 rpc99 rpcn rpcmean
+    local sides=(ours) side ns ip run i k
     local -A cns=([ours]=$NS_OURS [blocking]=$NS_BL [kernel]=$NS_KC)
     local -A cip=([ours]=$OURS_IP [blocking]=$OURS_IP [kernel]=$KERN_IP)
-    local -A cpid=()
+    local -A cpid=([kernel]=$KERN_PID)
     if [[ -n $baseline ]]; then sides+=(blocking); fi
     sides+=(kernel)
     start_cmp "$NS_OURS" "$DEMO" ours
@@ -897,20 +928,16 @@ compare_table() {
             side=${sides[(i + run) % ${#sides[@]}]}
             ns=${cns[$side]} ip=${cip[$side]}
             log "compare $((run + 1))/$CMP_RUNS, $side: download $((DL_BYTES >> 20)) MiB," \
-                "$CPS_N connections (sequential, $PAR parallel), $RPC_CMP_N JSON-RPC calls"
+                "$CPS_N connections (sequential, $PAR parallel), $RPC_CMP_N JSON-RPC calls twice (unpinned, one CPU)"
             ip netns exec "$ns" curl -sS -o /dev/null --max-time 120 -w '%{speed_download}\n' \
                 "http://$ip/bytes/$DL_BYTES" >>"$TMP/cmp-$side.dl"
             client "$ns" cps "$ip" "$CPS_N" 1 >>"$TMP/cmp-$side.cps1"
             client "$ns" cps "$ip" "$CPS_N" "$PAR" >>"$TMP/cmp-$side.cpsN"
-            read -r rpc50 rpc99 rpcn rpcmean <<<"$(client "$ns" rpc "$ip" "$RPC_CMP_N")"
-            ((rpcn == RPC_CMP_N)) || log "$side: only $rpcn of $RPC_CMP_N JSON-RPC calls in time"
-            echo "$rpc50" >>"$TMP/cmp-$side.rpc50"
-            echo "$rpc99" >>"$TMP/cmp-$side.rpc99"
-            echo "$rpcmean" >>"$TMP/cmp-$side.rpcmean"
+            rpc_both "$ns" "$ip" "$side" "${cpid[$side]}"
         done
     done
     for side in "${sides[@]}"; do
-        for k in dl cps1 cpsN rpc50 rpc99 rpcmean; do
+        for k in dl cps1 cpsN rpc50 rpc99 rpcmean rpc150 rpc199 rpc1mean; do
             R[cmp-$side.$k]=$(median <"$TMP/cmp-$side.$k")
         done
     done
@@ -996,9 +1023,12 @@ print_compare() {
     crow "download $((DL_BYTES >> 20)) MiB, median of $CMP_RUNS (MB/s)" 1e6 "%.1f" dl
     crow "connections/s, sequential, median of $CMP_RUNS (conn/s)" 1 "%.0f" cps1
     crow "connections/s, $PAR parallel, median of $CMP_RUNS (conn/s)" 1 "%.0f" cpsN
-    crow "JSON-RPC add round trip, median (us)" 1 "%.1f" rpc50
-    crow "JSON-RPC add round trip, mean (us)" 1 "%.1f" rpcmean
-    crow "JSON-RPC add round trip, p99 (us)" 1 "%.1f" rpc99
+    crow "JSON-RPC add round trip, one CPU: median (us)" 1 "%.1f" rpc150
+    crow "JSON-RPC add round trip, one CPU: mean (us)" 1 "%.1f" rpc1mean
+    crow "JSON-RPC add round trip, one CPU: p99 (us)" 1 "%.1f" rpc199
+    crow "JSON-RPC add round trip, unpinned: median (us)" 1 "%.1f" rpc50
+    crow "JSON-RPC add round trip, unpinned: mean (us)" 1 "%.1f" rpcmean
+    crow "JSON-RPC add round trip, unpinned: p99 (us)" 1 "%.1f" rpc99
     if ((idle_n > 0)); then
         for c in ours blocking kernel; do R[cmp-$c.kib]=$(idle_per_conn "$c"); done
         for c in ours blocking kernel; do R[cmp-$c.held]=$(idle_field "$c" 3); done
@@ -1013,16 +1043,20 @@ print_compare() {
     echo "Medians of $CMP_RUNS runs, interleaved (each run: one download, $CPS_N connections"
     echo "sequential and $PAR in parallel, $RPC_CMP_N add calls on one connection to 7070;"
     echo "the RPC rows are the median over runs of each run's median, mean and p99)."
+    echo "JSON-RPC one CPU: the client and every server thread on CPU 0 (taskset), the"
+    echo "server's own cost; unpinned: as the scheduler places them, where a round trip"
+    echo "to the other vCPU waits for it to wake (about 40 us more on this VM): bimodal."
     echo "ours: this tree's demo; blocking: the demo at --baseline, each on a tun0 of its"
     echo "own with --offload on; kernel: this tree's demo kernel-serve over veth."
     echo "Ratios are async / peer: above 1 is better for MB/s and conn/s, worse for us"
     echo "and KiB."
     # The runs themselves, in the order measured: on this noisy machine a
     # median can hide a bimodal column.
-    echo "Each run (download MB/s, conn/s sequential and $PAR parallel, RPC median us):"
+    echo "Each run (download MB/s, conn/s sequential and $PAR parallel, RPC median us"
+    echo "on one CPU and unpinned):"
     for side in "${sides[@]}"; do
         printf "  %-8s" "$side"
-        for c in dl cps1 cpsN rpc50; do
+        for c in dl cps1 cpsN rpc150 rpc50; do
             awk -v c="$c" '{ printf (c == "dl" ? " %.0f" : " %s"), (c == "dl" ? $1 / 1e6 : $1) } END { printf " |" }' \
                 "$TMP/cmp-$side.$c"
         done
