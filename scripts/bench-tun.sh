@@ -1009,7 +1009,7 @@ print_compare() {
     local bl_label="blocking (-)"
     [[ -n $baseline ]] && bl_label="blocking ($BL_SHORT)"
     echo
-    echo "ours against the blocking demo: $(date -u '+%Y-%m-%d %H:%M UTC'), loss ${loss}%," \
+    echo "ours against $([[ -n $baseline ]] && echo "the demo at $BL_SHORT and ")the kernel: $(date -u '+%Y-%m-%d %H:%M UTC'), loss ${loss}%," \
         "$([[ $quick -eq 1 ]] && echo quick || echo full) run, load: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "ours: ${DEMO_BIN:-$(git -c safe.directory="$ROOT" -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')}," \
         "offloads granted: ${R[cmp-ours.granted]:-?}$([[ -n $baseline ]] && echo "; $BL_SHORT: ${R[cmp-blocking.granted]:-?}")"
