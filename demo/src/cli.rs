@@ -72,6 +72,15 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub memory_budget: u64,
 
+    /// Threads serving connections (tokio workers). By default one per CPU
+    /// but one for `serve`, whose stack has a receive thread of its own
+    /// to keep busy, and one per CPU for `kernel-serve`: a second worker
+    /// on a CPU the stack needs only adds wake-ups (about 2 us per JSON-RPC
+    /// round trip on one CPU, BENCHMARKS.md).
+    #[arg(long, value_name = "N", global = true,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+
     /// How many of the last packets in and out the live page's packet log
     /// keeps (one summary line each, as tcpdump prints them); 0 keeps
     /// none and costs nothing per packet.
@@ -275,6 +284,8 @@ mod tests {
         assert_eq!(cli.offload.mode(), Offload::Auto);
         assert_eq!(cli.action(), Command::Serve);
         assert_eq!(cli.limits.limits(), Limits::default());
+        assert_eq!(cli.workers, None);
+        assert_eq!(cli.packet_log, 512);
     }
 
     #[test]

@@ -152,8 +152,14 @@ impl KernelServer {
 /// # Errors
 /// Binding a port failed (ports below 1024 need root or
 /// `CAP_NET_BIND_SERVICE`), or a listener failed for good.
-pub fn kernel_serve(ip: IpAddr, host: Arc<dyn HostInfo>, limits: Limits) -> io::Result<()> {
-    let server = kernel_serve_with(ip, Ports::default(), host, limits)?;
+/// `workers` sets the runtime's threads (default: one per CPU).
+pub fn kernel_serve(
+    ip: IpAddr,
+    host: Arc<dyn HostInfo>,
+    limits: Limits,
+    workers: Option<usize>,
+) -> io::Result<()> {
+    let server = serve_on(ip, Ports::default(), host, limits, workers)?;
     for (service, addr) in &server.tcp {
         tracing::info!(?service, %addr, "kernel listening");
     }
@@ -184,10 +190,22 @@ pub fn kernel_serve_with(
     host: Arc<dyn HostInfo>,
     limits: Limits,
 ) -> io::Result<KernelServer> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("kernel-serve")
-        .build()?;
+    serve_on(ip, ports, host, limits, None)
+}
+
+/// [`kernel_serve_with`] on `workers` threads (`None`: one per CPU).
+fn serve_on(
+    ip: IpAddr,
+    ports: Ports,
+    host: Arc<dyn HostInfo>,
+    limits: Limits,
+    workers: Option<usize>,
+) -> io::Result<KernelServer> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let runtime = builder.enable_all().thread_name("kernel-serve").build()?;
     let services = Services::with_limits(host, limits);
     // Bind everything first, so a busy port fails the call and not a task.
     let (listeners, udp) = runtime.block_on(async {

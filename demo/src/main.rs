@@ -46,8 +46,14 @@ fn main() -> ExitCode {
             args,
         } => call(&cli, server, &method, &args),
         Command::KernelServe { listen } => {
-            kernel_serve(listen, Arc::new(KernelHost::new()), cli.limits.limits())
-                .map_err(|e| e.to_string())
+            let workers = cli.workers.map(usize::from);
+            kernel_serve(
+                listen,
+                Arc::new(KernelHost::new()),
+                cli.limits.limits(),
+                workers,
+            )
+            .map_err(|e| e.to_string())
         }
     };
     match result {
@@ -137,7 +143,14 @@ enum Stop {
 fn serve(cli: &Cli) -> Result<Stop, String> {
     let log = (cli.packet_log > 0).then(|| PacketLog::new(cli.packet_log as usize));
     let stack = start_stack(cli, log.as_ref())?;
+    // The stack's receive thread keeps a CPU busy under load: the
+    // services get the others (see --workers).
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = cli
+        .workers
+        .map_or(cpus.saturating_sub(1).max(1), usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .thread_name("demo")
         .build()

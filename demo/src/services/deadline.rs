@@ -252,15 +252,30 @@ impl<S: Conn> Timed<S> {
 
     /// Waits on `timer` (allocated on first use) until `deadline`;
     /// `Ready` once it has passed.
+    ///
+    /// Progress moves deadlines later all the time (each byte restarts
+    /// the idle timeout), and resetting a tokio timer takes the timer
+    /// driver's lock: so a timer already set earlier than `deadline` is
+    /// left as it is, and only when it fires is it moved on to the
+    /// deadline of the moment. A deadline that moves earlier (a head
+    /// began) is set at once.
     fn wait_until(
         timer: &mut Option<Pin<Box<Sleep>>>,
         deadline: Instant,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.deadline() != deadline {
+        if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
         }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if timer.deadline() >= deadline {
+            return Poll::Ready(());
+        }
+        // It fired for a deadline since moved on.
+        timer.as_mut().reset(deadline);
         timer.as_mut().poll(cx)
     }
 
@@ -303,8 +318,6 @@ impl<S: Conn> AsyncRead for Timed<S> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                // Progress may have moved the deadline since the timer was
-                // last set: it is set anew at each wait.
                 let (deadline, missed) = this.read_deadline();
                 if Instant::now() >= deadline
                     || Self::wait_until(&mut this.read_timer, deadline, cx).is_ready()
