@@ -34,9 +34,9 @@ fn main() -> ExitCode {
     demo::init_logging();
     let cli = Cli::parse();
     let result = match cli.action() {
+        // Serving ends well only by Ctrl-C.
         Command::Serve => match serve(&cli) {
-            Ok(Stop::Interrupted) => return ExitCode::from(INTERRUPTED),
-            Ok(Stop::Ended) => Ok(()),
+            Ok(()) => return ExitCode::from(INTERRUPTED),
             Err(e) => Err(e),
         },
         Command::Get { url } => get(&cli, &url),
@@ -130,17 +130,13 @@ fn start_client_stack(cli: &Cli) -> Result<Stack, String> {
     Ok(stack)
 }
 
-/// Why `demo serve` returned.
-enum Stop {
-    /// Ctrl-C.
-    Interrupted,
-    /// Every server loop ended by itself.
-    Ended,
-}
-
 /// Runs every service on the stack, each connection a tokio task, until
 /// Ctrl-C (which resets the open connections and releases the device).
-fn serve(cli: &Cli) -> Result<Stop, String> {
+///
+/// # Errors
+/// The stack or a service could not start, or every service's loop
+/// ended (the warnings before say why).
+fn serve(cli: &Cli) -> Result<(), String> {
     let log = (cli.packet_log > 0).then(|| PacketLog::new(cli.packet_log as usize));
     let stack = start_stack(cli, log.as_ref())?;
     // The stack's receive thread keeps a CPU busy under load: the
@@ -160,7 +156,7 @@ fn serve(cli: &Cli) -> Result<Stop, String> {
         cli.limits.limits(),
     );
     let mut loops = tokio::task::JoinSet::new();
-    let _entered = runtime.enter();
+    let entered = runtime.enter();
     for ip in service_addresses(cli, &stack) {
         for service in Service::ALL {
             let local = SocketAddr::new(ip, service.port());
@@ -210,22 +206,22 @@ fn serve(cli: &Cli) -> Result<Stop, String> {
     }
     let stop = runtime.block_on(async {
         tokio::select! {
-            signal = tokio::signal::ctrl_c() => match signal {
-                Ok(()) => Ok(Stop::Interrupted),
-                Err(e) => Err(format!("cannot wait for Ctrl-C: {e}")),
-            },
-            () = async { while loops.join_next().await.is_some() {} } => Ok(Stop::Ended),
+            signal = tokio::signal::ctrl_c() => signal
+                .map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
+            () = async { while loops.join_next().await.is_some() {} } => {
+                Err("every service stopped (see the warnings above)".to_owned())
+            }
         }
-    })?;
-    if matches!(stop, Stop::Interrupted) {
+    });
+    if stop.is_ok() {
         info!("interrupted: resetting open connections and releasing the device");
     }
     // The tasks go first, so that no accept loop sees the stack vanish
     // and reports it.
-    drop(_entered);
+    drop(entered);
     runtime.shutdown_background();
     stack.shutdown();
-    Ok(stop)
+    stop
 }
 
 /// The addresses the services wait on: the stack's own (IPv4, and IPv6
