@@ -168,11 +168,6 @@ impl<S: Conn> Timed<S> {
         }
     }
 
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &S {
-        &self.stream
-    }
-
     fn progress(&mut self, now: Instant) {
         self.last_progress = now;
         self.slot.touch();
@@ -290,10 +285,38 @@ impl<S: Conn> Timed<S> {
         }
     }
 
-    fn wrote(&mut self, n: usize) {
-        if n > 0 {
-            self.write_blocked = None;
-            self.progress(Instant::now());
+    /// What a write returned, seen by the deadlines: bytes taken are
+    /// progress and end the write timeout, `Pending` starts or continues
+    /// it.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Pending => return self.poll_write_blocked(cx).map(Err),
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.write_blocked = None;
+                self.progress(Instant::now());
+            }
+            Poll::Ready(_) => {}
+        }
+        polled
+    }
+
+    /// What a flush or shutdown returned: `Pending` starts or continues
+    /// the write timeout, anything else ends it.
+    fn after_flush<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Pending => self.poll_write_blocked(cx).map(Err),
+            done => {
+                self.write_blocked = None;
+                done
+            }
         }
     }
 }
@@ -337,14 +360,8 @@ impl<S: Conn> AsyncWrite for Timed<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.poll_write_blocked(cx).map(Err),
-        }
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.after_write(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -353,14 +370,8 @@ impl<S: Conn> AsyncWrite for Timed<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.wrote(n);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.poll_write_blocked(cx).map(Err),
-        }
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.after_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -369,24 +380,14 @@ impl<S: Conn> AsyncWrite for Timed<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_flush(cx) {
-            Poll::Pending => this.poll_write_blocked(cx).map(Err),
-            done => {
-                this.write_blocked = None;
-                done
-            }
-        }
+        let polled = Pin::new(&mut this.stream).poll_flush(cx);
+        this.after_flush(cx, polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.stream).poll_shutdown(cx) {
-            Poll::Pending => this.poll_write_blocked(cx).map(Err),
-            done => {
-                this.write_blocked = None;
-                done
-            }
-        }
+        let polled = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.after_flush(cx, polled)
     }
 }
 
@@ -411,9 +412,7 @@ mod tests {
     /// Our end wrapped, the peer's end, and the counters.
     fn timed(clock: Clock, buffer: usize) -> (Timed<DuplexStream>, DuplexStream, Arc<Counters>) {
         let (ours, theirs) = tokio::io::duplex(buffer);
-        let (slot, _) = Arc::new(Registry::default())
-            .admit(None, 1)
-            .expect("a slot");
+        let (slot, _) = Arc::new(Registry::default()).admit(1).expect("a slot");
         let counters = Arc::new(Counters::default());
         let stream = Timed::new(ours, slot, TIMEOUTS, clock, Arc::clone(&counters));
         (stream, theirs, counters)
