@@ -201,12 +201,3 @@ impl Counters {
         out
     }
 }
-
-/// Whether `e` is what a socket's read or write timeout gives: `WouldBlock`
-/// from `std` on Unix, `TimedOut` from the stack.
-pub fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    )
-}

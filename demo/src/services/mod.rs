@@ -254,7 +254,7 @@ impl Services {
     /// if the cap is reached; `None` (counted, logged) if nothing could be
     /// evicted.
     fn admit(&self, info: &ConnInfo) -> Option<Slot> {
-        match self.registry.admit(None, self.limits.max_connections) {
+        match self.registry.admit(self.limits.max_connections) {
             Ok((slot, evicted)) => {
                 if evicted {
                     Counters::hit(&self.counters.evicted);

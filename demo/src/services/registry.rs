@@ -67,18 +67,15 @@ impl Registry {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a new connection, closable by `close`. With `max` already
-    /// live, first closes the one that made progress least recently and
-    /// has a closer; returns whether one was evicted. Without any to
-    /// evict, refuses.
+    /// Registers a new connection, closable once it is given a closer
+    /// ([`Registry::set_closer`]: its task is spawned after its slot is
+    /// taken). With `max` already live, first closes the one that made
+    /// progress least recently and has a closer; returns whether one was
+    /// evicted. Without any to evict, refuses.
     ///
     /// # Errors
     /// [`Full`] when `max` connections are live and none can be closed.
-    pub fn admit(
-        self: &Arc<Self>,
-        close: Option<Closer>,
-        max: usize,
-    ) -> Result<(Slot, bool), Full> {
+    pub fn admit(self: &Arc<Self>, max: usize) -> Result<(Slot, bool), Full> {
         let now = self.now();
         let last_active = Arc::new(AtomicU64::new(now));
         let mut evicted = None;
@@ -100,7 +97,7 @@ impl Registry {
                 id,
                 Entry {
                     last_active: Arc::clone(&last_active),
-                    close,
+                    close: None,
                 },
             );
             id
@@ -125,8 +122,7 @@ impl Registry {
 }
 
 impl Registry {
-    /// Gives the live connection `slot` its closer, once there is one (a
-    /// task is spawned after its slot is taken). Nothing if it is gone.
+    /// Gives the live connection `slot` its closer. Nothing if it is gone.
     pub fn set_closer(&self, slot: SlotId, close: Closer) {
         if let Some(entry) = self.lock().get_mut(&slot.0) {
             entry.close = Some(close);
@@ -171,23 +167,30 @@ mod tests {
 
     use super::*;
 
-    fn closer(count: &Arc<AtomicUsize>) -> Option<Closer> {
+    fn closer(count: &Arc<AtomicUsize>) -> Closer {
         let c = Arc::clone(count);
-        Some(Box::new(move || {
+        Box::new(move || {
             c.fetch_add(1, Ordering::Relaxed);
-        }))
+        })
+    }
+
+    /// Admits a connection under `max` and gives it `close`.
+    fn admit_closable(reg: &Arc<Registry>, close: Closer, max: usize) -> Slot {
+        let (slot, _) = reg.admit(max).expect("admitted");
+        reg.set_closer(slot.id(), close);
+        slot
     }
 
     #[test]
     fn at_the_cap_the_longest_idle_is_evicted() {
         let reg = Arc::new(Registry::default());
         let (a_closed, b_closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (a, _) = reg.admit(closer(&a_closed), 2).expect("a");
-        let (b, _) = reg.admit(closer(&b_closed), 2).expect("b");
+        let a = admit_closable(&reg, closer(&a_closed), 2);
+        let b = admit_closable(&reg, closer(&b_closed), 2);
         // b idles; a makes progress later.
         b.last_active.store(0, Ordering::Relaxed);
         a.last_active.store(1_000, Ordering::Relaxed);
-        let (_c, evicted) = reg.admit(None, 2).expect("c");
+        let (_c, evicted) = reg.admit(2).expect("c");
         assert!(evicted);
         assert_eq!(b_closed.load(Ordering::Relaxed), 1);
         assert_eq!(a_closed.load(Ordering::Relaxed), 0);
@@ -202,20 +205,20 @@ mod tests {
     fn a_closer_given_after_admission_is_the_one_used() {
         let reg = Arc::new(Registry::default());
         let closed = Arc::new(AtomicUsize::new(0));
-        let (a, _) = reg.admit(None, 1).expect("a");
-        reg.set_closer(a.id(), closer(&closed).expect("closer"));
-        let (_b, evicted) = reg.admit(None, 1).expect("b evicts a");
+        let (a, _) = reg.admit(1).expect("a");
+        reg.set_closer(a.id(), closer(&closed));
+        let (_b, evicted) = reg.admit(1).expect("b evicts a");
         assert!(evicted);
         assert_eq!(closed.load(Ordering::Relaxed), 1);
         // A slot that is gone takes no closer.
-        reg.set_closer(a.id(), closer(&closed).expect("closer"));
+        reg.set_closer(a.id(), closer(&closed));
         assert_eq!(reg.len(), 1);
     }
 
     #[test]
     fn without_a_closable_connection_the_newcomer_is_refused() {
         let reg = Arc::new(Registry::default());
-        let _a = reg.admit(None, 1).expect("a");
-        assert_eq!(reg.admit(None, 1).err(), Some(Full));
+        let _a = reg.admit(1).expect("a");
+        assert_eq!(reg.admit(1).err(), Some(Full));
     }
 }
