@@ -21,24 +21,30 @@ pub const MAX_DATAGRAM: usize = 65_507;
 
 /// A datagram socket as the echo service uses it.
 pub trait Datagrams: Send + Sync {
-    /// The next datagram into `buf`: its length, its source, and the
-    /// address it was sent to (with a wildcard socket, the one the client
-    /// dialled).
+    /// Where a datagram was sent to, as far as the reply must leave from
+    /// it: the address for a wildcard socket (the one the client dialled),
+    /// nothing for a socket bound to one address.
+    type Dialled: Copy + Send;
+
+    /// The next datagram into `buf`: its length, its source, and where it
+    /// was sent to.
     fn recv(
         &self,
         buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr, IpAddr)>> + Send;
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr, Self::Dialled)>> + Send;
 
-    /// Sends `buf` to `to` from `from`.
+    /// Sends `buf` to `to`, from where `dialled` says.
     fn send(
         &self,
         buf: &[u8],
-        from: IpAddr,
+        dialled: Self::Dialled,
         to: SocketAddr,
     ) -> impl Future<Output = io::Result<usize>> + Send;
 }
 
 impl Datagrams for stack::tokio::UdpSocket {
+    type Dialled = IpAddr;
+
     async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, IpAddr)> {
         let (n, from, to) = self.recv_from_to(buf).await?;
         Ok((n, from, to.ip()))
@@ -50,14 +56,16 @@ impl Datagrams for stack::tokio::UdpSocket {
 }
 
 /// Tokio's sockets are bound to one address (the kernel baseline binds the
-/// demo's), so the reply leaves from it whatever `from` says.
+/// demo's), so the reply leaves from it.
 impl Datagrams for tokio::net::UdpSocket {
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, IpAddr)> {
+    type Dialled = ();
+
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, ())> {
         let (n, from) = self.recv_from(buf).await?;
-        Ok((n, from, self.local_addr()?.ip()))
+        Ok((n, from, ()))
     }
 
-    async fn send(&self, buf: &[u8], _from: IpAddr, to: SocketAddr) -> io::Result<usize> {
+    async fn send(&self, buf: &[u8], (): (), to: SocketAddr) -> io::Result<usize> {
         self.send_to(buf, to).await
     }
 }
