@@ -347,23 +347,30 @@ impl PacketLog {
 
     /// Logs `packet` as crossing the device `dir`-wards now.
     pub fn record(&self, dir: Direction, packet: &[u8]) {
+        self.record_all(dir, [packet]);
+    }
+
+    /// Logs `packets` (a received batch) as crossing the device now: one
+    /// clock reading and one lock for them all.
+    pub fn record_all<'a>(&self, dir: Direction, packets: impl IntoIterator<Item = &'a [u8]>) {
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        let summary = PacketSummary::of(packet);
         let mut ring = self.ring.lock();
-        if ring.entries.len() == ring.capacity {
-            ring.entries.pop_front();
+        for packet in packets {
+            if ring.entries.len() == ring.capacity {
+                ring.entries.pop_front();
+            }
+            let seq = ring.next_seq;
+            ring.next_seq += 1;
+            ring.entries.push_back(PacketRecord {
+                seq,
+                at,
+                dir,
+                summary: PacketSummary::of(packet),
+                bytes: packet.len(),
+            });
         }
-        let seq = ring.next_seq;
-        ring.next_seq += 1;
-        ring.entries.push_back(PacketRecord {
-            seq,
-            at,
-            dir,
-            summary,
-            bytes: packet.len(),
-        });
     }
 
     /// The packets logged from `since` on that are still kept, oldest
@@ -389,8 +396,8 @@ pub struct LoggedDevice<D> {
 impl<D: Device> Device for LoggedDevice<D> {
     fn recv_batch(&self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
         let n = self.inner.recv_batch(batch, timeout)?;
-        for packet in batch.iter() {
-            self.log.record(Direction::In, packet);
+        if n > 0 {
+            self.log.record_all(Direction::In, batch.iter());
         }
         Ok(n)
     }
