@@ -93,16 +93,25 @@ fn counter(stack: &Stack, name: &str) -> u64 {
     stack.stats().get(name).unwrap()
 }
 
-#[test]
-fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
+/// A stack whose listener on port 80 has a backlog of one, SYN cookies
+/// as `cookies` says, accepting with a 5 s deadline; the peer's end of
+/// the link.
+fn backlog_of_one(cookies: bool) -> (Stack, TcpListener, MemDevice) {
     let (ours, peer) = MemPair::new(64, 1500);
     let config = Config {
         accept_backlog: 1,
+        syn_cookies: cookies,
         ..Config::with_addr(STACK)
     };
     let stack = Stack::new(ours, config).unwrap();
     let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
     listener.set_accept_timeout(Some(Duration::from_secs(5)));
+    (stack, listener, peer)
+}
+
+#[test]
+fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
+    let (stack, listener, peer) = backlog_of_one(true);
     let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
 
     // The first SYN fills the backlog: a SYN-RECEIVED connection with
@@ -203,14 +212,7 @@ fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
 
 #[test]
 fn without_cookies_a_full_backlog_drops_and_counts() {
-    let (ours, peer) = MemPair::new(64, 1500);
-    let config = Config {
-        accept_backlog: 1,
-        syn_cookies: false,
-        ..Config::with_addr(STACK)
-    };
-    let stack = Stack::new(ours, config).unwrap();
-    let _listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
+    let (stack, _listener, peer) = backlog_of_one(false);
     let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
     send(&peer, 2001, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
     assert_eq!(next(&peer, &mut batch, &mut pending).dst_port, 2001);
@@ -227,14 +229,7 @@ fn without_cookies_a_full_backlog_drops_and_counts() {
 
 #[test]
 fn an_idle_clients_cookie_is_redeemed_though_the_accept_queue_filled_and_syns_wait_for_room() {
-    let (ours, peer) = MemPair::new(64, 1500);
-    let config = Config {
-        accept_backlog: 1,
-        ..Config::with_addr(STACK)
-    };
-    let stack = Stack::new(ours, config).unwrap();
-    let listener = TcpListener::bind(&stack, (stack.addr(), 80)).unwrap();
-    listener.set_accept_timeout(Some(Duration::from_secs(5)));
+    let (stack, listener, peer) = backlog_of_one(true);
     let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
 
     // One SYN with state fills the backlog; the next gets a cookie.
