@@ -130,16 +130,18 @@ impl LineReader {
         R: ::tokio::io::AsyncRead + Unpin + ?Sized,
     {
         use ::tokio::io::AsyncReadExt;
-        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             if let Some(frame) = self.next_frame() {
                 return Ok(Some(frame));
             }
-            let n = r.read(&mut chunk).await?;
+            // Straight into the buffer's spare room (no chunk allocated
+            // and zeroed for every frame); it grows as `feed` grows it.
+            self.compact();
+            self.buf.reserve(READ_CHUNK);
+            let n = r.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Ok(self.finish());
             }
-            self.feed(chunk.get(..n).unwrap_or_default());
         }
     }
 
@@ -343,5 +345,55 @@ mod tests {
         }
         assert_eq!(n, 1 << 20);
         assert!(r.bytes_moved() <= input.len() as u64, "{}", r.bytes_moved());
+    }
+
+    /// An async reader handing out at most `step` bytes per read.
+    #[cfg(feature = "tokio")]
+    struct Trickle<'a> {
+        rest: &'a [u8],
+        step: usize,
+    }
+
+    #[cfg(feature = "tokio")]
+    impl ::tokio::io::AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut ::tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let n = self.step.min(self.rest.len()).min(buf.remaining());
+            let (now, later) = self.rest.split_at(n);
+            buf.put_slice(now);
+            self.rest = later;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The async reader, which reads into its buffer's spare room, frames
+    /// exactly as the blocking one does, read in small pieces or large,
+    /// and holds no more memory than the module docs bound.
+    #[cfg(feature = "tokio")]
+    #[::tokio::test]
+    async fn async_reader_frames_as_the_blocking_one_within_the_bound() {
+        let max = 100;
+        let mut mixed = b"a\r\n\n  b\n".to_vec();
+        mixed.extend(vec![b'x'; 3 * READ_CHUNK]);
+        mixed.extend_from_slice(b"\nnext\n");
+        mixed.extend(b"1\n".repeat(READ_CHUNK));
+        mixed.extend(vec![b'\n'; 2 * READ_CHUNK]);
+        mixed.extend_from_slice(b"unterminated");
+        for step in [1, 7, READ_CHUNK - 1, 3 * READ_CHUNK, mixed.len()] {
+            let mut r = LineReader::new(max);
+            let mut src = Trickle { rest: &mixed, step };
+            let mut got = Vec::new();
+            while let Some(f) = r.read_frame_async(&mut src).await.unwrap() {
+                assert!(
+                    r.buf.capacity() <= 2 * (max + 2 * READ_CHUNK),
+                    "step {step}"
+                );
+                got.push(f);
+            }
+            assert_eq!(got, frames(&mixed, max), "step {step}");
+        }
     }
 }
