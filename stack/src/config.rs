@@ -52,8 +52,10 @@ pub struct Config {
     /// DoS warning: up to `udp_queue_depth * 65507` bytes per socket.
     pub udp_queue_depth: usize,
     /// Connections a listener holds between SYN and `accept` (SYN-RECEIVED
-    /// plus established but not yet accepted). Default 128, like Linux's
-    /// `somaxconn`. SYNs beyond it are answered with SYN cookies when
+    /// plus established but not yet accepted), unless it was bound with a
+    /// backlog of its own (`TcpListener::bind_with_backlog`). Default 128,
+    /// the backlog std's and tokio's `TcpListener::bind` ask of the kernel;
+    /// at most [`MAX_ACCEPT_BACKLOG`]. SYNs beyond it are answered with SYN cookies when
     /// `syn_cookies` is on, else dropped and counted (`drop_backlog_full`).
     /// While `accept_backlog` established connections wait for `accept`,
     /// SYNs are dropped and counted even with cookies on, as Linux does:
@@ -209,6 +211,14 @@ pub const REASSEMBLY_TIMEOUT_V6: Duration = Duration::from_secs(60);
 /// memory for fragments that will not come.
 pub const MAX_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The largest accept backlog, of `Config::accept_backlog` or of one
+/// listener (`TcpListener::bind_with_backlog`, which clamps to it). Each
+/// queued connection may hold buffers until it is accepted, and SYN
+/// cookies take over only once the backlog is full, so an unbounded
+/// backlog would be no bound at all; Linux caps `listen(2)` the same way,
+/// at `net.core.somaxconn` (4096 by default, at most 65,535 before 4.1).
+pub const MAX_ACCEPT_BACKLOG: usize = 65_535;
+
 /// The most packets one RX batch may hold: the RX thread keeps a
 /// segment's index in its batch as a `u16`.
 pub const MAX_RX_BATCH: usize = 1 << 16;
@@ -339,6 +349,13 @@ impl Config {
         at_least_one("socket_queue_depth", self.socket_queue_depth, "segments")?;
         at_least_one("udp_queue_depth", self.udp_queue_depth, "datagrams")?;
         at_least_one("accept_backlog", self.accept_backlog, "connections")?;
+        if self.accept_backlog > MAX_ACCEPT_BACKLOG {
+            return Err(ConfigError::new(
+                "accept_backlog",
+                self.accept_backlog,
+                format!("is too large: at most {MAX_ACCEPT_BACKLOG} connections"),
+            ));
+        }
         at_least_one("max_connections", self.max_connections, "connections")?;
         at_least_one("max_retired", self.max_retired, "connections")?;
         if self.memory_budget < MIN_MEMORY_BUDGET {
@@ -603,6 +620,17 @@ mod tests {
         assert_eq!(rejected(|c| c.rx_batch = 0).0, "rx_batch");
         accepted(|c| c.rx_batch = MAX_RX_BATCH);
         accepted(|c| c.rx_batch = 1);
+    }
+
+    #[test]
+    fn accept_backlog_is_bounded() {
+        let (field, msg) = rejected(|c| c.accept_backlog = MAX_ACCEPT_BACKLOG + 1);
+        assert_eq!(field, "accept_backlog");
+        assert_eq!(
+            msg,
+            "Config::accept_backlog = 65536 is too large: at most 65535 connections"
+        );
+        accepted(|c| c.accept_backlog = MAX_ACCEPT_BACKLOG);
     }
 
     #[test]

@@ -109,6 +109,23 @@ fn backlog_of_one(cookies: bool) -> (Stack, TcpListener, MemDevice) {
     (stack, listener, peer)
 }
 
+/// With the backlog full and no cookies, a second SYN is dropped and
+/// counted, and nothing answers it.
+fn a_second_syn_is_dropped(stack: &Stack, peer: &MemDevice) {
+    let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
+    send(peer, 2001, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    assert_eq!(next(peer, &mut batch, &mut pending).dst_port, 2001);
+    send(peer, 2002, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
+    // A RST to a closed port is the marker that the SYN before it was
+    // processed (in order, on the one RX thread).
+    send(peer, 2003, CLIENT_ISN, SeqNumber(0), TcpFlags::ACK, &[]);
+    let marker = next(peer, &mut batch, &mut pending);
+    assert!(marker.flags.rst(), "{marker:?}");
+    assert_eq!(marker.dst_port, 2003);
+    assert_eq!(counter(stack, "drop_backlog_full"), 1);
+    assert_eq!(counter(stack, "syn_cookies_sent"), 0);
+}
+
 #[test]
 fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
     let (stack, listener, peer) = backlog_of_one(true);
@@ -213,18 +230,22 @@ fn backlog_overflow_is_answered_by_cookie_and_the_cookie_opens_a_connection() {
 #[test]
 fn without_cookies_a_full_backlog_drops_and_counts() {
     let (stack, _listener, peer) = backlog_of_one(false);
-    let (mut batch, mut pending) = (PacketBatch::new(16, 1500), Vec::new());
-    send(&peer, 2001, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
-    assert_eq!(next(&peer, &mut batch, &mut pending).dst_port, 2001);
-    send(&peer, 2002, CLIENT_ISN, SeqNumber(0), TcpFlags::SYN, &[]);
-    // A RST to a closed port is the marker that the SYN before it was
-    // processed (in order, on the one RX thread).
-    send(&peer, 2003, CLIENT_ISN, SeqNumber(0), TcpFlags::ACK, &[]);
-    let marker = next(&peer, &mut batch, &mut pending);
-    assert!(marker.flags.rst(), "{marker:?}");
-    assert_eq!(marker.dst_port, 2003);
-    assert_eq!(counter(&stack, "drop_backlog_full"), 1);
-    assert_eq!(counter(&stack, "syn_cookies_sent"), 0);
+    a_second_syn_is_dropped(&stack, &peer);
+}
+
+/// A listener's own backlog overrides `Config::accept_backlog` (128
+/// here), and 0 counts as 1, as `listen(2)` takes it.
+#[test]
+fn a_listeners_own_backlog_overrides_the_config() {
+    let (ours, peer) = MemPair::new(64, 1500);
+    let config = Config {
+        syn_cookies: false,
+        ..Config::with_addr(STACK)
+    };
+    assert_eq!(config.accept_backlog, 128);
+    let stack = Stack::new(ours, config).unwrap();
+    let _listener = TcpListener::bind_with_backlog(&stack, (stack.addr(), 80), 0).unwrap();
+    a_second_syn_is_dropped(&stack, &peer);
 }
 
 #[test]

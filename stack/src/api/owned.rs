@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::config::MAX_ACCEPT_BACKLOG;
 use crate::runtime::socket::{self, Listener, TcpSocket};
 use crate::runtime::Stack;
 use crate::tcp::connection::info::TcpInfo;
@@ -103,13 +104,20 @@ pub(super) struct Listening {
 
 impl Listening {
     /// Listens on `local` (one of the stack's addresses, or a family's
-    /// unspecified address).
+    /// unspecified address) with an accept queue of `backlog`
+    /// connections (`Config::accept_backlog` when `None`; at least 1 and
+    /// at most [`MAX_ACCEPT_BACKLOG`]).
     ///
     /// # Errors
     ///
     /// `AddrInUse`, `AddrNotAvailable` (see `TcpListener::bind`).
-    pub(super) fn bind(stack: &Stack, local: SocketAddr) -> io::Result<Listening> {
-        let listener = stack.inner.listen(local).map_err(open_error)?;
+    pub(super) fn bind(
+        stack: &Stack,
+        local: SocketAddr,
+        backlog: Option<usize>,
+    ) -> io::Result<Listening> {
+        let backlog = backlog.map(|n| n.clamp(1, MAX_ACCEPT_BACKLOG));
+        let listener = stack.inner.listen(local, backlog).map_err(open_error)?;
         Ok(Listening {
             stack: stack.clone(),
             listener,

@@ -43,8 +43,31 @@ impl TcpListener {
     /// `AddrInUse` if a listener already holds the address and port;
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<TcpListener> {
+        TcpListener::listen(stack, local.into(), None)
+    }
+
+    /// [`bind`](Self::bind) with an accept queue of `backlog` connections
+    /// instead of `Config::accept_backlog`, as the `backlog` of
+    /// `listen(2)` sets it: 0 counts as 1, and more than
+    /// [`MAX_ACCEPT_BACKLOG`](crate::config::MAX_ACCEPT_BACKLOG) as that.
+    /// A server that expects bursts of clients wants more than the
+    /// default 128: SYNs that find the queue full wait for the client's
+    /// retransmission, a second or more.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub fn bind_with_backlog(
+        stack: &Stack,
+        local: impl Into<SocketAddr>,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        TcpListener::listen(stack, local.into(), Some(backlog))
+    }
+
+    fn listen(stack: &Stack, local: SocketAddr, backlog: Option<usize>) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            listening: Listening::bind(stack, local.into())?,
+            listening: Listening::bind(stack, local, backlog)?,
             timeout: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
         })

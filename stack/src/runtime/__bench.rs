@@ -76,7 +76,7 @@ impl Demux {
         for ip in ours.into_iter().flatten() {
             let listener = self
                 .inner
-                .listen(SocketAddr::new(ip, port))
+                .listen(SocketAddr::new(ip, port), None)
                 .map_err(open_error)?;
             self.listeners.push(listener);
         }

@@ -113,12 +113,17 @@ impl Inner {
     }
 
     /// Listens on `local`: SYNs to it open connections into the returned
-    /// listener's accept queue, at most `Config::accept_backlog` at once.
-    pub(crate) fn listen(&self, local: SocketAddr) -> Result<Arc<Listener>, OpenError> {
+    /// listener's accept queue, at most `backlog` at once
+    /// (`Config::accept_backlog` when `None`).
+    pub(crate) fn listen(
+        &self,
+        local: SocketAddr,
+        backlog: Option<usize>,
+    ) -> Result<Arc<Listener>, OpenError> {
         let key = self.local_key(local)?;
         let tcp = listener::Listener::new(
             ListenConfig {
-                backlog: self.config.accept_backlog,
+                backlog: backlog.unwrap_or(self.config.accept_backlog),
                 syn_cookies: self.config.syn_cookies,
                 tcp: self.config.tcp.clone(),
             },
@@ -332,7 +337,7 @@ mod tests {
         let (inner, _peer) = inner();
         let elsewhere = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 3), 80));
         assert_eq!(
-            inner.listen(elsewhere).err(),
+            inner.listen(elsewhere, None).err(),
             Some(OpenError::NotOurAddress(elsewhere))
         );
         assert_eq!(
@@ -345,10 +350,10 @@ mod tests {
     fn listeners_and_udp_may_wait_on_the_wildcard() {
         let (inner, peer) = inner();
         let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80));
-        let listener = inner.listen(any).unwrap_or_else(|e| panic!("{e:?}"));
+        let listener = inner.listen(any, None).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(listener.key, ListenKey::new(Ipv4Addr::UNSPECIFIED, 80));
         // Our own address beside it is another key, as in std.
-        assert!(inner.listen(ours(80)).is_ok());
+        assert!(inner.listen(ours(80), None).is_ok());
         // A wildcard UDP socket sends from our address of the family.
         let udp = inner.bind_udp(any).unwrap_or_else(|e| panic!("{e:?}"));
         let to = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 9));
@@ -368,7 +373,7 @@ mod tests {
         assert_eq!(inner.connect(v6).err(), Some(OpenError::NoIpv6Address(v6)));
         let here6 = SocketAddr::from((Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2), 80));
         assert_eq!(
-            inner.listen(here6).err(),
+            inner.listen(here6, None).err(),
             Some(OpenError::NotOurAddress(here6))
         );
         let udp = inner.bind_udp(ours(7)).unwrap_or_else(|e| panic!("{e:?}"));
@@ -383,7 +388,7 @@ mod tests {
             ..Config::with_addr(US)
         };
         let inner6 = Inner::threadless(Box::new(ours6), config);
-        assert!(inner6.listen(here6).is_ok());
+        assert!(inner6.listen(here6, None).is_ok());
         assert_eq!(inner6.max_datagram(v6.ip()), 65_527);
         let sock = inner6.connect(v6).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(sock.tuple.local.ip(), here6.ip());
@@ -415,9 +420,11 @@ mod tests {
     #[test]
     fn binds_conflict_per_protocol_and_port_zero_is_ephemeral() {
         let (inner, _peer) = inner();
-        let listener = inner.listen(ours(80)).unwrap_or_else(|e| panic!("{e:?}"));
+        let listener = inner
+            .listen(ours(80), None)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
-            inner.listen(ours(80)).err(),
+            inner.listen(ours(80), None).err(),
             Some(OpenError::Bind(BindError::AddrInUse))
         );
         // UDP has its own ports.
@@ -428,7 +435,7 @@ mod tests {
         // Letting go frees the port.
         inner.unlisten(&listener);
         inner.unbind_udp(&udp);
-        assert!(inner.listen(ours(80)).is_ok());
+        assert!(inner.listen(ours(80), None).is_ok());
         assert!(inner.bind_udp(ours(80)).is_ok());
     }
 

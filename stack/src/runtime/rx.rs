@@ -848,7 +848,7 @@ mod tests {
         let (ours, peer) = MemPair::new(64, 1500);
         let inner = Inner::threadless(Box::new(ours), config);
         let _listener = inner
-            .listen(SocketAddr::from((US, 80)))
+            .listen(SocketAddr::from((US, 80)), None)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let mut batch = PacketBatch::new(packets.len(), ipv4::MAX_PACKET_LEN);
         for (p, meta) in packets {
@@ -1092,7 +1092,7 @@ mod tests {
         let (ours, peer) = MemPair::new(64, 1500);
         let inner = Inner::threadless(Box::new(ours), Config::with_addr(US));
         let _listener = inner
-            .listen(SocketAddr::from((US, 80)))
+            .listen(SocketAddr::from((US, 80)), None)
             .unwrap_or_else(|e| panic!("{e:?}"));
         // The SYN's 20-byte TCP header in 8-byte fragments: even the
         // header is split.

@@ -36,7 +36,25 @@ impl TcpListener {
     /// `AddrNotAvailable` for an address that is not the stack's.
     pub fn bind(stack: &Stack, local: impl Into<SocketAddr>) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            listening: Listening::bind(stack, local.into())?,
+            listening: Listening::bind(stack, local.into(), None)?,
+        })
+    }
+
+    /// [`bind`](Self::bind) with an accept queue of `backlog` connections,
+    /// as the blocking
+    /// [`TcpListener::bind_with_backlog`](crate::TcpListener::bind_with_backlog)
+    /// (and tokio's `TcpSocket::listen`) set it.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub fn bind_with_backlog(
+        stack: &Stack,
+        local: impl Into<SocketAddr>,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            listening: Listening::bind(stack, local.into(), Some(backlog))?,
         })
     }
 
