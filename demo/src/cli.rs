@@ -146,6 +146,12 @@ pub struct LimitArgs {
           value_parser = at_least_one)]
     pub max_connections: usize,
 
+    /// Connections each listener holds between handshake and accept (the
+    /// backlog of listen(2)).
+    #[arg(long, value_name = "N", default_value_t = limits::BACKLOG, global = true,
+          value_parser = backlog)]
+    pub backlog: usize,
+
     /// Seconds a whole HTTP request head may take (408 after), and a
     /// JSON-RPC line on port 7070 from its first byte (closed after).
     #[arg(long, value_name = "SECS", default_value_t = limits::HEAD_TIMEOUT.as_secs(), global = true,
@@ -179,6 +185,15 @@ pub struct LimitArgs {
     pub max_bytes: u64,
 }
 
+/// A listen backlog: 1 to the stack's largest.
+fn backlog(s: &str) -> Result<usize, String> {
+    let max = stack::config::MAX_ACCEPT_BACKLOG;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a backlog from 1 to {max}")),
+    }
+}
+
 /// A count of at least 1.
 fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -193,6 +208,7 @@ impl LimitArgs {
         let secs = std::time::Duration::from_secs;
         Limits {
             max_connections: self.max_connections,
+            backlog: self.backlog,
             head_timeout: secs(self.head_timeout),
             body_min_rate: self.body_min_rate,
             body_grace: secs(self.head_timeout),
@@ -299,6 +315,8 @@ mod tests {
             "3",
             "--max-bytes",
             "1000",
+            "--backlog",
+            "65535",
         ])
         .expect("limits");
         let l = cli.limits.limits();
@@ -306,7 +324,10 @@ mod tests {
         assert_eq!(l.head_timeout, std::time::Duration::from_secs(2));
         assert_eq!(l.write_timeout, std::time::Duration::from_secs(3));
         assert_eq!(l.max_bytes, 1000);
+        assert_eq!(l.backlog, 65535);
         assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--backlog", "0"]).is_err());
+        assert!(parse(&["--backlog", "65536"]).is_err());
         assert!(parse(&["--head-timeout", "0"]).is_err());
     }
 

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 use serde_json::{json, Value};
 
@@ -211,7 +211,7 @@ fn serve_on(
     let (listeners, udp) = runtime.block_on(async {
         let mut listeners = Vec::new();
         for service in Service::ALL {
-            let listener = TcpListener::bind(SocketAddr::new(ip, ports.of(service))).await?;
+            let listener = listen(SocketAddr::new(ip, ports.of(service)), limits.backlog)?;
             listeners.push((service, listener.local_addr()?, listener));
         }
         let udp = UdpSocket::bind(SocketAddr::new(ip, ports.udp_echo)).await?;
@@ -244,6 +244,19 @@ fn serve_on(
         services,
         _runtime: runtime,
     })
+}
+
+/// A kernel listener on `addr` with an accept queue of `backlog`, as
+/// tokio's `TcpListener::bind` makes one but for the backlog (its 128
+/// would make a burst of clients wait out SYN retransmissions).
+fn listen(addr: SocketAddr, backlog: usize) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
 }
 
 /// One `accept`, with the connection's 4-tuple.

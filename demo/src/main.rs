@@ -160,8 +160,9 @@ fn serve(cli: &Cli) -> Result<(), String> {
     for ip in service_addresses(cli, &stack) {
         for service in Service::ALL {
             let local = SocketAddr::new(ip, service.port());
-            let listener = stack::tokio::TcpListener::bind(&stack, local)
-                .map_err(|e| format!("cannot listen on TCP {local}: {e}"))?;
+            let listener =
+                stack::tokio::TcpListener::bind_with_backlog(&stack, local, cli.limits.backlog)
+                    .map_err(|e| format!("cannot listen on TCP {local}: {e}"))?;
             let services = Arc::clone(&services);
             loops.spawn(async move {
                 let err = services

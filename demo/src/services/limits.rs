@@ -5,6 +5,7 @@
 //! | limit | default | flag | when hit |
 //! |-------|---------|------|----------|
 //! | connections served at once | [`MAX_CONNECTIONS`] | `--max-connections` | the longest-idle connection is closed (`evicted`); if none can be, the newcomer (`refused`) |
+//! | handshakes done but not yet accepted, per listener | [`BACKLOG`] | `--backlog` | the SYN waits for the client's retransmission (the stack: a SYN cookie while handshakes alone fill it) |
 //! | a whole HTTP request head | [`HEAD_TIMEOUT`] | `--head-timeout` | 408, closed (`head_timeouts`) |
 //! | a whole JSON-RPC line on port 7070, from its first byte | [`HEAD_TIMEOUT`] | `--head-timeout` | closed (`head_timeouts`) |
 //! | an HTTP request body's average rate, after a grace | [`BODY_MIN_RATE`] B/s, [`BODY_GRACE`] | `--body-min-rate` (the grace is `--head-timeout`) | closed (`body_timeouts`) |
@@ -31,6 +32,14 @@ use serde_json::Value;
 /// (HTTP: hyper's, up to its 400 KiB read buffer; echo: up to 64 KiB;
 /// RPC: up to one 1 MiB line).
 pub const MAX_CONNECTIONS: usize = 16_384;
+
+/// Each listener's accept queue, in connections (the `backlog` of
+/// `listen(2)`), for the stack and for `kernel-serve` alike: Linux's cap
+/// (`net.core.somaxconn`, 4096 by default) rather than the 128 that
+/// std's and tokio's `bind` ask for, so that a burst of thousands of
+/// clients does not wait out SYN retransmissions while the accept loop
+/// catches up.
+pub const BACKLOG: usize = 4096;
 
 /// The longest a whole request head may take to arrive (nginx's
 /// `client_header_timeout` is 60 s; a head is a few hundred bytes).
@@ -65,6 +74,8 @@ pub const MAX_BYTES: u64 = 16 << 30;
 pub struct Limits {
     /// See [`MAX_CONNECTIONS`].
     pub max_connections: usize,
+    /// See [`BACKLOG`].
+    pub backlog: usize,
     /// See [`HEAD_TIMEOUT`].
     pub head_timeout: Duration,
     /// See [`BODY_MIN_RATE`]; at least 1.
@@ -85,6 +96,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: MAX_CONNECTIONS,
+            backlog: BACKLOG,
             head_timeout: HEAD_TIMEOUT,
             body_min_rate: BODY_MIN_RATE,
             body_grace: BODY_GRACE,
