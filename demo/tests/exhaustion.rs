@@ -352,3 +352,27 @@ fn a_batch_of_heavy_calls_runs_one_and_refuses_the_rest() {
     assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");
     assert!(reply.contains("-32001"), "{reply}");
 }
+
+/// kernel-serve's listeners take the backlog asked for, not the 128 of
+/// tokio's `bind`: `ss` shows a listening socket's backlog as its Send-Q.
+#[test]
+fn kernel_listeners_have_the_backlog_asked_for() {
+    let limits = Limits {
+        backlog: 777,
+        ..Limits::default()
+    };
+    let srv = server(limits);
+    let port = srv.addr(Service::Echo).expect("echo").port();
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let columns: Vec<&str> = text.split_whitespace().collect();
+    // State, Recv-Q (waiting to be accepted), Send-Q (the backlog), ...
+    assert_eq!(
+        columns.get(..3),
+        Some(&["LISTEN", "0", "777"][..]),
+        "{text}"
+    );
+}

@@ -55,16 +55,6 @@ fn server() -> KernelServer {
     .expect("bind")
 }
 
-fn server_with(limits: Limits) -> KernelServer {
-    kernel_serve_with(
-        Ipv4Addr::LOCALHOST.into(),
-        Ports::ephemeral(),
-        Arc::new(FakeHost),
-        limits,
-    )
-    .expect("bind")
-}
-
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20)))
@@ -694,37 +684,19 @@ fn typed_client_and_cli_call_helper_talk_to_port_7070() {
 
 // ---- the connection bound --------------------------------------------------
 
-/// kernel-serve's listeners take the backlog asked for, not the 128 of
-/// tokio's `bind`: `ss` shows a listening socket's backlog as its Send-Q.
-#[test]
-fn kernel_listeners_have_the_backlog_asked_for() {
-    let limits = Limits {
-        backlog: 777,
-        ..Limits::default()
-    };
-    let srv = server_with(limits);
-    let port = srv.addr(Service::Echo).expect("echo").port();
-    let out = std::process::Command::new("ss")
-        .args(["-ltnH", &format!("sport = :{port}")])
-        .output()
-        .expect("ss (iproute2) runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let columns: Vec<&str> = text.split_whitespace().collect();
-    // State, Recv-Q (waiting to be accepted), Send-Q (the backlog), ...
-    assert_eq!(
-        columns.get(..3),
-        Some(&["LISTEN", "0", "777"][..]),
-        "{text}"
-    );
-}
-
 #[test]
 fn at_the_bound_the_longest_idle_connection_is_evicted() {
     let limits = Limits {
         max_connections: 1,
         ..Limits::default()
     };
-    let srv = server_with(limits);
+    let srv = kernel_serve_with(
+        Ipv4Addr::LOCALHOST.into(),
+        Ports::ephemeral(),
+        Arc::new(FakeHost),
+        limits,
+    )
+    .expect("bind");
     let addr = srv.addr(Service::Echo).expect("echo");
 
     // The first connection holds the only slot while it is open.
