@@ -7,6 +7,14 @@
 //! with [`CallError::Disconnected`], and so does every later call. A call
 //! never waits longer than its timeout.
 //!
+//! An error response whose id is null (JSON-RPC 2.0 §5: the server could
+//! not tell the request's id, as when a line is over its size limit or a
+//! batch over its entry limit) goes to the calls of the one line in
+//! flight, a call's or a batch's, which fail with that error
+//! ([`CallError::Rpc`]) rather than wait out their timeout. With several
+//! lines in flight nobody can tell whose it was; it is dropped and they
+//! wait, as before.
+//!
 //! DoS bounds: a response line may be at most [`DEFAULT_MAX_LINE`] bytes
 //! (a longer one ends the connection, since its id cannot be read); the
 //! pending table holds one entry per in-flight call, at most one per
@@ -36,8 +44,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// channel sender), and why the connection ended (once it has). Shared
 /// by the blocking and async clients.
 pub(crate) struct State<Tx = mpsc::Sender<Response>> {
-    pub(crate) pending: HashMap<u64, Tx>,
+    pub(crate) pending: HashMap<u64, Waiting<Tx>>,
     pub(crate) closed: Option<String>,
+}
+
+/// One waiting call: how to wake it, and the line its request went in,
+/// named by the first id in that line (a call's own id; for a batch, its
+/// first call's).
+pub(crate) struct Waiting<Tx> {
+    line: u64,
+    tx: Tx,
 }
 
 impl<Tx> Default for State<Tx> {
@@ -50,13 +66,41 @@ impl<Tx> Default for State<Tx> {
 }
 
 impl<Tx> State<Tx> {
-    /// Registers `id` as awaiting a reply, unless the connection is gone.
-    pub(crate) fn expect(&mut self, id: u64, tx: Tx) -> Result<(), CallError> {
+    /// Registers `id`, sent in the line named `line` (see [`Waiting`]), as
+    /// awaiting a reply, unless the connection is gone.
+    pub(crate) fn expect(&mut self, id: u64, line: u64, tx: Tx) -> Result<(), CallError> {
         if let Some(why) = &self.closed {
             return Err(CallError::Disconnected(why.clone()));
         }
-        self.pending.insert(id, tx);
+        self.pending.insert(id, Waiting { line, tx });
         Ok(())
+    }
+
+    /// Who gets `response`: the caller of its id; for an error with a
+    /// null id, every call of the one line in flight (see the module
+    /// docs); else nobody (an id we never issued, or one whose caller
+    /// gave up).
+    pub(crate) fn route(&mut self, response: Response) -> Vec<(Tx, Response)> {
+        match &response.id {
+            Id::Number(n) => n
+                .as_u64()
+                .and_then(|id| self.pending.remove(&id))
+                .map(|w| (w.tx, response))
+                .into_iter()
+                .collect(),
+            Id::Null if response.outcome.is_err() => {
+                let mut lines = self.pending.values().map(|w| w.line);
+                let first = lines.next();
+                if first.is_none() || lines.any(|l| Some(l) != first) {
+                    return Vec::new();
+                }
+                self.pending
+                    .drain()
+                    .map(|(_, w)| (w.tx, response.clone()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The connection ended: remember why, and drop every sender, which
@@ -177,7 +221,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<R, CallError> {
         let params = to_params(params)?;
-        let (id, rx) = self.expect_reply()?;
+        let (id, rx) = self.expect_reply(None)?;
         let request = Request {
             method: method.to_owned(),
             params,
@@ -219,13 +263,13 @@ impl Client {
         &self,
         entries: Vec<BatchEntry>,
     ) -> Result<Vec<Result<Value, RpcError>>, CallError> {
-        let mut waits = Vec::new();
+        let mut waits: Vec<(u64, mpsc::Receiver<Response>)> = Vec::new();
         let mut requests = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = if entry.notification {
                 None
             } else {
-                match self.expect_reply() {
+                match self.expect_reply(waits.first().map(|(id, _)| *id)) {
                     Ok((id, rx)) => {
                         waits.push((id, rx));
                         Some(Id::from(id))
@@ -250,6 +294,14 @@ impl Client {
         let mut out = Vec::with_capacity(waits.len());
         for (i, (id, rx)) in waits.iter().enumerate() {
             match self.wait(*id, rx, deadline) {
+                Ok(Response {
+                    id: Id::Null,
+                    outcome: Err(e),
+                }) => {
+                    // The server refused the batch as a whole.
+                    waits.iter().for_each(|(id, _)| self.forget(*id));
+                    return Err(CallError::Rpc(e));
+                }
                 Ok(r) => out.push(r.outcome),
                 Err(e) => {
                     waits
@@ -263,11 +315,15 @@ impl Client {
         Ok(out)
     }
 
-    /// Registers a new id as awaiting a reply.
-    fn expect_reply(&self) -> Result<(u64, mpsc::Receiver<Response>), CallError> {
+    /// Registers a new id as awaiting a reply, in the line of the batch
+    /// whose first id is `batch` (`None`: a line of its own).
+    fn expect_reply(
+        &self,
+        batch: Option<u64>,
+    ) -> Result<(u64, mpsc::Receiver<Response>), CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
-        lock(&self.state).expect(id, tx)?;
+        lock(&self.state).expect(id, batch.unwrap_or(id), tx)?;
         Ok((id, rx))
     }
 
@@ -362,9 +418,9 @@ fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
     let why = loop {
         match read_outcome(lines.read_frame(&mut reader)) {
             Ok(found) => {
-                for (id, response) in found {
-                    let waiter = lock(state).pending.remove(&id);
-                    if let Some(tx) = waiter {
+                for response in found {
+                    let woken = lock(state).route(response);
+                    for (tx, response) in woken {
                         // The caller may have timed out meanwhile; then nobody listens.
                         let _ = tx.send(response);
                     }
@@ -380,9 +436,7 @@ fn read_responses<R: Read>(mut reader: R, state: &Mutex<State>) {
 /// or `Err` with why the connection has ended (EOF, a read error, or a
 /// line over [`DEFAULT_MAX_LINE`], whose id cannot be read). Shared by
 /// the blocking and async clients' readers.
-pub(crate) fn read_outcome(
-    read: io::Result<Option<Frame>>,
-) -> Result<Vec<(u64, Response)>, String> {
+pub(crate) fn read_outcome(read: io::Result<Option<Frame>>) -> Result<Vec<Response>, String> {
     match read {
         Ok(Some(Frame::Line(line))) => Ok(responses(&line)),
         Ok(Some(Frame::Oversize)) => Err(format!("a response exceeded {DEFAULT_MAX_LINE} bytes")),
@@ -391,11 +445,11 @@ pub(crate) fn read_outcome(
     }
 }
 
-/// The responses in one line (a single one or a batch's), each with the
-/// id our client gave its request. Anything else is skipped: not ours to
-/// answer, since a server never sends requests here, and an id we never
-/// issued has nobody waiting. Shared by the blocking and async clients.
-fn responses(line: &[u8]) -> Vec<(u64, Response)> {
+/// The responses in one line (a single one or a batch's). Anything else
+/// is skipped: not ours to answer, since a server never sends requests
+/// here. [`State::route`] finds who waits for each. Shared by the
+/// blocking and async clients.
+fn responses(line: &[u8]) -> Vec<Response> {
     let values = match serde_json::from_slice::<Value>(line) {
         Ok(Value::Array(batch)) => batch,
         Ok(v) => vec![v],
@@ -403,13 +457,7 @@ fn responses(line: &[u8]) -> Vec<(u64, Response)> {
     };
     values
         .into_iter()
-        .filter_map(|v| {
-            let response = Response::from_value(v)?;
-            let Id::Number(n) = &response.id else {
-                return None;
-            };
-            Some((n.as_u64()?, response))
-        })
+        .filter_map(Response::from_value)
         .collect()
 }
 
@@ -431,6 +479,33 @@ mod tests {
             to_params((1, 2)).unwrap(),
             Some(Params::Positional(_))
         ));
+    }
+
+    /// The channel senders are stood in for by numbers.
+    #[test]
+    fn a_null_id_error_goes_to_the_one_line_in_flight_only() {
+        let refusal = Response::err(Id::Null, RpcError::invalid_request());
+        let mut state: State<u32> = State::default();
+        // One batch of two calls in flight: both get the refusal.
+        state.expect(1, 1, 10).unwrap();
+        state.expect(2, 1, 20).unwrap();
+        let mut woken: Vec<u32> = state
+            .route(refusal.clone())
+            .into_iter()
+            .map(|w| w.0)
+            .collect();
+        woken.sort_unstable();
+        assert_eq!(woken, [10, 20]);
+        assert!(state.pending.is_empty());
+        // Two lines in flight: nobody can tell whose it is.
+        state.expect(3, 3, 30).unwrap();
+        state.expect(4, 4, 40).unwrap();
+        assert!(state.route(refusal).is_empty());
+        // A success with a null id is nobody's; a numbered one its caller's.
+        assert!(state.route(Response::ok(Id::Null, Value::Null)).is_empty());
+        let to_four = state.route(Response::ok(Id::from(4), Value::Null));
+        assert_eq!(to_four.iter().map(|w| w.0).collect::<Vec<_>>(), [40]);
+        assert_eq!(state.pending.keys().collect::<Vec<_>>(), [&3]);
     }
 
     #[test]

@@ -61,18 +61,29 @@ fn router() -> Router {
     r
 }
 
-/// Serves `router()` with the async line server on tokio's 127.0.0.1 TCP.
+/// Serves `router()` with the async line server on tokio's 127.0.0.1 TCP,
+/// on a runtime of its own: handlers run on the server's workers
+/// (`sleep_ms` blocks one), which must not be the client's, or a client
+/// task queued behind a sleeping handler could not see its timeout fire.
 async fn spawn_async_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let l = &listener;
-        rpc::tokio::serve(Arc::new(router()), move || async move {
-            l.accept().await.map(|(s, _)| s)
+    let (bound, addr) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            bound.send(listener.local_addr().unwrap()).unwrap();
+            let l = &listener;
+            rpc::tokio::serve(Arc::new(router()), move || async move {
+                l.accept().await.map(|(s, _)| s)
+            })
+            .await
         })
-        .await
     });
-    addr
+    addr.await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +193,59 @@ async fn a_dropped_call_leaves_the_connection_usable() {
     }
     let sum: i64 = client.call("add", (4, 5)).await.unwrap();
     assert_eq!(sum, 9);
+}
+
+/// Asserts that `r` is the server's LIMIT_EXCEEDED refusal with this
+/// message (both refusals below share the code).
+fn refused<T: std::fmt::Debug>(r: Result<T, CallError>, message: &str) {
+    match r {
+        Err(CallError::Rpc(e)) => {
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (rpc::error::LIMIT_EXCEEDED, message)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A request the server refuses before it can read its id (a line over
+/// `max_message`, 1000 here; a batch over `max_batch`, 3) is answered
+/// with a null id: the one call or batch in flight fails with that
+/// error, on both clients, instead of waiting out its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_with_a_null_id_fails_the_call_in_flight_on_both_clients() {
+    let addr = spawn_async_server().await;
+    let too_long = "x".repeat(2000);
+    let five = || {
+        (0..5)
+            .map(|i| rpc::BatchEntry::call("add", (i, 1)).unwrap())
+            .collect()
+    };
+    let client = rpc::tokio::Client::connect(addr)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(20));
+    refused(
+        client.call::<_, Value>("greet", (&too_long,)).await,
+        "Message too large",
+    );
+    refused(client.batch(five()).await, "Batch too large");
+    // The connection carries on.
+    assert_eq!(client.call::<_, i64>("add", (1, 2)).await.unwrap(), 3);
+
+    let blocking = tokio::task::spawn_blocking(move || {
+        let client = rpc::Client::connect_std(addr)
+            .unwrap()
+            .with_timeout(Duration::from_secs(20));
+        refused(
+            client.call::<_, Value>("greet", (&too_long,)),
+            "Message too large",
+        );
+        refused(client.batch(five()), "Batch too large");
+        client.call::<_, i64>("add", (1, 2)).unwrap()
+    });
+    assert_eq!(blocking.await.unwrap(), 3);
 }
 
 #[tokio::test]

@@ -140,7 +140,7 @@ impl Client {
         let params = to_params(params)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.state).expect(id, tx)?;
+        lock(&self.state).expect(id, id, tx)?;
         let _forget = Forget {
             state: &self.state,
             id,
@@ -192,7 +192,7 @@ impl Client {
         entries: Vec<BatchEntry>,
     ) -> Result<Vec<Result<Value, RpcError>>, CallError> {
         let mut waits = Vec::new();
-        let mut forget = Vec::new();
+        let mut forget: Vec<Forget<'_>> = Vec::new();
         let mut requests = Vec::with_capacity(entries.len());
         for entry in entries {
             let id = if entry.notification {
@@ -200,7 +200,9 @@ impl Client {
             } else {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let (tx, rx) = oneshot::channel();
-                lock(&self.state).expect(id, tx)?;
+                // The batch's line is named by its first call's id.
+                let line = forget.first().map_or(id, |f| f.id);
+                lock(&self.state).expect(id, line, tx)?;
                 forget.push(Forget {
                     state: &self.state,
                     id,
@@ -218,8 +220,14 @@ impl Client {
             self.send(&requests).await?;
             let mut out = Vec::with_capacity(waits.len());
             for rx in waits {
-                let response = rx.await.map_err(|_| lock(&self.state).disconnected())?;
-                out.push(response.outcome);
+                match rx.await.map_err(|_| lock(&self.state).disconnected())? {
+                    // The server refused the batch as a whole.
+                    Response {
+                        id: Id::Null,
+                        outcome: Err(e),
+                    } => return Err(CallError::Rpc(e)),
+                    response => out.push(response.outcome),
+                }
             }
             Ok(out)
         };
@@ -267,9 +275,9 @@ async fn read_responses<R: AsyncRead + Unpin>(mut reader: R, state: Shared) {
     let why = loop {
         match read_outcome(lines.read_frame_async(&mut reader).await) {
             Ok(found) => {
-                for (id, response) in found {
-                    let waiter = lock(&state).pending.remove(&id);
-                    if let Some(tx) = waiter {
+                for response in found {
+                    let woken = lock(&state).route(response);
+                    for (tx, response) in woken {
                         // The caller may have given up meanwhile.
                         let _ = tx.send(response);
                     }
