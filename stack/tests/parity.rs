@@ -20,12 +20,13 @@ const LATENCY: Duration = Duration::from_millis(5);
 const MAX_STEPS: u64 = 1_000_000;
 
 fn network(faults: FaultConfig) -> Sim {
+    network_with(LATENCY, faults)
+}
+
+fn network_with(latency: Duration, faults: FaultConfig) -> Sim {
     Sim::new(
         7,
-        FaultConfig {
-            latency: LATENCY,
-            ..faults
-        },
+        FaultConfig { latency, ..faults },
         Config::with_addr(A),
         Config::with_addr(B),
     )
@@ -271,6 +272,22 @@ fn info_after_the_handshake_has_an_rtt_and_the_initial_window() {
     assert_eq!(info.bytes_acked, 0);
     assert!(info.peer_window > 0 && info.recv_window > 0, "{info:?}");
     assert_eq!(server.info().state, State::Established);
+}
+
+/// A link faster than a millisecond still has an RTT: the timed
+/// segment's microseconds, not a timestamp echo's whole milliseconds,
+/// which say 0 here (issue 14: the live page showed 0 us for local
+/// connections).
+#[test]
+fn a_sub_millisecond_link_has_its_rtt_in_microseconds() {
+    const FAST: Duration = Duration::from_micros(100);
+    let mut sim = network_with(FAST, FaultConfig::default());
+    let (client, _server, _) = transfer(&mut sim, 256 << 10);
+    let srtt = client.info().srtt.unwrap();
+    assert!(
+        srtt >= 2 * FAST && srtt < Duration::from_millis(1),
+        "{srtt:?}"
+    );
 }
 
 #[test]

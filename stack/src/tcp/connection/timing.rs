@@ -3,6 +3,15 @@
 //! no sample, since its ACK may answer either transmission). Echoed
 //! timestamps (RFC 7323 §4.1) are the other source of samples; they come
 //! from `Negotiated::rtt_sample`.
+//!
+//! The timed segment is preferred, as Linux prefers its own send times
+//! to echoes: it is measured in microseconds, where an echo counts whole
+//! milliseconds (our TSval ticks once a millisecond, RFC 7323 §5.4) and
+//! so says 0 for every round trip on a fast link. While a segment is
+//! timed, echoes are left out, so the estimator takes one exact sample
+//! per round trip, the rate RFC 6298's gains are set for; an echo is the
+//! sample when nothing can be timed, after a resend, which is when
+//! RFC 7323 §4.1 makes it worth having.
 
 use std::time::Duration;
 
@@ -72,22 +81,25 @@ impl Timing {
     }
 
     /// An ACK of new data up to `ack` arrived at `now`, with `echoed` the
-    /// sample from its timestamp if any. The timestamp sample wins; else
-    /// the timed segment gives one if `ack` covers it. The estimator takes
-    /// the sample, which is returned for congestion control.
+    /// sample from its timestamp if any. The timed segment gives the
+    /// sample if `ack` covers it; while it is not yet covered there is
+    /// none; with nothing timed the echo is the sample (see the module
+    /// docs). The estimator takes the sample, which is returned for
+    /// congestion control.
     pub(super) fn on_ack(
         &mut self,
         now: Instant,
         ack: SeqNumber,
         echoed: Option<Duration>,
     ) -> Option<Duration> {
-        let mut sample = echoed;
-        if let Some((end, sent)) = self.probe {
-            if ack >= end {
+        let sample = match self.probe {
+            Some((end, sent)) if ack >= end => {
                 self.probe = None;
-                sample = sample.or(Some(now - sent));
+                Some(now - sent)
             }
-        }
+            Some(_) => None,
+            None => echoed,
+        };
         if let Some(rtt) = sample {
             self.rtt.sample(rtt);
         }
@@ -135,12 +147,21 @@ mod tests {
     }
 
     #[test]
-    fn echoed_timestamp_wins_over_the_timed_segment() {
+    fn the_timed_segment_wins_over_an_echo_and_echoes_wait_for_it() {
         let mut t = timing();
-        t.time(SeqNumber(100), ms(0));
+        let us = |n| Instant::from_micros(n);
+        t.time(SeqNumber(100), us(0));
+        // An echo (whole milliseconds: 0 here) while the segment is timed
+        // is left out; the timed segment's microseconds are the sample.
+        let zero = Some(Duration::ZERO);
+        assert_eq!(t.on_ack(us(200), SeqNumber(50), zero), None);
+        assert_eq!(
+            t.on_ack(us(350), SeqNumber(100), zero),
+            Some(Duration::from_micros(350))
+        );
+        assert_eq!(t.srtt(), Some(Duration::from_micros(350)));
+        // Nothing timed (say, after a resend): the echo is the sample.
         let echoed = Some(Duration::from_millis(30));
-        assert_eq!(t.on_ack(ms(50), SeqNumber(100), echoed), echoed);
-        // The timed segment was used up all the same.
-        assert_eq!(t.on_ack(ms(60), SeqNumber(100), None), None);
+        assert_eq!(t.on_ack(ms(60), SeqNumber(200), echoed), echoed);
     }
 }
