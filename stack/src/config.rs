@@ -55,8 +55,9 @@ pub struct Config {
     /// plus established but not yet accepted), unless it was bound with a
     /// backlog of its own (`TcpListener::bind_with_backlog`). Default 128,
     /// the backlog std's and tokio's `TcpListener::bind` ask of the kernel;
-    /// at most [`MAX_ACCEPT_BACKLOG`]. SYNs beyond it are answered with SYN cookies when
-    /// `syn_cookies` is on, else dropped and counted (`drop_backlog_full`).
+    /// at most [`MAX_ACCEPT_BACKLOG`]. SYNs beyond it are answered with SYN
+    /// cookies when `syn_cookies` is on, else dropped and counted
+    /// (`drop_backlog_full`).
     /// While `accept_backlog` established connections wait for `accept`,
     /// SYNs are dropped and counted even with cookies on, as Linux does:
     /// the client retries its SYN, but not the ACK that would redeem a
@@ -215,8 +216,8 @@ pub const MAX_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(120);
 /// listener (`TcpListener::bind_with_backlog`, which clamps to it). Each
 /// queued connection may hold buffers until it is accepted, and SYN
 /// cookies take over only once the backlog is full, so an unbounded
-/// backlog would be no bound at all; Linux caps `listen(2)` the same way,
-/// at `net.core.somaxconn` (4096 by default, at most 65,535 before 4.1).
+/// backlog would be no bound at all. Linux caps `listen(2)` the same way,
+/// at `net.core.somaxconn` (4096 by default).
 pub const MAX_ACCEPT_BACKLOG: usize = 65_535;
 
 /// The most packets one RX batch may hold: the RX thread keeps a
