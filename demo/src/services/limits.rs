@@ -34,12 +34,15 @@ use serde_json::Value;
 pub const MAX_CONNECTIONS: usize = 16_384;
 
 /// Each listener's accept queue, in connections (the `backlog` of
-/// `listen(2)`), for the stack and for `kernel-serve` alike: Linux's cap
-/// (`net.core.somaxconn`, 4096 by default) rather than the 128 that
-/// std's and tokio's `bind` ask for, so that a burst of thousands of
-/// clients does not wait out SYN retransmissions while the accept loop
-/// catches up.
-pub const BACKLOG: usize = 4096;
+/// `listen(2)`), for the stack and for `kernel-serve` alike: eight times
+/// the 128 that std's and tokio's `bind` ask for, so that a burst of
+/// thousands of clients does not wait out SYN retransmissions while the
+/// accept loop catches up. Not Linux's cap (`net.core.somaxconn`, 4096):
+/// on the stack a half-open connection is a socket of about 3 KiB until
+/// SYN cookies take over at the backlog, so a spoofed SYN flood to all
+/// eight listeners (four services, two families) holds at most about
+/// 24 MiB here, and would hold 96 at 4096.
+pub const BACKLOG: usize = 1024;
 
 /// The longest a whole request head may take to arrive (nginx's
 /// `client_header_timeout` is 60 s; a head is a few hundred bytes).
