@@ -241,21 +241,36 @@ impl fmt::Display for PacketSummary {
             }
             Transport::Udp => write!(f, "UDP, length {}", self.len),
             Transport::Icmp { v6, kind, code } => {
-                let name = match (v6, kind) {
-                    (false, 8) | (true, 128) => "echo request",
-                    (false, 0) | (true, 129) => "echo reply",
-                    (false, 3) | (true, 1) => "unreachable",
-                    (false, 11) | (true, 3) => "time exceeded",
-                    (true, 2) => "packet too big",
-                    (true, 135) => "neighbor solicitation",
-                    (true, 136) => "neighbor advertisement",
-                    _ => "type",
-                };
                 let icmp = if v6 { "ICMP6" } else { "ICMP" };
+                let name = icmp_name(v6, kind);
                 write!(f, "{icmp} {name} ({kind}/{code}), length {}", self.len)
             }
             Transport::Other(proto) => write!(f, "ip-proto-{proto}, length {}", self.len),
         }
+    }
+}
+
+/// What an ICMP (RFC 792) or ICMPv6 (RFC 4443) type is called, for the
+/// types a host sees: its errors and echoes, neighbor and router
+/// discovery (RFC 4861), which a Linux peer sends as its link comes up,
+/// and multicast listener messages (MLD, RFC 2710 and RFC 3810 v2).
+fn icmp_name(v6: bool, kind: u8) -> &'static str {
+    match (v6, kind) {
+        (false, 8) | (true, 128) => "echo request",
+        (false, 0) | (true, 129) => "echo reply",
+        (false, 3) | (true, 1) => "unreachable",
+        (false, 11) | (true, 3) => "time exceeded",
+        (false, 12) | (true, 4) => "parameter problem",
+        (false, 5) | (true, 137) => "redirect",
+        (true, 2) => "packet too big",
+        (true, 130) => "multicast listener query",
+        (true, 131) | (true, 143) => "multicast listener report",
+        (true, 132) => "multicast listener done",
+        (true, 133) => "router solicitation",
+        (true, 134) => "router advertisement",
+        (true, 135) => "neighbor solicitation",
+        (true, 136) => "neighbor advertisement",
+        _ => "type",
     }
 }
 
@@ -428,7 +443,7 @@ impl<D: Device> Device for LoggedDevice<D> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
     use crate::device::mem::MemPair;
@@ -474,6 +489,35 @@ mod tests {
         assert_eq!(Flags(0x12).to_string(), "S.");
         assert_eq!(Flags(0x11).to_string(), "F.");
         assert_eq!(Flags(0x04).to_string(), "R");
+    }
+
+    #[test]
+    fn icmp_types_a_linux_peer_sends_have_names() {
+        let icmp = |v6, kind, code| PacketSummary {
+            src: Ipv6Addr::UNSPECIFIED.into(),
+            dst: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2).into(),
+            ports: None,
+            transport: Transport::Icmp { v6, kind, code },
+            len: 8,
+        };
+        assert_eq!(
+            icmp(true, 133, 0).to_string(),
+            "IP6 :: > ff02::2: ICMP6 router solicitation (133/0), length 8"
+        );
+        assert!(icmp(true, 143, 0)
+            .to_string()
+            .contains("ICMP6 multicast listener report (143/0)"));
+        assert!(icmp(true, 129, 0).to_string().contains("ICMP6 echo reply"));
+        // The same number means another thing in each family.
+        assert!(icmp(false, 3, 1)
+            .to_string()
+            .contains("ICMP unreachable (3/1)"));
+        assert!(icmp(true, 3, 0)
+            .to_string()
+            .contains("ICMP6 time exceeded (3/0)"));
+        assert!(icmp(true, 200, 0)
+            .to_string()
+            .contains("ICMP6 type (200/0)"));
     }
 
     #[test]
