@@ -47,14 +47,27 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `reason` label.
 const DROP_PREFIX: &str = "drop_";
 
-/// The stack's metrics now, in the text exposition format.
+/// The stack's metrics now, in the text exposition format. The sockets
+/// are counted by state ([`Stack::socket_counts`]), not listed: a scrape
+/// costs no TCP info per connection.
 pub fn render(stack: &Stack) -> String {
-    encode(stack.stats(), &stack.sockets())
+    encode_counts(stack.stats(), &stack.socket_counts())
 }
 
 /// The metrics of `stats` (its counters, memory gauges and RTT histogram)
 /// and of the socket table `sockets`.
 pub fn encode(stats: &Stats, sockets: &[SocketInfo]) -> String {
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for socket in sockets {
+        *counts
+            .entry((socket.protocol.as_str(), socket.state.as_str()))
+            .or_default() += 1;
+    }
+    encode_counts(stats, &counts)
+}
+
+/// The metrics of `stats` and of sockets counted by (protocol, state).
+fn encode_counts(stats: &Stats, sockets: &BTreeMap<(&str, &str), u64>) -> String {
     let mut out = String::new();
     let snapshot = stats.snapshot();
     write_counters(&mut out, &snapshot);
@@ -110,14 +123,9 @@ fn write_memory(out: &mut String, snapshot: &[(&'static str, u64)]) {
     }
 }
 
-fn write_sockets(out: &mut String, sockets: &[SocketInfo]) {
-    // Sorted, so the output is stable from one scrape to the next.
-    let mut by_state: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for socket in sockets {
-        *by_state
-            .entry((socket.protocol.as_str(), socket.state.as_str()))
-            .or_default() += 1;
-    }
+/// Sorted (a `BTreeMap`), so the output is stable from one scrape to the
+/// next.
+fn write_sockets(out: &mut String, by_state: &BTreeMap<(&str, &str), u64>) {
     let metric = format!("{PREFIX}sockets");
     header(
         out,

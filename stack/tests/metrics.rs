@@ -261,6 +261,19 @@ fn a_transfer_shows_in_both_stacks_metrics() {
             .map(gauge)
             .sum();
         assert_eq!(in_gauges, sockets.len() as f64);
+        // `render` counts without listing (`socket_counts`): the same
+        // numbers, state by state, as the listing gives.
+        let counts = stack.socket_counts();
+        assert!(!counts.is_empty());
+        for (&(protocol, state), &n) in &counts {
+            let listed = sockets
+                .iter()
+                .filter(|s| s.protocol.as_str() == protocol && s.state == state)
+                .count();
+            assert_eq!(n, listed as u64, "{protocol} {state}");
+            let labels = [("protocol", protocol), ("state", state)];
+            assert_eq!(gauge(find(&scrape, "stack_sockets", &labels)), n as f64);
+        }
 
         let buckets = histogram(&scrape, "stack_tcp_rtt_seconds");
         assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count));

@@ -1,5 +1,7 @@
-//! A snapshot of the socket table, for display (`/sockets`).
+//! A snapshot of the socket table, for display (`/sockets`), and the
+//! count of its sockets by state, for metrics.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use crate::runtime::socket::Entry;
@@ -75,5 +77,21 @@ impl Stack {
             .collect();
         out.sort_by_key(|s| (s.protocol.as_str(), s.local, s.remote));
         out
+    }
+
+    /// How many sockets the table holds of each protocol and state (the
+    /// names of [`SocketInfo`]), sorted: what [`sockets`](Self::sockets)
+    /// would count, without the addresses and TCP info of each.
+    pub fn socket_counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        let mut counts = BTreeMap::new();
+        for entry in self.inner.entries() {
+            let key = match entry {
+                Entry::Tcp(sock) => (Protocol::Tcp, sock.state.lock().conn.state().as_str()),
+                Entry::Listener(_) => (Protocol::Tcp, "LISTEN"),
+                Entry::Udp(_) => (Protocol::Udp, "BOUND"),
+            };
+            *counts.entry((key.0.as_str(), key.1)).or_default() += 1;
+        }
+        counts
     }
 }
