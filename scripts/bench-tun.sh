@@ -35,9 +35,9 @@
 # --baseline REV builds the demo as it was at git revision REV (in a
 # temporary `git worktree`, removed on exit, with a target directory of
 # its own) and runs it beside ours, both with --offload on, in a table of
-# its own: download, connections/s, JSON-RPC round trip and the memory
-# each idle connection costs (RSS growth over N connections held open to
-# echo, --idle N). It was written to compare the async demo (tokio tasks,
+# its own: download (MB/s and the server's CPU per GiB), connections/s,
+# JSON-RPC round trip and the memory each idle connection costs (RSS
+# growth over N connections held open to echo, --idle N). It was written to compare the async demo (tokio tasks,
 # hyper) with the blocking one it replaced (a thread per connection,
 # f3d51b1); the kernel's `demo kernel-serve` is the third column.
 #
@@ -109,7 +109,8 @@ Options:
                \$CARGO_TARGET_DIR/baseline so that its dependencies are
                built once) and print a second table, ours against it (both
                --offload on, each on a tun0 of its own) and the kernel:
-               download, connections/s, JSON-RPC round trip (as
+               download (MB/s, and the server's CPU time per GiB, steadier
+               on a shared VM), connections/s, JSON-RPC round trip (as
                scheduled, and with client and server on one CPU), medians
                of several interleaved runs, and memory per idle connection.
                REV's demo must take --offload, --addr6 and
