@@ -51,8 +51,10 @@ impl TcpListener {
     /// `listen(2)` sets it: 0 counts as 1, and more than
     /// [`MAX_ACCEPT_BACKLOG`](crate::config::MAX_ACCEPT_BACKLOG) as that.
     /// A server that expects bursts of clients wants more than the
-    /// default 128: SYNs that find the queue full wait for the client's
-    /// retransmission, a second or more.
+    /// default 128: while the queue is full of connections not yet
+    /// accepted, new SYNs are dropped (SYN cookies stand in only for
+    /// half-open ones) and wait for the client's retransmission, a second
+    /// or more.
     ///
     /// # Errors
     ///
