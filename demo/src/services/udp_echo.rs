@@ -78,10 +78,11 @@ pub fn may_loop(from: SocketAddr) -> bool {
 }
 
 /// Receives datagrams on `socket` and sends each back, forever, except
-/// those from [`LOOPING_PORTS`] or port 0, which are counted in
-/// `refused`. A failed send is logged and skipped (UDP promises nothing);
-/// a failed receive other than `Interrupted`/`WouldBlock`/`TimedOut`
-/// (an ICMP error reported on the socket) ends the loop with that error.
+/// those from the looping services' ports (`LOOPING_PORTS`) or port 0,
+/// which are counted in `refused`. A failed send is logged and skipped
+/// (UDP promises nothing); a failed receive other than
+/// `Interrupted`/`WouldBlock`/`TimedOut` (an ICMP error reported on the
+/// socket) ends the loop with that error.
 ///
 /// # Errors
 /// The receive error that ended the loop.

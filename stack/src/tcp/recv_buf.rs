@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The ring's storage grows as data arrives, up to the capacity (see
-//! [`super::ring`]). Out-of-order data does not sit in the ring at its
+//! `super::ring`). Out-of-order data does not sit in the ring at its
 //! offset: one byte at the far edge of a 1 MiB window would make the ring
 //! allocate the whole megabyte. It goes to [`OOO_CHUNK`]-sized chunks,
 //! keyed by stream position, so storage is proportional to the bytes held;

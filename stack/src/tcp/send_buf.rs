@@ -3,7 +3,7 @@
 //! SND.UNA onwards, both sent-but-unacknowledged and not-yet-sent bytes).
 //!
 //! The ring's storage grows as data is written, up to the capacity (see
-//! [`super::ring`]); `read_at` and `consume` never allocate. Offset 0 always names the byte at SND.UNA, so the
+//! `super::ring`); `read_at` and `consume` never allocate. Offset 0 always names the byte at SND.UNA, so the
 //! connection reads any segment's payload (first transmission or
 //! retransmission) by its distance from SND.UNA.
 
