@@ -294,15 +294,7 @@ impl Client {
         let mut out = Vec::with_capacity(waits.len());
         for (i, (id, rx)) in waits.iter().enumerate() {
             match self.wait(*id, rx, deadline) {
-                Ok(Response {
-                    id: Id::Null,
-                    outcome: Err(e),
-                }) => {
-                    // The server refused the batch as a whole.
-                    waits.iter().for_each(|(id, _)| self.forget(*id));
-                    return Err(CallError::Rpc(e));
-                }
-                Ok(r) => out.push(r.outcome),
+                Ok(r) => out.push(batch_outcome(r)?),
                 Err(e) => {
                     waits
                         .iter()
@@ -442,6 +434,20 @@ pub(crate) fn read_outcome(read: io::Result<Option<Frame>>) -> Result<Vec<Respon
         Ok(Some(Frame::Oversize)) => Err(format!("a response exceeded {DEFAULT_MAX_LINE} bytes")),
         Ok(None) => Err("connection closed by peer".to_owned()),
         Err(e) => Err(format!("read failed: {e}")),
+    }
+}
+
+/// One batch entry's outcome, or the error that refused the whole batch:
+/// an error with a null id, which [`State::route`] gave every call of the
+/// batch (and so no call of it is pending any more). Shared by the
+/// blocking and async clients.
+pub(crate) fn batch_outcome(response: Response) -> Result<Result<Value, RpcError>, CallError> {
+    match response {
+        Response {
+            id: Id::Null,
+            outcome: Err(e),
+        } => Err(CallError::Rpc(e)),
+        response => Ok(response.outcome),
     }
 }
 

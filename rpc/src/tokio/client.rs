@@ -25,7 +25,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::{lock, read_outcome, to_params, BatchEntry, State, DEFAULT_TIMEOUT};
+use crate::client::{
+    batch_outcome, lock, read_outcome, to_params, BatchEntry, State, DEFAULT_TIMEOUT,
+};
 use crate::error::{CallError, RpcError};
 use crate::framing::{LineReader, DEFAULT_MAX_LINE};
 use crate::message::{Id, Request, Response};
@@ -220,14 +222,8 @@ impl Client {
             self.send(&requests).await?;
             let mut out = Vec::with_capacity(waits.len());
             for rx in waits {
-                match rx.await.map_err(|_| lock(&self.state).disconnected())? {
-                    // The server refused the batch as a whole.
-                    Response {
-                        id: Id::Null,
-                        outcome: Err(e),
-                    } => return Err(CallError::Rpc(e)),
-                    response => out.push(response.outcome),
-                }
+                let response = rx.await.map_err(|_| lock(&self.state).disconnected())?;
+                out.push(batch_outcome(response)?);
             }
             Ok(out)
         };
